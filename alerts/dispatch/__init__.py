@@ -1,0 +1,1 @@
+"""Dispatch: the outbox queue, the workers that send, the rate ceiling, retries and progress."""

@@ -1,0 +1,533 @@
+"""The outbox's SQL for dispatch: claiming rows, storing results, finding stuck rows.
+
+Synchronous functions on a caller's Session (the worker runs them in a thread, one session
+per batch). They use SQLAlchemy Core on the tables, not ORM objects: a worker handles
+thousands of rows a second and needs only a few columns of each.
+
+The claim is the only gate to sending: one conditional UPDATE moves ``queued`` rows to
+``sending`` for one worker, so an id delivered twice by the queue, or claimed by two
+workers at once, is sent once. A cancelled broadcast's rows are never claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlmodel import Session
+
+from alerts.models import (
+    Broadcast,
+    BroadcastStatus,
+    Message,
+    MessageStatus,
+    PushSubscription,
+    Subscriber,
+)
+
+M: Table = Message.__table__  # type: ignore[assignment]
+B: Table = Broadcast.__table__  # type: ignore[assignment]
+P: Table = PushSubscription.__table__  # type: ignore[assignment]
+S: Table = Subscriber.__table__  # type: ignore[assignment]
+
+QUEUED, SENDING = MessageStatus.queued.value, MessageStatus.sending.value
+SENT, FAILED, CANCELLED = MessageStatus.sent.value, MessageStatus.failed.value, "cancelled"
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What a worker needs of one claimed row (no ORM object)."""
+
+    id: int
+    broadcast_id: int
+    channel: str
+    address: str
+    language: str
+    segments: int
+    attempts: int
+    subscriber_id: int | None
+    push_subscription_id: int | None
+    queued_at: Any  # as the driver returns it (text on SQLite): see as_utc()
+    entry: Any = None  # the worker's bookkeeping (which queue entry it came from)
+
+
+@dataclass(slots=True)
+class BroadcastInfo:
+    id: int
+    status: str
+    messages: dict[str, str]
+    title: str
+    exercise: bool
+
+
+@dataclass(slots=True)
+class ClaimOutcome:
+    claimed: list[Claimed]
+    deferred: dict[int, datetime] = field(default_factory=dict)  # id → its next_attempt_at
+    broadcasts: dict[int, BroadcastInfo] = field(default_factory=dict)
+    push_keys: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Result:
+    """One attempt's outcome, to be stored. ``kind`` is what happens to the row:
+
+    sent · failed · retry (back to queued at ``next_attempt_at``) · cancelled (its broadcast
+    was cancelled before it left) · release (not sent: back to queued now, e.g. shutdown) ·
+    unresolved (ambiguous and the provider could not tell: stays ``sending``; the reconciler
+    looks it up again after the claim timeout).
+    """
+
+    id: int
+    kind: str
+    provider_id: str | None = None
+    provider_status: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    next_attempt_at: datetime | None = None
+    opted_out_subscriber: int | None = None
+    gone_subscription: int | None = None
+    entry: Any = None
+
+
+_RETURNING = (
+    M.c.id,
+    M.c.broadcast_id,
+    M.c.channel,
+    M.c.address,
+    M.c.language,
+    M.c.segments,
+    M.c.attempts,
+    M.c.subscriber_id,
+    M.c.push_subscription_id,
+    M.c.queued_at,
+)
+_CANCELLED_BROADCASTS = select(B.c.id).where(B.c.status == BroadcastStatus.cancelled.value)
+
+# The two statements on the hot path are plain SQL with values converted once per batch:
+# SQLAlchemy's per-row parameter processing would hold the GIL that the sending loop needs.
+_CLAIM_SQL = (
+    "UPDATE message SET status = 'sending', claimed_by = {p}, claimed_at = {p}, "
+    "attempts = attempts + 1, updated_at = {p} "
+    "WHERE id = {ids} AND status = 'queued' "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= {p}) "
+    "AND broadcast_id NOT IN (SELECT id FROM broadcast WHERE status = 'cancelled') "
+    "RETURNING id, broadcast_id, channel, address, language, segments, attempts, "
+    "subscriber_id, push_subscription_id, queued_at"
+)
+_SENT_SQL = (
+    "WITH v(id, pid, pst) AS (VALUES {rows}) "
+    "UPDATE message SET status = 'sent', provider_id = v.pid, provider_status = v.pst, "
+    "sent_at = {p}, updated_at = {p}, error_code = NULL, error_message = NULL "
+    "FROM v WHERE message.id = v.id AND message.status IN ('queued', 'sending')"
+)
+_SENT_CHUNK = 1000
+
+
+def _db_time(dialect: Any, moment: datetime) -> Any:
+    """A datetime as the driver stores it in a UTCDateTime column (naive UTC text on SQLite)."""
+    processor = M.c.updated_at.type.bind_processor(dialect)
+    return processor(moment) if processor else moment
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware datetime (the driver gives text on SQLite)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)  # SQLite text
+
+
+def record_sent(session: Session, sent: Sequence[Result], *, now: datetime) -> None:
+    """``sent`` results: one UPDATE … FROM (VALUES …) per thousand rows."""
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    p = "%s" if pg else "?"
+    when = _db_time(conn.dialect, now)
+    for first in range(0, len(sent), _SENT_CHUNK):
+        chunk = sent[first : first + _SENT_CHUNK]
+        rows = ",".join([f"({p}, {p}, {p})"] * len(chunk))
+        if pg:  # VALUES needs its column types spelled out once
+            rows = f"({p}::bigint, {p}::varchar, {p}::varchar)" + rows[len(f"({p}, {p}, {p})") :]
+        params: list[Any] = []
+        for r in chunk:
+            params += (r.id, _trim(r.provider_id, 80), _trim(r.provider_status, 20))
+        params += (when, when)
+        conn.exec_driver_sql(_SENT_SQL.format(rows=rows, p=p), tuple(params))
+
+
+def claim(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    worker_id: str,
+    now: datetime,
+    known_broadcasts: Iterable[int] = (),
+) -> ClaimOutcome:
+    """Claim the ``queued`` rows among ``ids`` that are due, for ``worker_id``.
+
+    Also returns the broadcasts' texts (those not in ``known_broadcasts``), push keys for
+    push rows, and the due time of rows that are queued but not yet due (a retry enqueued
+    early), so the worker can come back for them at the right time.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    when = _db_time(dialect, now)
+    ids = list(ids)
+    if dialect.name == "postgresql":
+        sql, params = _CLAIM_SQL.format(ids="ANY(%s)", p="%s"), (worker_id, when, when, ids, when)
+    else:
+        sql = _CLAIM_SQL.format(ids="(" + ",".join("?" * len(ids)) + ")", p="?")
+        sql = sql.replace("id = (", "id IN (")
+        params = (worker_id, when, when, *ids, when)
+    rows = conn.exec_driver_sql(sql, params).fetchall()
+    outcome = ClaimOutcome([Claimed(*row) for row in rows])
+    if len(rows) < len(ids):
+        _sort_out_unclaimed(session, ids, {r[0] for r in rows}, outcome, now)
+    known = set(known_broadcasts)
+    wanted = {c.broadcast_id for c in outcome.claimed} - known
+    if wanted:
+        outcome.broadcasts = load_broadcasts(session, wanted)
+    push_ids = {c.push_subscription_id for c in outcome.claimed if c.channel == "push"}
+    push_ids.discard(None)
+    if push_ids:
+        found = session.execute(
+            select(P.c.id, P.c.endpoint, P.c.p256dh, P.c.auth).where(P.c.id.in_(push_ids))
+        ).all()
+        outcome.push_keys = {
+            pid: {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
+            for pid, endpoint, p256dh, auth in found
+        }
+    return outcome
+
+
+def _sort_out_unclaimed(
+    session: Session, ids: Sequence[int], claimed: set[int], outcome: ClaimOutcome, now: datetime
+) -> None:
+    rest = [i for i in ids if i not in claimed]
+    found = session.execute(
+        select(M.c.id, M.c.next_attempt_at, M.c.broadcast_id).where(
+            M.c.id.in_(rest), M.c.status == QUEUED
+        )
+    ).all()
+    if not found:
+        return  # already handled by someone: sent, failed, claimed elsewhere, cancelled
+    cancelled = set(
+        session.execute(
+            select(B.c.id).where(
+                B.c.id.in_({r[2] for r in found}),
+                B.c.status == BroadcastStatus.cancelled.value,
+            )
+        ).scalars()
+    )
+    to_cancel = [r[0] for r in found if r[2] in cancelled]
+    if to_cancel:  # the broadcast was cancelled but these rows were left queued
+        session.execute(
+            update(M)
+            .where(M.c.id.in_(to_cancel), M.c.status == QUEUED)
+            .values(status=CANCELLED, updated_at=now)
+        )
+    for message_id, next_attempt_at, broadcast_id in found:
+        if broadcast_id not in cancelled and next_attempt_at is not None and next_attempt_at > now:
+            outcome.deferred[message_id] = next_attempt_at
+
+
+def load_broadcasts(session: Session, ids: Iterable[int]) -> dict[int, BroadcastInfo]:
+    rows = session.execute(
+        select(B.c.id, B.c.status, B.c.messages, B.c.title, B.c.exercise).where(
+            B.c.id.in_(list(ids))
+        )
+    ).all()
+    return {r[0]: BroadcastInfo(r[0], r[1], dict(r[2] or {}), r[3] or "", bool(r[4])) for r in rows}
+
+
+def broadcast_statuses(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    rows = session.execute(select(B.c.id, B.c.status).where(B.c.id.in_(list(ids)))).all()
+    return {r[0]: r[1] for r in rows}
+
+
+# -- results --------------------------------------------------------------------------------
+
+_SENT = (
+    update(M)
+    .where(M.c.id == bindparam("mid"), or_(M.c.status == SENDING, M.c.status == QUEUED))
+    .values(
+        status=SENT,
+        provider_id=bindparam("pid"),
+        provider_status=bindparam("pst"),
+        sent_at=bindparam("at"),
+        updated_at=bindparam("at2"),
+        error_code=None,
+        error_message=None,
+    )
+)
+
+
+def _mine(worker_id_param: str = "wid") -> Any:
+    return (
+        (M.c.id == bindparam("mid"))
+        & (M.c.status == SENDING)
+        & (M.c.claimed_by == bindparam(worker_id_param))
+    )
+
+
+_FAILED = (
+    update(M)
+    .where(_mine())
+    .values(
+        status=FAILED,
+        provider_id=bindparam("pid"),
+        provider_status=bindparam("pst"),
+        error_code=bindparam("code"),
+        error_message=bindparam("text"),
+        updated_at=bindparam("at"),
+    )
+)
+_RETRY = (
+    update(M)
+    .where(_mine())
+    .values(
+        status=QUEUED,
+        claimed_by=None,
+        next_attempt_at=bindparam("due"),
+        provider_status=bindparam("pst"),
+        error_code=bindparam("code"),
+        error_message=bindparam("text"),
+        updated_at=bindparam("at"),
+    )
+)
+_CANCEL = update(M).where(_mine()).values(status=CANCELLED, updated_at=bindparam("at"))
+_RELEASE = (
+    update(M)
+    .where(_mine())
+    .values(status=QUEUED, claimed_by=None, attempts=M.c.attempts - 1, updated_at=bindparam("at"))
+)
+_UNRESOLVED = (
+    update(M).where(_mine()).values(error_code=bindparam("code"), error_message=bindparam("text"))
+)
+
+
+def _trim(text: str | None, size: int) -> str | None:
+    return text[:size] if text else text
+
+
+def record(session: Session, results: Sequence[Result], *, worker_id: str, now: datetime) -> None:
+    """Store a batch of results in the caller's transaction.
+
+    ``sent`` wins over ``queued``/``sending`` whoever claimed the row (the provider has it:
+    that must never be forgotten, even if the reconciler re-queued the row meanwhile);
+    every other change applies only while the row is still this worker's claim.
+    """
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    opted_out: set[int] = set()
+    gone: set[int] = set()
+    for r in results:
+        params: dict[str, Any] = {"mid": r.id}
+        if r.kind == "sent":
+            pass  # record_sent
+        else:
+            params.update(wid=worker_id, at=now)
+            if r.kind == "failed":
+                params.update(pid=_trim(r.provider_id, 80), pst=_trim(r.provider_status, 20))
+            if r.kind in ("failed", "retry", "unresolved"):
+                params.update(code=_trim(r.error_code, 20), text=_trim(r.error_message, 300))
+            if r.kind == "retry":
+                params.update(due=r.next_attempt_at, pst=_trim(r.provider_status, 20))
+        by_kind.setdefault(r.kind, []).append(params)
+        if r.opted_out_subscriber is not None:
+            opted_out.add(r.opted_out_subscriber)
+        if r.gone_subscription is not None:
+            gone.add(r.gone_subscription)
+    statements = {
+        "sent": _SENT,
+        "failed": _FAILED,
+        "retry": _RETRY,
+        "cancelled": _CANCEL,
+        "release": _RELEASE,
+        "unresolved": _UNRESOLVED,
+    }
+    for kind, params_list in by_kind.items():
+        if kind != "sent":
+            session.execute(statements[kind], params_list)
+    sent = [r for r in results if r.kind == "sent"]
+    if sent:
+        record_sent(session, sent, now=now)
+    if opted_out:
+        mark_opted_out(session, opted_out, now=now)
+    if gone:
+        remove_push_subscriptions(session, gone)
+
+
+def mark_opted_out(session: Session, subscriber_ids: Iterable[int], *, now: datetime) -> None:
+    """The provider says this number unsubscribed (STOP): never target it again."""
+    session.execute(
+        update(S)
+        .where(S.c.id.in_(list(subscriber_ids)), S.c.opted_out.is_(False))
+        .values(opted_out=True, opted_out_at=now, updated_at=now)
+    )
+
+
+def remove_push_subscriptions(session: Session, subscription_ids: Iterable[int]) -> None:
+    """The push service says these subscriptions are gone (404/410): delete them.
+
+    Messages keep their address (the endpoint) but no longer point at the row. The
+    subscribers service owns the rule when it has it (it also fails messages still queued
+    for that subscription).
+    """
+    ids = list(subscription_ids)
+    try:
+        from alerts.subscribers.service import remove_push_subscription
+    except ImportError:
+        remove_push_subscription = None
+    if remove_push_subscription is not None:
+        for subscription_id in ids:
+            remove_push_subscription(session, subscription_id)
+        return
+    session.execute(
+        update(M).where(M.c.push_subscription_id.in_(ids)).values(push_subscription_id=None)
+    )
+    session.execute(delete(P).where(P.c.id.in_(ids)))
+
+
+def fail_messages(
+    session: Session, ids: Sequence[int], *, code: str, text: str, now: datetime
+) -> int:
+    """Mark not-yet-final rows failed (a parked queue entry's messages)."""
+    answer = session.execute(
+        update(M)
+        .where(M.c.id.in_(list(ids)), or_(M.c.status == QUEUED, M.c.status == SENDING))
+        .values(status=FAILED, error_code=code[:20], error_message=text[:300], updated_at=now)
+    )
+    return int(answer.rowcount or 0)
+
+
+# -- reconciliation ------------------------------------------------------------------------
+
+
+def stale_queued(session: Session, *, cutoff: datetime, now: datetime, limit: int) -> list[int]:
+    """Queued rows that are due and have not been touched since ``cutoff``: nobody holds
+    them (a crash between commit and enqueue, a lost queue, a worker that died with a retry
+    timer). Touching ``updated_at`` makes the next run leave them alone for a while."""
+    ids = list(
+        session.execute(
+            select(M.c.id)
+            .where(
+                M.c.status == QUEUED,
+                or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= cutoff),
+                M.c.updated_at <= cutoff,
+            )
+            .order_by(M.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if ids:
+        session.execute(
+            update(M).where(M.c.id.in_(ids), M.c.status == QUEUED).values(updated_at=now)
+        )
+    return ids
+
+
+@dataclass(slots=True)
+class Stuck:
+    id: int
+    broadcast_id: int
+    channel: str
+    address: str
+    language: str
+    claimed_by: str | None
+    claimed_at: datetime | None
+    queued_at: datetime | None
+    push_subscription_id: int | None
+
+
+def stuck_sending(
+    session: Session,
+    *,
+    timeout_cutoff: datetime,
+    dead_cutoff: datetime | None,
+    live_workers: set[str] | None,
+    limit: int,
+) -> list[Stuck]:
+    """Rows in ``sending`` whose worker is gone: claimed before ``timeout_cutoff``, or
+    claimed before ``dead_cutoff`` by a worker that is not in ``live_workers``."""
+    condition = M.c.claimed_at <= timeout_cutoff
+    if live_workers is not None and dead_cutoff is not None:
+        dead = M.c.claimed_at <= dead_cutoff
+        if live_workers:
+            dead = dead & (M.c.claimed_by.is_(None) | M.c.claimed_by.not_in(list(live_workers)))
+        condition = condition | dead
+    rows = session.execute(
+        select(
+            M.c.id,
+            M.c.broadcast_id,
+            M.c.channel,
+            M.c.address,
+            M.c.language,
+            M.c.claimed_by,
+            M.c.claimed_at,
+            M.c.queued_at,
+            M.c.push_subscription_id,
+        )
+        .where(M.c.status == SENDING, condition | M.c.claimed_at.is_(None))
+        .order_by(M.c.claimed_at)
+        .limit(limit)
+    ).all()
+    return [Stuck(*row) for row in rows]
+
+
+def settle_stuck(
+    session: Session,
+    row: Stuck,
+    *,
+    kind: str,
+    now: datetime,
+    provider_id: str | None = None,
+    provider_status: str | None = None,
+    error_code: str | None = None,
+) -> bool:
+    """Apply the reconciler's verdict to one stuck row, only if nobody touched it since:
+    ``sent`` (the provider has it), ``failed``, ``requeue`` (it never left), ``later`` (the
+    provider could not tell: look again after another claim timeout)."""
+    guard = (
+        (M.c.id == row.id)
+        & (M.c.status == SENDING)
+        & (
+            M.c.claimed_by.is_(None)
+            if row.claimed_by is None
+            else (M.c.claimed_by == row.claimed_by)
+        )
+    )
+    if row.claimed_at is not None:
+        guard = guard & (M.c.claimed_at == row.claimed_at)
+    if kind == "sent":
+        values: dict[str, Any] = dict(
+            status=SENT, provider_id=provider_id, provider_status=provider_status, sent_at=now
+        )
+    elif kind == "failed":
+        values = dict(
+            status=FAILED,
+            provider_id=provider_id,
+            provider_status=provider_status,
+            error_code=error_code,
+            error_message="reconciled: the provider reports it failed",
+        )
+    elif kind == "requeue":
+        values = dict(status=QUEUED, claimed_by=None, next_attempt_at=None)
+    elif kind == "later":
+        values = dict(claimed_at=now)
+    else:
+        raise ValueError(kind)
+    answer = session.execute(update(M).where(guard).values(updated_at=now, **values))
+    return bool(answer.rowcount)
+
+
+def count_by_status(session: Session, broadcast_id: int) -> dict[str, int]:
+    """One GROUP BY on ix_message_broadcast_status."""
+    rows = session.execute(
+        select(M.c.status, func.count())
+        .where(M.c.broadcast_id == broadcast_id)
+        .group_by(M.c.status)
+    ).all()
+    return {status: int(n) for status, n in rows}

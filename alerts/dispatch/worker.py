@@ -1,0 +1,807 @@
+"""The dispatch worker: takes outbox ids from the queue, claims, sends, records, acknowledges.
+
+One asyncio worker per process (embedded in the API, or `typhoon worker`), shaped as a
+small pipeline so that no stage waits for another more than it must:
+
+    queue ──► feeder ──claim (1 UPDATE … RETURNING per batch, in a thread)──► rate ceiling
+          ──► local queue ──► N senders (the provider's pooled HTTP client) ──► results
+          ──► writer (batched UPDATEs, in a thread) ──► acknowledge the queue entries
+
+- **Claim**: ``queued → sending`` for this worker, only for due rows of broadcasts that are
+  not cancelled. Nothing else leads to a send, so duplicates from the queue are harmless.
+- **Back-pressure**: at most ``max_held`` rows are claimed and not yet stored. With a rate
+  ceiling that is about two seconds of the rate, so a claim is never held long and a cancel
+  stops nearly everything that has not left (a sender also checks the broadcast's status,
+  refreshed twice a second, just before sending).
+- **Results** are stored in batches; the queue entry is acknowledged only after all its
+  ids' results are stored. The database may be down for a while (a PostgreSQL restart):
+  the writer retries with a bounded back-off and the entries stay unacknowledged.
+- **Retries** (429, 5xx, network): back to ``queued`` with ``next_attempt_at`` = now +
+  back-off (100 ms × 2^attempt ± 10 %, capped at 30 s, at least Retry-After), and a timer
+  in this worker re-enqueues them then; the reconciler re-queues them if this worker dies.
+- **Ambiguous** answers (a timeout after the request left): look the message up at the
+  provider first; if it is there, it is recorded sent; if the provider cannot tell, the row
+  stays ``sending`` and the reconciler looks again after the claim timeout.
+- **Systemic** failures (our credentials, our sender): the channel pauses for the
+  provider's Retry-After and the messages are re-queued, instead of failing every recipient.
+
+Blocking database work runs in the worker's own small thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from alerts.dispatch import store
+from alerts.dispatch.queue import QueueConsumer, QueueEntry
+from alerts.dispatch.ratelimit import RateLimiter
+from alerts.dispatch.store import BroadcastInfo, Claimed, Result
+from alerts.providers.base import Outcome, OutgoingMessage, Provider, SendResult, SupportsLookup
+from alerts.sqltypes import utcnow
+
+log = logging.getLogger(__name__)
+
+FALLBACK_LANGUAGES = ("zh-Hant", "zh-Hans", "en", "pt")
+DEFAULT_PUSH_TITLE = "颱風警告 Typhoon warning"
+
+
+def backoff(
+    attempts: int,
+    retry_after: float | None = None,
+    *,
+    base: float = 0.1,
+    cap: float = 30.0,
+    jitter: float = 0.1,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before the next attempt after ``attempts`` attempts (1 = the first failed)."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay *= 1.0 + jitter * (2.0 * rand() - 1.0)
+    if retry_after:
+        delay = max(delay, min(float(retry_after), 3600.0))
+    return delay
+
+
+def text_for(messages: Mapping[str, str], language: str) -> str | None:
+    """The broadcast's text in the recipient's language, else the nearest we have."""
+    text = messages.get(language)
+    if text:
+        return text
+    for candidate in FALLBACK_LANGUAGES:
+        if messages.get(candidate):
+            return messages[candidate]
+    return next((t for t in messages.values() if t), None)
+
+
+@dataclass(eq=False)
+class _Entry:
+    """A queue entry in this worker, until its ids' results are stored and it is acked."""
+
+    entry: QueueEntry
+    remaining: int
+    received_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    received: int = 0
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    reconciled: int = 0
+    parked: int = 0
+    write_errors: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        unit_of_work: Callable[[], AbstractContextManager[Session]],
+        consumer: QueueConsumer,
+        providers: Mapping[str, Provider],
+        worker_id: str,
+        limiter: RateLimiter | None = None,
+        status_callback: str | None = None,
+        validity_period: int | None = None,
+        concurrency: int = 500,
+        claim_batch: int = 1000,
+        max_held: int | None = None,
+        hold_seconds: float = 2.0,
+        max_attempts: int = 50,
+        max_deliveries: int = 5,
+        reclaim_every: float = 10.0,
+        keepalive_every: float = 10.0,
+        flush_interval: float = 0.05,
+        flush_size: int = 1000,
+        heartbeat: Callable[[], Awaitable[None]] | None = None,
+        heartbeat_every: float = 3.0,
+        db_threads: int = 4,
+    ) -> None:
+        self.unit_of_work = unit_of_work
+        self.consumer = consumer
+        self.providers = {str(k): v for k, v in providers.items()}
+        self.worker_id = worker_id
+        self.limiter = limiter
+        self.status_callback = status_callback
+        self.validity_period = validity_period
+        self.concurrency = concurrency
+        # Rows stay held from their claim until their result is stored, so the budget must
+        # cover the sends in flight, the batch being written and the next claim; too small
+        # and the senders starve while the feeder waits for room (measured: -40 %).
+        held = max_held or max(concurrency * 4, claim_batch * 3)
+        if limiter is not None:
+            # Claim no more than a couple of seconds of the ceiling: rows are not held
+            # long, and a cancel stops nearly everything that has not left.
+            held = min(held, max(10, int(limiter.effective_rate * hold_seconds)))
+        self.max_held = held
+        self.claim_batch = max(1, min(claim_batch, held))
+        self.max_attempts = max_attempts
+        self.max_deliveries = max_deliveries
+        self.reclaim_every = reclaim_every
+        self.keepalive_every = keepalive_every
+        self.flush_interval = flush_interval
+        self.flush_size = flush_size
+        self.heartbeat = heartbeat
+        self.heartbeat_every = heartbeat_every
+        self.stats = WorkerStats()
+
+        self._executor = ThreadPoolExecutor(db_threads, thread_name_prefix="dispatch-db")
+        self._local: asyncio.Queue[tuple[Claimed, OutgoingMessage] | None] | None = None
+        self._results: list[Result] = []
+        self._results_ready: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._held = 0
+        self._entries: dict[int, _Entry] = {}  # id(_Entry) → entry, for keepalive
+        self._to_ack: list[_Entry] = []
+        self._broadcasts: dict[int, BroadcastInfo] = {}
+        self._push_keys: dict[int, dict[str, Any]] = {}
+        self._timers: dict[int, list[int]] = {}  # due bucket (ms) → ids to re-enqueue
+        self._timer_handles: list[asyncio.TimerHandle] = []
+        self._paused_until: dict[str, float] = {}
+        self._stopping = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._senders: list[asyncio.Task[Any]] = []
+        self._feeder: asyncio.Task[Any] | None = None
+        self._writer: asyncio.Task[Any] | None = None
+        self._last_reclaim = 0.0
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._local = asyncio.Queue(maxsize=max(self.concurrency, self.claim_batch))
+        self._results_ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._last_reclaim = time.monotonic() - self.reclaim_every / 2
+        self._senders = [
+            asyncio.create_task(self._sender(), name=f"dispatch-sender-{i}")
+            for i in range(self.concurrency)
+        ]
+        self._writer = asyncio.create_task(self._write_loop(), name="dispatch-writer")
+        self._feeder = asyncio.create_task(self._feed_loop(), name="dispatch-feeder")
+        self._tasks = [asyncio.create_task(self._maintain(), name="dispatch-maintenance")]
+        log.info(
+            "dispatch worker %s started (concurrency %d, max held %d, rate %s)",
+            self.worker_id,
+            self.concurrency,
+            self.max_held,
+            f"{self.limiter.rate:g}/s" if self.limiter else "unlimited",
+        )
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work; finish in-flight sends, store their results, acknowledge."""
+        if self._feeder is None:
+            return
+        self._stopping = True
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._feeder), max(1.0, timeout / 3))
+        if not self._feeder.done():
+            self._feeder.cancel()
+        # What is still waiting in the local queue has not left: give it back.
+        assert self._local is not None
+        while not self._local.empty():
+            item = self._local.get_nowait()
+            if item is not None:
+                self._put_result(Result(item[0].id, "release", entry=item[0].entry))
+        for _ in self._senders:
+            self._local.put_nowait(None)
+        _, late = await asyncio.wait(self._senders, timeout=max(1.0, deadline - time.monotonic()))
+        for task in late:
+            task.cancel()
+        # Hand retry timers over now: the next worker's claim defers them to their due time.
+        for handle in self._timer_handles:
+            handle.cancel()
+        pending_retries = list(itertools.chain.from_iterable(self._timers.values()))
+        self._timers.clear()
+        assert self._writer is not None
+        if self._results_ready is not None:
+            self._results_ready.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained(), max(1.0, deadline - time.monotonic()))
+        self._writer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(self._writer, *self._tasks, self._feeder, return_exceptions=True)
+        if pending_retries:
+            with contextlib.suppress(Exception):
+                await self.consumer.enqueue(pending_retries)
+        await self._ack_pending(final=True)
+        await self.consumer.close()
+        if self.limiter is not None:
+            await self.limiter.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._feeder = None
+        log.info(
+            "dispatch worker %s stopped: %s; rate slots missed: %s",
+            self.worker_id,
+            self.stats,
+            self.limiter.missed if self.limiter else 0,
+        )
+
+    async def _drained(self) -> None:
+        while self._results or self._held > 0:
+            await asyncio.sleep(0.02)
+
+    # -- database -----------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            with self.unit_of_work() as session:
+                return fn(session, *args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def _db_retrying(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        give_up_when_stopping: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Retry until the database answers (bounded back-off): losing a result is not an
+        option, and the queue entry stays unacknowledged meanwhile."""
+        delay = 0.1
+        while True:
+            try:
+                return await self._db(fn, *args, **kwargs)
+            except Exception as exc:
+                self.stats.write_errors += 1
+                if give_up_when_stopping and self._stopping:
+                    raise
+                log.warning(
+                    "dispatch %s failed (%s: %s); retrying in %.1fs",
+                    what,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- feeding --------------------------------------------------------------------------
+
+    async def _feed_loop(self) -> None:
+        delay = 0.1
+        while not self._stopping:
+            try:
+                await self._wait_for_room()
+                if self._stopping:
+                    break
+                entries = await self._next_entries()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the queue is down (Redis restarting): back off
+                log.warning(
+                    "dispatch queue unavailable (%s: %s); retrying in %.1fs",
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if entries:
+                await self._feed(entries)
+
+    async def _next_entries(self) -> list[QueueEntry]:
+        now = time.monotonic()
+        if now - self._last_reclaim >= self.reclaim_every:
+            self._last_reclaim = now
+            reclaimed = await self.consumer.reclaim()
+            if reclaimed:
+                log.warning(
+                    "dispatch worker %s took over %d queue entries left idle",
+                    self.worker_id,
+                    len(reclaimed),
+                )
+                return reclaimed
+        max_entries = max(1, (self.max_held - self._held) // 100)
+        return await self.consumer.receive(min(max_entries, 10), timeout=1.0)
+
+    async def _wait_for_room(self) -> None:
+        assert self._room is not None
+        while self._held >= self.max_held and not self._stopping:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), 1.0)
+
+    async def _feed(self, entries: list[QueueEntry]) -> None:
+        work: list[tuple[int, _Entry]] = []
+        for queue_entry in entries:
+            self.stats.received += len(queue_entry.ids)
+            if queue_entry.deliveries > self.max_deliveries:
+                await self._park(queue_entry)
+                continue
+            entry = _Entry(queue_entry, remaining=len(queue_entry.ids))
+            self._entries[id(entry)] = entry
+            if not queue_entry.ids:
+                self._complete(entry, 0)
+            work.extend((message_id, entry) for message_id in queue_entry.ids)
+        position = 0
+        while position < len(work):
+            if self._stopping:
+                # Not claimed: leave these ids on the queue for the next worker.
+                await self._hand_back(work[position:])
+                return
+            await self._wait_for_room()
+            room = max(1, min(self.claim_batch, self.max_held - self._held))
+            chunk = work[position : position + room]
+            position += len(chunk)
+            await self._claim_and_queue(chunk)
+
+    async def _claim_and_queue(self, chunk: list[tuple[int, _Entry]]) -> None:
+        owner: dict[int, _Entry] = {}
+        for message_id, entry in chunk:
+            if message_id in owner:  # the same id twice: the second is already handled
+                self._complete(entry, 1)
+            else:
+                owner[message_id] = entry
+        try:
+            outcome = await self._db_retrying(
+                "claim",
+                store.claim,
+                list(owner),
+                worker_id=self.worker_id,
+                now=utcnow(),
+                known_broadcasts=frozenset(self._broadcasts),
+                give_up_when_stopping=True,
+            )
+        except Exception:
+            await self._hand_back(list(owner.items()))
+            return
+        self._broadcasts.update(outcome.broadcasts)
+        self._push_keys.update(outcome.push_keys)
+        missing = {row.broadcast_id for row in outcome.claimed} - self._broadcasts.keys()
+        if missing:  # the cache was emptied while we claimed
+            self._broadcasts.update(
+                await self._db_retrying("broadcast load", store.load_broadcasts, missing)
+            )
+        claimed_ids = set()
+        for row in outcome.claimed:
+            row.entry = owner[row.id]
+            claimed_ids.add(row.id)
+        self.stats.claimed += len(outcome.claimed)
+        self._held += len(outcome.claimed)
+        # Ids not claimed are someone else's business now (or not due yet: come back then).
+        for message_id, entry in owner.items():
+            if message_id not in claimed_ids:
+                self._complete(entry, 1)
+        for message_id, due in outcome.deferred.items():
+            self._schedule(message_id, due)
+        assert self._local is not None
+        for index, row in enumerate(outcome.claimed):
+            if self._stopping:  # claimed but not sent: give them back
+                for rest in outcome.claimed[index:]:
+                    self._put_result(Result(rest.id, "release", entry=rest.entry))
+                return
+            message = self._outgoing(row)
+            if isinstance(message, Result):
+                self._put_result(message)
+                continue
+            await self._local.put((row, message))
+
+    def _outgoing(self, row: Claimed) -> OutgoingMessage | Result:
+        broadcast = self._broadcasts.get(row.broadcast_id)
+        if broadcast is None:
+            return Result(
+                row.id,
+                "failed",
+                error_code="no_broadcast",
+                error_message="broadcast not found",
+                entry=row.entry,
+            )
+        text = text_for(broadcast.messages, row.language)
+        if not text:
+            return Result(
+                row.id,
+                "failed",
+                error_code="no_text",
+                error_message="the broadcast has no text",
+                entry=row.entry,
+            )
+        if row.channel == "push":
+            subscription = self._push_keys.get(row.push_subscription_id or -1)
+            if subscription is None:
+                return Result(
+                    row.id,
+                    "failed",
+                    error_code="no_subscription",
+                    error_message="push subscription removed",
+                    entry=row.entry,
+                )
+            payload = {
+                "title": broadcast.title or DEFAULT_PUSH_TITLE,
+                "body": text,
+                "broadcast_id": broadcast.id,
+                "language": row.language,
+                "exercise": broadcast.exercise,
+            }
+            return OutgoingMessage(
+                message_id=row.id,
+                channel="push",
+                to=subscription,
+                body=json.dumps(payload, ensure_ascii=False),
+                validity_period=self.validity_period,
+            )
+        return OutgoingMessage(
+            message_id=row.id,
+            channel=row.channel,
+            to=row.address,
+            body=text,
+            status_callback=self.status_callback,
+            validity_period=self.validity_period,
+        )
+
+    async def _park(self, queue_entry: QueueEntry) -> None:
+        reason = (
+            f"queue entry {queue_entry.entry_id} delivered {queue_entry.deliveries} times "
+            f"without completing (limit {self.max_deliveries}): parked"
+        )
+        log.error("dispatch: %s; its %d messages are marked failed", reason, len(queue_entry.ids))
+        await self._db_retrying(
+            "park",
+            store.fail_messages,
+            queue_entry.ids,
+            code="poison",
+            text=reason,
+            now=utcnow(),
+        )
+        self.stats.parked += len(queue_entry.ids)
+        await self.consumer.park(queue_entry, reason)
+
+    async def _hand_back(self, work: Sequence[tuple[int, _Entry]]) -> None:
+        """Stopping: ids received but not claimed go back on the queue, and their entries
+        count as done (re-enqueued ids are the queue's again)."""
+        ids = [message_id for message_id, _ in work]
+        with contextlib.suppress(Exception):
+            await self.consumer.enqueue(ids)
+        for _, entry in work:
+            self._complete(entry, 1)
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        assert self._local is not None
+        local = self._local
+        while True:
+            item = await local.get()
+            if item is None:
+                return
+            row, message = item
+            try:
+                result = await self._send(row, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug; the send may have happened: reconcile later
+                log.exception("dispatch: sending message %s raised", row.id)
+                result = Result(
+                    row.id,
+                    "unresolved",
+                    error_code="worker_error",
+                    error_message=f"{type(exc).__name__}: {exc}"[:300],
+                )
+            result.entry = row.entry
+            self._put_result(result)
+
+    async def _send(self, row: Claimed, message: OutgoingMessage) -> Result:
+        broadcast = self._broadcasts.get(row.broadcast_id)
+        if broadcast is not None and broadcast.status == "cancelled":
+            return Result(row.id, "cancelled")
+        if self.limiter is not None and row.channel == "sms":
+            # The slot is taken right before the request, so the provider sees our pacing.
+            await self.limiter.acquire(row.segments or 1)
+            if broadcast is not None and broadcast.status == "cancelled":
+                return Result(row.id, "cancelled")
+        provider = self.providers.get(row.channel)
+        if provider is None:
+            return Result(
+                row.id,
+                "failed",
+                error_code="no_provider",
+                error_message=f"no provider for channel {row.channel}",
+            )
+        paused = self._paused_until.get(row.channel, 0.0) - time.monotonic()
+        if paused > 0:
+            return self._retry(
+                row,
+                SendResult(
+                    outcome=Outcome.RETRY,
+                    error_code="paused",
+                    error_message="channel paused",
+                    retry_after=paused,
+                ),
+            )
+        try:
+            answer = await provider.send(message)
+        except Exception as exc:  # providers classify; an exception is a bug
+            log.exception("dispatch: provider %s raised for message %s", row.channel, row.id)
+            answer = SendResult(
+                outcome=Outcome.RETRY,
+                error_code="provider_error",
+                error_message=f"{type(exc).__name__}: {exc}"[:300],
+                ambiguous=True,
+            )
+        if answer.outcome is Outcome.RETRY and answer.ambiguous:
+            answer = await self._reconcile(provider, row, message, answer)
+            if answer is None:
+                return Result(
+                    row.id,
+                    "unresolved",
+                    error_code="ambiguous",
+                    error_message="timed out; the provider could not say if it has it",
+                )
+        return self._result(row, answer)
+
+    async def _reconcile(
+        self, provider: Provider, row: Claimed, message: OutgoingMessage, answer: SendResult
+    ) -> SendResult | None:
+        """An ambiguous answer: find out whether the provider took it before sending again.
+        ``None`` means it cannot tell yet (the row stays ``sending``)."""
+        if not isinstance(provider, SupportsLookup):
+            return answer  # nothing to ask: retrying is the only way not to lose it
+        # The look-up only considers messages created since the row was written.
+        message = dataclasses.replace(message, first_attempt_at=store.as_utc(row.queued_at))
+        try:
+            found = await provider.lookup(message)
+        except Exception:
+            log.exception("dispatch: lookup raised for message %s", row.id)
+            return None
+        if found is None:  # checked: it is not there, so re-sending is safe
+            return SendResult(
+                outcome=Outcome.RETRY,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
+                retry_after=answer.retry_after,
+            )
+        if found.outcome is Outcome.RETRY:
+            return None
+        self.stats.reconciled += 1
+        return found
+
+    def _result(self, row: Claimed, answer: SendResult) -> Result:
+        if answer.outcome is Outcome.SENT:
+            self.stats.sent += 1
+            return Result(
+                row.id,
+                "sent",
+                provider_id=answer.provider_id,
+                provider_status=answer.provider_status,
+            )
+        if answer.outcome is Outcome.PERMANENT_FAILURE:
+            self.stats.failed += 1
+            return Result(
+                row.id,
+                "failed",
+                provider_id=answer.provider_id,
+                provider_status=answer.provider_status,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
+                opted_out_subscriber=row.subscriber_id if answer.opted_out else None,
+                gone_subscription=row.push_subscription_id if answer.gone else None,
+            )
+        if answer.systemic:
+            pause = answer.retry_after or 60.0
+            until = time.monotonic() + pause
+            if until > self._paused_until.get(row.channel, 0.0) + 1.0:
+                log.error(
+                    "dispatch: %s channel paused %.0fs: %s %s (our set-up, not the "
+                    "recipient: check credentials and sender)",
+                    row.channel,
+                    pause,
+                    answer.error_code,
+                    answer.error_message,
+                )
+            self._paused_until[row.channel] = max(self._paused_until.get(row.channel, 0.0), until)
+        return self._retry(row, answer)
+
+    def _retry(self, row: Claimed, answer: SendResult) -> Result:
+        if row.attempts >= self.max_attempts and answer.error_code != "paused":
+            self.stats.failed += 1
+            return Result(
+                row.id,
+                "failed",
+                provider_status=answer.provider_status,
+                error_code=answer.error_code,
+                error_message=f"gave up after {row.attempts} attempts: "
+                f"{answer.error_message or answer.error_code}",
+            )
+        self.stats.retried += 1
+        delay = backoff(row.attempts, answer.retry_after)
+        return Result(
+            row.id,
+            "retry",
+            provider_status=answer.provider_status,
+            error_code=answer.error_code,
+            error_message=answer.error_message,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+        )
+
+    # -- results --------------------------------------------------------------------------
+
+    def _put_result(self, result: Result) -> None:
+        if result.kind == "cancelled":
+            self.stats.cancelled += 1
+        self._results.append(result)
+        assert self._results_ready is not None
+        if len(self._results) == 1 or len(self._results) >= self.flush_size:
+            self._results_ready.set()
+
+    async def _write_loop(self) -> None:
+        assert self._results_ready is not None
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            if not self._results:
+                continue
+            if len(self._results) < self.flush_size and not self._stopping:
+                await asyncio.sleep(self.flush_interval)  # let a batch gather
+            batch, self._results = self._results, []
+            await self._db_retrying(
+                "result write", store.record, batch, worker_id=self.worker_id, now=utcnow()
+            )
+            self._stored(batch)
+            if self._results:
+                self._results_ready.set()
+            await self._ack_pending()
+
+    def _stored(self, batch: list[Result]) -> None:
+        released: list[int] = []
+        for result in batch:
+            if result.kind == "retry" and result.next_attempt_at is not None:
+                self._schedule(result.id, result.next_attempt_at)
+            elif result.kind == "release":
+                released.append(result.id)
+            if result.entry is not None:
+                self._complete(result.entry, 1)
+        self._held -= len(batch)
+        if self._held < self.max_held and self._room is not None:
+            self._room.set()
+        if released:
+            asyncio.get_running_loop().create_task(self._enqueue_quietly(released))
+
+    def _complete(self, entry: _Entry, count: int) -> None:
+        entry.remaining -= count
+        if entry.remaining <= 0 and self._entries.pop(id(entry), None) is not None:
+            self._to_ack.append(entry)
+
+    async def _ack_pending(self, final: bool = False) -> None:
+        if not self._to_ack:
+            return
+        batch, self._to_ack = self._to_ack, []
+        attempts = 3 if final else 1
+        for attempt in range(attempts):
+            try:
+                await self.consumer.ack([e.entry for e in batch])
+                return
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    # Unacknowledged entries come back (XAUTOCLAIM); their rows are no longer
+                    # queued, so the claim skips them.
+                    log.warning("dispatch ack failed (%s); will retry", type(exc).__name__)
+                    if not final:
+                        self._to_ack.extend(batch)
+                    return
+                await asyncio.sleep(0.2)
+
+    # -- retry timers -----------------------------------------------------------------------
+
+    def _schedule(self, message_id: int, due: datetime) -> None:
+        delay = max(0.0, (due - utcnow()).total_seconds()) + 0.02
+        bucket = int((time.monotonic() + delay) * 20)  # 50 ms buckets
+        ids = self._timers.get(bucket)
+        if ids is None:
+            self._timers[bucket] = [message_id]
+            loop = asyncio.get_running_loop()
+            handle = loop.call_later(bucket / 20 + 0.05 - time.monotonic(), self._fire, bucket)
+            self._timer_handles.append(handle)
+        else:
+            ids.append(message_id)
+
+    def _fire(self, bucket: int) -> None:
+        ids = self._timers.pop(bucket, None)
+        self._timer_handles = [
+            h
+            for h in self._timer_handles
+            if not h.cancelled() and h.when() > asyncio.get_running_loop().time()
+        ]
+        if ids:
+            asyncio.get_running_loop().create_task(self._enqueue_quietly(ids))
+
+    async def _enqueue_quietly(self, ids: list[int]) -> None:
+        for attempt in range(5):
+            try:
+                await self.consumer.enqueue(ids)
+                return
+            except Exception as exc:
+                await asyncio.sleep(0.2 * (attempt + 1))
+                last = exc
+        log.warning(
+            "dispatch: could not re-enqueue %d ids (%s); the reconciler will",
+            len(ids),
+            type(last).__name__,
+        )
+
+    # -- upkeep ---------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        last_keepalive = time.monotonic()
+        last_heartbeat = 0.0
+        last_warning = 0.0
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            try:
+                await self._refresh_broadcasts()
+                if self.heartbeat is not None and now - last_heartbeat >= self.heartbeat_every:
+                    last_heartbeat = now
+                    await self.heartbeat()
+                if now - last_keepalive >= self.keepalive_every and self._entries:
+                    last_keepalive = now
+                    await self.consumer.keepalive([e.entry for e in self._entries.values()])
+                if self._to_ack:
+                    await self._ack_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or the database restarting: try next round
+                if now - last_warning > 10.0:
+                    last_warning = now
+                    log.warning(
+                        "dispatch upkeep failed (%s: %s)", type(exc).__name__, str(exc)[:200]
+                    )
+
+    async def _refresh_broadcasts(self) -> None:
+        """Broadcast statuses twice a second: a cancel stops sends that have not left."""
+        if not self._broadcasts:
+            return
+        if self._held == 0:  # idle: forget, and reload on the next claim
+            self._broadcasts.clear()
+            self._push_keys.clear()
+            return
+        statuses = await self._db(store.broadcast_statuses, list(self._broadcasts))
+        for broadcast_id, info in list(self._broadcasts.items()):
+            status = statuses.get(broadcast_id)
+            if status is None:
+                self._broadcasts.pop(broadcast_id, None)
+            else:
+                info.status = status

@@ -1,0 +1,109 @@
+"""The app factory: builds the database, the bus, the live hub and the routes from settings.
+
+Nothing connects at import time; everything is made in the lifespan and reaches handlers
+through `app.state` and dependencies. The same code runs embedded (SQLite, in-process bus)
+and scaled (PostgreSQL, Redis); the choice is made once, here, from settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from emergency import __version__
+from emergency.catalogue import load_catalogue
+from emergency.exceptions import install_error_handlers
+from emergency.live.hub import LiveHub
+from emergency.middleware import RequestContextMiddleware
+from emergency.runtime import Runtime
+from emergency.scheduler import Scheduler
+from emergency.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, demo: bool = False,
+               embedded_worker: bool = True, embedded_scheduler: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+    catalogue = load_catalogue(settings.config_dir / "signals.yaml")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = Runtime.build(settings, catalogue=catalogue)
+        db, bus = runtime.db, runtime.bus
+        hub = LiveHub(db, queue_size=settings.ws_queue_size, ping_seconds=settings.ws_ping_seconds)
+        bus.subscribe(hub.on_bus_message)
+        # Without the embedded scheduler this process still adds timed jobs to the store.
+        scheduler = Scheduler(runtime, run_jobs=embedded_scheduler)
+        app.state.runtime, app.state.db, app.state.bus, app.state.hub = runtime, db, bus, hub
+        app.state.scheduler = scheduler
+        app.state.demo_tokens = {}
+        await bus.start(asyncio.get_running_loop())
+        await hub.start()
+        await asyncio.to_thread(scheduler.start)
+        app.state.dispatcher = None
+        if embedded_worker:  # the dispatch worker (emergency.dispatch), in this process
+            from emergency.dispatch.service import DispatchHost
+
+            app.state.dispatcher = DispatchHost(runtime)
+            await app.state.dispatcher.start()
+        if demo:
+            from emergency import demo as demo_data
+
+            app.state.demo_tokens = await asyncio.to_thread(demo_data.load, db, settings)
+        log.info("serving", extra={"database": db.engine.dialect.name,
+                                   "bus": type(bus).__name__})
+        try:
+            yield
+        finally:
+            if app.state.dispatcher is not None:
+                await app.state.dispatcher.stop()
+            await asyncio.to_thread(scheduler.stop)
+            await hub.stop()
+            await bus.stop()
+            runtime.close()
+
+    app = FastAPI(
+        title="Hengqin typhoon coordination and alert dispatch",
+        version=__version__,
+        lifespan=lifespan,
+        description="Warning signals shared with Macau, field operations, mass alerts, live status.",
+    )
+    app.state.settings = settings
+    app.state.catalogue = catalogue
+    app.state.mode = {"demo": demo, "worker": embedded_worker, "scheduler": embedded_scheduler}
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    from emergency.auth.router import router as auth_router
+    from emergency.health import router as health_router
+    from emergency.live.router import router as live_router
+    from emergency.signals.router import router as signals_router
+    from emergency.situation.router import router as situation_router
+    from emergency.web.router import mount_vendor
+    from emergency.web.router import router as web_router
+    from emergency.zones.router import router as zones_router
+    from emergency.field.routers import ROUTERS as field_routers
+    from emergency.cap.router import router as cap_router
+    from emergency.liaison.router import router as liaison_router
+    from emergency.rules.router import router as rules_router
+    from emergency.feeds.router import router as feeds_router
+
+    for router in (health_router, auth_router, signals_router, situation_router, zones_router,
+                   live_router, web_router, *field_routers, cap_router, rules_router, feeds_router,
+                   liaison_router):
+        app.include_router(router)
+    from emergency.broadcasts.router import router as broadcasts_router
+    from emergency.subscribers.router import router as subscribers_router
+    from emergency.webhooks.router import router as webhooks_router
+
+    for router in (broadcasts_router, subscribers_router, webhooks_router):  # mass alerts
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    mount_vendor(app)  # front-end libraries from emergency/web/node_modules (npm ci)
+    return app

@@ -1,0 +1,66 @@
+"""Timed and periodic jobs of broadcasts.
+
+- `start_broadcast(broadcast_id=…)`: the one-off job of a broadcast with `send_at`, kept in
+  the scheduler's persistent job store (it survives a restart), job id `broadcast-<id>`.
+- `start_due_broadcasts(runtime=…)`: every few seconds, starts every `scheduled` broadcast
+  whose time has come — the safety net for a job that was lost (a crash between the commit
+  and adding the job, a process that had no scheduler). Starting is a conditional UPDATE
+  (`scheduled` → `sending`), so the job and the safety net never both start one broadcast.
+- `apply_pending_receipts(runtime=…)`: status callbacks that came before their message had
+  its provider id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from alerts import receipts
+from alerts.broadcasts import service as core
+from emergency.broadcasts import service as broadcast_service
+
+log = logging.getLogger(__name__)
+
+START_DUE_EVERY = 10.0
+RECEIPTS_EVERY = 15.0
+
+
+def start_broadcast(*, broadcast_id: int) -> None:
+    """One-off job (module-level, so the job store can name it)."""
+    from emergency.scheduler import job_runtime
+
+    runtime = job_runtime()
+    with runtime.db.unit_of_work() as session:
+        started = broadcast_service.start_broadcast(
+            session, broadcast_id=broadcast_id, runtime=runtime
+        )
+    if started is not None:
+        log.info(
+            "broadcast %s started at its time (%s recipients)", broadcast_id, started.recipients
+        )
+
+
+def start_due_broadcasts(*, runtime) -> int:
+    with runtime.db.session() as session:
+        due = core.due_scheduled(session)
+    count = 0
+    for broadcast_id in due:
+        with runtime.db.unit_of_work() as session:
+            if (
+                broadcast_service.start_broadcast(
+                    session,
+                    broadcast_id=broadcast_id,
+                    actor="scheduler-safety-net",
+                    runtime=runtime,
+                )
+                is not None
+            ):
+                count += 1
+                log.warning(
+                    "broadcast %s started by the safety job (its timed job was lost)", broadcast_id
+                )
+    return count
+
+
+def apply_pending_receipts(*, runtime) -> int:
+    with runtime.db.unit_of_work() as session:
+        return receipts.apply_pending(session)

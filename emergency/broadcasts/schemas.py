@@ -1,0 +1,87 @@
+"""What the broadcasts API accepts and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VariableValue = str | int | float | dict[str, str]
+
+
+class BroadcastIn(BaseModel):
+    """A broadcast: texts (or a template and its variables), a target, channels, a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: dict[str, str] | None = Field(
+        default=None,
+        description="text per language: zh-Hans, zh-Hant, pt, en (all four)",
+        examples=[{"zh-Hans": "…", "zh-Hant": "…", "pt": "…", "en": "…"}],
+    )
+    template: str | None = Field(
+        default=None, max_length=80, description="a template id of config/message_templates.yaml"
+    )
+    variables: dict[str, VariableValue] = Field(
+        default_factory=dict, description="the template's variables: a text, or one per language"
+    )
+    zones: list[str] = Field(default_factory=list, max_length=200)
+    area: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON Polygon or MultiPolygon (or a Feature of one)"
+    )
+    channels: list[Literal["sms", "push"]] = Field(default_factory=lambda: ["sms", "push"])
+    send_at: datetime | None = Field(
+        default=None, description="null: now; else a future time with its time zone"
+    )
+    exercise: bool = False
+    title: str = Field(default="", max_length=200)
+
+
+class CountsPublic(BaseModel):
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class BroadcastPublic(BaseModel):
+    id: int
+    status: str
+    title: str
+    recipients: int
+    counts: CountsPublic
+    by_language: dict[str, int]
+    messages: dict[str, str]
+    channels: list[str]
+    zones: list[str]
+    area: dict[str, Any] | None
+    exercise: bool
+    origin: str
+    created_by: str
+    created_at: datetime
+    created_at_local: str | None
+    approved_by: str | None
+    approved_at: datetime | None
+    send_at: datetime | None
+    send_at_local: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    needs_approval: bool = Field(description="waiting for a second person's approval")
+
+
+class CancelPublic(BroadcastPublic):
+    messages_cancelled: int
+
+
+class TemplatePublic(BaseModel):
+    id: str
+    title: str
+    description: str
+    preapproved: bool
+    variables: dict[str, str]
+    messages: dict[str, str]

@@ -1,0 +1,143 @@
+"""CAP 1.2 over HTTP.
+
+- POST /api/v1/cap (operator token): one alert, `application/cap+xml` or `application/xml`;
+  201 with what it changed, 200 for a duplicate (nothing changed), 4xx for a bad alert
+  (413 cap_too_large, 415, 422 cap_forbidden_dtd / cap_not_xml / cap_schema_invalid /
+  cap_rule_violation / cap_unknown_signal …) with nothing stored.
+- GET /api/v1/cap/received: what came in and what it did.
+- GET /api/v1/cap/feed.atom and GET /api/v1/cap/alerts/{identifier}.xml: our own alerts,
+  public (no token), with ETags.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.cap import flows as cap_flows
+from emergency.cap import service as cap_service
+from emergency.cap.atom import ATOM_MIME
+from emergency.cap.models import CAP_MIME
+from emergency.cap.parse import DEFAULT_MAX_BYTES
+from emergency.cap.schemas import CapIngestPublic, CapPublishedPublic, CapReceivedPublic
+from emergency.cap.tables import CapPublished, CapReceived
+from emergency.clock import local_iso
+from emergency.dependencies import RuntimeDep
+from emergency.exceptions import AppError, NotFound, PayloadTooLarge
+
+router = APIRouter(prefix="/api/v1/cap", tags=["cap"])
+
+ACCEPTED_TYPES = ("application/cap+xml", "application/xml", "text/xml")
+
+
+async def cap_body(request: Request) -> bytes:
+    """The request body, refused before parsing when it is not XML or over the size limit."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        raise AppError(
+            f"send the alert as application/cap+xml or application/xml, not {media_type or 'no type'!r}",
+            code="unsupported_media_type", status_code=415,
+        )
+    limit = DEFAULT_MAX_BYTES
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the alert is {declared} bytes, over the limit of {limit}",
+                              code="cap_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the alert is over the limit of {limit} bytes",
+                                  code="cap_too_large")
+    return bytes(body)
+
+
+@router.post(
+    "", status_code=201, response_model=CapIngestPublic,
+    responses={200: {"description": "a duplicate: this alert was received before"}},
+    openapi_extra={"requestBody": {"content": {CAP_MIME: {"schema": {"type": "string"}},
+                                               "application/xml": {"schema": {"type": "string"}}},
+                                   "required": True}},
+)
+def post_cap(
+    body: Annotated[bytes, Depends(cap_body)], user: Operator, session: SessionDep,
+    runtime: RuntimeDep, response: Response,
+):
+    """Ingest one CAP 1.2 alert; its signals go through the same flow as an operator's."""
+    result = cap_flows.ingest_cap(session, runtime=runtime, data=body, posted_by=user.name)
+    record = result.record
+    if result.duplicate:
+        response.status_code = 200
+    return CapIngestPublic(
+        id=record.id, identifier=record.identifier, sender=record.sender, sent=record.sent,
+        status=record.status, msg_type=record.msg_type, duplicate=result.duplicate,
+        outcome=record.outcome, signals=result.signals,
+        actions=[] if result.duplicate else result.actions,
+        published=[] if result.duplicate else result.published,
+        notices=[] if result.duplicate else result.notices,
+    )
+
+
+@router.get("/received", response_model=list[CapReceivedPublic])
+def list_received(user: Reader, session: SessionDep, limit: int = Query(100, ge=1, le=1000)):
+    return [_received_public(r) for r in cap_flows.list_received(session, limit=limit)]
+
+
+@router.get("/received/{received_id}.xml", response_class=Response)
+def get_received_xml(received_id: int, user: Reader, session: SessionDep):
+    row = cap_flows.get_received(session, received_id=received_id)
+    return Response(row.raw_xml.encode("utf-8"), media_type=CAP_MIME)
+
+
+@router.get("/alerts", response_model=list[CapPublishedPublic])
+def list_published(session: SessionDep, runtime: RuntimeDep,
+                   limit: int = Query(50, ge=1, le=500)):
+    """Our own alerts, newest first (public, like the feed)."""
+    return [_published_public(runtime, r)
+            for r in cap_service.list_published(session, limit=limit)]
+
+
+@router.get("/alerts/{identifier}.xml", response_class=Response)
+def get_alert_xml(identifier: str, session: SessionDep, request: Request):
+    """One of our alerts as CAP 1.2 XML (public: a public alert)."""
+    row = cap_service.get_published(session, identifier=identifier)
+    if row is None:
+        raise NotFound(f"no alert {identifier!r}", code="cap_alert_not_found")
+    etag = f'"{row.identifier}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(row.xml.encode("utf-8"), media_type=CAP_MIME,
+                    headers={"ETag": etag, "Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/feed.atom", response_class=Response)
+def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request):
+    """Our newest alerts (signal changes and public broadcasts) as Atom 1.0 with CAP 1.2
+    entries. Public; answers 304 to a conditional request when nothing is new."""
+    etag = f'"feed-{cap_service.feed_version(session)}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    data = cap_service.atom(session, runtime=runtime)
+    return Response(data, media_type=ATOM_MIME,
+                    headers={"ETag": etag, "Cache-Control": "public, max-age=10"})
+
+
+def _received_public(row: CapReceived) -> CapReceivedPublic:
+    return CapReceivedPublic(
+        id=row.id, identifier=row.identifier, sender=row.sender, sent=row.sent,
+        status=row.status, msg_type=row.msg_type, references=row.references,
+        received_at=row.received_at, received_at_local=local_iso(row.received_at),
+        origin=row.origin, feed_id=row.feed_id, posted_by=row.posted_by, size=row.size,
+        outcome=row.outcome, result=row.result,
+    )
+
+
+def _published_public(runtime, row: CapPublished) -> CapPublishedPublic:
+    return CapPublishedPublic(
+        id=row.id, identifier=row.identifier, sent=row.sent, sent_local=local_iso(row.sent),
+        status=row.status, msg_type=row.msg_type, references=row.references, source=row.source,
+        kind=row.kind, level=row.level, signal_change_id=row.signal_change_id,
+        broadcast_id=row.broadcast_id, url=cap_service.alert_url(runtime, row.identifier),
+    )

@@ -1,0 +1,227 @@
+"""Our own CAP 1.2 alerts: one for every signal change and every public broadcast, stored and
+served as an Atom feed (GET /api/v1/cap/feed.atom) and one by one (GET /api/v1/cap/alerts/…).
+
+- `publish_signal_change`: called by the signal flow for every change. The first alert of a
+  signal is an Alert, the next ones Updates that reference the previous one, and lowering is
+  a Cancel of it; a drill's alerts have status Exercise.
+- `publish_broadcast_cap`: called when a public broadcast goes out (the broadcasts flow, and
+  the rules when their broadcast is sent automatically); idempotent per broadcast.
+
+Publishing never fails the change it describes: a problem is logged and the change stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.ops import unary_union
+from sqlmodel import Session, col, select
+
+from emergency.cap.atom import AtomEntry, atom_feed
+from emergency.cap.build import (
+    AreaSpec,
+    broadcast_alert,
+    cap_time,
+    make_identifier,
+    signal_change_alert,
+)
+from emergency.cap.tables import CapPublished
+from emergency.db import utcnow
+from emergency.events import service as event_service
+from emergency.signals.context import cached, zones
+from geo.cap import cap_polygons
+
+log = logging.getLogger(__name__)
+
+# The <sender> of our alerts: a stable id of the command post (CAP: normally a domain name).
+SENDER = "sanfang.hengqin.gov.cn"
+IDENTIFIER_PREFIX = "HQ"
+SENDER_NAMES = {
+    "zh-Hans": "横琴粤澳深度合作区三防指挥部",
+    "zh-Hant": "橫琴粵澳深度合作區三防指揮部",
+    "pt": "Posto de Comando de Prevenção de Inundações, Secas e Ventos Fortes de Hengqin",
+    "en": "Hengqin Flood, Drought and Wind Prevention Command Post",
+}
+HENGQIN_NAMES = {
+    "zh-Hans": "横琴粤澳深度合作区",
+    "zh-Hant": "橫琴粵澳深度合作區",
+    "pt": "Zona de Cooperação Aprofundada entre Guangdong e Macau em Hengqin",
+    "en": "Guangdong-Macao In-Depth Cooperation Zone in Hengqin",
+}
+FEED_LIMIT = 50
+
+
+# --- areas -------------------------------------------------------------------------------
+
+
+def hengqin_area(runtime: Any) -> AreaSpec:
+    """All of our zones as one CAP area (their union; its convex hull if it is in pieces)."""
+
+    def build() -> AreaSpec:
+        geometries = [z.geometry for z in zones(runtime)]
+        if not geometries:
+            return AreaSpec(area_desc=HENGQIN_NAMES)
+        union = unary_union(geometries)
+        if not isinstance(union, Polygon):
+            union = union.convex_hull  # one polygon: a warning errs on the side of more area
+        return AreaSpec(area_desc=HENGQIN_NAMES, polygons=cap_polygons(union))
+
+    return cached(runtime, "cap.hengqin_area", build)
+
+
+def zone_areas(runtime: Any, zone_ids: list[str], area: dict | None = None) -> list[AreaSpec]:
+    """One CAP area per zone (named in each language), plus a drawn GeoJSON area if any."""
+    zone_set = zones(runtime)
+    areas = []
+    for zone_id in zone_ids:
+        zone = zone_set.get(zone_id)
+        if zone is not None:
+            areas.append(AreaSpec(area_desc=dict(zone.name), polygons=cap_polygons(zone.geometry)))
+    if area:
+        geometry = shape(area)
+        if isinstance(geometry, Polygon | MultiPolygon):
+            desc = {"zh-Hans": "指定区域", "zh-Hant": "指定區域", "pt": "Área indicada",
+                    "en": "Designated area"}
+            areas.append(AreaSpec(area_desc=desc, polygons=cap_polygons(geometry)))
+    return areas or [hengqin_area(runtime)]
+
+
+# --- publishing --------------------------------------------------------------------------
+
+
+def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPublished | None:
+    """Our CAP alert for one signal change (see the module docstring)."""
+    status = "Exercise" if change.exercise else "Actual"
+    previous = session.exec(
+        select(CapPublished)
+        .where(CapPublished.source == change.source, CapPublished.kind == change.kind,
+               CapPublished.status == status)
+        .order_by(col(CapPublished.id).desc())
+        .limit(1)
+    ).first()
+    references = []
+    if previous is not None and previous.msg_type != "Cancel":
+        references = [_reference(previous)]
+    if change.level is None and not references:
+        # Raised before we published alerts (or never announced): nothing to cancel.
+        log.info("signal lowered without an alert of ours to cancel",
+                 extra={"signal_change_id": change.id})
+        return None
+    sent = change.at
+    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
+    try:
+        xml = signal_change_alert(
+            catalogue=runtime.catalogue, source=change.source, kind=change.kind,
+            level=change.level, previous=change.previous_level, identifier=identifier,
+            sender=SENDER, sent=sent, references=references, areas=[hengqin_area(runtime)],
+            sender_names=SENDER_NAMES, status=status, web=runtime.settings.public_url,
+        )
+    except Exception:
+        log.exception("could not build the CAP alert of a signal change",
+                      extra={"signal_change_id": change.id})
+        return None
+    msg_type = "Cancel" if change.level is None else ("Update" if references else "Alert")
+    row = CapPublished(
+        identifier=identifier, sender=SENDER, sent=sent, status=status, msg_type=msg_type,
+        references=" ".join(references) or None, source=change.source, kind=change.kind,
+        level=change.level, signal_change_id=change.id, xml=xml.decode("utf-8"),
+    )
+    return _store(session, runtime=runtime, row=row)
+
+
+def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPublished | None:
+    """The CAP alert of a public broadcast (one <info> per language of its messages); the same
+    broadcast again returns the alert already published."""
+    existing = session.exec(
+        select(CapPublished).where(CapPublished.broadcast_id == broadcast.id)
+    ).first()
+    if existing is not None:
+        return existing
+    sent = utcnow()
+    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
+    status = "Exercise" if broadcast.exercise else "Actual"
+    try:
+        areas = zone_areas(runtime, list(broadcast.zones or []), broadcast.area)
+        xml = broadcast_alert(
+            identifier=identifier, sender=SENDER, sent=sent,
+            messages={k: v for k, v in dict(broadcast.messages).items() if v},
+            areas=areas, headlines=_headlines(broadcast), sender_names=SENDER_NAMES,
+            status=status, web=runtime.settings.public_url,
+        )
+    except Exception:
+        log.exception("could not build the CAP alert of a broadcast",
+                      extra={"broadcast_id": broadcast.id})
+        return None
+    row = CapPublished(
+        identifier=identifier, sender=SENDER, sent=sent, status=status, msg_type="Alert",
+        broadcast_id=broadcast.id, xml=xml.decode("utf-8"),
+    )
+    return _store(session, runtime=runtime, row=row)
+
+
+def _headlines(broadcast) -> dict[str, str] | None:
+    title = (getattr(broadcast, "title", "") or "").strip()
+    return {lang: title for lang in dict(broadcast.messages)} if title else None
+
+
+def _store(session: Session, *, runtime: Any, row: CapPublished) -> CapPublished:
+    session.add(row)
+    session.flush()
+    event_service.emit(session, "cap.published", {
+        "identifier": row.identifier, "msg_type": row.msg_type, "status": row.status,
+        "source": row.source, "kind": row.kind, "level": row.level,
+        "broadcast_id": row.broadcast_id, "url": alert_url(runtime, row.identifier),
+    })
+    return row
+
+
+def _reference(row: CapPublished) -> str:
+    # The sent time as written in the alert (Macau time, whole seconds), so references match.
+    return f"{row.sender},{row.identifier},{cap_time(row.sent)}"
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def alert_url(runtime: Any, identifier: str) -> str:
+    return f"{runtime.settings.public_url}/api/v1/cap/alerts/{identifier}.xml"
+
+
+def get_published(session: Session, *, identifier: str) -> CapPublished | None:
+    return session.exec(select(CapPublished).where(CapPublished.identifier == identifier)).first()
+
+
+def list_published(session: Session, *, limit: int = FEED_LIMIT) -> list[CapPublished]:
+    return list(session.exec(
+        select(CapPublished).order_by(col(CapPublished.id).desc()).limit(limit)
+    ))
+
+
+def feed_version(session: Session) -> int:
+    """The id of our newest alert: the feed changes exactly when it does (its ETag)."""
+    newest = session.exec(select(CapPublished.id).order_by(col(CapPublished.id).desc())).first()
+    return int(newest or 0)
+
+
+def atom(session: Session, *, runtime: Any, limit: int = FEED_LIMIT) -> bytes:
+    """Our newest alerts as an Atom feed, built once per version of the feed and reused."""
+    version = feed_version(session)
+    memo = runtime.extras.get("cap.feed")
+    if memo and memo[0] == (version, limit):
+        return memo[1]
+    rows = list_published(session, limit=limit)
+    base = runtime.settings.public_url
+    entries = [
+        AtomEntry(cap_xml=row.xml.encode("utf-8"), url=alert_url(runtime, row.identifier))
+        for row in rows
+    ]
+    data = atom_feed(
+        entries, feed_id=f"{base}/api/v1/cap/feed.atom",
+        title="Hengqin command post: warning signals and public alerts (CAP 1.2)",
+        updated=rows[0].sent if rows else utcnow(), self_url=f"{base}/api/v1/cap/feed.atom",
+        author_uri=base, alternate_url=f"{base}/",
+    )
+    runtime.extras["cap.feed"] = ((version, limit), data)
+    return data

@@ -1,0 +1,1 @@
+"""Standby rescue crews: teams, headcount, where stationed, status, tasks, live totals."""

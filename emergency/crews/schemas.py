@@ -1,0 +1,67 @@
+"""What the crews API accepts and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emergency.crews.models import CrewStatus
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CrewIn(_In):
+    name: str = Field(min_length=1, max_length=120, examples=["Rescue team 3"])
+    unit: str | None = Field(default=None, max_length=120)
+    headcount: int = Field(ge=0, le=10_000)
+    station: str | None = Field(default=None, max_length=200)
+    lat: float | None = None
+    lon: float | None = None
+    status: CrewStatus = CrewStatus.standby
+
+
+class CrewStatusIn(_In):
+    status: CrewStatus
+    headcount: int | None = Field(default=None, ge=0, le=10_000)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class TaskIn(_In):
+    description: str = Field(min_length=1, max_length=500)
+    hazard_id: int | None = None
+    help_request_id: int | None = None
+
+
+class TaskPublic(BaseModel):
+    id: int
+    crew_id: int
+    hazard_id: int | None
+    help_request_id: int | None
+    description: str
+    status: str
+    assigned_at: datetime
+    assigned_by: str
+    ended_at: datetime | None
+
+
+class CrewPublic(BaseModel):
+    id: int
+    name: str
+    unit: str | None
+    headcount: int
+    station: str | None
+    lat: float | None
+    lon: float | None
+    zone_id: str | None
+    status: str
+    status_at: datetime
+    status_at_local: str
+    note: str | None
+    open_tasks: list[TaskPublic] = []
+
+
+class StandbyResult(BaseModel):
+    changed: list[CrewPublic]

@@ -1,0 +1,107 @@
+"""Our own errors, and the one place that turns them into the JSON error of CONTRACT.md.
+
+Services raise an AppError subclass; handlers never build error responses themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "rate_limited"
+
+
+def error_body(code: str, message: str, **extra) -> dict:
+    error = {"code": code, "message": message}
+    error.update(extra)
+    return {"error": error}
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[dict]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        details.append({"field": ".".join(loc) or "body", "problem": err.get("msg", "")})
+    first = details[0] if details else {"field": "body", "problem": "invalid"}
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return "malformed_json", "the request body is not valid JSON", details
+    if any(e.get("type") == "extra_forbidden" for e in exc.errors()):
+        unknown = [d["field"] for d, e in zip(details, exc.errors(), strict=False)
+                   if e.get("type") == "extra_forbidden"]
+        return "unknown_field", f"unknown field(s): {', '.join(unknown)}", details
+    return "invalid_input", f"{first['field']}: {first['problem']}", details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message, details = _describe_validation(exc)
+        return JSONResponse(error_body(code, message, details=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return JSONResponse(error_body("internal", "internal error"), status_code=500)

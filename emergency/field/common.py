@@ -1,0 +1,40 @@
+"""Small checks shared by the field-operation domains (field, crews, evacuation, vulnerable,
+facilities): who set a change (origin), and whether a location is in the operating area."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from emergency.exceptions import InvalidInput
+from geo.areas import HENGQIN_MACAU_REGION
+
+_ORIGIN = re.compile(r"^(operator|field|system|replay|demo|rule:[A-Za-z0-9_.:-]{1,70})$")
+
+
+def check_origin(origin: str) -> str:
+    """`operator`, `field`, `system`, `replay`, `demo` or `rule:<id>` (what set a change)."""
+    origin = str(origin)
+    if not _ORIGIN.match(origin):
+        raise InvalidInput(
+            f"origin: {origin!r} must be 'operator', 'field', 'system', 'replay' or 'rule:<id>'"
+        )
+    return origin
+
+
+def check_location(lat: float | None, lon: float | None, *, field: str = "") -> None:
+    """Both or neither; finite; inside the operating region (Hengqin and Macau)."""
+    prefix = f"{field}." if field else ""
+    if lat is None and lon is None:
+        return
+    if lat is None or lon is None:
+        raise InvalidInput(f"{prefix}lat/lon: give both or neither")
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise InvalidInput(f"{prefix}lat/lon: not finite numbers")
+    min_lon, min_lat, max_lon, max_lat = HENGQIN_MACAU_REGION
+    if not (min_lat <= lat <= max_lat and min_lon <= lon <= max_lon):
+        raise InvalidInput(
+            f"{prefix}lat/lon: ({lat:.5f}, {lon:.5f}) is far outside the operating area "
+            f"(lat {min_lat}..{max_lat}, lon {min_lon}..{max_lon})",
+            code="outside_area",
+        )

@@ -1,0 +1,242 @@
+"""What the field-operation API accepts and returns (inspections, hazards, reports, photos)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emergency.crews.models import CrewStatus
+from emergency.field.models import HazardKind, Severity
+from emergency.vulnerable.models import CheckState
+
+GridCell = Field(pattern=r"^[A-Za-z0-9_-]{1,20}$")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- inspection groups and trips -------------------------------------------------------------
+
+
+class GroupIn(_In):
+    name: str = Field(min_length=1, max_length=120, examples=["Inspection group 17"])
+    leader: str | None = Field(default=None, max_length=120)
+    members: list[str] = Field(default_factory=list, max_length=100)
+    vehicles: list[str] = Field(default_factory=list, max_length=20,
+                                description="plates or call signs")
+    zone_ids: list[str] = Field(default_factory=list, max_length=50)
+    grid_cells: list[str] = Field(default_factory=list, max_length=200,
+                                  examples=[["HQ-C3", "HQ-C4"]])
+
+
+class TripPublic(BaseModel):
+    id: int
+    group_id: int
+    status: str
+    persons: int
+    vehicles: int
+    zone_id: str | None
+    checked_in_at: datetime
+    checked_in_at_local: str
+    checked_in_by: str
+    checked_out_at: datetime | None
+    checked_out_by: str | None
+    in_lat: float | None
+    in_lon: float | None
+    out_lat: float | None
+    out_lon: float | None
+
+
+class GroupPublic(BaseModel):
+    id: int
+    name: str
+    leader: str | None
+    members: list[str]
+    vehicles: list[str]
+    zone_ids: list[str]
+    grid_cells: list[str]
+    trips: int
+    person_trips: int
+    vehicle_trips: int
+    open_trip: TripPublic | None
+
+
+class FieldLinkIn(_In):
+    label: str = Field(min_length=1, max_length=60, examples=["Inspection group 17 phone"])
+    group_id: int | None = None
+    crew_id: int | None = None
+
+
+class FieldLinkPublic(BaseModel):
+    user: str
+    token: str
+    url: str
+
+
+# --- hazards and help --------------------------------------------------------------------
+
+
+class HazardIn(_In):
+    kind: HazardKind
+    severity: Severity
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+    photo_id: str | None = Field(default=None, max_length=64)
+    due_at: datetime | None = None
+
+
+class AssignIn(_In):
+    group_id: int | None = None
+    crew_id: int | None = None
+    due_at: datetime | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RectifyIn(_In):
+    note: str | None = Field(default=None, max_length=1000)
+    photo_id: str | None = Field(default=None, max_length=64)
+
+
+class VerifyIn(_In):
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class HazardPublic(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    status: str
+    overdue: bool
+    lat: float | None
+    lon: float | None
+    zone_id: str | None
+    place: str | None
+    description: str | None
+    photo_id: str | None
+    reported_at: datetime
+    reported_at_local: str
+    reported_by: str
+    group_id: int | None
+    due_at: datetime | None
+    due_at_local: str | None
+    assigned_group_id: int | None
+    assigned_crew_id: int | None
+    assigned_at: datetime | None
+    rectified_at: datetime | None
+    rectified_by: str | None
+    rectification_note: str | None
+    rectification_photo_id: str | None
+    verified_at: datetime | None
+    verified_by: str | None
+
+
+class HelpAssignIn(_In):
+    crew_id: int
+
+
+class HelpPublic(BaseModel):
+    id: int
+    status: str
+    urgency: str
+    people: int
+    lat: float | None
+    lon: float | None
+    zone_id: str | None
+    note: str | None
+    photo_id: str | None
+    created_at: datetime
+    created_at_local: str
+    created_by: str
+    crew_id: int | None
+    closed_at: datetime | None
+
+
+class PhotoPublic(BaseModel):
+    id: str
+    url: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+
+
+# --- field reports -----------------------------------------------------------------------
+
+ReportKind = Literal["check_in", "check_out", "hazard", "rectified", "evacuated", "crew_status",
+                     "help", "resident_check"]
+
+
+class FieldReportIn(_In):
+    """One report from a phone. Common fields, then the fields of each kind:
+
+    - `check_in` / `check_out`: `persons`, `vehicles` (default: the group's members, vehicles)
+    - `hazard`: `hazard_kind`, `severity`, `place`, `photo_id`
+    - `rectified`: `hazard_id`, `photo_id`
+    - `evacuated`: `people`, `shelter_id` or `to_place`, `from_place`
+    - `crew_status`: `crew_status`, `headcount`
+    - `help`: `people`, `urgency`
+    - `resident_check`: `resident_id`, `resident_state`
+    """
+
+    kind: ReportKind
+    lat: float | None = Field(default=None, examples=[22.1301])
+    lon: float | None = Field(default=None, examples=[113.5402])
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    note: str | None = Field(default=None, max_length=1000)
+    observed_at: datetime | None = Field(default=None, description="when the phone wrote it")
+    photo_id: str | None = Field(default=None, max_length=64)
+    group_id: int | None = Field(default=None, description="operators only: on whose behalf")
+    crew_id: int | None = Field(default=None, description="operators only: on whose behalf")
+    persons: int | None = Field(default=None, ge=0, le=1000)
+    vehicles: int | None = Field(default=None, ge=0, le=100)
+    hazard_kind: HazardKind | None = None
+    severity: Severity | None = None
+    place: str | None = Field(default=None, max_length=200)
+    hazard_id: int | None = None
+    people: int | None = Field(default=None, ge=0, le=5000)
+    shelter_id: str | None = Field(default=None, max_length=64)
+    to_place: str | None = Field(default=None, max_length=200)
+    from_place: str | None = Field(default=None, max_length=200)
+    crew_status: CrewStatus | None = None
+    headcount: int | None = Field(default=None, ge=0, le=10_000)
+    urgency: Severity | None = None
+    resident_id: int | None = None
+    resident_state: CheckState | None = None
+
+
+class FieldReportPublic(BaseModel):
+    id: int
+    idempotency_key: str
+    kind: str
+    actor: str
+    lat: float | None
+    lon: float | None
+    zone_id: str | None
+    note: str | None
+    photo_id: str | None
+    group_id: int | None
+    crew_id: int | None
+    observed_at: datetime | None
+    created_at: datetime
+    created_at_local: str
+    data: dict[str, Any]
+    result: dict[str, Any]
+
+
+class FieldContext(BaseModel):
+    """What the field form needs to show a team (cached on the phone for offline use)."""
+
+    user: str
+    role: str
+    label: str | None
+    group: GroupPublic | None
+    crew: dict[str, Any] | None
+    hazards: list[HazardPublic]
+    shelters: list[dict[str, Any]]
+    residents: list[dict[str, Any]]
+    server_time: datetime

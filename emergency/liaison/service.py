@@ -1,0 +1,446 @@
+"""Liaison with Macau: contacts, the hotline call log, notices and their acknowledgements.
+
+- `sync_contacts`: config/liaison.yaml into the table (by key); contacts added or edited
+  through the API stay as they are.
+- `notify_signal_change`: called by the signal flow for every change; for a shared source
+  (SMG, ZHUHAI) it sends a notice to every active contact, once per change.
+- `notify`: a notice of a rule or of the liaison desk (idempotent on its dedupe key).
+- `acknowledge` (a liaison user, for a contact or for the desk) and `acknowledge_link` (the
+  contact's own link token).
+- `escalate_due`: the periodic job's work: a notice nobody acknowledged within
+  `ack_minutes` is escalated once (event liaison.escalated, audit, a prompt for the duty
+  operator; no broadcast).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from emergency.audit import service as audit_service
+from emergency.clock import local_iso
+from emergency.db import utcnow
+from emergency.events import service as event_service
+from emergency.exceptions import Conflict, InvalidInput, NotFound
+from emergency.liaison.config import LiaisonFile, liaison_config
+from emergency.liaison.models import (
+    Direction,
+    HotlineCall,
+    LiaisonContact,
+    LiaisonNotice,
+    NoticeKind,
+    NoticeRecipient,
+    NoticeStatus,
+)
+from emergency.rules import prompts as prompt_service
+from emergency.signals import service as signal_service
+
+LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
+
+
+# --- contacts --------------------------------------------------------------------------
+
+
+def sync_contacts(session: Session, *, config: LiaisonFile) -> int:
+    """Add the contacts of the file the table lacks, refresh those the file owns; returns how
+    many were added. A contact edited through the API (origin api) is left alone."""
+    added = 0
+    for c in config.contacts:
+        row = session.exec(select(LiaisonContact).where(LiaisonContact.key == c.key)).first()
+        if row is None:
+            row = LiaisonContact(key=c.key, name=c.name, organisation={})
+            added += 1
+        elif row.origin != "config":
+            continue
+        row.name, row.organisation, row.role = c.name, dict(c.organisation), dict(c.role or {})
+        row.phone, row.email, row.language, row.demo = c.phone, c.email, c.language, c.demo
+        session.add(row)
+    session.flush()
+    return added
+
+
+def list_contacts(session: Session, *, active_only: bool = False) -> list[LiaisonContact]:
+    query = select(LiaisonContact).order_by(col(LiaisonContact.id))
+    if active_only:
+        query = query.where(LiaisonContact.active == True)  # noqa: E712
+    return list(session.exec(query))
+
+
+def get_contact(session: Session, *, contact_id: int) -> LiaisonContact:
+    row = session.get(LiaisonContact, contact_id)
+    if row is None:
+        raise NotFound(f"liaison contact {contact_id} not found", code="contact_not_found")
+    return row
+
+
+def save_contact(
+    session: Session, *, actor: str, contact_id: int | None = None, **fields: Any
+) -> LiaisonContact:
+    """Create (contact_id None) or update a contact; audited, `liaison.contact_changed`."""
+    if contact_id is None:
+        key = fields.get("key")
+        if session.exec(select(LiaisonContact).where(LiaisonContact.key == key)).first():
+            raise Conflict(f"a contact with key {key!r} exists", code="contact_exists")
+        row, before = LiaisonContact(**fields, origin="api"), None
+    else:
+        row = get_contact(session, contact_id=contact_id)
+        before = contact_public(row)
+        for name, value in fields.items():
+            if name != "key":
+                setattr(row, name, value)
+        row.origin = "api"
+    row.updated_at, row.updated_by = utcnow(), actor
+    session.add(row)
+    session.flush()
+    # Names and numbers are personal data: the audit keeps which contact, not who.
+    audit_service.record(session, actor=actor, action="liaison.contact_saved",
+                         target_type="liaison_contact", target_id=row.id,
+                         before={"active": before["active"]} if before else None,
+                         after={"key": row.key, "active": row.active})
+    event_service.emit(session, "liaison.contact_changed", {"contact_id": row.id,
+                                                            "key": row.key})
+    return row
+
+
+def contact_public(c: LiaisonContact) -> dict:
+    return {
+        "id": c.id, "key": c.key, "name": c.name, "organisation": c.organisation,
+        "role": c.role, "phone": c.phone, "email": c.email, "language": c.language,
+        "active": c.active, "demo": c.demo, "origin": c.origin, "updated_at": c.updated_at,
+    }
+
+
+# --- hotline ---------------------------------------------------------------------------
+
+
+def log_call(
+    session: Session, *, runtime: Any, direction: str, caller: str, summary: str, actor: str,
+    at: datetime | None = None, contact_id: int | None = None, follow_up: str | None = None,
+) -> HotlineCall:
+    """One call of the 24-hour line, with the signals in force at the time (for the report)."""
+    try:
+        direction = Direction(direction)
+    except ValueError:
+        raise InvalidInput("direction: must be 'inbound' or 'outbound'") from None
+    if contact_id is not None:
+        get_contact(session, contact_id=contact_id)
+    now = utcnow()
+    if at is not None and at > now + timedelta(minutes=5):
+        raise InvalidInput("at: a call cannot be logged in the future")
+    in_force = signal_service.active_levels(session)
+    call = HotlineCall(
+        at=at or now, direction=direction, caller=caller.strip(), contact_id=contact_id,
+        summary=summary.strip(), follow_up=(follow_up or "").strip() or None,
+        signals=sorted(f"{s}:{k}:{lv}" for (s, k), lv in in_force.items()), logged_by=actor,
+    )
+    session.add(call)
+    session.flush()
+    audit_service.record(session, actor=actor, action="liaison.call_logged",
+                         target_type="hotline_call", target_id=call.id,
+                         after={"direction": direction, "follow_up": call.follow_up is not None})
+    event_service.emit(session, "liaison.logged", call_public(call))
+    return call
+
+
+def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCall:
+    call = session.get(HotlineCall, call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found", code="call_not_found")
+    if call.follow_up is None:
+        raise Conflict(f"call {call_id} has no follow-up", code="no_follow_up")
+    if call.follow_up_done_at is not None:
+        return call
+    call.follow_up_done_at, call.follow_up_done_by = utcnow(), actor
+    session.add(call)
+    session.flush()
+    audit_service.record(session, actor=actor, action="liaison.follow_up_done",
+                         target_type="hotline_call", target_id=call.id)
+    event_service.emit(session, "liaison.logged", call_public(call))
+    return call
+
+
+def list_calls(session: Session, *, open_follow_ups: bool = False, limit: int = 200
+               ) -> list[HotlineCall]:
+    query = select(HotlineCall).order_by(col(HotlineCall.at).desc()).limit(limit)
+    if open_follow_ups:
+        query = query.where(col(HotlineCall.follow_up).is_not(None),
+                            col(HotlineCall.follow_up_done_at).is_(None))
+    return list(session.exec(query))
+
+
+def call_public(c: HotlineCall) -> dict:
+    return {
+        "id": c.id, "at": c.at, "at_local": local_iso(c.at), "direction": c.direction,
+        "caller": c.caller, "contact_id": c.contact_id, "summary": c.summary,
+        "follow_up": c.follow_up, "follow_up_done_at": c.follow_up_done_at,
+        "follow_up_done_by": c.follow_up_done_by, "signals": c.signals,
+        "logged_by": c.logged_by,
+    }
+
+
+# --- notices ---------------------------------------------------------------------------
+
+
+def notify_signal_change(session: Session, *, runtime: Any, change) -> LiaisonNotice | None:
+    """The notice of a shared signal's change to every active contact (None: not shared)."""
+    config = liaison_config(runtime)
+    if change.source not in config.shared_sources:
+        return None
+    texts = _signal_texts(runtime.catalogue, change)
+    code = f"{change.source}:{change.kind}"
+    return notify(
+        session, runtime=runtime, kind=NoticeKind.signal, dedupe_key=f"signal:{change.id}",
+        texts=texts, actor=change.actor, exercise=change.exercise,
+        signal=f"{code}:{change.level}" if change.level else code,
+        previous=f"{code}:{change.previous_level}" if change.previous_level else None,
+        signal_change_id=change.id,
+    )
+
+
+def notify(
+    session: Session, *, runtime: Any, kind: NoticeKind | str, dedupe_key: str,
+    texts: dict[str, str], actor: str, exercise: bool = False, signal: str | None = None,
+    previous: str | None = None, signal_change_id: int | None = None,
+    extra: dict | None = None,
+) -> LiaisonNotice:
+    """A notice to every active contact, with one link token each; the same key again returns
+    the notice already sent."""
+    existing = session.exec(
+        select(LiaisonNotice).where(LiaisonNotice.dedupe_key == dedupe_key)
+    ).first()
+    if existing is not None:
+        return existing
+    now = utcnow()
+    minutes = liaison_config(runtime).ack_minutes
+    notice = LiaisonNotice(
+        kind=NoticeKind(kind), dedupe_key=dedupe_key, texts=_complete(texts), signal=signal,
+        previous=previous, signal_change_id=signal_change_id, exercise=exercise,
+        created_at=now, created_by=actor, due_at=now + timedelta(minutes=minutes),
+        extra=extra or {},
+    )
+    session.add(notice)
+    session.flush()
+    for contact in list_contacts(session, active_only=True):
+        session.add(NoticeRecipient(notice_id=notice.id, contact_id=contact.id,
+                                    token=secrets.token_urlsafe(24)))
+    session.flush()
+    audit_service.record(session, actor=actor, action="liaison.notified",
+                         target_type="liaison_notice", target_id=notice.id,
+                         after={"kind": notice.kind, "signal": signal, "exercise": exercise,
+                                "recipients": len(recipients(session, notice_id=notice.id))})
+    event_service.emit(session, "liaison.notified", notice_public(session, runtime, notice))
+    return notice
+
+
+def recipients(session: Session, *, notice_id: int) -> list[NoticeRecipient]:
+    return list(session.exec(
+        select(NoticeRecipient).where(NoticeRecipient.notice_id == notice_id)
+        .order_by(col(NoticeRecipient.id))
+    ))
+
+
+def get_notice(session: Session, *, notice_id: int, lock: bool = False) -> LiaisonNotice:
+    query = select(LiaisonNotice).where(LiaisonNotice.id == notice_id)
+    notice = session.exec(query.with_for_update() if lock else query).first()
+    if notice is None:
+        raise NotFound(f"notice {notice_id} not found", code="notice_not_found")
+    return notice
+
+
+def list_notices(session: Session, *, status: str | None = None, limit: int = 100
+                 ) -> list[LiaisonNotice]:
+    query = select(LiaisonNotice).order_by(col(LiaisonNotice.id).desc()).limit(limit)
+    if status:
+        query = query.where(LiaisonNotice.status == status)
+    return list(session.exec(query))
+
+
+def acknowledge(
+    session: Session, *, runtime: Any, notice_id: int, actor: str, contact_id: int | None = None,
+    note: str | None = None,
+) -> LiaisonNotice:
+    """A liaison user acknowledges a notice, for one contact (who told them) or for the desk."""
+    notice = get_notice(session, notice_id=notice_id, lock=True)
+    rows = recipients(session, notice_id=notice.id)
+    if contact_id is not None:
+        row = next((r for r in rows if r.contact_id == contact_id), None)
+        if row is None:
+            raise NotFound(f"contact {contact_id} is not a recipient of notice {notice_id}",
+                           code="not_a_recipient")
+    else:
+        row = NoticeRecipient(notice_id=notice.id, contact_id=None,
+                              token=secrets.token_urlsafe(24))
+    return _acknowledge(session, runtime=runtime, notice=notice, row=row, by=actor, note=note)
+
+
+def acknowledge_link(session: Session, *, runtime: Any, token: str, note: str | None = None
+                     ) -> LiaisonNotice:
+    """A contact acknowledges with the link token of their notice."""
+    row = recipient_for_token(session, token=token)
+    notice = get_notice(session, notice_id=row.notice_id, lock=True)
+    return _acknowledge(session, runtime=runtime, notice=notice, row=row, by="link", note=note)
+
+
+def recipient_for_token(session: Session, *, token: str) -> NoticeRecipient:
+    row = session.exec(select(NoticeRecipient).where(NoticeRecipient.token == token)).first() \
+        if token else None
+    if row is None:
+        raise NotFound("unknown or expired acknowledgement link", code="ack_link_unknown")
+    return row
+
+
+def _acknowledge(session: Session, *, runtime: Any, notice: LiaisonNotice,
+                 row: NoticeRecipient, by: str, note: str | None) -> LiaisonNotice:
+    if row.acknowledged_at is not None:
+        return notice  # twice is once
+    now = utcnow()
+    row.acknowledged_at, row.acknowledged_by, row.note = now, by, note
+    session.add(row)
+    first = notice.acknowledged_at is None
+    if first:
+        notice.acknowledged_at = now
+    if notice.status == NoticeStatus.open:
+        notice.status = NoticeStatus.acknowledged
+    session.add(notice)
+    session.flush()
+    audit_service.record(session, actor=by if by != "link" else f"contact:{row.contact_id}",
+                         action="liaison.acknowledged", target_type="liaison_notice",
+                         target_id=notice.id,
+                         after={"contact_id": row.contact_id, "via": "link" if by == "link"
+                                else "desk", "note": note})
+    event_service.emit(session, "liaison.acknowledged", {
+        "notice_id": notice.id, "contact_id": row.contact_id, "by": by, "at": now,
+        "at_local": local_iso(now), "first": first, "status": notice.status,
+        "late": now > notice.due_at,
+    })
+    return notice
+
+
+def escalate_due(session: Session, *, runtime: Any, now: datetime | None = None
+                 ) -> list[LiaisonNotice]:
+    """Escalate, once, every notice nobody acknowledged before its deadline."""
+    now = now or utcnow()
+    due = list(session.exec(
+        select(LiaisonNotice).where(LiaisonNotice.status == NoticeStatus.open,
+                                    col(LiaisonNotice.due_at) <= now)
+        .order_by(col(LiaisonNotice.id)).with_for_update()
+    ))
+    for notice in due:
+        notice.status, notice.escalated_at = NoticeStatus.escalated, now
+        session.add(notice)
+        session.flush()
+        minutes = liaison_config(runtime).ack_minutes
+        what = notice.texts.get("en", "")
+        prompt, _ = prompt_service.create(
+            session, dedupe_key=f"liaison-escalation:{notice.id}", kind="liaison_escalation",
+            texts={
+                "en": f"Nobody on the Macau side acknowledged liaison notice #{notice.id} "
+                      f"within {minutes:g} minutes: phone them on the 24-hour line. ({what})",
+                "zh-Hans": f"澳门方面在{minutes:g}分钟内未确认联络通知#{notice.id}，"
+                           f"请致电24小时联络热线。",
+                "zh-Hant": f"澳門方面在{minutes:g}分鐘內未確認聯絡通知#{notice.id}，"
+                           f"請致電24小時聯絡熱線。",
+                "pt": f"Ninguém em Macau confirmou o aviso de ligação n.º {notice.id} em "
+                      f"{minutes:g} minutos: telefone pela linha de 24 horas.",
+            },
+            actor="system", notice_id=notice.id, exercise=notice.exercise,
+        )
+        audit_service.record(session, actor="system", action="liaison.escalated",
+                             target_type="liaison_notice", target_id=notice.id,
+                             before={"status": "open"},
+                             after={"status": "escalated", "prompt_id": prompt.id})
+        event_service.emit(session, "liaison.escalated", {
+            **notice_public(session, runtime, notice), "prompt_id": prompt.id,
+        })
+    return due
+
+
+def notice_public(session: Session, runtime: Any, notice: LiaisonNotice, *,
+                  links: bool = True) -> dict:
+    rows = recipients(session, notice_id=notice.id)
+    base = runtime.settings.public_url
+    return {
+        "id": notice.id, "kind": notice.kind, "texts": notice.texts, "signal": notice.signal,
+        "previous": notice.previous, "signal_change_id": notice.signal_change_id,
+        "exercise": notice.exercise, "status": notice.status, "created_at": notice.created_at,
+        "created_at_local": local_iso(notice.created_at), "created_by": notice.created_by,
+        "due_at": notice.due_at, "due_at_local": local_iso(notice.due_at),
+        "acknowledged_at": notice.acknowledged_at, "escalated_at": notice.escalated_at,
+        "recipients": [
+            {"contact_id": r.contact_id, "acknowledged_at": r.acknowledged_at,
+             "acknowledged_by": r.acknowledged_by,
+             **({"ack_url": f"{base}/api/v1/liaison/ack/{r.token}"} if links else {})}
+            for r in rows
+        ],
+    }
+
+
+def summary(session: Session) -> dict:
+    """The situation's `liaison` section."""
+    open_rows = list_notices(session, status=NoticeStatus.open, limit=50)
+    escalated = list_notices(session, status=NoticeStatus.escalated, limit=50)
+    return {
+        "contacts": len(list_contacts(session, active_only=True)),
+        "notices_open": len(open_rows),
+        "notices_escalated": len(escalated),
+        "follow_ups_open": len(list_calls(session, open_follow_ups=True)),
+        "latest": [
+            {"id": n.id, "kind": str(n.kind), "signal": n.signal, "status": str(n.status),
+             "exercise": n.exercise, "created_at_local": local_iso(n.created_at),
+             "due_at_local": local_iso(n.due_at)}
+            for n in list_notices(session, limit=5)
+        ],
+    }
+
+
+# --- wording ---------------------------------------------------------------------------
+
+_CHANGE_WORDS = {
+    "raise": {"en": "hoisted", "zh-Hans": "发出", "zh-Hant": "發出", "pt": "içado"},
+    "upgrade": {"en": "raised to", "zh-Hans": "升级为", "zh-Hant": "升級為", "pt": "elevado para"},
+    "downgrade": {"en": "lowered to", "zh-Hans": "降级为", "zh-Hant": "降級為",
+                  "pt": "reduzido para"},
+    "change": {"en": "changed to", "zh-Hans": "改为", "zh-Hant": "改為", "pt": "alterado para"},
+    "lower": {"en": "cancelled", "zh-Hans": "解除", "zh-Hant": "解除", "pt": "cancelado"},
+}
+_HEAD = {"en": "Hengqin command post, shared warning signal", "zh-Hans": "横琴三防指挥部·共享预警信号",
+         "zh-Hant": "橫琴三防指揮部·共享預警信號", "pt": "Posto de comando de Hengqin, sinal partilhado"}
+_DRILL = {"en": "[EXERCISE] ", "zh-Hans": "【演习】", "zh-Hant": "【演習】", "pt": "[EXERCÍCIO] "}
+_ACK = {"en": "Please acknowledge.", "zh-Hans": "请确认收悉。", "zh-Hant": "請確認收悉。",
+        "pt": "Por favor, confirme a recepção."}
+
+
+def _signal_texts(catalogue, change) -> dict[str, str]:
+    at = local_iso(change.at)[11:16]
+    texts = {}
+    for lang in LANGS:
+        kind_name = catalogue.name(change.source, change.kind, language=lang)
+        word = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])[lang]
+        if change.level is None:
+            before = catalogue.name(change.source, change.kind, change.previous_level,
+                                    language=lang) if change.previous_level else kind_name
+            body = f"{before}: {word} ({at})"
+        else:
+            now = catalogue.name(change.source, change.kind, change.level, language=lang)
+            latin = lang in ("en", "pt")
+            if change.change == "raise":
+                body = f"{now} {word} ({at})" if latin else f"{now}{word}（{at}）"
+            else:
+                body = f"{kind_name} {word} {now} ({at})" if latin \
+                    else f"{kind_name}{word}{now}（{at}）"
+        prefix = _DRILL[lang] if change.exercise else ""
+        texts[lang] = f"{prefix}{_HEAD[lang]}: {body}. {_ACK[lang]}"
+    return texts
+
+
+def _complete(texts: dict[str, str]) -> dict[str, str]:
+    """Every language, falling back to zh-Hans for Chinese and English otherwise."""
+    out = {k: v for k, v in texts.items() if v}
+    for lang in LANGS:
+        if lang not in out:
+            fallback = "zh-Hans" if lang.startswith("zh") else "en"
+            out[lang] = out.get(fallback) or out.get("en") or next(iter(out.values()), "")
+    return out

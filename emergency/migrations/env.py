@@ -1,0 +1,43 @@
+"""Alembic environment: migrations run on the URL handed over by emergency.migrate."""
+
+from alembic import context
+from sqlalchemy import JSON
+from sqlmodel import SQLModel
+
+import emergency.models  # noqa: F401  (registers every table)
+from alerts.sqltypes import UTCDateTime
+from emergency.db import make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def render_item(type_, obj, autogen_context):
+    """Write our column types as the plain SQL types they are in the database."""
+    if type_ != "type":
+        return False
+    if isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if isinstance(obj, JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')"
+    return False
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE on SQLite
+            compare_type=True,
+            render_item=render_item,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

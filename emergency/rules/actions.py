@@ -1,0 +1,279 @@
+"""Carrying out one action of a rule, through the owning domain's own service function
+(never its tables): facilities, crews, evacuation and shelters, liaison, broadcasts, prompts.
+
+`execute` fills a RuleActionRun: status (done, unchanged, simulated, failed), a one-line
+summary and a result. Each action runs in its own savepoint, so a failure (an unknown
+facility in the database, a service refusing) rolls back only that action; the events and
+audit entries it had queued are dropped with it. Every change is made as actor and origin
+"rule:<id>".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+from emergency.catalogue import LANGUAGES
+from emergency.clock import local_iso
+from emergency.db import utcnow
+from emergency.rules.config import (
+    BroadcastAction,
+    Computed,
+    CrewsStandbyAction,
+    EvacuateAction,
+    FacilityAction,
+    LiaisonAction,
+    LiftEvacuationAction,
+    PromptAction,
+    ResponseLevelAction,
+    SheltersAction,
+    ZoneTarget,
+)
+from emergency.rules.models import RuleActionRun, RunStatus
+from emergency.signals.context import zones
+
+log = logging.getLogger(__name__)
+
+# What a drill (exercise) really does; the other actions are only recorded as simulated.
+DONE_IN_DRILLS = {"liaison", "prompt", "broadcast", "response_level"}
+
+# session.info keys where audit entries and events wait for the commit (emergency.audit,
+# emergency.events); a failed action's own entries are dropped with its savepoint.
+_PENDING_KEYS = ("typhoon_pending_audit", "typhoon_pending_events")
+
+
+class ActionUnavailable(RuntimeError):
+    """The service an action needs is not part of this installation."""
+
+
+def actor_of(rule_id: str) -> str:
+    return f"rule:{rule_id}"
+
+
+def execute(session: Session, *, runtime: Any, rule_id: str, action, run: RuleActionRun) -> None:
+    """Run `action` now and record the outcome on `run` (not flushed here)."""
+    if run.exercise and action.do not in DONE_IN_DRILLS:
+        run.status, run.summary = RunStatus.simulated, f"drill: {describe(action)}"[:500]
+        return
+    marks = {key: len(session.info.get(key, [])) for key in _PENDING_KEYS}
+    try:
+        with session.begin_nested():
+            status, summary, result = _EXECUTORS[type(action)](
+                session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+    except Exception as exc:
+        for key, mark in marks.items():
+            del session.info.get(key, [])[mark:]
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        log.warning("rule action failed", extra={"rule": rule_id, "key": run.key,
+                                                 "error": type(exc).__name__})
+        run.status, run.summary = RunStatus.failed, f"{describe(action)}: {message}"[:500]
+        run.result = {"error": type(exc).__name__, "message": message[:300]}
+        return
+    run.status, run.summary, run.result = status, summary[:500], result
+
+
+# --- executors: (status, summary, result) -------------------------------------------------
+
+
+def _facility(session, *, runtime, rule_id, action: FacilityAction, run):
+    from emergency.facilities import service as facility_service
+
+    change = facility_service.set_status(
+        session, facility_id=action.facility, status=action.status, actor=actor_of(rule_id),
+        origin=actor_of(rule_id), note=action.note)
+    if change is None:
+        return RunStatus.unchanged, f"{action.facility} already {action.status}", {}
+    return (RunStatus.done, f"{action.facility}: {change.previous_status} → {change.status}",
+            {"facility_change_id": change.id})
+
+
+def _crews(session, *, runtime, rule_id, action: CrewsStandbyAction, run):
+    from emergency.crews import service as crew_service
+
+    changed = crew_service.set_all_standby(session, actor=actor_of(rule_id),
+                                           origin=actor_of(rule_id))
+    if not changed:
+        return RunStatus.unchanged, "no crew resting or released: all on standby or deployed", {}
+    people = sum(c.headcount for c in changed)
+    return (RunStatus.done, f"{len(changed)} crews ({people} people) to standby",
+            {"crews": [c.id for c in changed], "people": people})
+
+
+def _response(session, *, runtime, rule_id, action: ResponseLevelAction, run):
+    # The level itself is set once all rules have run (engine: the highest asked wins).
+    return RunStatus.done, f"asks for response level {action.level}", {"level": action.level}
+
+
+def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
+    from emergency.liaison import service as liaison_service
+
+    notice = liaison_service.notify(
+        session, runtime=runtime, kind="rule", dedupe_key=run.key, texts=dict(action.text),
+        actor=actor_of(rule_id), exercise=run.exercise, extra={"rule_id": rule_id})
+    count = len(liaison_service.recipients(session, notice_id=notice.id))
+    return RunStatus.done, f"liaison notice #{notice.id} to {count} contacts", {
+        "notice_id": notice.id}
+
+
+def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
+    try:
+        from emergency.broadcasts import service as broadcast_service
+    except ImportError:
+        raise ActionUnavailable(
+            "the broadcasts service (emergency.broadcasts.service.create_broadcast) is not "
+            "installed") from None
+    zone_ids = target_zones(runtime, action)
+    broadcast = broadcast_service.create_broadcast(
+        session, template=action.template,
+        variables=template_variables(session, runtime=runtime, action=action, run=run),
+        zones=zone_ids, channels=list(action.channels), exercise=run.exercise,
+        actor=actor_of(rule_id), origin=actor_of(rule_id), idempotency_key=run.key,
+        preapproved_by=actor_of(rule_id) if action.send == "auto" else None, runtime=runtime,
+    )
+    status = str(getattr(broadcast, "status", ""))
+    result = {"broadcast_id": broadcast.id, "status": status}
+    if status in ("sending", "completed"):  # public now: our CAP alert of it (idempotent)
+        from emergency.cap import service as cap_service
+
+        published = cap_service.publish_broadcast_cap(session, runtime=runtime,
+                                                      broadcast=broadcast)
+        result["cap_identifier"] = published.identifier if published else None
+    return (RunStatus.done,
+            f"broadcast #{broadcast.id} '{action.template}' to {len(zone_ids)} zones ({status})",
+            result)
+
+
+def template_variables(session, *, runtime, action: BroadcastAction, run
+                       ) -> dict[str, str | dict[str, str]]:
+    """The template's variables: texts as given, computed ones (Computed) filled in now."""
+    from emergency.signals.models import SignalChange
+
+    trigger = session.get(SignalChange, run.trigger_change_id) if run.trigger_change_id else None
+    out: dict[str, str | dict[str, str]] = {}
+    for name, value in action.variables.items():
+        if not isinstance(value, Computed):
+            out[name] = value if isinstance(value, str) else dict(value)
+        elif value.from_ == "trigger_time":
+            out[name] = local_iso(trigger.at if trigger else utcnow())[11:16]
+        elif value.from_ == "trigger_signal":
+            out[name] = _signal_names(runtime.catalogue, trigger)
+        else:
+            names = [zones(runtime)[z].name for z in target_zones(runtime, action)]
+            out[name] = {lang: ("、" if lang.startswith("zh") else ", ").join(
+                n.get(lang) or n.get("en", "") for n in names) for lang in LANGUAGES}
+    return out
+
+
+def _signal_names(catalogue, change) -> dict[str, str]:
+    """Short names of the signal a change is about: the level lowered for a downgrade or a
+    lowering, else the new level."""
+    if change is None:
+        return {lang: "" for lang in LANGUAGES}
+    down = change.change in ("downgrade", "lower")
+    level = change.previous_level if down else change.level
+    if level is None:
+        return catalogue.names(change.source, change.kind)
+    found = catalogue.level(change.source, change.kind, level)
+    return {lang: found.short_name(lang) for lang in LANGUAGES}
+
+
+def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
+    from emergency.evacuation import service as evacuation_service
+
+    zone_ids, issued = target_zones(runtime, action), []
+    for zone_id in zone_ids:
+        order = evacuation_service.issue_order(
+            session, zone_id=zone_id, level=action.level, actor=actor_of(rule_id),
+            origin=actor_of(rule_id), note=action.note, zones=zones(runtime))
+        if order is not None:
+            issued.append(zone_id)
+    if not issued:
+        return RunStatus.unchanged, f"{action.level} evacuation already ordered", {}
+    return (RunStatus.done, f"{action.level} evacuation of {', '.join(issued)}",
+            {"zones": issued})
+
+
+def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
+    from emergency.evacuation import service as evacuation_service
+
+    lifted = [z for z in target_zones(runtime, action)
+              if evacuation_service.lift_order(session, zone_id=z, actor=actor_of(rule_id),
+                                               origin=actor_of(rule_id), note=action.note,
+                                               zones=zones(runtime)) is not None]
+    if not lifted:
+        return RunStatus.unchanged, "no evacuation order to lift", {}
+    return RunStatus.done, f"evacuation lifted: {', '.join(lifted)}", {"zones": lifted}
+
+
+def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
+    from emergency.evacuation import service as evacuation_service
+
+    ids = ([s.id for s in evacuation_service.list_shelters(session)]
+           if action.shelters == "all" else list(action.shelters))
+    changed = [i for i in ids
+               if evacuation_service.set_shelter_open(
+                   session, shelter_id=i, open=action.open, actor=actor_of(rule_id),
+                   origin=actor_of(rule_id)) is not None]
+    verb = "opened" if action.open else "closed"
+    if not changed:
+        return RunStatus.unchanged, f"shelters already {verb}", {}
+    return RunStatus.done, f"{len(changed)} shelters {verb}", {"shelters": changed}
+
+
+def _prompt(session, *, runtime, rule_id, action: PromptAction, run):
+    from emergency.rules import prompts as prompt_service
+
+    prompt, _ = prompt_service.create(
+        session, dedupe_key=run.key, kind="rule", texts=dict(action.text),
+        actor=actor_of(rule_id), rule_id=rule_id, exercise=run.exercise)
+    return RunStatus.done, f"prompt #{prompt.id}: {action.text['en']}", {"prompt_id": prompt.id}
+
+
+_EXECUTORS = {
+    FacilityAction: _facility, CrewsStandbyAction: _crews, ResponseLevelAction: _response,
+    LiaisonAction: _liaison, BroadcastAction: _broadcast, EvacuateAction: _evacuate,
+    LiftEvacuationAction: _lift, SheltersAction: _shelters, PromptAction: _prompt,
+}
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def target_zones(runtime: Any, action: ZoneTarget) -> list[str]:
+    """The zone ids an action names, by id and by kind, in a stable order, once each."""
+    ids = list(action.zones)
+    if action.zone_kinds:
+        ids += [z.id for z in zones(runtime).of_kind(*action.zone_kinds)]
+    return list(dict.fromkeys(ids))
+
+
+def describe(action) -> str:
+    """One line for screens, previews and the journal."""
+    match action:
+        case FacilityAction():
+            later = f" after {action.delay_minutes:g} min" if action.delay_minutes else ""
+            return f"{action.facility} → {action.status}{later}"
+        case CrewsStandbyAction():
+            return "standby crews to standby"
+        case ResponseLevelAction():
+            return f"response level {action.level}"
+        case LiaisonAction():
+            return f"liaison notice: {action.text['en']}"
+        case BroadcastAction():
+            where = ", ".join([*action.zones, *(f"all {k}" for k in action.zone_kinds)])
+            how = "sent automatically" if action.send == "auto" else "waiting for approval"
+            return f"broadcast '{action.template}' to {where} ({how})"
+        case EvacuateAction():
+            where = ", ".join([*action.zones, *(f"all {k}" for k in action.zone_kinds)])
+            return f"{action.level} evacuation of {where}"
+        case LiftEvacuationAction():
+            return "lift evacuation of " + ", ".join(
+                [*action.zones, *(f"all {k}" for k in action.zone_kinds)])
+        case SheltersAction():
+            which = "all shelters" if action.shelters == "all" else ", ".join(action.shelters)
+            return f"{'open' if action.open else 'close'} {which}"
+        case PromptAction():
+            return f"ask the duty operator: {action.text['en']}"
+    return action.do

@@ -1,0 +1,465 @@
+"""The rules engine: from the signals in force to the actions of config/rules.yaml.
+
+    evaluate(session, runtime=runtime, trigger=change)       # after every signal change
+    preview(session, runtime=runtime, levels={...})           # the same plan, nothing written
+
+One pass (`_Cycle`), shared by both:
+1. which rules hold for the levels in force (`plan`): those that hold and were not active
+   become active (run `actions`, in file order), those active that no longer hold stop
+   (run `reverse`, in reverse file order);
+2. the response level: the highest asked by the rules that hold (`response_target`), never
+   below the level a person last set (`response_floor`); a change is applied through the
+   signal flow and the pass repeats (rules may watch the response level), at most
+   MAX_ROUNDS times.
+
+Idempotent, three ways: the signal flow calls this only when a level changed; a rule's
+state (`rule_state`) says whether it already ran; and every action is journaled under a
+unique key "<rule>:<activation>:<phase>:<index>" that is never run twice. It all happens in
+the unit of work of the signal change: a rolled-back change ran nothing. An action that
+fails is journaled as failed (its own savepoint rolled back) and the others still run.
+A drill (exercise) evaluates the drill's levels with its own rule states: only liaison
+notices, prompts, exercise broadcasts and the drill's response level are made; the rest is
+journaled as simulated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from emergency.audit import service as audit_service
+from emergency.catalogue import Catalogue, parse_signal_code
+from emergency.clock import local_iso
+from emergency.db import utcnow
+from emergency.events import service as event_service
+from emergency.exceptions import InvalidInput
+from emergency.rules import actions as rule_actions
+from emergency.rules.config import Action, Rule, RulesFile, known_from_config, load_rules
+from emergency.rules.models import RuleActionRun, RuleState, RunStatus
+from emergency.signals import service as signal_service
+from emergency.signals.context import cached, zones
+from emergency.signals.models import Origin, SignalChange
+
+log = logging.getLogger(__name__)
+
+RESPONSE = ("HENGQIN", "response_level")
+MAX_ROUNDS = 4
+ACTION = TypeAdapter(Action)
+
+
+def ruleset(runtime: Any) -> RulesFile:
+    """config/rules.yaml of this Runtime, checked against the other config files; loaded once."""
+    def build() -> RulesFile:
+        config_dir = runtime.settings.config_dir
+        known = known_from_config(config_dir, catalogue=runtime.catalogue, zones=zones(runtime))
+        return load_rules(config_dir / "rules.yaml", known=known)
+
+    return cached(runtime, "rules", build)
+
+
+# --- the plan (pure) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    rule: Rule
+    phase: str  # on, off
+
+    @property
+    def actions(self) -> list:
+        return list(self.rule.actions if self.phase == "on" else self.rule.reverse)
+
+
+def plan(rules: RulesFile, levels: dict[tuple[str, str], str], active: set[str],
+         catalogue: Catalogue) -> list[Transition]:
+    """The rules that stop holding (reverse file order), then those that start (file order)."""
+    holds = {r.id: r.when.holds(levels, catalogue) for r in rules.rules}
+    off = [Transition(r, "off") for r in reversed(rules.rules) if r.id in active and not holds[r.id]]
+    on = [Transition(r, "on") for r in rules.rules if r.id not in active and holds[r.id]]
+    return off + on
+
+
+def response_target(rules: RulesFile, active: set[str], catalogue: Catalogue
+                    ) -> tuple[str | None, str | None]:
+    """(level, rule id): the highest response level asked by the active rules."""
+    best: tuple[int, str, str] | None = None
+    for rule in rules.rules:
+        level = rule.response_level() if rule.id in active else None
+        if level is None:
+            continue
+        canonical = catalogue.level(*RESPONSE, level)
+        if best is None or canonical.rank > best[0]:
+            best = (canonical.rank, canonical.id, rule.id)
+    return (best[1], best[2]) if best else (None, None)
+
+
+class _Cycle:
+    """Plan, act, recompute the response level, until nothing changes (module docstring)."""
+
+    def __init__(self, *, rules: RulesFile, catalogue: Catalogue,
+                 levels: Callable[[], dict[tuple[str, str], str]], active: set[str],
+                 transition: Callable[[Transition], None],
+                 response: Callable[[str | None, str | None], bool]) -> None:
+        self.rules, self.catalogue, self.levels = rules, catalogue, levels
+        self.active, self.transition, self.response = set(active), transition, response
+
+    def run(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            for t in plan(self.rules, self.levels(), self.active, self.catalogue):
+                self.transition(t)
+                (self.active.add if t.phase == "on" else self.active.discard)(t.rule.id)
+            level, rule_id = response_target(self.rules, self.active, self.catalogue)
+            if not self.response(level, rule_id):
+                return
+        log.warning("rules did not settle after %d rounds", MAX_ROUNDS)
+
+
+# --- evaluate: the plan, carried out -----------------------------------------------------
+
+
+def evaluate(session: Session, *, runtime: Any, exercise: bool = False, trigger=None,
+             outcome=None) -> list[dict]:
+    """Run what the signals in force call for (see the module docstring); returns the action
+    runs as dicts (also appended to `outcome.actions` of the signal flow, if given)."""
+    rules = ruleset(runtime)
+    states = _states(session, rules, exercise=exercise)
+    runs: list[dict] = []
+
+    def transition(t: Transition) -> None:
+        runs.extend(_run_transition(session, runtime=runtime, t=t, state=states[t.rule.id],
+                                    trigger=trigger))
+
+    def response(level: str | None, rule_id: str | None) -> bool:
+        return _apply_response_level(session, runtime=runtime, level=level, rule_id=rule_id,
+                                     exercise=exercise, outcome=outcome)
+
+    _Cycle(rules=rules, catalogue=runtime.catalogue,
+           levels=lambda: signal_service.active_levels(session, exercise=exercise),
+           active={rid for rid, st in states.items() if st.active},
+           transition=transition, response=response).run()
+    if outcome is not None:
+        outcome.actions.extend(runs)
+    return runs
+
+
+def lock_states(session: Session, *, runtime: Any, exercise: bool = False) -> None:
+    """Take the rules' lock (their state rows) for the rest of the unit of work."""
+    _states(session, ruleset(runtime), exercise=exercise)
+
+
+def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, RuleState]:
+    """Every rule's state row, locked (two signal changes at once evaluate one after the
+    other), created for rules new in the file."""
+    # A write, not only SELECT … FOR UPDATE: SQLite ignores FOR UPDATE and takes its one
+    # write lock at a transaction's first write; PostgreSQL locks the rows either way.
+    session.execute(
+        update(RuleState).where(RuleState.exercise == exercise)
+        .values(active=RuleState.active).execution_options(synchronize_session=False)
+    )
+    rows = {s.rule_id: s for s in session.exec(
+        select(RuleState).where(RuleState.exercise == exercise)
+        .order_by(col(RuleState.rule_id)).with_for_update()
+    )}
+    for rule in rules.rules:
+        if rule.id not in rows:
+            rows[rule.id] = RuleState(rule_id=rule.id, exercise=exercise)
+            session.add(rows[rule.id])
+    session.flush()
+    return rows
+
+
+def _run_transition(session: Session, *, runtime: Any, t: Transition, state: RuleState,
+                    trigger) -> list[dict]:
+    rule, now = t.rule, utcnow()
+    if t.phase == "on":
+        state.activation += 1
+    state.active, state.changed_at = t.phase == "on", now
+    state.trigger_change_id = trigger.id if trigger is not None else None
+    session.add(state)
+    session.flush()
+    if t.phase == "off":
+        _cancel_scheduled(session, rule_id=rule.id, exercise=state.exercise)
+    actor = rule_actions.actor_of(rule.id)
+    prefix = f"{'exercise:' if state.exercise else ''}{rule.id}:{state.activation}:{t.phase}"
+    runs = []
+    for index, action in enumerate(t.actions):
+        key = f"{prefix}:{index}"
+        if session.exec(select(RuleActionRun).where(RuleActionRun.key == key)).first():
+            continue  # done before: never twice
+        run = RuleActionRun(
+            key=key, rule_id=rule.id, exercise=state.exercise, activation=state.activation,
+            phase=t.phase, index=index, do=action.do,
+            action=action.model_dump(mode="json", by_alias=True, exclude_none=True),
+            status=RunStatus.done, trigger_change_id=state.trigger_change_id, at=now,
+        )
+        delay = getattr(action, "delay_minutes", None)
+        due = _due(trigger, now, delay) if delay and t.phase == "on" else None
+        if due is not None and due > now:
+            run.status, run.due_at = RunStatus.scheduled, due
+            run.summary = f"{rule_actions.describe(action)} (due {local_iso(due)[11:16]})"
+        else:  # due already when the alert came late: now
+            rule_actions.execute(session, runtime=runtime, rule_id=rule.id, action=action,
+                                 run=run)
+        session.add(run)
+        session.flush()
+        runs.append(run_public(run))
+    audit_service.record(
+        session, actor=actor, action="rule.activated" if t.phase == "on" else "rule.deactivated",
+        target_type="rule", target_id=rule.id,
+        before={"active": t.phase == "off"},
+        after={"active": t.phase == "on", "activation": state.activation,
+               "exercise": state.exercise, "trigger_change_id": state.trigger_change_id,
+               "actions": [f"{r['do']}:{r['status']}" for r in runs]},
+    )
+    event_service.emit(session, "rule.fired", {
+        "rule_id": rule.id, "title": dict(rule.title), "phase": t.phase,
+        "activation": state.activation, "exercise": state.exercise,
+        "trigger": _trigger_public(trigger), "actions": runs,
+    })
+    return runs
+
+
+def _due(trigger, now: datetime, delay: float) -> datetime:
+    """When a delayed action is due: `delay` minutes after the signal was issued (the CAP
+    alert's <sent>, e.g. SMG hoisting No. 8), not after we happened to receive it."""
+    issued = getattr(trigger, "cap_sent", None) or getattr(trigger, "at", None) or now
+    return min(issued, now) + timedelta(minutes=delay)
+
+
+def _cancel_scheduled(session: Session, *, rule_id: str, exercise: bool) -> None:
+    """A delayed action of a rule that stopped holding never runs."""
+    for run in session.exec(
+        select(RuleActionRun).where(RuleActionRun.rule_id == rule_id,
+                                    RuleActionRun.exercise == exercise,
+                                    RuleActionRun.status == RunStatus.scheduled)
+    ):
+        run.status, run.summary = RunStatus.cancelled, f"cancelled: {run.summary}"[:500]
+        session.add(run)
+        event_service.emit(session, "rule.action_run", run_public(run))
+
+
+def response_floor(session: Session, *, exercise: bool = False) -> str | None:
+    """The response level a person last set (operator, CAP, replay): the rules raise above it
+    but never lower below it; None when a person last lowered it, or never set it."""
+    last = session.exec(
+        select(SignalChange)
+        .where(SignalChange.source == RESPONSE[0], SignalChange.kind == RESPONSE[1],
+               SignalChange.exercise == exercise, SignalChange.origin != Origin.rule)
+        .order_by(col(SignalChange.id).desc()).limit(1)
+    ).first()
+    return last.level if last else None
+
+
+def effective_response(catalogue: Catalogue, asked: str | None, floor: str | None) -> str | None:
+    """The higher of what the rules ask and a person's floor."""
+    return asked if catalogue.rank(*RESPONSE, asked) >= catalogue.rank(*RESPONSE, floor) else floor
+
+
+def _apply_response_level(session: Session, *, runtime: Any, level: str | None,
+                          rule_id: str | None, exercise: bool, outcome) -> bool:
+    """Bring the response level to the highest of what the rules ask and a person's last
+    setting (`response_floor`: a person's decision is not undone by automation); True when
+    it changed."""
+    from emergency.signals import flows as signal_flows
+
+    floor = response_floor(session, exercise=exercise)
+    target = effective_response(runtime.catalogue, level, floor)
+    in_force = signal_service.change_in_force(session, source=RESPONSE[0], kind=RESPONSE[1],
+                                              exercise=exercise)
+    if target == (in_force.level if in_force else None):
+        return False
+    if target == level and rule_id:
+        actor, note = rule_actions.actor_of(rule_id), \
+            "the highest response level asked by the rules that hold"
+    elif target is not None:
+        actor, note = "rules", "back to the level last set by a person"
+    else:
+        actor, note = "rules", "no rule asks for a response level any more"
+    result = signal_flows.apply_signal(
+        session, runtime=runtime, source=RESPONSE[0], kind=RESPONSE[1], level=target,
+        actor=actor, origin=Origin.rule, exercise=exercise, run_rules=False, note=note,
+    )
+    if outcome is not None and result.change is not None:
+        outcome.published.extend(result.published)
+        outcome.notices.extend(result.notices)
+        outcome.changes.extend(result.changes)
+    return result.change is not None
+
+
+def _trigger_public(trigger) -> dict | None:
+    if trigger is None:
+        return None
+    code = f"{trigger.source}:{trigger.kind}"
+    return {"signal_change_id": trigger.id, "signal": f"{code}:{trigger.level}"
+            if trigger.level else code, "previous_level": trigger.previous_level}
+
+
+def run_public(run: RuleActionRun) -> dict:
+    return {
+        "key": run.key, "rule_id": run.rule_id, "exercise": run.exercise,
+        "activation": run.activation, "phase": run.phase, "index": run.index, "do": run.do,
+        "status": str(run.status), "summary": run.summary, "result": run.result,
+        "due_at": run.due_at, "due_at_local": local_iso(run.due_at), "at": run.at,
+    }
+
+
+# --- delayed actions ---------------------------------------------------------------------
+
+
+def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> list[dict]:
+    """Run the scheduled (delayed) actions that are due, if their rule still holds."""
+    now = now or utcnow()
+    query = (select(RuleActionRun)
+             .where(RuleActionRun.status == RunStatus.scheduled,
+                    col(RuleActionRun.due_at) <= now)
+             .order_by(col(RuleActionRun.due_at), col(RuleActionRun.id)))
+    done = []
+    for run in session.exec(query.with_for_update(skip_locked=True)).all():
+        state = session.exec(select(RuleState).where(RuleState.rule_id == run.rule_id,
+                                                     RuleState.exercise == run.exercise)).first()
+        if state is None or not state.active or state.activation != run.activation:
+            run.status, run.summary = RunStatus.cancelled, f"cancelled: {run.summary}"[:500]
+        elif run.exercise and run.do not in rule_actions.DONE_IN_DRILLS:
+            run.status = RunStatus.simulated
+        else:
+            action = ACTION.validate_python(run.action)
+            rule_actions.execute(session, runtime=runtime, rule_id=run.rule_id, action=action,
+                                 run=run)
+        run.at = now
+        session.add(run)
+        session.flush()
+        audit_service.record(session, actor=rule_actions.actor_of(run.rule_id),
+                             action="rule.delayed_action", target_type="rule",
+                             target_id=run.rule_id,
+                             after={"key": run.key, "status": str(run.status)})
+        event_service.emit(session, "rule.action_run", run_public(run))
+        done.append(run_public(run))
+    return done
+
+
+# --- preview: the plan, described --------------------------------------------------------
+
+
+def hypothetical_levels(session: Session, *, runtime: Any, signals: dict[str, str | None],
+                        replace: bool = False) -> dict[tuple[str, str], str]:
+    """The levels in force (or none, with replace) with `signals` set on top of them
+    ({"SMG:tropical_cyclone": "8NE", "ZHUHAI:typhoon": null, …}); canonical ids."""
+    catalogue = runtime.catalogue
+    levels = {} if replace else dict(signal_service.active_levels(session))
+    for code, level in signals.items():
+        parsed = parse_signal_code(code, allow_no_level=True)
+        if parsed.level is not None:  # "SMG:tropical_cyclone:8NE" as a key
+            if level is not None:
+                raise InvalidInput(f"signals: {code!r} already names a level")
+            level = parsed.level
+        source, kind, lv = catalogue.canonical(parsed.source, parsed.kind, level)
+        if lv is None:
+            levels.pop((source, kind), None)
+        else:
+            levels[(source, kind)] = lv
+    return levels
+
+
+def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str]) -> dict:
+    """What would run if `levels` were in force, from the rules' current state: the same plan
+    and response-level rule as `evaluate`, with nothing written."""
+    rules = ruleset(runtime)
+    catalogue = runtime.catalogue
+    states = {s.rule_id: s for s in session.exec(
+        select(RuleState).where(RuleState.exercise == False))}  # noqa: E712
+    active_now = {rid for rid, st in states.items() if st.active}
+    levels = dict(levels)
+    transitions: list[dict] = []
+    in_force = signal_service.change_in_force(session, source=RESPONSE[0], kind=RESPONSE[1])
+    response_now = in_force.level if in_force else None
+    floor = response_floor(session)
+
+    def transition(t: Transition) -> None:
+        transitions.append({
+            "rule_id": t.rule.id, "title": dict(t.rule.title), "phase": t.phase,
+            "actions": [{"index": i, "do": a.do, "summary": rule_actions.describe(a),
+                         **({"delay_minutes": a.delay_minutes}
+                            if getattr(a, "delay_minutes", None) and t.phase == "on" else {})}
+                        for i, a in enumerate(t.actions)],
+        })
+
+    def response(level: str | None, rule_id: str | None) -> bool:
+        target = effective_response(catalogue, level, floor)
+        if target == levels.get(RESPONSE):
+            return False
+        if target is None:
+            levels.pop(RESPONSE, None)
+        else:
+            levels[RESPONSE] = target
+        return True
+
+    cycle = _Cycle(rules=rules, catalogue=catalogue, levels=lambda: levels, active=active_now,
+                   transition=transition, response=response)
+    cycle.run()
+    return {
+        "signals": {f"{s}:{k}": lv for (s, k), lv in sorted(levels.items())},
+        "transitions": transitions,
+        "response_level": {"now": response_now, "would_be": levels.get(RESPONSE)},
+        "active_now": sorted(active_now),
+        "active_after": [r.id for r in rules.rules if r.id in cycle.active],
+    }
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def rules_public(session: Session, *, runtime: Any, exercise: bool = False) -> list[dict]:
+    rules = ruleset(runtime)
+    states = {s.rule_id: s for s in session.exec(
+        select(RuleState).where(RuleState.exercise == exercise))}
+    out = []
+    for rule in rules.rules:
+        st = states.get(rule.id)
+        out.append({
+            "id": rule.id, "title": dict(rule.title), "description": rule.description,
+            "when": rule.when.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "actions": [rule_actions.describe(a) for a in rule.actions],
+            "reverse": [rule_actions.describe(a) for a in rule.reverse],
+            "active": bool(st and st.active), "activation": st.activation if st else 0,
+            "changed_at": st.changed_at if st else None,
+            "changed_at_local": local_iso(st.changed_at) if st else None,
+        })
+    return out
+
+
+def journal(session: Session, *, rule_id: str | None = None, limit: int = 200) -> list[dict]:
+    query = select(RuleActionRun).order_by(col(RuleActionRun.id).desc()).limit(limit)
+    if rule_id:
+        query = query.where(RuleActionRun.rule_id == rule_id)
+    return [run_public(r) for r in session.exec(query)]
+
+
+def summary(session: Session, *, runtime: Any | None) -> dict:
+    """The situation's `rules` section: active rules, delayed actions, open prompts."""
+    from emergency.rules import prompts as prompt_service
+
+    if runtime is not None:
+        active = [r for r in rules_public(session, runtime=runtime) if r["active"]]
+    else:  # no Runtime at hand: the states alone, without titles
+        active = [{"id": s.rule_id, "title": {}, "changed_at_local": local_iso(s.changed_at)}
+                  for s in session.exec(select(RuleState).where(
+                      RuleState.exercise == False, RuleState.active == True))]  # noqa: E712
+    scheduled = session.exec(
+        select(RuleActionRun).where(RuleActionRun.status == RunStatus.scheduled,
+                                    RuleActionRun.exercise == False)  # noqa: E712
+        .order_by(col(RuleActionRun.due_at))
+    ).all()
+    return {
+        "active": [{"id": r["id"], "title": r["title"], "since_local": r["changed_at_local"]}
+                   for r in active],
+        "scheduled": [{"rule_id": r.rule_id, "summary": r.summary,
+                       "due_at_local": local_iso(r.due_at)} for r in scheduled],
+        "prompts_open": len(prompt_service.list_prompts(session, status="open")),
+    }

@@ -1,0 +1,149 @@
+"""Raising, changing and lowering signals, and reading what is in force.
+
+`set_signal` is the one entry point for every origin (operator, CAP, feed, replay, rule); callers
+go through `emergency.signals.flows.apply_signal`, which runs what a change sets off. It checks
+the level against the catalogue, does nothing when the level is already in force (so a
+repeated CAP or a replayed step is harmless), stores the change and its history, audits it
+and emits `signal.changed`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from emergency.audit import service as audit_service
+from emergency.clock import local_iso
+from emergency.db import utcnow
+from emergency.events import service as event_service
+from emergency.signals.models import ActiveSignal, Origin, SignalChange
+from emergency.signals.schemas import ActiveSignalPublic, SignalChangePublic
+
+
+def set_signal(
+    session: Session,
+    *,
+    catalogue,
+    source: str,
+    kind: str,
+    level: str | None,
+    actor: str,
+    origin: Origin,
+    at: datetime | None = None,
+    cap_identifier: str | None = None,
+    cap_sender: str | None = None,
+    cap_sent: datetime | None = None,
+    note: str | None = None,
+    exercise: bool = False,
+) -> SignalChange | None:
+    """Apply a signal level (None lowers it). Returns the change, or None if nothing changed.
+
+    `exercise` changes the drill's levels only (their own rows), never the real ones.
+    """
+    source, kind, level = catalogue.canonical(source, kind, level)  # raises UnknownSignal
+    at = at or utcnow()
+    active = _active_row(session, source=source, kind=kind, exercise=exercise, lock=True)
+    previous = active.level if active else None
+    if previous == level:
+        return None
+    change = SignalChange(
+        source=source, kind=kind, previous_level=previous, level=level,
+        change=catalogue.compare(source, kind, previous, level), at=at, actor=actor,
+        origin=origin, cap_identifier=cap_identifier, cap_sender=cap_sender, cap_sent=cap_sent,
+        note=note, exercise=exercise,
+    )
+    session.add(change)
+    session.flush()
+    if level is None:
+        session.delete(active)
+    elif active is None:
+        session.add(ActiveSignal(source=source, kind=kind, level=level, in_force_since=at,
+                                 changed_at=at, change_id=change.id, exercise=exercise))
+    else:
+        # 8NE → 8SE keeps Signal No. 8 in force since it was first hoisted.
+        if catalogue.rank(source, kind, previous) != catalogue.rank(source, kind, level):
+            active.in_force_since = at
+        active.level, active.changed_at, active.change_id = level, at, change.id
+        session.add(active)
+    session.flush()
+    audit_service.record(
+        session, actor=actor, action=f"signal.{change.change}", target_type="signal",
+        target_id=f"{source}:{kind}", before={"level": previous},
+        after={"level": level, "origin": origin, "cap_identifier": cap_identifier,
+               "exercise": exercise},
+    )
+    event_service.emit(session, "signal.changed", {
+        **change_public(change).model_dump(),
+        "names": catalogue.names(source, kind, level) if level else None,
+        "exercise": exercise,
+    })
+    return change
+
+
+def _active_row(
+    session: Session, *, source: str, kind: str, exercise: bool = False, lock: bool = False
+) -> ActiveSignal | None:
+    query = select(ActiveSignal).where(
+        ActiveSignal.source == source, ActiveSignal.kind == kind, ActiveSignal.exercise == exercise
+    )
+    return session.exec(query.with_for_update() if lock else query).first()
+
+
+def change_in_force(
+    session: Session, *, source: str, kind: str, exercise: bool = False
+) -> SignalChange | None:
+    """The change that set the level in force of source+kind (None when nothing is in force)."""
+    active = _active_row(session, source=source, kind=kind, exercise=exercise)
+    return session.get(SignalChange, active.change_id) if active else None
+
+
+def active_signals(
+    session: Session, *, catalogue, exercise: bool = False
+) -> list[ActiveSignalPublic]:
+    rows = session.exec(
+        select(ActiveSignal).where(ActiveSignal.exercise == exercise)
+        .order_by(ActiveSignal.source, ActiveSignal.kind)
+    )
+    return [
+        ActiveSignalPublic(
+            source=a.source, kind=a.kind, level=a.level,
+            rank=catalogue.rank(a.source, a.kind, a.level),
+            names=catalogue.names(a.source, a.kind, a.level),
+            in_force_since=a.in_force_since, in_force_since_local=local_iso(a.in_force_since),
+            changed_at=a.changed_at,
+        )
+        for a in rows
+    ]
+
+
+def active_levels(session: Session, *, exercise: bool = False) -> dict[tuple[str, str], str]:
+    """{(source, kind): level} of everything in force (what the rules look at)."""
+    rows = session.exec(select(ActiveSignal).where(ActiveSignal.exercise == exercise))
+    return {(a.source, a.kind): a.level for a in rows}
+
+
+def history(
+    session: Session, *, source: str | None = None, kind: str | None = None,
+    since: datetime | None = None, limit: int = 200, exercise: bool | None = None,
+) -> list[SignalChange]:
+    query = select(SignalChange).order_by(col(SignalChange.id).desc()).limit(limit)
+    if exercise is not None:
+        query = query.where(SignalChange.exercise == exercise)
+    if source:
+        query = query.where(SignalChange.source == source)
+    if kind:
+        query = query.where(SignalChange.kind == kind)
+    if since:
+        query = query.where(col(SignalChange.at) >= since)
+    return list(session.exec(query).all())
+
+
+def change_public(change: SignalChange) -> SignalChangePublic:
+    return SignalChangePublic(
+        id=change.id, source=change.source, kind=change.kind,
+        previous_level=change.previous_level, level=change.level, change=change.change,
+        at=change.at, at_local=local_iso(change.at), actor=change.actor, origin=change.origin,
+        cap_identifier=change.cap_identifier, cap_sender=change.cap_sender, note=change.note,
+        exercise=change.exercise,
+    )

@@ -1,0 +1,199 @@
+"""HTTP routes of subscribers and browser push subscriptions.
+
+- `GET /api/v1/subscribers/stats` (any token): counts by language, zone, channel; opted out.
+- `POST /api/v1/subscribers` (operator): add one → 201 (409 if the phone is known).
+- `POST /api/v1/subscribers/opt-out` (operator): record an opt-out (or back in) asked for by
+  phone or in person; SMS replies (STOP/START) do the same through the Twilio webhook.
+- `GET /api/v1/push/vapid-public-key` (public): the key browsers subscribe with.
+- `POST /api/v1/push/subscriptions` (public, rate-limited per client address): a resident's
+  browser, the dashboard or the field page subscribes; `exercise: true` needs a token.
+- `DELETE /api/v1/push/subscriptions` (public; the endpoint is the capability).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from alerts.subscribers import fields
+from alerts.subscribers import service as subscriber_service
+from emergency.audit import service as audit_service
+from emergency.auth import service as auth_service
+from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.exceptions import InvalidInput, NotAuthenticated, TooManyRequests
+from emergency.subscribers import flows
+from emergency.subscribers.ratelimit import RateLimiter
+from emergency.subscribers.schemas import (
+    OptOutIn,
+    OptOutPublic,
+    PushSubscriptionIn,
+    PushSubscriptionPublic,
+    PushUnsubscribeIn,
+    SubscriberIn,
+    SubscriberPublic,
+)
+
+PUSH_LIMIT = 20  # subscriptions (or unsubscriptions) per client address …
+PUSH_WINDOW = 600.0  # … per ten minutes
+
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.push_rate_limiter = RateLimiter(limit=PUSH_LIMIT, window=PUSH_WINDOW)
+    yield
+
+
+router = APIRouter(tags=["subscribers"], lifespan=lifespan)
+_optional_bearer = HTTPBearer(auto_error=False)
+
+
+def _runtime(request: Request) -> Any:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Any, Depends(_runtime)]
+
+
+def _rate_limited(request: Request) -> None:
+    limiter: RateLimiter | None = getattr(request.app.state, "push_rate_limiter", None)
+    if limiter is None:
+        return
+    client = request.client.host if request.client else "unknown"
+    allowed, retry = limiter.allow(client)
+    if not allowed:
+        raise TooManyRequests(
+            f"too many push subscription requests from this address; try "
+            f"again in {int(retry) + 1} s"
+        )
+
+
+@router.get("/api/v1/subscribers/stats")
+def stats(user: Reader, session: SessionDep) -> dict[str, Any]:
+    """Counts of subscribers not opted out by language, zone (home community) and channel;
+    how many opted out, how many are on the exercise list, how many browser subscriptions."""
+    return subscriber_service.stats(session)
+
+
+@router.post("/api/v1/subscribers", response_model=SubscriberPublic, status_code=201)
+def add(body: SubscriberIn, user: Operator, session: SessionDep, runtime: RuntimeDep):
+    values = body.model_dump()
+    subscriber = flows.add_subscriber(session, zones=runtime.zones, values=values, actor=user.name)
+    return flows.public(subscriber)
+
+
+@router.post("/api/v1/subscribers/opt-out", response_model=OptOutPublic)
+def opt_out(body: OptOutIn, user: Operator, session: SessionDep):
+    change = flows.set_opt_out(
+        session, phone=body.phone, opted_out=body.opted_out, actor=user.name, via="operator"
+    )
+    if change is None:
+        raise InvalidInput("no subscriber with this phone", code="unknown_subscriber")
+    return OptOutPublic(
+        subscriber_id=change.subscriber_id, opted_out=change.after, changed=change.changed
+    )
+
+
+@router.get("/api/v1/push/vapid-public-key")
+async def vapid_public_key(request: Request) -> dict[str, str]:
+    """The VAPID public key (base64url) for `pushManager.subscribe({applicationServerKey})`."""
+    runtime = request.app.state.runtime
+    key = runtime.extras.get("vapid_public_key")
+    if key is None:
+        key = await asyncio.to_thread(_load_vapid_public_key, runtime)
+        runtime.extras["vapid_public_key"] = key
+    return {"public_key": key}
+
+
+def _load_vapid_public_key(runtime) -> str:
+    settings = runtime.settings
+    with runtime.db.unit_of_work() as session:
+        _private, public = subscriber_service.vapid_keys(
+            session, private_key=settings.vapid_private_key, public_key=settings.vapid_public_key
+        )
+    return public
+
+
+@router.post(
+    "/api/v1/push/subscriptions",
+    response_model=PushSubscriptionPublic,
+    status_code=201,
+    dependencies=[Depends(_rate_limited)],
+)
+def push_subscribe(
+    body: PushSubscriptionIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+):
+    """Store a browser's push subscription (again: refreshed, 200). Public, so a resident's
+    browser can subscribe; a location or zone narrows what it receives, neither makes it
+    island-wide."""
+    user = None
+    if credentials is not None:
+        user = auth_service.user_for_token(session, credentials.credentials)
+        if user is None:
+            raise NotAuthenticated("invalid or revoked token", code="invalid_token")
+    if body.exercise and user is None:
+        raise NotAuthenticated("exercise subscriptions are for staff: send your token")
+    try:
+        lat, lon = fields.location(body.lat, body.lon)
+        zone_id = fields.zone(body.zone, runtime.zones)
+        if zone_id is None and lat is not None:
+            zone_id = runtime.zones.zone_of(lon, lat)
+        extra = [h for h in runtime.settings.push_endpoint_hosts.split(",") if h.strip()]
+        row, created = subscriber_service.save_push_subscription(
+            session,
+            endpoint=body.subscription.endpoint,
+            p256dh=body.subscription.keys.p256dh,
+            auth=body.subscription.keys.auth,
+            language=body.language,
+            lat=lat,
+            lon=lon,
+            zone_id=zone_id,
+            exercise=body.exercise,
+            extra_hosts=extra,
+        )
+    except fields.FieldProblem as problem:
+        raise InvalidInput(str(problem), code=f"invalid_{problem.field}") from None
+    audit_service.record(
+        session,
+        actor=user.name if user else "public",
+        action="push_subscription.saved",
+        target_type="push_subscription",
+        target_id=row.id,
+        after={
+            "created": created,
+            "language": row.language,
+            "zone_id": row.zone_id,
+            "exercise": body.exercise,
+        },
+    )
+    if not created:
+        response.status_code = 200
+    return PushSubscriptionPublic(
+        id=row.id,
+        created=created,
+        language=row.language,
+        zone_id=row.zone_id,
+        island_wide=row.lat is None and row.zone_id is None,
+        exercise=row.subscriber_id is not None and body.exercise,
+    )
+
+
+@router.delete("/api/v1/push/subscriptions", status_code=204, dependencies=[Depends(_rate_limited)])
+def push_unsubscribe(body: PushUnsubscribeIn, session: SessionDep) -> Response:
+    found = subscriber_service.delete_push_subscription(session, endpoint=body.endpoint)
+    if found:
+        audit_service.record(
+            session,
+            actor="public",
+            action="push_subscription.deleted",
+            target_type="push_subscription",
+            target_id="by-endpoint",
+        )
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Webhooks other systems call: Twilio's delivery receipts and SMS replies."""

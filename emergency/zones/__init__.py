@@ -1,0 +1,1 @@
+"""Our zones as GeoJSON for screens (the dashboard's map), read from config/zones/."""

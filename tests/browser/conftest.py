@@ -1,0 +1,70 @@
+"""Browser fixtures shared by the browser tests (field form, dashboard): Debian's Chromium
+driven by Playwright, a phone context, the real app on SQLite, and a screenshot folder.
+
+Skips cleanly when Chromium (or Playwright) is absent. Chromium comes from the system
+(`apt-get install chromium`); `playwright install` is never needed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import server
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+HENGQIN = {"latitude": 22.1302, "longitude": 113.5405, "accuracy": 12}
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if not path:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - dev extra missing
+        pytest.skip("Playwright not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live_app(tmp_path, _sqlite_template, settings_for):
+    """The real app on SQLite with its own data dir (browser tests need one backend only)."""
+    db = tmp_path / "typhoon.db"
+    shutil.copy(_sqlite_template, db)
+    settings = settings_for(f"sqlite:///{db}", TYPHOON_DATA_DIR=str(tmp_path / "data"))
+    with server.run(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def phone(browser, live_app):
+    """A phone-sized context at a Hengqin location, geolocation allowed."""
+    context = browser.new_context(**PHONE, geolocation=HENGQIN, permissions=["geolocation"],
+                                  base_url=live_app.url, locale="en-US",
+                                  service_workers="allow")
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,68 @@
+"""The audit chain verifies, and detects a changed, a deleted and a truncated row
+(`typhoon audit verify` exits 1 and names the rows)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sqlalchemy import text
+
+from emergency.audit import service as audit_service
+from emergency.db import Database
+
+
+def _fill(db, n=5):
+    for i in range(n):
+        with db.unit_of_work() as session:
+            audit_service.record(session, actor="tester", action="thing.changed",
+                                 target_type="thing", target_id=i, before={"v": i}, after={"v": i + 1})
+
+
+def _verify_cli(url):
+    env = {**os.environ, "TYPHOON_DATABASE_URL": url}
+    return subprocess.run([sys.executable, "-m", "emergency", "audit", "verify"],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_chain_verifies_then_detects_a_changed_row(database_url):
+    db = Database(database_url)
+    _fill(db)
+    ok = _verify_cli(database_url)
+    assert ok.returncode == 0 and "5 entries verified" in ok.stdout
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 3"))
+    broken = _verify_cli(database_url)
+    db.dispose()
+    assert broken.returncode == 1
+    assert "row 3: content changed" in broken.stderr
+
+
+def test_detects_a_deleted_row_and_a_cut_tail(database_url):
+    db = Database(database_url)
+    _fill(db, 6)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_entry WHERE seq = 2"))
+        conn.execute(text("DELETE FROM audit_entry WHERE seq = 6"))
+    with db.session() as session:
+        result = audit_service.verify(session)
+    db.dispose()
+    assert not result.ok
+    assert any("rows 2..2 are missing" in p for p in result.problems)
+    assert any("row 3: does not follow" in p for p in result.problems)
+    assert any("6..6 are missing at the end" in p for p in result.problems)
+
+
+def test_rolled_back_work_leaves_no_audit_row(database_url):
+    db = Database(database_url)
+    try:
+        with db.unit_of_work() as session:
+            audit_service.record(session, actor="t", action="x", target_type="t", target_id=1)
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with db.session() as session:
+        assert audit_service.entries(session) == []
+        assert audit_service.verify(session).ok
+    db.dispose()

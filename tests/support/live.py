@@ -1,0 +1,43 @@
+"""A small websocket client for /ws/live tests (the `websockets` library's sync client)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from websockets.sync.client import connect
+
+
+class LiveClient:
+    def __init__(self, ws_url: str, token: str, since: int | None = None) -> None:
+        query = f"token={token}" + (f"&since={since}" if since is not None else "")
+        self.ws = connect(f"{ws_url}/ws/live?{query}", open_timeout=10, max_size=2**24)
+
+    def next(self, timeout: float = 5.0) -> dict:
+        return json.loads(self.ws.recv(timeout=timeout))
+
+    def next_event(self, timeout: float = 5.0, *, skip=("ping", "pong")) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.next(max(0.01, deadline - time.monotonic()))
+            if message["type"] not in skip:
+                return message
+
+    def events_until(self, predicate, timeout: float = 10.0) -> list[dict]:
+        """Every event received until one satisfies `predicate` (included)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.next_event(max(0.01, deadline - time.monotonic()))
+            seen.append(message)
+            if predicate(message):
+                return seen
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
