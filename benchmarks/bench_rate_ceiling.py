@@ -51,14 +51,15 @@ def measure(*, seconds: float = 60.0, rate: float = 100.0, pg: str | None = None
 
     url = redis_url()
     redis.Redis.from_url(url, socket_connect_timeout=2).ping()  # fail early, clearly
-    namespace = f"bench-rate-{uuid.uuid4().hex[:8]}"
+    prefix = f"bench-rate-{uuid.uuid4().hex[:8]}"  # TYPHOON_REDIS_PREFIX of this run
+    namespace = f"{prefix}:dispatch"
     logs = Path(tempfile.mkdtemp(prefix="typhoon-bench-rate-"))
     with bench_database(pg) as db_url, run_twilio_server() as twilio:
         env = {
             **os.environ,
             "TYPHOON_DATABASE_URL": db_url,
             "TYPHOON_REDIS_URL": url,
-            "TYPHOON_DISPATCH_NAMESPACE": namespace,
+            "TYPHOON_REDIS_PREFIX": prefix,
             "TYPHOON_SMS_RATE": str(rate),
             "TWILIO_ACCOUNT_SID": twilio.account_sid,
             "TWILIO_AUTH_TOKEN": twilio.auth_token,
@@ -107,7 +108,7 @@ def measure(*, seconds: float = 60.0, rate: float = 100.0, pg: str | None = None
                     worker.wait(30)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-            for key in client.scan_iter(f"{namespace}:*"):
+            for key in client.scan_iter(f"{prefix}:*"):
                 client.delete(key)
             client.close()
     return {

@@ -43,7 +43,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, *, catalogue: Catalogue | None = None) -> Runtime:
-        bus = build_bus(settings.redis_url)
+        bus = build_bus(settings.redis_url, channel=settings.redis_key("events"))
         db = Database(settings.database_url, bus=bus)
         catalogue = catalogue or load_catalogue(settings.config_dir / "signals.yaml")
         zones_dir = settings.config_dir / "zones"

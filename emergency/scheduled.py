@@ -11,6 +11,7 @@ from emergency.broadcasts import scheduled as broadcast_jobs
 from emergency.feeds import scheduled as feed_jobs
 from emergency.liaison import scheduled as liaison_jobs
 from emergency.rules import scheduled as rule_jobs
+from emergency.scheduler import HEARTBEAT_KEY
 from emergency.settings import Settings
 
 
@@ -30,7 +31,7 @@ def heartbeat(*, runtime) -> None:
         import redis
 
         client = redis.Redis.from_url(runtime.settings.redis_url, socket_timeout=5)
-        client.set("typhoon:scheduler:heartbeat", "1", ex=30)
+        client.set(runtime.settings.redis_key(HEARTBEAT_KEY), "1", ex=30)
         client.close()
 
 

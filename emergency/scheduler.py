@@ -30,7 +30,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
-LEADER_KEY = "typhoon:scheduler:leader"
+# Redis keys, under TYPHOON_REDIS_PREFIX: who is active, and "the active one is alive".
+LEADER_KEY = "scheduler:leader"
+HEARTBEAT_KEY = "scheduler:heartbeat"
 PERSISTENT = "persistent"
 PERIODIC = "periodic"
 
@@ -60,6 +62,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._elector: threading.Thread | None = None
         self._redis = None
+        self._leader_key = runtime.settings.redis_key(LEADER_KEY)
         self.aps = BackgroundScheduler(
             jobstores={
                 PERSISTENT: SQLAlchemyJobStore(url=_jobstore_url(runtime.settings.database_url)),
@@ -140,9 +143,9 @@ class Scheduler:
         while not self._stop.wait(self.lock_ttl / 4 if self.is_leader else self.lock_ttl / 5):
             try:
                 if self.is_leader:
-                    if not renew(keys=[LEADER_KEY], args=[self.node_id, ttl_ms]):
+                    if not renew(keys=[self._leader_key], args=[self.node_id, ttl_ms]):
                         self._step_down()
-                elif self._redis.set(LEADER_KEY, self.node_id, nx=True, px=ttl_ms):
+                elif self._redis.set(self._leader_key, self.node_id, nx=True, px=ttl_ms):
                     self._become_leader()
             except Exception as exc:  # Redis down: a leader keeps going until its lock expires
                 log.warning("leader lock check failed: %s", type(exc).__name__)
@@ -151,6 +154,6 @@ class Scheduler:
         try:
             script = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
                       "return redis.call('del', KEYS[1]) else return 0 end")
-            self._redis.eval(script, 1, LEADER_KEY, self.node_id)
+            self._redis.eval(script, 1, self._leader_key, self.node_id)
         except Exception:
             pass

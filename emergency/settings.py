@@ -46,12 +46,16 @@ class Settings(BaseSettings):
     # Dispatch workers (alerts.dispatch): sends in flight per worker; how long a claimed
     # message may stay `sending` before the reconciler asks the provider and re-queues it;
     # how long a Redis queue entry stays idle before another worker takes it over, and how
-    # many deliveries make it poison; Redis key prefix (two deployments can share a Redis).
+    # many deliveries make it poison.
     worker_concurrency: int = Field(300, ge=1, le=5000, validation_alias="TYPHOON_WORKER_CONCURRENCY")
     claim_timeout: float = Field(120.0, gt=0, validation_alias="TYPHOON_CLAIM_TIMEOUT")
     queue_min_idle: float = Field(30.0, gt=0, validation_alias="TYPHOON_QUEUE_MIN_IDLE")
     queue_max_deliveries: int = Field(5, ge=1, validation_alias="TYPHOON_QUEUE_MAX_DELIVERIES")
-    dispatch_namespace: str = Field("typhoon:dispatch", validation_alias="TYPHOON_DISPATCH_NAMESPACE")
+    # Prefix of every Redis key and channel (dispatch stream, event channel, scheduler lock),
+    # so two deployments (or two test runs) can share one Redis without seeing each other.
+    redis_prefix: str = Field(
+        "typhoon", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", validation_alias="TYPHOON_REDIS_PREFIX"
+    )
     sms_validity_seconds: int | None = Field(
         None, ge=1, le=36000, validation_alias="TYPHOON_SMS_VALIDITY_SECONDS"
     )
@@ -144,6 +148,14 @@ class Settings(BaseSettings):
     @cached_property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    def redis_key(self, name: str) -> str:
+        """The one place Redis key names are made: `{TYPHOON_REDIS_PREFIX}:{name}`."""
+        return f"{self.redis_prefix}:{name}"
+
+    @property
+    def dispatch_namespace(self) -> str:
+        return self.redis_key("dispatch")
 
 
 def load_settings(**overrides) -> Settings:

@@ -50,19 +50,34 @@ def database_url(request, tmp_path, _sqlite_template) -> str:
     pg.drop(PG_ADMIN_URL, url)
 
 
+@pytest.fixture(autouse=True)
+def _own_redis_prefix(monkeypatch) -> str:
+    """Every test gets its own TYPHOON_REDIS_PREFIX (processes it starts inherit it), so tests
+    and concurrent runs sharing one Redis never see each other's streams, channels or locks."""
+    prefix = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TYPHOON_REDIS_PREFIX", prefix)
+    return prefix
+
+
 @pytest.fixture
-def redis_url() -> str:
+def redis_url(_own_redis_prefix):
     if not REDIS_URL:
         pytest.skip("Redis: set TYPHOON_TEST_REDIS_URL to run these")
     import redis
 
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        client.ping()
     except Exception as exc:  # pragma: no cover - depends on the machine
         if os.environ.get("TYPHOON_TEST_REQUIRE_SERVICES"):
             pytest.fail(f"Redis at TYPHOON_TEST_REDIS_URL is not reachable: {exc}")
         pytest.skip(f"Redis at TYPHOON_TEST_REDIS_URL is not reachable: {exc}")
-    return REDIS_URL
+    yield REDIS_URL
+    try:  # leave the shared Redis as we found it
+        for key in client.scan_iter(f"{_own_redis_prefix}:*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture

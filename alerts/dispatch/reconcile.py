@@ -21,6 +21,7 @@ Each run handles at most ``batch × max_batches`` rows of each kind.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -207,7 +208,18 @@ def _look_up(
         return answers
 
     try:
-        return asyncio.run(ask_all())
+        return run_coroutine(ask_all())
     except Exception:
         log.exception("reconciler: look-ups failed; trying again next run")
         return {row.id: UNKNOWN for row, _ in wanted}
+
+
+def run_coroutine(coro):
+    """asyncio.run, also from a thread whose event loop is already running (the reconciler is
+    plain sync code; a caller such as a test harness may hold a loop in this thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

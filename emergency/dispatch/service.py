@@ -25,13 +25,13 @@ from alerts.dispatch.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLi
 from alerts.dispatch.worker import Worker
 from alerts.providers import Provider, build_providers, close_providers
 from emergency.runtime import Runtime
+from emergency.scheduler import HEARTBEAT_KEY
 from emergency.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 3.0  # seconds between registrations of a live worker
 HEARTBEAT_TTL = 15.0  # a worker not heard of for this long is taken for dead
-SCHEDULER_HEARTBEAT_KEY = "typhoon:scheduler:heartbeat"  # written by emergency.scheduled
 WORKERS_KEY = "workers"  # under the dispatch namespace
 
 
@@ -277,7 +277,7 @@ def check_health(settings: Settings, component: str) -> tuple[bool, str]:
                 return True, f"worker alive: {', '.join(mine)}"
             return False, f"no live worker on {socket.gethostname()} ({len(ids)} elsewhere)"
         if component == "scheduler":
-            if client.exists(SCHEDULER_HEARTBEAT_KEY):
+            if client.exists(settings.redis_key(HEARTBEAT_KEY)):
                 return True, "scheduler alive"
             return False, "no scheduler heartbeat in the last 30 s"
         return False, f"unknown component {component!r}: worker or scheduler"

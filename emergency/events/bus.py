@@ -19,7 +19,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
-CHANNEL = "typhoon:events"
+CHANNEL = "typhoon:events"  # the default; settings.redis_key("events")
 
 
 class EventBus(Protocol):
@@ -122,5 +122,5 @@ class RedisBus:
                 await client.aclose()
 
 
-def build_bus(redis_url: str | None) -> EventBus:
-    return RedisBus(redis_url) if redis_url else InProcessBus()
+def build_bus(redis_url: str | None, *, channel: str = CHANNEL) -> EventBus:
+    return RedisBus(redis_url, channel=channel) if redis_url else InProcessBus()

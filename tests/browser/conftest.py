@@ -28,7 +28,9 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread while it
+# lives; it must be gone before other packages' tests run plain `asyncio.run` code.
+@pytest.fixture(scope="package")
 def browser():
     path = chromium_path()
     if not path:

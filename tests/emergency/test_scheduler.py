@@ -3,6 +3,7 @@ scheduler is active and another takes over when it dies."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -74,13 +75,13 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
     from tests.support.processes import start
 
     client = redis.Redis.from_url(redis_url)
-    client.delete(LEADER_KEY)
+    leader_key = f"{os.environ['TYPHOON_REDIS_PREFIX']}:{LEADER_KEY}"  # this test's own prefix
     env = {"TYPHOON_DATABASE_URL": database_url, "TYPHOON_REDIS_URL": redis_url}
 
     def leader(timeout=20.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = client.get(LEADER_KEY)
+            value = client.get(leader_key)
             if value:
                 return value.decode()
             time.sleep(0.2)
@@ -103,4 +104,3 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
             time.sleep(0.2)
         assert int(now.split(":")[1]) == standby.popen.pid
         assert standby.popen.poll() is None
-    client.delete(LEADER_KEY)

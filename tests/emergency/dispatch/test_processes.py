@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -40,21 +39,16 @@ def twilio():
 
 @pytest.fixture
 def namespace(redis_url):
-    name = f"test-dispatch-{uuid.uuid4().hex[:8]}"
-    yield name
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
+    """The dispatch keys of this test's own TYPHOON_REDIS_PREFIX (see tests/conftest.py),
+    which the processes started here inherit."""
+    return f"{os.environ['TYPHOON_REDIS_PREFIX']}:dispatch"
 
 
 def worker_env(pg_url, redis_url, namespace, twilio, **extra) -> dict[str, str]:
     env = {
         "TYPHOON_DATABASE_URL": pg_url,
         "TYPHOON_REDIS_URL": redis_url,
-        "TYPHOON_DISPATCH_NAMESPACE": namespace,
+        "TYPHOON_REDIS_PREFIX": namespace.removesuffix(":dispatch"),
         "TWILIO_ACCOUNT_SID": twilio.account_sid,
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
         "TWILIO_FROM_NUMBER": FROM,
@@ -206,6 +200,6 @@ def test_worker_needs_redis_and_health_reports_a_missing_worker(redis_url, names
     out = typhoon(
         "health",
         "worker",
-        env={"TYPHOON_REDIS_URL": redis_url, "TYPHOON_DISPATCH_NAMESPACE": namespace},
+        env={"TYPHOON_REDIS_URL": redis_url},
     )
     assert out.returncode == 1 and "no live worker" in out.stderr

@@ -7,6 +7,7 @@ private `redis-server` that is killed and started again, empty."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -164,12 +165,10 @@ def twilio():
 
 
 def test_worker_rides_out_a_postgresql_restart(pg_url, redis_url, twilio, tmp_path):
-    import uuid
-
     url, db = _pg_database(pg_url)
     proxy = OutageProxy(url.host or "127.0.0.1", url.port or 5432)
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    namespace = f"test-dispatch-{uuid.uuid4().hex[:8]}"
+    namespace = f"{os.environ['TYPHOON_REDIS_PREFIX']}:dispatch"
     env = worker_env(proxied, redis_url, namespace, twilio, TYPHOON_SMS_RATE=800)
     try:
         with start("worker", env, tmp_path / "worker.log") as worker:
