@@ -24,10 +24,20 @@ class Proc:
         self.url = f"http://127.0.0.1:{port}" if port else None
         self.ws_url = f"ws://127.0.0.1:{port}" if port else None
 
-    def kill(self, sig=signal.SIGKILL) -> None:
+    def kill(self, sig=signal.SIGKILL, timeout: float = 20.0) -> None:
+        """Send `sig` and wait; a process still there after `timeout` gets SIGKILL, so a
+        test never leaves one behind."""
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
-            self.popen.wait(timeout=20)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
 
 
 def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:

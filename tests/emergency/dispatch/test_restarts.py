@@ -8,12 +8,7 @@ private `redis-server` that is killed and started again, empty."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import threading
-import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,120 +20,20 @@ from tests.emergency.dispatch.test_processes import (
     wait_for,
     worker_env,
 )
+from tests.support import outages
+from tests.support.outages import OutageProxy
 from tests.support.processes import start
-from tests.support.server import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-class OutageProxy:
-    """TCP proxy to a server; ``outage(seconds)`` drops all connections and refuses new ones."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self._down_until = 0.0
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if time.monotonic() < self._down_until:
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def outage(self, seconds: float) -> None:
-        self._down_until = time.monotonic() + seconds
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._stop = True
-        self._listener.close()
-        self.outage(0)
-
-
 @contextmanager
 def private_redis():
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-
-    def launch() -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(lambda: _answers(port), 10, "redis-server")
-        return proc
-
-    state = {"proc": launch()}
-
-    def restart(down: float) -> None:
-        state["proc"].kill()
-        state["proc"].wait(10)
-        time.sleep(down)
-        state["proc"] = launch()
-
     try:
-        yield f"redis://127.0.0.1:{port}/0", restart
-    finally:
-        state["proc"].kill()
-        state["proc"].wait(10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+        with outages.private_redis() as running:
+            yield running
+    except outages.Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 def _pg_database(pg_url: str):
