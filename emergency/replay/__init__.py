@@ -1,0 +1,1 @@
+"""Storm replay: a scenario (config/scenarios/*.yaml) driven through the real HTTP API."""

@@ -1,0 +1,452 @@
+"""Drives a running server through its HTTP API, one scenario step after another.
+
+Everything goes through the same endpoints an operator, a field phone or a feed uses, with
+one operator (or admin) token. Drills only: signals and CAP alerts change the exercise
+levels, broadcasts go to the exercise list with texts marked EXERCISE. The field domains
+(inspections, hazards, crews, shelters, evacuations, residents, calls) have no exercise mode
+of their own, so those records are written as they are, their notes saying "exercise".
+Time is compressed: the wait between two steps is (scenario time between them) / speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from emergency.replay import scenario as sc
+
+log = logging.getLogger(__name__)
+
+MACAU = ZoneInfo("Asia/Macau")
+CAP_SENDER = "replay.hengqin.example"
+# Rough outline of Hengqin for the drill's CAP alerts ("lat,lon" pairs, first = last).
+HENGQIN_POLYGON = "22.165,113.470 22.165,113.570 22.070,113.570 22.070,113.470 22.165,113.470"
+
+
+class ReplayError(RuntimeError):
+    """Something the person running the replay must fix (server, token, a refused step)."""
+
+
+@dataclass
+class Outcome:
+    steps: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    broadcasts: list[int] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass
+class _State:
+    """What earlier steps made, by the name the scenario gives it."""
+
+    run: str
+    note: str
+    groups: dict[str, int] = field(default_factory=dict)
+    crews: dict[str, int] = field(default_factory=dict)
+    hazards: dict[str, int] = field(default_factory=dict)
+    residents: dict[str, int] = field(default_factory=dict)
+    cap_alerts: dict[str, str] = field(default_factory=dict)  # source:kind → references triple
+
+
+class Replay:
+    def __init__(
+        self,
+        scenario: sc.Scenario,
+        *,
+        url: str,
+        token: str,
+        speed: float,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        if speed <= 0:
+            raise ReplayError("--speed must be greater than 0")
+        self.scenario, self.url, self.speed = scenario, url.rstrip("/"), speed
+        self.client = client or httpx.Client(base_url=self.url, timeout=30)
+        self.client.headers["Authorization"] = f"Bearer {token}"
+        self._sleep, self._should_stop = sleep, should_stop
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        """The server answers and the token is an operator's (or an admin's)."""
+        try:
+            response = self.client.get("/api/v1/me")
+        except httpx.HTTPError as exc:
+            raise ReplayError(f"server unreachable at {self.url}: {exc}") from None
+        if response.status_code == 401:
+            raise ReplayError(
+                f"bad token: {self.url} refused it (401); give an operator's "
+                "token with --token or TYPHOON_TOKEN"
+            )
+        if response.status_code != 200:
+            raise ReplayError(
+                f"{self.url}/api/v1/me answered {response.status_code}: is this a typhoon server?"
+            )
+        me = response.json()
+        if me.get("role") not in ("operator", "admin"):
+            raise ReplayError(
+                f"the token is {me.get('name')!r}'s, role {me.get('role')!r}: "
+                "a replay needs an operator (or admin) token"
+            )
+        return me
+
+    def run(self, on_step: Callable[[int, Any], None] | None = None) -> Outcome:
+        self.check()
+        run_id = uuid.uuid4().hex[:8]
+        state = _State(run=run_id, note=f"exercise: {self.scenario.name} (replay {run_id})"[:200])
+        outcome = Outcome(started_at=datetime.now(MACAU))
+        previous = self.scenario.start
+        for index, step in enumerate(self.scenario.steps):
+            wait = (step.at - previous).total_seconds() / self.speed
+            previous = step.at
+            if self._wait(wait):
+                break
+            try:
+                made = _ACTIONS[type(step)](self, step, state)
+            except httpx.HTTPError as exc:
+                raise ReplayError(
+                    f"step {index + 1} ({step.do} at {step.at.isoformat()}): "
+                    f"server unreachable at {self.url}: {exc}"
+                ) from None
+            except ReplayError as exc:
+                raise ReplayError(
+                    f"step {index + 1} ({step.do} at {step.at.isoformat()}): {exc}"
+                ) from None
+            if isinstance(step, sc.BroadcastStep):
+                outcome.broadcasts.append(made["id"])
+            outcome.steps += 1
+            outcome.by_kind[step.do] = outcome.by_kind.get(step.do, 0) + 1
+            if on_step:
+                on_step(index, step)
+        outcome.finished_at = datetime.now(MACAU)
+        return outcome
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep in short slices so a stop is seen quickly; True when told to stop."""
+        deadline = time.monotonic() + max(seconds, 0)
+        while True:
+            if self._should_stop():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._sleep(min(left, 0.5))
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, ok=(200, 201), **kwargs) -> Any:
+        response = self.client.request(method, path, **kwargs)
+        if response.status_code == 401:
+            raise ReplayError(f"bad token: {method} {path} answered 401")
+        if response.status_code not in ok:
+            try:
+                error = response.json()["error"]
+                detail = f"{error['code']}: {error['message']}"
+            except Exception:
+                detail = response.text[:300]
+            raise ReplayError(f"{method} {path} answered {response.status_code} ({detail})")
+        return response.json() if response.content else None
+
+    def _field_report(self, state: _State, body: dict[str, Any]) -> dict[str, Any]:
+        key = f"replay-{state.run}-{uuid.uuid4().hex[:12]}"
+        return self._call(
+            "POST",
+            "/api/v1/field-reports",
+            json={**body, "note": state.note},
+            headers={"Idempotency-Key": key},
+        )
+
+    def _find(self, path: str, name: str, key: str = "name") -> int | None:
+        """An existing record by name (a demo loop replays the same scenario again)."""
+        return next((row["id"] for row in self._call("GET", path) if row.get(key) == name), None)
+
+
+# --- one function per kind of step -----------------------------------------------------------
+
+
+def _signal(r: Replay, s: sc.SignalStep, state: _State) -> Any:
+    return r._call(
+        "POST",
+        "/api/v1/signals",
+        json={
+            "source": s.source,
+            "kind": s.kind,
+            "level": s.level,
+            "exercise": True,
+            "note": state.note,
+        },
+    )
+
+
+def _feed(r: Replay, s: sc.FeedStep, state: _State) -> Any:
+    signal = f"{s.source}:{s.kind}"
+    identifier = f"REPLAY-{state.run}-{uuid.uuid4().hex[:10]}"
+    sent = datetime.now(MACAU).replace(microsecond=0)
+    references = state.cap_alerts.get(signal)
+    if s.level is None and references is None:
+        raise ReplayError(f"feed: nothing to cancel, no earlier feed step set {signal}")
+    xml = cap_alert(
+        identifier=identifier,
+        sent=sent,
+        signal=signal,
+        level=s.level,
+        headline=s.headline,
+        references=references,
+    )
+    result = r._call(
+        "POST", "/api/v1/cap", content=xml.encode(), headers={"Content-Type": "application/cap+xml"}
+    )
+    state.cap_alerts[signal] = f"{CAP_SENDER},{identifier},{sent.isoformat()}"
+    return result
+
+
+def cap_alert(
+    *,
+    identifier: str,
+    sent: datetime,
+    signal: str,
+    level: str | None,
+    headline: str,
+    references: str | None,
+) -> str:
+    """A CAP 1.2 Exercise alert naming the signal as eventCode SIGNAL (DOMAIN.md);
+    level None is a Cancel of the alert that set it."""
+    code = f"{signal}:{level}" if level else signal
+    msg_type = "Cancel" if level is None else ("Update" if references else "Alert")
+    refs = f"<references>{escape(references)}</references>" if references else ""
+    stamp = sent.isoformat()
+    expires = (sent + timedelta(hours=12)).isoformat()
+    event_code = (
+        (f"<eventCode><valueName>SIGNAL</valueName><value>{escape(code)}</value></eventCode>")
+        if level
+        else ""
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{escape(identifier)}</identifier>
+  <sender>{CAP_SENDER}</sender>
+  <sent>{stamp}</sent>
+  <status>Exercise</status>
+  <msgType>{msg_type}</msgType>
+  <scope>Public</scope>
+  <note>EXERCISE - storm replay</note>
+  {refs}
+  <info>
+    <language>en</language>
+    <category>Met</category>
+    <event>{escape(headline)} (EXERCISE)</event>
+    <urgency>Expected</urgency>
+    <severity>Moderate</severity>
+    <certainty>Likely</certainty>
+    {event_code}
+    <effective>{stamp}</effective>
+    <expires>{expires}</expires>
+    <headline>[EXERCISE] {escape(headline)}</headline>
+    <area>
+      <areaDesc>Hengqin</areaDesc>
+      <polygon>{HENGQIN_POLYGON}</polygon>
+    </area>
+  </info>
+</alert>
+"""
+
+
+def _group(r: Replay, s: sc.GroupStep, state: _State) -> Any:
+    existing = r._find("/api/v1/inspection-groups", s.name)
+    if existing is None:
+        existing = r._call(
+            "POST",
+            "/api/v1/inspection-groups",
+            json={
+                "name": s.name,
+                "zone_ids": s.zones,
+                "members": s.members,
+                "vehicles": s.vehicles,
+            },
+        )["id"]
+    state.groups[s.name] = existing
+    return {"id": existing}
+
+
+def _check_in(r: Replay, s: sc.CheckInStep, state: _State) -> Any:
+    return r._field_report(
+        state,
+        {
+            "kind": "check_in",
+            "group_id": state.groups[s.group],
+            "persons": s.persons,
+            "vehicles": s.vehicles,
+            "lat": s.lat,
+            "lon": s.lon,
+        },
+    )
+
+
+def _check_out(r: Replay, s: sc.CheckOutStep, state: _State) -> Any:
+    return r._field_report(
+        state, {"kind": "check_out", "group_id": state.groups[s.group], "lat": s.lat, "lon": s.lon}
+    )
+
+
+def _hazard(r: Replay, s: sc.HazardStep, state: _State) -> Any:
+    report = r._field_report(
+        state,
+        {
+            "kind": "hazard",
+            "group_id": state.groups[s.group],
+            "hazard_kind": s.hazard_kind,
+            "severity": s.severity,
+            "lat": s.lat,
+            "lon": s.lon,
+            "place": s.place,
+        },
+    )
+    state.hazards[s.key] = report["result"]["hazard_id"]
+    return report
+
+
+def _rectified(r: Replay, s: sc.RectifiedStep, state: _State) -> Any:
+    return r._field_report(
+        state,
+        {
+            "kind": "rectified",
+            "group_id": state.groups[s.group],
+            "hazard_id": state.hazards[s.hazard],
+        },
+    )
+
+
+def _crew(r: Replay, s: sc.CrewStep, state: _State) -> Any:
+    existing = r._find("/api/v1/crews", s.name)
+    if existing is None:
+        crew = r._call(
+            "POST",
+            "/api/v1/crews",
+            json={
+                "name": s.name,
+                "headcount": s.headcount,
+                "station": s.station,
+                "status": s.status,
+            },
+        )
+    else:  # an earlier loop made it: bring it back to the scenario's status
+        crew = r._call(
+            "POST",
+            f"/api/v1/crews/{existing}/status",
+            json={"status": s.status, "headcount": s.headcount, "note": state.note},
+        )
+    state.crews[s.name] = crew["id"]
+    return crew
+
+
+def _crew_status(r: Replay, s: sc.CrewStatusStep, state: _State) -> Any:
+    return r._call(
+        "POST",
+        f"/api/v1/crews/{state.crews[s.crew]}/status",
+        json={"status": s.status, "note": state.note},
+    )
+
+
+def _shelter(r: Replay, s: sc.ShelterStep, state: _State) -> Any:
+    return r._call(
+        "POST", f"/api/v1/shelters/{s.shelter}/open", json={"open": s.open, "note": state.note}
+    )
+
+
+def _evacuate(r: Replay, s: sc.EvacuateStep, state: _State) -> Any:
+    return r._call(
+        "POST",
+        "/api/v1/evacuation/movements",
+        json={
+            "people": s.people,
+            "shelter_id": s.shelter,
+            "to_place": s.to_place,
+            "from_place": s.from_place,
+            "lat": s.lat,
+            "lon": s.lon,
+            "note": state.note,
+        },
+    )
+
+
+def _resident(r: Replay, s: sc.ResidentStep, state: _State) -> Any:
+    existing = r._find("/api/v1/vulnerable/residents", s.name)
+    if existing is None:
+        existing = r._call(
+            "POST",
+            "/api/v1/vulnerable/residents",
+            json={"name": s.name, "address": s.address, "community": s.community, "needs": s.needs},
+        )["id"]
+    state.residents[s.key] = existing
+    return {"id": existing}
+
+
+def _resident_check(r: Replay, s: sc.ResidentCheckStep, state: _State) -> Any:
+    return r._call(
+        "POST",
+        f"/api/v1/vulnerable/residents/{state.residents[s.resident]}/check",
+        json={"state": s.state, "note": state.note},
+    )
+
+
+def _broadcast(r: Replay, s: sc.BroadcastStep, state: _State) -> Any:
+    body: dict[str, Any] = {
+        "title": s.title,
+        "zones": s.zones,
+        "channels": s.channels,
+        "exercise": True,
+    }
+    if s.template:
+        body |= {"template": s.template, "variables": s.variables}
+    else:
+        body["messages"] = s.messages
+    return r._call(
+        "POST",
+        "/api/v1/broadcasts",
+        json=body,
+        headers={"Idempotency-Key": f"replay-{state.run}-{uuid.uuid4().hex[:12]}"},
+    )
+
+
+def _liaison_call(r: Replay, s: sc.LiaisonCallStep, state: _State) -> Any:
+    return r._call(
+        "POST",
+        "/api/v1/liaison/calls",
+        json={
+            "direction": s.direction,
+            "caller": s.caller,
+            "summary": f"[EXERCISE] {s.summary}",
+            "follow_up": s.follow_up,
+        },
+    )
+
+
+_ACTIONS: dict[type, Callable[[Replay, Any, _State], Any]] = {
+    sc.SignalStep: _signal,
+    sc.FeedStep: _feed,
+    sc.GroupStep: _group,
+    sc.CheckInStep: _check_in,
+    sc.CheckOutStep: _check_out,
+    sc.HazardStep: _hazard,
+    sc.RectifiedStep: _rectified,
+    sc.CrewStep: _crew,
+    sc.CrewStatusStep: _crew_status,
+    sc.ShelterStep: _shelter,
+    sc.EvacuateStep: _evacuate,
+    sc.ResidentStep: _resident,
+    sc.ResidentCheckStep: _resident_check,
+    sc.BroadcastStep: _broadcast,
+    sc.LiaisonCallStep: _liaison_call,
+}
