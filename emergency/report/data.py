@@ -1,0 +1,537 @@
+"""Every figure of the after-action report, read from the database in one place.
+
+`build(session, …)` returns plain data (dicts, lists, numbers, ISO times); the templates
+only format it and the tests compare it with what was replayed. A period is [start, end):
+signal changes, broadcasts, trips, hazards found, movements, checks, calls and audit entries
+count when they happened inside it. `exercise` picks the drill's signals and broadcasts
+(True) or the real ones (False); the field records have no exercise mode, so they count
+either way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from alerts.models import Broadcast, Message, MessageStatus
+from emergency.audit.models import AuditEntry
+from emergency.clock import local_iso
+from emergency.crews.models import Crew, CrewStatus
+from emergency.db import utcnow
+from emergency.evacuation.models import Movement
+from emergency.field.models import Hazard, InspectionGroup, PatrolTrip
+from emergency.liaison.models import HotlineCall, LiaisonNotice
+from emergency.rules.models import RuleActionRun
+from emergency.signals.models import SignalChange
+from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableResident
+
+FAR_PAST = datetime(1970, 1, 1).astimezone()
+
+
+def _between(column, start: datetime, end: datetime):
+    return (column >= start) & (column < end)
+
+
+def _seconds(a: datetime | None, b: datetime | None) -> float | None:
+    return round((b - a).total_seconds(), 1) if a and b else None
+
+
+def _is_rule(actor: str) -> bool:
+    """Actions the system took by itself: rules, the rules engine, timed jobs."""
+    return actor.startswith("rule:") or actor in ("rules", "system", "scheduler")
+
+
+def build(
+    session: Session,
+    *,
+    catalogue,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    exercise: bool = False,
+) -> dict[str, Any]:
+    start = start or FAR_PAST
+    end = end or utcnow()
+    signals = _signals(session, catalogue, start, end, exercise)
+    broadcasts = _broadcasts(session, start, end, exercise)
+    inspections = _inspections(session, start, end)
+    hazards = _hazards(session, start, end)
+    evacuation = _evacuation(session, start, end)
+    crews = _crews(session, start, end)
+    vulnerable = _vulnerable(session, start, end)
+    liaison = _liaison(session, start, end, exercise)
+    actions = _actions(session, start, end, exercise)
+    figures = {
+        "signal_changes": len(signals["changes"]),
+        "broadcasts": len(broadcasts),
+        "recipients": sum(b["recipients"] for b in broadcasts),
+        "messages_sent": sum(b["sent"] for b in broadcasts),
+        "messages_delivered": sum(b["delivered"] for b in broadcasts),
+        "messages_failed": sum(b["failed"] for b in broadcasts),
+        "inspection_groups": inspections["groups_out"],
+        "patrol_trips": inspections["trips"],
+        "person_trips": inspections["person_trips"],
+        "vehicle_trips": inspections["vehicle_trips"],
+        "hazards_found": hazards["found"],
+        "hazards_rectified": hazards["rectified"],
+        "people_evacuated": evacuation["people"],
+        "crews": crews["crews"],
+        "crew_people": crews["people"],
+        "vulnerable_followed": vulnerable["followed"],
+        "vulnerable_reached": vulnerable["reached"],
+        "liaison_calls": len(liaison["calls"]),
+        "liaison_notices": len(liaison["notices"]),
+        "actions_by_rules": actions["by_rules_total"],
+        "actions_by_people": actions["by_people_total"],
+    }
+    return {
+        "title": "After-action report" + (" — EXERCISE" if exercise else ""),
+        "exercise": exercise,
+        "generated_at_local": local_iso(utcnow()),
+        "period": {
+            "from_local": local_iso(start) if start > FAR_PAST else None,
+            "to_local": local_iso(end),
+        },
+        "figures": figures,
+        "timeline": _timeline(signals, broadcasts, hazards, evacuation, liaison, actions),
+        "signals": signals,
+        "broadcasts": broadcasts,
+        "inspections": inspections,
+        "hazards": hazards,
+        "evacuation": evacuation,
+        "crews": crews,
+        "vulnerable": vulnerable,
+        "liaison": liaison,
+        "actions": actions,
+    }
+
+
+def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
+    rows = list(
+        session.exec(
+            select(SignalChange)
+            .where(_between(SignalChange.at, start, end), SignalChange.exercise == exercise)
+            .order_by(SignalChange.at, SignalChange.id)
+        )
+    )
+    changes = [
+        {
+            "id": c.id,
+            "at": c.at.isoformat(),
+            "at_local": local_iso(c.at),
+            "signal": f"{c.source}:{c.kind}",
+            "source": c.source,
+            "kind": c.kind,
+            "previous_level": c.previous_level,
+            "level": c.level,
+            "change": c.change,
+            "origin": str(c.origin),
+            "actor": c.actor,
+            "by_rule": _is_rule(c.actor),
+            "name": _name(catalogue, c.source, c.kind, c.level),
+        }
+        for c in rows
+    ]
+    # Time in force: each level from its change to the next change of the same signal (or
+    # the end of the period, "still in force").
+    periods: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for c, row in zip(changes, rows, strict=True):
+        current = open_.pop(c["signal"], None)
+        if current is not None:
+            current.update(to_local=c["at_local"], seconds=_secs(current["_from"], row.at))
+            periods.append(current)
+        if c["level"] is not None:
+            open_[c["signal"]] = {
+                "signal": c["signal"],
+                "level": c["level"],
+                "name": c["name"],
+                "rank": _rank(catalogue, c["source"], c["kind"], c["level"]),
+                "from_local": c["at_local"],
+                "_from": row.at,
+            }
+    for current in open_.values():
+        current.update(to_local=None, seconds=_secs(current["_from"], end), in_force=True)
+        periods.append(current)
+    for p in periods:
+        p["from"] = p.pop("_from").isoformat()
+        p.setdefault("in_force", False)
+    periods.sort(key=lambda p: (p["from"], p["signal"]))
+    return {
+        "changes": changes,
+        "periods": periods,
+        "by_people": sum(1 for c in changes if not c["by_rule"]),
+        "by_rules": sum(1 for c in changes if c["by_rule"]),
+    }
+
+
+def _name(catalogue, source, kind, level) -> str:
+    try:
+        return catalogue.name(source, kind, level, language="en")
+    except Exception:  # a signal no longer in the catalogue: its code says enough
+        return f"{source}:{kind}:{level or '—'}"
+
+
+def _rank(catalogue, source, kind, level) -> int:
+    try:
+        return catalogue.rank(source, kind, level)
+    except Exception:
+        return 0
+
+
+def _hours(a: datetime, b: datetime) -> float:
+    return round((b - a).total_seconds() / 3600, 2)
+
+
+def _secs(a: datetime, b: datetime) -> float:
+    return round((b - a).total_seconds(), 1)
+
+
+def _broadcasts(session, start, end, exercise) -> list[dict[str, Any]]:
+    rows = list(
+        session.exec(
+            select(Broadcast)
+            .where(_between(Broadcast.created_at, start, end), Broadcast.exercise == exercise)
+            .order_by(Broadcast.id)
+        )
+    )
+    out = []
+    for b in rows:
+        counts = dict(
+            session.exec(
+                select(Message.status, func.count())
+                .where(Message.broadcast_id == b.id)
+                .group_by(Message.status)
+            ).all()
+        )
+        first, last = session.exec(
+            select(func.min(Message.sent_at), func.max(Message.sent_at)).where(
+                Message.broadcast_id == b.id
+            )
+        ).one()
+        n = {s.value: int(counts.get(s.value, 0)) for s in MessageStatus}
+        started = b.started_at or b.created_at
+        out.append(
+            {
+                "id": b.id,
+                "title": b.title,
+                "status": str(b.status),
+                "exercise": b.exercise,
+                # drafted by a person (origin operator), or made by a rule or a liaison notice
+                "origin": b.origin,
+                "created_by": b.created_by,
+                "by_people": b.origin == "operator",
+                "created_at_local": local_iso(b.created_at),
+                "created_at": b.created_at.isoformat(),
+                "started_at_local": local_iso(b.started_at),
+                "zones": list(b.zones),
+                "recipients": sum(n.values()) or b.recipients,
+                # every message that left: sent, and those delivered since
+                "sent": n["sent"] + n["delivered"],
+                "delivered": n["delivered"],
+                "failed": n["failed"],
+                "queued": n["queued"] + n["sending"],
+                "cancelled": n["cancelled"],
+                "first_at_local": local_iso(first),
+                "last_at_local": local_iso(last),
+                "to_first_s": _seconds(started, first),
+                "to_last_s": _seconds(started, last),
+                "sent_times": _sent_times(session, b.id, started),
+            }
+        )
+    return out
+
+
+def _sent_times(session, broadcast_id: int, started: datetime) -> list[float]:
+    """Seconds after the start at which each message left (for the delivery chart)."""
+    times = session.exec(
+        select(Message.sent_at)
+        .where(Message.broadcast_id == broadcast_id, col(Message.sent_at).is_not(None))
+        .order_by(Message.sent_at)
+    ).all()
+    return [max(0.0, (t - started).total_seconds()) for t in times]
+
+
+def _inspections(session, start, end) -> dict[str, Any]:
+    trips = list(
+        session.exec(
+            select(PatrolTrip)
+            .where(_between(PatrolTrip.checked_in_at, start, end))
+            .order_by(PatrolTrip.checked_in_at)
+        )
+    )
+    names = dict(session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
+    per_group: dict[int, dict[str, Any]] = {}
+    for t in trips:
+        g = per_group.setdefault(
+            t.group_id,
+            {
+                "name": names.get(t.group_id, str(t.group_id)),
+                "trips": 0,
+                "person_trips": 0,
+                "vehicle_trips": 0,
+            },
+        )
+        g["trips"] += 1
+        g["person_trips"] += t.persons
+        g["vehicle_trips"] += t.vehicles
+    return {
+        "groups_out": len(per_group),  # groups that went out on patrol in the period
+        "trips": len(trips),
+        "person_trips": sum(t.persons for t in trips),
+        "vehicle_trips": sum(t.vehicles for t in trips),
+        "groups": sorted(per_group.values(), key=lambda g: g["name"]),
+    }
+
+
+def _hazards(session, start, end) -> dict[str, Any]:
+    found = list(
+        session.exec(
+            select(Hazard)
+            .where(_between(Hazard.reported_at, start, end))
+            .order_by(Hazard.reported_at)
+        )
+    )
+    rectified = session.exec(
+        select(func.count())
+        .select_from(Hazard)
+        .where(col(Hazard.rectified_at).is_not(None), _between(Hazard.rectified_at, start, end))
+    ).one()
+    return {
+        "found": len(found),
+        "rectified": int(rectified),
+        "by_kind": dict(Counter(str(h.kind) for h in found)),
+        "items": [
+            {
+                "id": h.id,
+                "kind": str(h.kind),
+                "severity": str(h.severity),
+                "status": str(h.status),
+                "place": h.place,
+                "zone_id": h.zone_id,
+                "reported_at_local": local_iso(h.reported_at),
+                "reported_at": h.reported_at.isoformat(),
+                "rectified_at_local": local_iso(h.rectified_at),
+                "rectified_at": h.rectified_at.isoformat() if h.rectified_at else None,
+                "hours_to_rectify": _hours(h.reported_at, h.rectified_at)
+                if h.rectified_at
+                else None,
+            }
+            for h in found
+        ],
+    }
+
+
+def _evacuation(session, start, end) -> dict[str, Any]:
+    moves = list(
+        session.exec(
+            select(Movement).where(_between(Movement.at, start, end)).order_by(Movement.at)
+        )
+    )
+    by_place: Counter[str] = Counter()
+    for m in moves:
+        by_place[m.shelter_id or m.to_place or "?"] += m.people
+    return {
+        "people": sum(m.people for m in moves),
+        "movements": len(moves),
+        "by_destination": dict(by_place),
+        "items": [
+            {
+                "at_local": local_iso(m.at),
+                "at": m.at.isoformat(),
+                "people": m.people,
+                "from": m.from_place or m.from_zone_id,
+                "to": m.shelter_id or m.to_place,
+            }
+            for m in moves
+        ],
+    }
+
+
+def _crews(session, start, end) -> dict[str, Any]:
+    """The crews on the roster (released ones stood down), and status changes in the period."""
+    crews = [
+        c for c in session.exec(select(Crew).order_by(Crew.name)) if c.status != CrewStatus.released
+    ]
+    changes = Counter(
+        e.summary.get("after", {}).get("status") if isinstance(e.summary, dict) else None
+        for e in session.exec(
+            select(AuditEntry).where(
+                AuditEntry.action == "crew.status_changed", _between(AuditEntry.at, start, end)
+            )
+        )
+    )
+    return {
+        "crews": len(crews),
+        "people": sum(c.headcount for c in crews),
+        "status_changes": {k: v for k, v in changes.items() if k},
+        "items": [
+            {
+                "name": c.name,
+                "headcount": c.headcount,
+                "station": c.station,
+                "status": str(c.status),
+            }
+            for c in crews
+        ],
+    }
+
+
+def _vulnerable(session, start, end) -> dict[str, Any]:
+    followed = session.exec(select(func.count()).select_from(VulnerableResident)).one()
+    checks = list(session.exec(select(ResidentCheck).where(_between(ResidentCheck.at, start, end))))
+    reached = {c.resident_id for c in checks if c.state == CheckState.reached}
+    return {
+        "followed": int(followed),
+        "reached": len(reached),
+        "checks": len(checks),
+        "by_state": dict(Counter(str(c.state) for c in checks)),
+    }
+
+
+def _liaison(session, start, end, exercise) -> dict[str, Any]:
+    calls = list(
+        session.exec(
+            select(HotlineCall).where(_between(HotlineCall.at, start, end)).order_by(HotlineCall.at)
+        )
+    )
+    notices = list(
+        session.exec(
+            select(LiaisonNotice)
+            .where(
+                _between(LiaisonNotice.created_at, start, end), LiaisonNotice.exercise == exercise
+            )
+            .order_by(LiaisonNotice.created_at)
+        )
+    )
+    return {
+        "calls": [
+            {
+                "at_local": local_iso(c.at),
+                "at": c.at.isoformat(),
+                "direction": str(c.direction),
+                "caller": c.caller,
+                "summary": c.summary,
+                "follow_up": c.follow_up,
+                "logged_by": c.logged_by,
+            }
+            for c in calls
+        ],
+        "notices": [
+            {
+                "at_local": local_iso(n.created_at),
+                "at": n.created_at.isoformat(),
+                "signal": n.signal,
+                "previous": n.previous,
+                "status": str(n.status),
+                "text": n.texts.get("en") or next(iter(n.texts.values()), ""),
+            }
+            for n in notices
+        ],
+        "acknowledged": sum(1 for n in notices if str(n.status) == "acknowledged"),
+    }
+
+
+def _actions(session, start, end, exercise) -> dict[str, Any]:
+    """What rules did (their journal) and who did what (the audit log), by action."""
+    entries = session.exec(
+        select(AuditEntry.actor, AuditEntry.action).where(_between(AuditEntry.at, start, end))
+    ).all()
+    by_rules = Counter(a for actor, a in entries if _is_rule(actor))
+    by_people = Counter(a for actor, a in entries if not _is_rule(actor))
+    runs = list(
+        session.exec(
+            select(RuleActionRun)
+            .where(_between(RuleActionRun.at, start, end), RuleActionRun.exercise == exercise)
+            .order_by(RuleActionRun.at, RuleActionRun.id)
+        )
+    )
+    return {
+        "by_rules": dict(sorted(by_rules.items())),
+        "by_people": dict(sorted(by_people.items())),
+        "by_rules_total": sum(by_rules.values()),
+        "by_people_total": sum(by_people.values()),
+        "rule_runs": [
+            {
+                "at_local": local_iso(r.at),
+                "at": r.at.isoformat(),
+                "rule": r.rule_id,
+                "do": r.do,
+                "status": str(r.status),
+                "summary": r.summary,
+            }
+            for r in runs
+        ],
+    }
+
+
+def _timeline(signals, broadcasts, hazards, evacuation, liaison, actions) -> list[dict]:
+    items = [
+        {
+            "at": c["at"],
+            "at_local": c["at_local"],
+            "what": "signal",
+            "text": f"{c['signal']} {c['previous_level'] or '—'} → {c['level'] or 'lowered'}"
+            f" ({c['actor']})",
+        }
+        for c in signals["changes"]
+    ]
+    items += [
+        {
+            "at": b["created_at"],
+            "at_local": b["created_at_local"],
+            "what": "broadcast",
+            "text": f"broadcast #{b['id']} {b['title'] or ''} to {b['recipients']} ({b['origin']})",
+        }
+        for b in broadcasts
+    ]
+    items += [
+        {
+            "at": h["reported_at"],
+            "at_local": h["reported_at_local"],
+            "what": "hazard",
+            "text": f"hazard #{h['id']} {h['kind']} ({h['severity']}) {h['place'] or ''}",
+        }
+        for h in hazards["items"]
+    ]
+    items += [
+        {
+            "at": h["rectified_at"],
+            "at_local": h["rectified_at_local"],
+            "what": "rectified",
+            "text": f"hazard #{h['id']} rectified",
+        }
+        for h in hazards["items"]
+        if h["rectified_at"]
+    ]
+    items += [
+        {
+            "at": m["at"],
+            "at_local": m["at_local"],
+            "what": "evacuation",
+            "text": f"{m['people']} people moved to {m['to']}",
+        }
+        for m in evacuation["items"]
+    ]
+    items += [
+        {
+            "at": c["at"],
+            "at_local": c["at_local"],
+            "what": "liaison",
+            "text": f"{c['direction']} call: {c['caller']}",
+        }
+        for c in liaison["calls"]
+    ]
+    items += [
+        {
+            "at": r["at"],
+            "at_local": r["at_local"],
+            "what": "rule",
+            "text": f"{r['rule']}: {r['summary']} [{r['status']}]",
+        }
+        for r in actions["rule_runs"]
+    ]
+    return sorted(items, key=lambda i: i["at"])
