@@ -128,6 +128,9 @@ class Message(SQLModel, table=True):
     dedupe_key: str = Field(max_length=120)  # "sms:+85366123456" or "push:<endpoint hash>"
     address: str = Field(sa_column=Column(Text, nullable=False))  # phone, or push endpoint
     language: str = Field(max_length=8)
+    # A text of this recipient's own (a liaison notice with the contact's acknowledgement
+    # link); None: the broadcast's text in `language`.
+    body: str | None = Field(default=None, sa_column=Column(Text))
     segments: int = 1
     status: MessageStatus = Field(default=MessageStatus.queued, sa_type=String(12))
     attempts: int = 0

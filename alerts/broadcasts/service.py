@@ -530,6 +530,79 @@ def start_sending(
     return Started(broadcast, audience.total, ids, t1 - t0, t2 - t1)
 
 
+@dataclass(frozen=True)
+class DirectRecipient:
+    """One named recipient of a direct send: an SMS number, its language and, if it is to
+    read something of its own (a personal link), its own text."""
+
+    phone: str
+    language: str
+    body: str | None = None
+
+
+def send_direct(
+    session: Session,
+    *,
+    queue: MessageQueue,
+    messages: Mapping[str, str],
+    recipients: Sequence[DirectRecipient],
+    created_by: str,
+    idempotency_key: str,
+    title: str = "",
+    origin: str = "direct",
+    exercise: bool = False,
+    now: datetime | None = None,
+) -> Created:
+    """SMS to a short list of named people (the liaison contacts), not to an audience of
+    zones: the broadcast goes straight to ``sending``, its rows are written to the outbox
+    (one per number, each with its own text when given) and queued after the commit.
+
+    No approval: the list is the caller's, a few people who asked for these messages.
+    ``idempotency_key`` is required: the same key again returns the first broadcast and
+    writes nothing (``created=False``); the outbox's unique (broadcast, number) backs it.
+    """
+    now = now or utcnow()
+    existing = by_idempotency_key(session, idempotency_key)
+    if existing is not None:
+        return Created(existing, created=False)
+    texts = {lang: text for lang, text in messages.items() if text}
+    rows: dict[str, DirectRecipient] = {}
+    for r in recipients:  # a number listed twice gets one message
+        rows.setdefault(r.phone, r)
+    by_language = dict.fromkeys(LANGUAGES, 0)
+    for r in rows.values():
+        by_language[r.language] = by_language.get(r.language, 0) + 1
+    broadcast = Broadcast(
+        status=BroadcastStatus.sending if rows else BroadcastStatus.completed,
+        title=title[:200], messages=texts, zones=[], channels=[Channel.sms.value],
+        exercise=exercise, recipients=len(rows), by_language=by_language, origin=origin[:120],
+        idempotency_key=idempotency_key, created_by=created_by[:120], created_at=now,
+        approved_by=created_by[:120], approved_at=now, started_at=now,
+        completed_at=None if rows else now,
+    )
+    try:
+        with session.begin_nested():  # two at once: one insert wins, the other returns it
+            session.add(broadcast)
+            session.flush()
+    except IntegrityError:
+        existing = by_idempotency_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return Created(existing, created=False)
+    messages_rows = []
+    for r in rows.values():
+        body = r.body or texts.get(r.language) or next(iter(texts.values()), "")
+        messages_rows.append(Message(
+            broadcast_id=broadcast.id, channel=Channel.sms, dedupe_key=f"sms:{r.phone}",
+            address=r.phone, language=r.language, body=r.body, segments=sms_text.segments(body),
+            status=MessageStatus.queued, queued_at=now, updated_at=now,
+        ))
+    session.add_all(messages_rows)
+    session.flush()
+    enqueue_after_commit(session, queue, [m.id for m in messages_rows])
+    return Created(broadcast, created=True)
+
+
 def write_outbox(
     session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
 ) -> None:

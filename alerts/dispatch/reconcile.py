@@ -163,7 +163,7 @@ def _look_up(
     wanted: list[tuple[Stuck, OutgoingMessage]] = []
     for row in rows:
         info = broadcasts.get(row.broadcast_id)
-        text = text_for(info.messages, row.language) if info else None
+        text = row.body or (text_for(info.messages, row.language) if info else None)
         if text and row.channel == "sms":
             wanted.append(
                 (

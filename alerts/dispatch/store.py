@@ -51,6 +51,7 @@ class Claimed:
     subscriber_id: int | None
     push_subscription_id: int | None
     queued_at: Any  # as the driver returns it (text on SQLite): see as_utc()
+    body: str | None = None  # the row's own text, else the broadcast's (Message.body)
     entry: Any = None  # the worker's bookkeeping (which queue entry it came from)
 
 
@@ -104,6 +105,7 @@ _RETURNING = (
     M.c.subscriber_id,
     M.c.push_subscription_id,
     M.c.queued_at,
+    M.c.body,
 )
 _CANCELLED_BROADCASTS = select(B.c.id).where(B.c.status == BroadcastStatus.cancelled.value)
 
@@ -116,7 +118,7 @@ _CLAIM_SQL = (
     "AND (next_attempt_at IS NULL OR next_attempt_at <= {p}) "
     "AND broadcast_id NOT IN (SELECT id FROM broadcast WHERE status = 'cancelled') "
     "RETURNING id, broadcast_id, channel, address, language, segments, attempts, "
-    "subscriber_id, push_subscription_id, queued_at"
+    "subscriber_id, push_subscription_id, queued_at, body"
 )
 _SENT_SQL = (
     "WITH v(id, pid, pst) AS (VALUES {rows}) "
@@ -440,6 +442,7 @@ class Stuck:
     claimed_at: datetime | None
     queued_at: datetime | None
     push_subscription_id: int | None
+    body: str | None = None  # the row's own text, else the broadcast's
 
 
 def stuck_sending(
@@ -469,6 +472,7 @@ def stuck_sending(
             M.c.claimed_at,
             M.c.queued_at,
             M.c.push_subscription_id,
+            M.c.body,
         )
         .where(M.c.status == SENDING, condition | M.c.claimed_at.is_(None))
         .order_by(M.c.claimed_at)

@@ -431,7 +431,7 @@ class Worker:
                 error_message="broadcast not found",
                 entry=row.entry,
             )
-        text = text_for(broadcast.messages, row.language)
+        text = row.body or text_for(broadcast.messages, row.language)
         if not text:
             return Result(
                 row.id,

@@ -9,6 +9,8 @@ The entry points (the HTTP routes, the rules engine, the scheduled jobs call the
 - `approve_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> Broadcast`
 - `cancel_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> (Broadcast, int)`
 - `start_broadcast(session, broadcast_id=…, runtime=…) -> Broadcast | None`
+- `send_to_people(session, messages=…, recipients=[DirectRecipient], idempotency_key=…,
+  actor=…, runtime=…) -> Broadcast`: SMS to a few named people (liaison notices)
 
 `runtime` defaults to the process's Runtime (`emergency.scheduler.job_runtime()`), so the
 rules engine can call without one. Events: `broadcast.created`, `broadcast.approved`,
@@ -335,6 +337,52 @@ def create_broadcast(
     )
     event_service.emit(session, "broadcast.created", _event_data(broadcast, template=template))
     _after_transition(session, runtime, broadcast, actor=actor)
+    return broadcast
+
+
+def send_to_people(
+    session: Session,
+    *,
+    actor: str,
+    messages: Mapping[str, str],
+    recipients: Sequence[core.DirectRecipient],
+    idempotency_key: str,
+    title: str = "",
+    origin: str | None = None,
+    exercise: bool = False,
+    runtime: Any = None,
+) -> Broadcast:
+    """SMS to a few named people (the liaison contacts), each possibly with a text of their
+    own: through the same outbox, queue and workers as every broadcast, with no approval
+    and no CAP alert (it is not a public warning). Audited, `broadcast.created` and
+    `broadcast.started`; progress and completion from the dispatch engine. The same
+    `idempotency_key` again returns the first broadcast and sends nothing."""
+    runtime = _runtime(runtime)
+    created = core.send_direct(
+        session, queue=runtime.queue, messages=messages, recipients=recipients,
+        created_by=actor, idempotency_key=idempotency_key, title=title,
+        origin=origin or actor, exercise=exercise,
+    )
+    broadcast = created.broadcast
+    if not created.created:
+        return broadcast
+    # Which people, by count only: numbers and personal texts (links) stay out of the log.
+    audit_service.record(
+        session, actor=actor, action="broadcast.created", target_type="broadcast",
+        target_id=broadcast.id,
+        after={"status": str(broadcast.status), "recipients": broadcast.recipients,
+               "channels": broadcast.channels, "exercise": broadcast.exercise,
+               "origin": broadcast.origin, "direct": True},
+    )
+    event_service.emit(session, "broadcast.created", _event_data(broadcast, direct=True))
+    event_service.emit(
+        session, "broadcast.started", _event_data(broadcast, started_at=broadcast.started_at)
+    )
+    if broadcast.status == BroadcastStatus.completed:  # nobody with a number
+        event_service.emit(
+            session, "broadcast.completed",
+            _event_data(broadcast, completed_at=broadcast.completed_at, counts={}),
+        )
     return broadcast
 
 

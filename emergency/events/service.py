@@ -17,11 +17,23 @@ log = logging.getLogger(__name__)
 _PENDING = "typhoon_pending_events"
 _COMMITTED = "typhoon_committed_events"
 SEQ = "event_seq"
+# Every viewer of /ws/live sees every event and the event table keeps them: a key with one
+# of these names (a liaison ack link, a link token) is dropped at any depth, whoever emits it.
+SECRET_KEYS = frozenset({"token", "ack_token", "ack_url", "secret", "password", "auth_token"})
 
 
 def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     """Record that something happened; it reaches /ws/live once the unit of work commits."""
-    session.info.setdefault(_PENDING, []).append((type, jsonable_encoder(data), utcnow()))
+    session.info.setdefault(_PENDING, []).append(
+        (type, _without_secrets(jsonable_encoder(data)), utcnow()))
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 def write_pending(session: Session) -> None:

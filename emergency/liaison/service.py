@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +39,10 @@ from emergency.liaison.models import (
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
 
+log = logging.getLogger(__name__)
+
 LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
+_PENDING_KEYS = ("typhoon_pending_audit", "typhoon_pending_events")  # emergency.audit, .events
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -223,16 +227,93 @@ def notify(
     )
     session.add(notice)
     session.flush()
-    for contact in list_contacts(session, active_only=True):
+    contacts = list_contacts(session, active_only=True)
+    for contact in contacts:
         session.add(NoticeRecipient(notice_id=notice.id, contact_id=contact.id,
                                     token=secrets.token_urlsafe(24)))
     session.flush()
+    broadcast_id = _send_sms(session, runtime=runtime, notice=notice, contacts=contacts,
+                             actor=actor)
     audit_service.record(session, actor=actor, action="liaison.notified",
                          target_type="liaison_notice", target_id=notice.id,
                          after={"kind": notice.kind, "signal": signal, "exercise": exercise,
-                                "recipients": len(recipients(session, notice_id=notice.id))})
-    event_service.emit(session, "liaison.notified", notice_public(session, runtime, notice))
+                                "recipients": len(recipients(session, notice_id=notice.id)),
+                                "sms_broadcast_id": broadcast_id})
+    # Events reach every screen and are kept in the event table: never the ack links.
+    event_service.emit(session, "liaison.notified",
+                       notice_public(session, runtime, notice, links=False))
     return notice
+
+
+def ack_url(runtime: Any, token: str) -> str:
+    return f"{runtime.settings.public_url}/api/v1/liaison/ack/{token}"
+
+
+def sms_text(notice: LiaisonNotice, *, language: str, link: str) -> str:
+    """What one contact's phone shows: the notice in their language, then their own link."""
+    text = notice.texts.get(language) or notice.texts.get("en", "")
+    mark = _DRILL.get(language, _DRILL["en"])
+    if notice.exercise and not text.startswith(mark.strip()):
+        text = mark + text  # a drill's message to real people says so (rules' own texts)
+    return f"{text}\n{link}"
+
+
+def _send_sms(session: Session, *, runtime: Any, notice: LiaisonNotice,
+              contacts: list[LiaisonContact], actor: str) -> int | None:
+    """The notice to every contact's phone, each SMS with that contact's own ack link.
+
+    Through the outbox like every message (rows first, queued after the commit, sent by the
+    dispatch workers); keyed on the notice, so it goes once. Its own savepoint: a failure
+    here never undoes the signal change that the notice is about (nobody acknowledging is
+    then escalated to the duty operator, who phones them). Returns the broadcast id."""
+    from alerts.broadcasts.service import DirectRecipient
+    from emergency.broadcasts import service as broadcast_service
+
+    by_contact = {r.contact_id: r for r in recipients(session, notice_id=notice.id)}
+    people = [
+        DirectRecipient(
+            phone=c.phone, language=c.language if c.language in LANGS else "en",
+            body=sms_text(notice, language=c.language,
+                          link=ack_url(runtime, by_contact[c.id].token)))
+        for c in contacts if c.phone and c.id in by_contact
+    ]
+    if not people:
+        return None
+    # Audit entries and events wait in session.info until the commit: a failed send's are
+    # dropped with its savepoint (as for a failed rule action).
+    marks = {key: len(session.info.get(key, [])) for key in _PENDING_KEYS}
+    try:
+        with session.begin_nested():
+            broadcast = broadcast_service.send_to_people(
+                session, actor=actor, messages=notice.texts, recipients=people,
+                idempotency_key=f"liaison-notice:{notice.id}",
+                title=f"Liaison notice #{notice.id}", origin="liaison",
+                exercise=notice.exercise, runtime=runtime,
+            )
+    except Exception:
+        for key, mark in marks.items():
+            del session.info.get(key, [])[mark:]
+        log.exception("liaison notice %s: SMS not queued", notice.id)
+        notice.extra = {**notice.extra, "sms_error": True}
+        session.add(notice)
+        session.flush()
+        return None
+    notice.extra = {**notice.extra, "sms_broadcast_id": broadcast.id}
+    session.add(notice)
+    session.flush()
+    return broadcast.id
+
+
+def _sms_statuses(session: Session, notice: LiaisonNotice) -> dict[str, str]:
+    """{phone: message status} of the notice's SMS (empty when none was sent)."""
+    from alerts.models import Message
+
+    broadcast_id = (notice.extra or {}).get("sms_broadcast_id")
+    if not broadcast_id:
+        return {}
+    rows = session.exec(select(Message.address, Message.status)
+                        .where(Message.broadcast_id == broadcast_id)).all()
+    return {address: str(status) for address, status in rows}
 
 
 def recipients(session: Session, *, notice_id: int) -> list[NoticeRecipient]:
@@ -353,7 +434,7 @@ def escalate_due(session: Session, *, runtime: Any, now: datetime | None = None
                              before={"status": "open"},
                              after={"status": "escalated", "prompt_id": prompt.id})
         event_service.emit(session, "liaison.escalated", {
-            **notice_public(session, runtime, notice), "prompt_id": prompt.id,
+            **notice_public(session, runtime, notice, links=False), "prompt_id": prompt.id,
         })
     return due
 
@@ -361,7 +442,8 @@ def escalate_due(session: Session, *, runtime: Any, now: datetime | None = None
 def notice_public(session: Session, runtime: Any, notice: LiaisonNotice, *,
                   links: bool = True) -> dict:
     rows = recipients(session, notice_id=notice.id)
-    base = runtime.settings.public_url
+    sms = _sms_statuses(session, notice)
+    phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
     return {
         "id": notice.id, "kind": notice.kind, "texts": notice.texts, "signal": notice.signal,
         "previous": notice.previous, "signal_change_id": notice.signal_change_id,
@@ -369,10 +451,12 @@ def notice_public(session: Session, runtime: Any, notice: LiaisonNotice, *,
         "created_at_local": local_iso(notice.created_at), "created_by": notice.created_by,
         "due_at": notice.due_at, "due_at_local": local_iso(notice.due_at),
         "acknowledged_at": notice.acknowledged_at, "escalated_at": notice.escalated_at,
+        "sms_broadcast_id": (notice.extra or {}).get("sms_broadcast_id"),
         "recipients": [
             {"contact_id": r.contact_id, "acknowledged_at": r.acknowledged_at,
              "acknowledged_by": r.acknowledged_by,
-             **({"ack_url": f"{base}/api/v1/liaison/ack/{r.token}"} if links else {})}
+             "sms": sms.get(phones.get(r.contact_id) or ""),
+             **({"ack_url": ack_url(runtime, r.token)} if links else {})}
             for r in rows
         ],
     }

@@ -17,6 +17,7 @@ class Origin(StrEnum):
     feed = "feed"
     replay = "replay"
     rule = "rule"
+    expiry = "expiry"  # the signal's own expiry time passed (signals-expire job)
 
 
 class ActiveSignal(SQLModel, table=True):
@@ -37,6 +38,9 @@ class ActiveSignal(SQLModel, table=True):
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     change_id: int = Field(foreign_key="signal_change.id")
     exercise: bool = False
+    # When it ends by itself (a CAP alert's <expires>, an operator's valid-until): the
+    # `signals-expire` job lowers it then. None: in force until lowered.
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class SignalChange(SQLModel, table=True):
@@ -60,3 +64,4 @@ class SignalChange(SQLModel, table=True):
     cap_sent: datetime | None = Field(default=None, sa_type=UTCDateTime)
     note: str | None = Field(default=None, max_length=500)
     exercise: bool = False
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # as given with it
