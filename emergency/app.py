@@ -106,4 +106,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     mount_vendor(app)  # front-end libraries from emergency/web/node_modules (npm ci)
+    from emergency import openapi
+
+    openapi.install(app)  # our error body, 401 and 403 in /openapi.json
     return app

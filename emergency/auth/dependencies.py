@@ -57,6 +57,7 @@ def require(*roles: Role):
             raise Forbidden(f"role '{user.role}' may not do this (needs {allowed})")
         return user
 
+    check.required_roles = roles  # read by emergency.openapi and the security tests
     return check
 
 
