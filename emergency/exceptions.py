@@ -20,9 +20,11 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        self.headers = headers  # e.g. Retry-After on a 429
         if code:
             self.code = code
         if status_code:
@@ -88,7 +90,8 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[di
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

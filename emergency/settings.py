@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # (comma-separated; e.g. a local test push service "127.0.0.1").
     push_endpoint_hosts: str = Field("", validation_alias="TYPHOON_PUSH_ENDPOINT_HOSTS")
 
+    # Rate limits (per process; 0: none): field reports and photos per field user per minute
+    # (the field form retries a 429 later); webhook calls refused for a missing or wrong
+    # signature per client address per minute, after which every webhook call from that
+    # address is a 429 until the minute has passed (Twilio's signed calls are never counted).
+    field_rate_limit: int = Field(120, ge=0, validation_alias="TYPHOON_FIELD_RATE_LIMIT")
+    webhook_refusal_limit: int = Field(30, ge=0, validation_alias="TYPHOON_WEBHOOK_REFUSAL_LIMIT")
+
     vapid_private_key: str | None = Field(None, validation_alias="VAPID_PRIVATE_KEY")
     vapid_public_key: str | None = Field(None, validation_alias="VAPID_PUBLIC_KEY")
     vapid_subject: str = Field(

@@ -13,7 +13,7 @@ from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import service as field_service
-from emergency.field.dependencies import ZonesDep
+from emergency.field.dependencies import FieldRateLimited, ZonesDep
 from emergency.field.schemas import (
     AssignIn,
     FieldContext,
@@ -40,6 +40,7 @@ router = APIRouter(prefix="/api/v1", tags=["field operations"])
 
 
 @router.post("/field-reports", response_model=FieldReportPublic, status_code=201,
+             dependencies=[FieldRateLimited],
              responses={200: {"description": "the report stored earlier under this key"}})
 def post_field_report(
     body: FieldReportIn, user: FieldReporter, session: SessionDep, zones: ZonesDep,
@@ -92,6 +93,7 @@ def create_field_link(body: FieldLinkIn, user: Operator, session: SessionDep,
 
 
 @router.post("/photos", response_model=PhotoPublic, status_code=201,
+             dependencies=[FieldRateLimited],
              responses={200: {"description": "the same photo was stored before"},
                         413: {"description": "over 5 MB"},
                         415: {"description": "not a JPEG, PNG or WebP image"}})

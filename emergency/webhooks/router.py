@@ -6,7 +6,9 @@ TYPHOON_PUBLIC_URL + the path (+ the query string) — plus the POST parameters,
 the SDK's `RequestValidator`. Not the URL the proxy handed on: behind TLS termination that
 is http://internal-host/…, and every signature would fail. A missing or wrong signature is a
 403 and changes nothing; with no auth token configured nothing can be verified, so every
-call is a 403 too (configure Twilio's callbacks only with credentials set).
+call is a 403 too (configure Twilio's callbacks only with credentials set). A form over 64 kB
+is a 413. An address with TYPHOON_WEBHOOK_REFUSAL_LIMIT refused calls in a minute gets 429s
+for the rest of that minute (signed calls are never counted).
 
 Twilio waits at most 15 s: a status callback is one conditional UPDATE and returns.
 """
@@ -19,7 +21,8 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from alerts import receipts
-from emergency.exceptions import Forbidden, InvalidInput
+from emergency import ratelimit
+from emergency.exceptions import Forbidden, InvalidInput, PayloadTooLarge
 from emergency.subscribers import flows as subscriber_flows
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,30 @@ MAX_FORM_BYTES = 64 * 1024
 
 async def _signed_form(request: Request) -> dict[str, str]:
     settings = request.app.state.settings
+    refusals = _refusals(request)
+    client = request.client.host if request.client else "unknown"
+    if refusals is not None:
+        over, retry = refusals.exceeded(client)
+        if over:
+            raise ratelimit.too_many("webhook calls refused from this address", retry)
+    try:
+        return await _verified_form(request, settings)
+    except Forbidden:
+        if refusals is not None:
+            refusals.allow(client)
+        raise
+
+
+def _refusals(request: Request) -> ratelimit.RateLimiter | None:
+    """Refused calls per client address (TYPHOON_WEBHOOK_REFUSAL_LIMIT a minute); Twilio's
+    correctly signed calls are never counted, so receipts are never throttled."""
+    limit = request.app.state.settings.webhook_refusal_limit
+    if not limit:
+        return None
+    return ratelimit.limiter(request.app, "webhook-refusals", limit=limit, window=60.0)
+
+
+async def _verified_form(request: Request, settings) -> dict[str, str]:
     token = settings.twilio_auth_token
     if not token:
         raise Forbidden(
@@ -42,7 +69,7 @@ async def _signed_form(request: Request) -> dict[str, str]:
         raise Forbidden("missing X-Twilio-Signature", code="bad_signature")
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise InvalidInput("form too large")
+        raise PayloadTooLarge(f"form over {MAX_FORM_BYTES} bytes")
     form = await request.form()
     params = {key: str(value) for key, value in form.multi_items()}
     url = settings.public_url + request.url.path
