@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from emergency.field.cli import field_app
 from emergency.settings import SettingsError, load_settings
 from emergency.subscribers.cli import subscribers_app
 
@@ -19,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(subscribers_app, name="subscribers")  # emergency/subscribers/cli.py
+app.add_typer(field_app, name="field")  # emergency/field/cli.py
 
 
 def _settings():

@@ -12,6 +12,7 @@ from emergency.dependencies import SettingsDep
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
+from emergency.field import qr
 from emergency.field import service as field_service
 from emergency.field.dependencies import FieldRateLimited, ZonesDep
 from emergency.field.schemas import (
@@ -86,7 +87,7 @@ def create_field_link(body: FieldLinkIn, user: Operator, session: SessionDep,
     field_user, token, url = field_service.create_field_link(
         session, label=body.label, actor=user.name, public_url=settings.public_url,
         group_id=body.group_id, crew_id=body.crew_id)
-    return FieldLinkPublic(user=field_user.name, token=token, url=url)
+    return FieldLinkPublic(user=field_user.name, token=token, url=url, qr_png=qr.png_data_uri(url))
 
 
 # --- photos --------------------------------------------------------------------------------

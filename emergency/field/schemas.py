@@ -74,6 +74,7 @@ class FieldLinkPublic(BaseModel):
     user: str
     token: str
     url: str
+    qr_png: str = Field(description="the link as a QR code: a PNG data URI, for printing or a screen")
 
 
 # --- hazards and help --------------------------------------------------------------------
