@@ -94,6 +94,7 @@ def build(
         "period": {
             "from_local": local_iso(start) if start > FAR_PAST else None,
             "to_local": local_iso(end),
+            "to": end.isoformat(),
         },
         "figures": figures,
         "timeline": _timeline(signals, broadcasts, hazards, evacuation, liaison, actions),
