@@ -47,21 +47,31 @@ def with_prolog(prolog: str, *, body_entity: str | None = None) -> str:
 
 
 HOSTILE = {
-    "external DTD": lambda url: with_prolog(f'<!DOCTYPE alert SYSTEM "{url}/cap.dtd">',
-                                            body_entity="&leak;"),
+    "external DTD": lambda url: with_prolog(
+        f'<!DOCTYPE alert SYSTEM "{url}/cap.dtd">', body_entity="&leak;"
+    ),
     "public DTD": lambda url: with_prolog(
-        f'<!DOCTYPE alert PUBLIC "-//EVIL//DTD CAP//EN" "{url}/public.dtd">'),
+        f'<!DOCTYPE alert PUBLIC "-//EVIL//DTD CAP//EN" "{url}/public.dtd">'
+    ),
     "external parameter entity": lambda url: with_prolog(
-        f'<!DOCTYPE alert [<!ENTITY % ext SYSTEM "{url}/param.dtd"> %ext;]>',
-        body_entity="&leak;"),
+        f'<!DOCTYPE alert [<!ENTITY % ext SYSTEM "{url}/param.dtd"> %ext;]>', body_entity="&leak;"
+    ),
     "SYSTEM entity over http": lambda url: with_prolog(
-        f'<!DOCTYPE alert [<!ENTITY leak SYSTEM "{url}/entity">]>', body_entity="&leak;"),
+        f'<!DOCTYPE alert [<!ENTITY leak SYSTEM "{url}/entity">]>', body_entity="&leak;"
+    ),
     "quadratic blowup": lambda url: with_prolog(
-        f'<!DOCTYPE alert [<!ENTITY a "{"x" * 50_000}">]>', body_entity="&a;" * 4),
-    "XInclude": lambda url: fresh("smg_tc8ne.xml").decode().replace(
-        "<sender>smg.gov.mo</sender>",
-        f'<sender><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{url}/x"'
-        ' parse="text"/></sender>', 1),
+        f'<!DOCTYPE alert [<!ENTITY a "{"x" * 50_000}">]>', body_entity="&a;" * 4
+    ),
+    "XInclude": lambda url: (
+        fresh("smg_tc8ne.xml")
+        .decode()
+        .replace(
+            "<sender>smg.gov.mo</sender>",
+            f'<sender><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{url}/x"'
+            ' parse="text"/></sender>',
+            1,
+        )
+    ),
 }
 
 
