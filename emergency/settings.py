@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # address is a 429 until the minute has passed (Twilio's signed calls are never counted).
     field_rate_limit: int = Field(120, ge=0, validation_alias="TYPHOON_FIELD_RATE_LIMIT")
     webhook_refusal_limit: int = Field(30, ge=0, validation_alias="TYPHOON_WEBHOOK_REFUSAL_LIMIT")
+    # The public CAP output (Atom feed, our alerts' list and XML; no token): requests per
+    # client address per minute, across the three (a feed reader polls far less often).
+    cap_feed_rate_limit: int = Field(120, ge=0, validation_alias="TYPHOON_CAP_FEED_RATE_LIMIT")
 
     vapid_private_key: str | None = Field(None, validation_alias="VAPID_PRIVATE_KEY")
     vapid_public_key: str | None = Field(None, validation_alias="VAPID_PUBLIC_KEY")

@@ -574,10 +574,20 @@ def send_direct(
         by_language[r.language] = by_language.get(r.language, 0) + 1
     broadcast = Broadcast(
         status=BroadcastStatus.sending if rows else BroadcastStatus.completed,
-        title=title[:200], messages=texts, zones=[], channels=[Channel.sms.value],
-        exercise=exercise, recipients=len(rows), by_language=by_language, origin=origin[:120],
-        idempotency_key=idempotency_key, created_by=created_by[:120], created_at=now,
-        approved_by=created_by[:120], approved_at=now, started_at=now,
+        title=title[:200],
+        messages=texts,
+        zones=[],
+        channels=[Channel.sms.value],
+        exercise=exercise,
+        recipients=len(rows),
+        by_language=by_language,
+        origin=origin[:120],
+        idempotency_key=idempotency_key,
+        created_by=created_by[:120],
+        created_at=now,
+        approved_by=created_by[:120],
+        approved_at=now,
+        started_at=now,
         completed_at=None if rows else now,
     )
     try:
@@ -592,11 +602,20 @@ def send_direct(
     messages_rows = []
     for r in rows.values():
         body = r.body or texts.get(r.language) or next(iter(texts.values()), "")
-        messages_rows.append(Message(
-            broadcast_id=broadcast.id, channel=Channel.sms, dedupe_key=f"sms:{r.phone}",
-            address=r.phone, language=r.language, body=r.body, segments=sms_text.segments(body),
-            status=MessageStatus.queued, queued_at=now, updated_at=now,
-        ))
+        messages_rows.append(
+            Message(
+                broadcast_id=broadcast.id,
+                channel=Channel.sms,
+                dedupe_key=f"sms:{r.phone}",
+                address=r.phone,
+                language=r.language,
+                body=r.body,
+                segments=sms_text.segments(body),
+                status=MessageStatus.queued,
+                queued_at=now,
+                updated_at=now,
+            )
+        )
     session.add_all(messages_rows)
     session.flush()
     enqueue_after_commit(session, queue, [m.id for m in messages_rows])

@@ -359,20 +359,34 @@ def send_to_people(
     `idempotency_key` again returns the first broadcast and sends nothing."""
     runtime = _runtime(runtime)
     created = core.send_direct(
-        session, queue=runtime.queue, messages=messages, recipients=recipients,
-        created_by=actor, idempotency_key=idempotency_key, title=title,
-        origin=origin or actor, exercise=exercise,
+        session,
+        queue=runtime.queue,
+        messages=messages,
+        recipients=recipients,
+        created_by=actor,
+        idempotency_key=idempotency_key,
+        title=title,
+        origin=origin or actor,
+        exercise=exercise,
     )
     broadcast = created.broadcast
     if not created.created:
         return broadcast
     # Which people, by count only: numbers and personal texts (links) stay out of the log.
     audit_service.record(
-        session, actor=actor, action="broadcast.created", target_type="broadcast",
+        session,
+        actor=actor,
+        action="broadcast.created",
+        target_type="broadcast",
         target_id=broadcast.id,
-        after={"status": str(broadcast.status), "recipients": broadcast.recipients,
-               "channels": broadcast.channels, "exercise": broadcast.exercise,
-               "origin": broadcast.origin, "direct": True},
+        after={
+            "status": str(broadcast.status),
+            "recipients": broadcast.recipients,
+            "channels": broadcast.channels,
+            "exercise": broadcast.exercise,
+            "origin": broadcast.origin,
+            "direct": True,
+        },
     )
     event_service.emit(session, "broadcast.created", _event_data(broadcast, direct=True))
     event_service.emit(
@@ -380,7 +394,8 @@ def send_to_people(
     )
     if broadcast.status == BroadcastStatus.completed:  # nobody with a number
         event_service.emit(
-            session, "broadcast.completed",
+            session,
+            "broadcast.completed",
             _event_data(broadcast, completed_at=broadcast.completed_at, counts={}),
         )
     return broadcast

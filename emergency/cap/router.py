@@ -5,8 +5,9 @@
   (413 cap_too_large, 415, 422 cap_forbidden_dtd / cap_not_xml / cap_schema_invalid /
   cap_rule_violation / cap_unknown_signal …) with nothing stored.
 - GET /api/v1/cap/received: what came in and what it did.
-- GET /api/v1/cap/feed.atom and GET /api/v1/cap/alerts/{identifier}.xml: our own alerts,
-  public (no token), with ETags.
+- GET /api/v1/cap/feed.atom, GET /api/v1/cap/alerts and GET /api/v1/cap/alerts/{identifier}.xml:
+  our own alerts, public (no token), with ETags; per client address at most
+  TYPHOON_CAP_FEED_RATE_LIMIT requests a minute (then 429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from emergency import ratelimit
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.cap import flows as cap_flows
 from emergency.cap import service as cap_service
@@ -28,6 +30,23 @@ from emergency.dependencies import RuntimeDep
 from emergency.exceptions import AppError, NotFound, PayloadTooLarge
 
 router = APIRouter(prefix="/api/v1/cap", tags=["cap"])
+
+
+def public_rate_limited(request: Request) -> None:
+    """The public CAP output needs no token: each client address gets
+    TYPHOON_CAP_FEED_RATE_LIMIT requests a minute across it, then 429 with Retry-After.
+    Conditional requests (304) count too."""
+    limit = request.app.state.settings.cap_feed_rate_limit
+    if not limit:
+        return
+    client = request.client.host if request.client else "unknown"
+    allowed, retry = ratelimit.limiter(request.app, "cap_feed", limit=limit, window=60.0).allow(
+        client)
+    if not allowed:
+        raise ratelimit.too_many("requests for the public CAP feed from this address", retry)
+
+
+PublicRateLimited = Depends(public_rate_limited)
 
 ACCEPTED_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 
@@ -91,7 +110,8 @@ def get_received_xml(received_id: int, user: Reader, session: SessionDep):
     return Response(row.raw_xml.encode("utf-8"), media_type=CAP_MIME)
 
 
-@router.get("/alerts", response_model=list[CapPublishedPublic])
+@router.get("/alerts", response_model=list[CapPublishedPublic],
+            dependencies=[PublicRateLimited])
 def list_published(session: SessionDep, runtime: RuntimeDep,
                    limit: int = Query(50, ge=1, le=500)):
     """Our own alerts, newest first (public, like the feed)."""
@@ -99,7 +119,8 @@ def list_published(session: SessionDep, runtime: RuntimeDep,
             for r in cap_service.list_published(session, limit=limit)]
 
 
-@router.get("/alerts/{identifier}.xml", response_class=Response)
+@router.get("/alerts/{identifier}.xml", response_class=Response,
+            dependencies=[PublicRateLimited])
 def get_alert_xml(identifier: str, session: SessionDep, request: Request):
     """One of our alerts as CAP 1.2 XML (public: a public alert)."""
     row = cap_service.get_published(session, identifier=identifier)
@@ -112,7 +133,7 @@ def get_alert_xml(identifier: str, session: SessionDep, request: Request):
                     headers={"ETag": etag, "Cache-Control": "public, max-age=3600"})
 
 
-@router.get("/feed.atom", response_class=Response)
+@router.get("/feed.atom", response_class=Response, dependencies=[PublicRateLimited])
 def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request):
     """Our newest alerts (signal changes and public broadcasts) as Atom 1.0 with CAP 1.2
     entries. Public; answers 304 to a conditional request when nothing is new."""

@@ -25,7 +25,8 @@ SECRET_KEYS = frozenset({"token", "ack_token", "ack_url", "secret", "password", 
 def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     """Record that something happened; it reaches /ws/live once the unit of work commits."""
     session.info.setdefault(_PENDING, []).append(
-        (type, _without_secrets(jsonable_encoder(data)), utcnow()))
+        (type, _without_secrets(jsonable_encoder(data)), utcnow())
+    )
 
 
 def _without_secrets(value: Any) -> Any:

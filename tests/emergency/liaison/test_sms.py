@@ -41,9 +41,11 @@ def app(database_url, settings_for, twilio):
 
 
 def signal(app, level, *, source="SMG", kind="tropical_cyclone", exercise=False) -> dict:
-    r = app.client.post("/api/v1/signals", headers=app.auth("operator"),
-                        json={"source": source, "kind": kind, "level": level,
-                              "exercise": exercise})
+    r = app.client.post(
+        "/api/v1/signals",
+        headers=app.auth("operator"),
+        json={"source": source, "kind": kind, "level": level, "exercise": exercise},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -55,8 +57,9 @@ def get(app, path, role="liaison"):
 
 
 def wait_sms(twilio, count: int, timeout: float = 20.0) -> list:
-    assert twilio.wait_for(lambda: len(twilio.received) >= count, timeout=timeout), \
+    assert twilio.wait_for(lambda: len(twilio.received) >= count, timeout=timeout), (
         f"{len(twilio.received)} SMS received, expected {count}"
+    )
     return list(twilio.received)
 
 
@@ -110,7 +113,7 @@ def test_each_contact_gets_the_notice_by_sms_with_a_working_link_once(app, twili
     assert len(twilio.received) == len(contacts)
     [second] = signal(app, "3")["notices"]
     messages = wait_sms(twilio, 2 * len(contacts))
-    assert sorted(m.to for m in messages[len(contacts):]) == sorted(contacts)
+    assert sorted(m.to for m in messages[len(contacts) :]) == sorted(contacts)
     assert set(twilio.per_recipient.values()) == {2}  # one SMS per notice and contact
     assert second != notice_id
 
@@ -142,12 +145,20 @@ def test_drill_sms_says_it_is_a_drill(app, twilio):
 
 def test_contact_without_phone_or_inactive_gets_no_sms(app, twilio):
     contacts = get(app, URL + "/contacts")
-    r = app.client.patch(f"{URL}/contacts/{contacts[0]['id']}", headers=app.auth("liaison"),
-                         json={"active": False})
+    r = app.client.patch(
+        f"{URL}/contacts/{contacts[0]['id']}", headers=app.auth("liaison"), json={"active": False}
+    )
     assert r.status_code == 200, r.text
-    r = app.client.post(f"{URL}/contacts", headers=app.auth("liaison"), json={
-        "key": "no_phone", "name": "Desk by e-mail", "organisation": {"en": "Somewhere"},
-        "email": "desk@example.org"})
+    r = app.client.post(
+        f"{URL}/contacts",
+        headers=app.auth("liaison"),
+        json={
+            "key": "no_phone",
+            "name": "Desk by e-mail",
+            "organisation": {"en": "Somewhere"},
+            "email": "desk@example.org",
+        },
+    )
     assert r.status_code == 201, r.text
     signal(app, "1")
     messages = wait_sms(twilio, len(contacts) - 1)
@@ -189,8 +200,9 @@ def test_live_stream_never_carries_ack_links(app_server):
 
     with LiveClient(app.ws_url, app.token("viewer")) as live:
         live.next()
-        liaison_jobs.escalate_unacknowledged(runtime=app.app.state.runtime,
-                                             now=utcnow() + timedelta(minutes=16))
+        liaison_jobs.escalate_unacknowledged(
+            runtime=app.app.state.runtime, now=utcnow() + timedelta(minutes=16)
+        )
         escalated = live.events_until(lambda m: m["type"] == "liaison.escalated")[-1]
     assert "/liaison/ack/" not in json.dumps(escalated)
     assert not any(token in json.dumps(escalated) for token in tokens)
