@@ -148,6 +148,7 @@ class TwilioFakeState:
     def reset(self) -> None:
         self.received: list[Received] = []
         self.per_recipient: dict[str, int] = {}
+        self.by_to: dict[str, list[int]] = {}  # To → seqs ("full"): look-ups stay O(1)
         self.statuses: dict[int, str] = {}  # seq → status, once it moved past "queued"
         self.callbacks: list[tuple[str, str, int]] = []  # (sid, status, HTTP answer)
         self.counters: dict[str, int] = dict.fromkeys(
@@ -352,6 +353,7 @@ class TwilioFakeServer:
         )
         if state.record == "full":
             state.received.append(rec)
+            state.by_to.setdefault(to, []).append(seq)
         state.per_recipient[to] = state.per_recipient.get(to, 0) + 1
         counters["created"] += 1
         if knobs.callbacks and callback:
@@ -418,7 +420,10 @@ class TwilioFakeServer:
         page = max(0, int(query.get("Page", "0")))
         skip, items = page * page_size, []
         more = False
-        for seq in range(len(state.received) - 1, -1, -1):  # newest first, as Twilio lists
+        # Newest first, as Twilio lists; by To through the index (a reconciler asks about
+        # hundreds of numbers after a worker dies, each a scan of 50,000 messages otherwise).
+        seqs = reversed(state.by_to.get(to, [])) if to else range(len(state.received) - 1, -1, -1)
+        for seq in seqs:
             rec = state.received[seq]
             if (to and rec.to != to) or (from_ and rec.from_ != from_):
                 continue

@@ -142,6 +142,22 @@ def test_sdk_lists_by_recipient_newest_first_and_fetches_by_sid(twilio) -> None:
         assert raw.get("/Messages/SM" + "f" * 32 + ".json").status_code == 404
 
 
+def test_listing_by_recipient_uses_the_index_and_forgets_on_reset(twilio) -> None:
+    # A reconciler asks about hundreds of numbers after a worker dies mid-broadcast: a list
+    # by To reads that number's messages only, newest first, whatever else was sent.
+    with api(twilio) as raw:
+        for n in range(300):
+            post_message(raw, To=f"+8536610{n:04d}", From=FROM, Body="other")
+            if n % 100 == 0:
+                post_message(raw, To="+85366000009", From=FROM, Body=f"mine {n}")
+        listed = raw.get("/Messages.json", params={"To": "+85366000009", "PageSize": 2}).json()
+        assert [m["body"] for m in listed["messages"]] == ["mine 200", "mine 100"]
+        assert listed["next_page_uri"] and "To=%2B85366000009" in listed["next_page_uri"]
+        twilio.reset()
+        listed = raw.get("/Messages.json", params={"To": "+85366000009"}).json()
+        assert listed["messages"] == []
+
+
 def test_counts_mode_keeps_only_counters() -> None:
     with run_twilio_server(record="counts") as server, api(server) as client:
         for n in range(30):
