@@ -93,7 +93,7 @@ def with_unit(row: dict[str, Any], key: str) -> str:
     return f"{cell(value)} {unit}".strip()
 
 
-COLUMNS = ("benchmark", "ours", "peer", "peer name", "goal", "met?")
+COLUMNS = ("benchmark", "ours", "peer", "peer name", "goal", "met?", "note")
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -105,6 +105,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
             str(r.get("peer_name", "")),
             str(r.get("goal", "")),
             cell(bool(r.get("met"))),
+            str(r.get("note") or ""),
         ]
         for r in rows
     ]
@@ -114,11 +115,16 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     body = table_rows(rows)
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(COLUMNS)]
     widths = [min(w, 60) for w in widths]
+    widths[-1] = len(COLUMNS[-1])  # the note, last, is never cut nor padded
     line = "  ".join(c.ljust(widths[i]) for i, c in enumerate(COLUMNS))
-    out = [line, "-" * len(line)]
+    out = [line, "-" * max(len(line), 160)]
     for r in body:
+        cells = [v.replace("**", "") for v in r]
         out.append(
-            "  ".join(v.replace("**", "")[: widths[i]].ljust(widths[i]) for i, v in enumerate(r))
+            "  ".join(
+                v if i == len(cells) - 1 else v[: widths[i]].ljust(widths[i])
+                for i, v in enumerate(cells)
+            ).rstrip()
         )
     return "\n".join(out)
 
@@ -135,9 +141,6 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, str], seconds: float) -
     ]
     for r in table_rows(rows):
         lines.append("| " + " | ".join(v.replace("|", "\\|") for v in r) + " |")
-    notes = [f"- {r['benchmark']}: {r['note']}" for r in rows if r.get("note")]
-    if notes:
-        lines += ["", "Notes:", "", *notes]
     lines += [
         "",
         f"Run with `make bench` (`python -m benchmarks`, rate ceiling over {seconds:g} s); "
