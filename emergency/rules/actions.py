@@ -11,6 +11,7 @@ audit entries it had queued are dropped with it. Every change is made as actor a
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -72,6 +73,39 @@ def execute(session: Session, *, runtime: Any, rule_id: str, action, run: RuleAc
         run.result = {"error": type(exc).__name__, "message": message[:300]}
         return
     run.status, run.summary, run.result = status, summary[:500], result
+
+
+# --- a person's later decision wins over a delayed action --------------------------------
+
+# Origins of changes that are not a person's decision (field.common.check_origin).
+_AUTOMATIC = ("rule:", "system")
+
+
+def overriding_decision(session: Session, *, action, since: datetime) -> dict | None:
+    """A person's decision about what a delayed action would change, made after `since` (when
+    the rule fired): e.g. the duty operator kept the Lotus Bridge open, or closed it early.
+    The decision wins and the delayed action is skipped; returns what was decided, or None."""
+    if not isinstance(action, FacilityAction):
+        return None  # only facility actions can be delayed (config: delay_minutes)
+    from emergency.exceptions import NotFound
+    from emergency.facilities import service as facility_service
+
+    try:
+        changes = facility_service.history(session, facility_id=action.facility, limit=100)
+    except NotFound:
+        return None  # running it reports the unknown facility
+    for change in changes:  # newest first
+        if change.at <= since:
+            break
+        if not change.origin.startswith(_AUTOMATIC):
+            return {
+                "facility": action.facility, "status": change.status, "actor": change.actor,
+                "origin": change.origin, "at": change.at.isoformat(),
+                "at_local": local_iso(change.at), "facility_change_id": change.id,
+                "summary": f"{action.facility} set to {change.status} by {change.actor} at "
+                           f"{local_iso(change.at)[11:16]}, after the rule fired",
+            }
+    return None
 
 
 # --- executors: (status, summary, result) -------------------------------------------------

@@ -330,15 +330,25 @@ def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> l
             run.status = RunStatus.simulated
         else:
             action = ACTION.validate_python(run.action)
-            rule_actions.execute(session, runtime=runtime, rule_id=run.rule_id, action=action,
-                                 run=run)
+            # run.at is still when the rule fired and scheduled it.
+            decision = rule_actions.overriding_decision(session, action=action, since=run.at)
+            if decision is not None:  # a person decided since: their decision stands
+                run.status = RunStatus.overridden
+                run.summary = f"skipped ({decision['summary']}): {run.summary}"[:500]
+                run.result = {"overridden_by": decision}
+            else:
+                rule_actions.execute(session, runtime=runtime, rule_id=run.rule_id,
+                                     action=action, run=run)
         run.at = now
         session.add(run)
         session.flush()
         audit_service.record(session, actor=rule_actions.actor_of(run.rule_id),
                              action="rule.delayed_action", target_type="rule",
                              target_id=run.rule_id,
-                             after={"key": run.key, "status": str(run.status)})
+                             after={"key": run.key, "status": str(run.status),
+                                    "summary": run.summary,
+                                    **({"overridden_by": run.result["overridden_by"]}
+                                       if run.status == RunStatus.overridden else {})})
         event_service.emit(session, "rule.action_run", run_public(run))
         done.append(run_public(run))
     return done

@@ -34,6 +34,7 @@ class RunStatus(StrEnum):
     unchanged = "unchanged"  # already so (an idempotent service said nothing to do)
     scheduled = "scheduled"  # a delayed action, waiting for due_at
     cancelled = "cancelled"  # a delayed action whose rule stopped holding first
+    overridden = "overridden"  # a delayed action skipped: a person decided otherwise since
     simulated = "simulated"  # a drill: recorded, not done
     failed = "failed"  # an error; the rest of the rule still ran
 
