@@ -59,6 +59,13 @@ def serve(
         migrations.upgrade(settings.database_url)
     application = create_app(settings, demo=demo, embedded_worker=not no_worker,
                              embedded_scheduler=not no_scheduler)
+    if demo:  # the living demo: the Yagi-like scenario replayed as an exercise, in a loop
+        from emergency.replay import demo as demo_replay
+
+        application.state.mode["replay"] = demo_replay.SCENARIO
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        demo_replay.start(application, url=f"http://{local}:{port}",
+                          config_dir=settings.config_dir)
     typer.echo(f"serving on http://{host}:{port}")
     uvicorn.run(application, host=host, port=port, log_config=None, ws_ping_interval=20,
                 ws_ping_timeout=20, timeout_graceful_shutdown=5)
@@ -115,6 +122,69 @@ def health(component: str = typer.Argument(..., help="worker or scheduler")) -> 
     ok, message = check_health(_settings(), component)
     typer.echo(message, err=not ok)
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def replay(
+    scenario: str = typer.Argument(..., help="a scenario file, or a name under config/scenarios/"),
+    speed: float = typer.Option(60.0, help="scenario seconds per real second"),
+    url: str = typer.Option(None, help="the server (default TYPHOON_PUBLIC_URL)"),
+    token: str = typer.Option(None, envvar="TYPHOON_TOKEN", help="an operator's token"),
+) -> None:
+    """Replay a storm timeline through a running server's API, as an exercise (drills, demos)."""
+    from emergency.replay import service as replay_service
+    from emergency.replay.driver import ReplayError
+
+    settings = _settings()
+    base = url or settings.public_url
+
+    def step(index, s) -> None:
+        typer.echo(f"{index + 1:3d}  {s.at.isoformat()}  {s.do}")
+
+    try:
+        outcome = replay_service.play(scenario, config_dir=settings.config_dir, url=base,
+                                      token=token, speed=speed, on_step=step)
+    except replay_service.ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ReplayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"replayed {outcome.steps} steps as an exercise on {base}")
+
+
+@app.command()
+def report(
+    since: str = typer.Option(None, "--from", "--since", help="start (ISO date or time, Macau)"),
+    until: str = typer.Option(None, "--to", help="end (default: now)"),
+    fmt: str = typer.Option(None, "--format", help="md, html or pdf (default: from --out, else md)"),
+    out: Path = typer.Option(None, "--out", "-o", help="file to write (default: stdout)"),
+    exercise: bool = typer.Option(False, "--exercise", help="the drills' signals and broadcasts"),
+) -> None:
+    """The after-action report: figures, signals, actions, broadcasts, field work, liaison."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from emergency.report import service as report_service
+    from emergency.report.render import ReportError
+
+    settings = _settings()
+    db = _database(settings)
+    try:
+        text = report_service.write(
+            db, settings=settings, start=report_service.parse_time(since, "--from"),
+            end=report_service.parse_time(until, "--to"), fmt=fmt, out=out, exercise=exercise)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"error: cannot write the report: {exc}".splitlines()[0], err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    if text is not None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"report written to {out}", err=True)
 
 
 @db_app.command("upgrade")

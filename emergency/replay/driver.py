@@ -77,6 +77,12 @@ class Replay:
         self.client.headers["Authorization"] = f"Bearer {token}"
         self._sleep, self._should_stop = sleep, should_stop
 
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
     # --- the run ---------------------------------------------------------------------------
 
     def check(self) -> dict[str, Any]:

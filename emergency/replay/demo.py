@@ -1,0 +1,64 @@
+"""The living demo of `typhoon serve --demo` (`make run`): the Yagi-like scenario replayed
+again and again, as an exercise, through the server's own API with the demo operator's token.
+
+It runs in a daemon thread beside uvicorn: it waits until the server answers and the demo
+users exist, then plays the scenario at DEMO_SPEED (about five minutes a storm) and starts
+over; a step the server refuses is logged and that round ends early.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+
+from emergency.replay import service as replay_service
+from emergency.replay.driver import Replay, ReplayError
+
+log = logging.getLogger(__name__)
+
+SCENARIO = "yagi"
+DEMO_SPEED = 900.0  # 15 scenario minutes a second: the 3½ days of Yagi in about 5 minutes
+PAUSE_SECONDS = 30  # between two rounds, so the end of the storm can be seen
+
+
+def start(app, *, url: str, config_dir, stop: threading.Event | None = None) -> threading.Thread:
+    stop = stop or threading.Event()
+    thread = threading.Thread(
+        target=_loop, args=(app, url, config_dir, stop), name="demo-replay", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _loop(app, url: str, config_dir, stop: threading.Event) -> None:
+    scenario = replay_service.load(SCENARIO, config_dir=config_dir)
+    token = _wait_for_server(app, url, stop)
+    rounds = 0
+    while token and not stop.is_set():
+        rounds += 1
+        log.info("demo replay: round %d of %s (exercise)", rounds, SCENARIO)
+        try:
+            with Replay(
+                scenario, url=url, token=token, speed=DEMO_SPEED, should_stop=stop.is_set
+            ) as replay:
+                replay.run()
+        except ReplayError as exc:
+            log.warning("demo replay: %s", exc)
+        stop.wait(PAUSE_SECONDS)
+
+
+def _wait_for_server(app, url: str, stop: threading.Event) -> str | None:
+    """The demo operator's token, once the server answers (None if stopped first)."""
+    while not stop.is_set():
+        token = (getattr(app.state, "demo_tokens", None) or {}).get("duty-operator", {})
+        if token:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return token["token"]
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    return None
