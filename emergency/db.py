@@ -84,7 +84,16 @@ class Database:
         self.engine.dispose()
 
 
+# SQLAlchemy fires before_commit / after_commit / after_rollback for savepoints too
+# (`session.begin_nested()`, used around each rule action and liaison SMS). The journal
+# follows the root transaction only: events are published once they are really committed,
+# and a savepoint that fails (its owner trims its own entries) never drops the audit entries
+# and events of the rest of the unit of work.
+
+
 def _write_journal(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     # Imported here: audit and events are domains that use this module.
     from emergency.audit import service as audit_service
     from emergency.events import service as event_service
@@ -94,12 +103,16 @@ def _write_journal(session: Session) -> None:
 
 
 def _publish_events(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     from emergency.events import service as event_service
 
     event_service.publish_committed(session)
 
 
 def _forget_journal(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     from emergency.audit import service as audit_service
     from emergency.events import service as event_service
 
