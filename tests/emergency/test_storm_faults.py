@@ -27,6 +27,7 @@ CI_PLAN = FaultPlan(
 )
 
 
+@pytest.mark.timeout(480)  # ≈ 90 s here; generous for a loaded CI machine
 def test_fault_run_loses_nothing_and_sends_nothing_twice(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         pytest.skip("the processes share PostgreSQL in production")

@@ -312,8 +312,8 @@ class FaultReport:
             f"(in flight at the kills: {self.in_flight_at_kills}), failed {self.failed}, "
             f"broadcast {self.broadcast_status} in {self.seconds:.1f} s "
             f"(set-up {self.setup_seconds:.1f} s), provider 429s "
-            f"{self.provider.get('throttled', 0)}, audit "
-            f"{'verified' if self.audit_ok else 'NOT verified'}"
+            f"{self.provider.get('throttled', 0)}; "
+            + (self.audit_output.splitlines() or ["audit: no output"])[0]
         )
 
 
