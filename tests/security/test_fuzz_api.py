@@ -9,6 +9,8 @@ token at all. Every operation is tried and all the failures are reported togethe
 
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -24,7 +26,7 @@ content_type_conformance.enabled = true
 response_headers_conformance.enabled = true
 response_schema_conformance.enabled = true
 """
-EXAMPLES = 10  # per operation and mode (valid, invalid)
+EXAMPLES = int(os.environ.get("TYPHOON_FUZZ_EXAMPLES", "10"))  # per operation and mode
 
 
 def fuzz(base_url: str, headers: dict[str, str]) -> list[str]:
