@@ -13,6 +13,7 @@ from emergency.liaison import scheduled as liaison_jobs
 from emergency.rules import scheduled as rule_jobs
 from emergency.scheduler import HEARTBEAT_KEY
 from emergency.settings import Settings
+from emergency.signals import scheduled as signal_jobs
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ PERIODIC_JOBS: list[PeriodicJob] = [
                 lambda s: liaison_jobs.ESCALATE_EVERY),
     PeriodicJob("rules-delayed-actions", rule_jobs.run_delayed_actions,
                 lambda s: rule_jobs.RUN_DUE_EVERY),
+    PeriodicJob("signals-expire", signal_jobs.expire_signals,
+                lambda s: signal_jobs.EXPIRE_EVERY),
     PeriodicJob("feeds-poll", feed_jobs.poll_feeds, feed_jobs.tick_seconds),
     PeriodicJob("dispatch-reconcile", dispatch_jobs.reconcile_outbox,
                 lambda s: dispatch_jobs.RECONCILE_EVERY),

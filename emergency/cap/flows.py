@@ -180,7 +180,7 @@ def _apply(
         session, runtime=runtime, source=assertion.source, kind=assertion.kind,
         level=assertion.level, actor=actor, origin=origin, cap_identifier=alert.identifier,
         cap_sender=alert.sender, cap_sent=alert.sent, exercise=exercise,
-        note=f"CAP {alert.msg_type} {alert.identifier}"[:500],
+        note=f"CAP {alert.msg_type} {alert.identifier}"[:500], expires_at=assertion.expires,
     )
     if outcome.change is None:
         entry["reason"] = "already_in_force"

@@ -59,6 +59,7 @@ def apply_signal(
     note: str | None = None,
     exercise: bool = False,
     run_rules: bool = True,
+    expires_at: datetime | None = None,
 ) -> SignalOutcome:
     """Set a signal level (None lowers it) and run what it sets off (see the module docstring).
 
@@ -75,6 +76,7 @@ def apply_signal(
         session, catalogue=runtime.catalogue, source=source, kind=kind, level=level,
         actor=actor, origin=Origin(origin), at=at, cap_identifier=cap_identifier,
         cap_sender=cap_sender, cap_sent=cap_sent, note=note, exercise=exercise,
+        expires_at=expires_at,
     )
     outcome = SignalOutcome(change=change)
     if change is None:

@@ -29,6 +29,7 @@ def post_signal(body: SignalIn, user: Operator, session: SessionDep, runtime: Ru
     outcome = flows.apply_signal(
         session, runtime=runtime, source=body.source, kind=body.kind, level=body.level,
         actor=user.name, origin=Origin.operator, note=body.note, exercise=body.exercise,
+        expires_at=signal_service.check_expiry(body.expires_at, level=body.level),
     )
     change = outcome.change
     return SignalChangeResult(

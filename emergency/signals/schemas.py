@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class SignalIn(BaseModel):
@@ -18,6 +18,11 @@ class SignalIn(BaseModel):
     exercise: bool = Field(
         default=False, description="a drill: changes the exercise levels only, never the real ones"
     )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="valid until: the signal is lowered by itself at this time (with a "
+        "timezone, in the future; like a CAP alert's <expires>). None: until lowered",
+    )
 
 
 class ActiveSignalPublic(BaseModel):
@@ -29,6 +34,8 @@ class ActiveSignalPublic(BaseModel):
     in_force_since: datetime
     in_force_since_local: str
     changed_at: datetime
+    expires_at: datetime | None = None  # lowered by itself then (signals-expire job)
+    expires_at_local: str | None = None
 
 
 class SignalChangePublic(BaseModel):
@@ -46,6 +53,7 @@ class SignalChangePublic(BaseModel):
     cap_sender: str | None = None
     note: str | None
     exercise: bool = False
+    expires_at: datetime | None = None
 
 
 class SignalChangeResult(BaseModel):

@@ -17,6 +17,7 @@ from emergency.audit import service as audit_service
 from emergency.clock import local_iso
 from emergency.db import utcnow
 from emergency.events import service as event_service
+from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
 from emergency.signals.schemas import ActiveSignalPublic, SignalChangePublic
 
@@ -36,22 +37,31 @@ def set_signal(
     cap_sent: datetime | None = None,
     note: str | None = None,
     exercise: bool = False,
+    expires_at: datetime | None = None,
 ) -> SignalChange | None:
     """Apply a signal level (None lowers it). Returns the change, or None if nothing changed.
 
     `exercise` changes the drill's levels only (their own rows), never the real ones.
+    `expires_at` (a CAP alert's <expires>, an operator's valid-until): the level ends by
+    itself then (the `signals-expire` job lowers it). The latest word on a level sets it:
+    the level in force again with another expiry (a CAP Update that extends it, or none)
+    changes only its expiry, audited, with nothing else set off.
     """
     source, kind, level = catalogue.canonical(source, kind, level)  # raises UnknownSignal
     at = at or utcnow()
+    if expires_at is not None and level is None:
+        expires_at = None  # lowering: nothing left to expire
     active = _active_row(session, source=source, kind=kind, exercise=exercise, lock=True)
     previous = active.level if active else None
     if previous == level:
+        if active is not None and active.expires_at != expires_at:
+            _set_expiry(session, active, expires_at=expires_at, actor=actor, origin=origin)
         return None
     change = SignalChange(
         source=source, kind=kind, previous_level=previous, level=level,
         change=catalogue.compare(source, kind, previous, level), at=at, actor=actor,
         origin=origin, cap_identifier=cap_identifier, cap_sender=cap_sender, cap_sent=cap_sent,
-        note=note, exercise=exercise,
+        note=note, exercise=exercise, expires_at=expires_at,
     )
     session.add(change)
     session.flush()
@@ -59,19 +69,21 @@ def set_signal(
         session.delete(active)
     elif active is None:
         session.add(ActiveSignal(source=source, kind=kind, level=level, in_force_since=at,
-                                 changed_at=at, change_id=change.id, exercise=exercise))
+                                 changed_at=at, change_id=change.id, exercise=exercise,
+                                 expires_at=expires_at))
     else:
         # 8NE → 8SE keeps Signal No. 8 in force since it was first hoisted.
         if catalogue.rank(source, kind, previous) != catalogue.rank(source, kind, level):
             active.in_force_since = at
         active.level, active.changed_at, active.change_id = level, at, change.id
+        active.expires_at = expires_at
         session.add(active)
     session.flush()
     audit_service.record(
         session, actor=actor, action=f"signal.{change.change}", target_type="signal",
         target_id=f"{source}:{kind}", before={"level": previous},
         after={"level": level, "origin": origin, "cap_identifier": cap_identifier,
-               "exercise": exercise},
+               "exercise": exercise, **({"expires_at": expires_at} if expires_at else {})},
     )
     event_service.emit(session, "signal.changed", {
         **change_public(change).model_dump(),
@@ -79,6 +91,47 @@ def set_signal(
         "exercise": exercise,
     })
     return change
+
+
+def check_expiry(expires_at: datetime | None, *, level: str | None) -> datetime | None:
+    """An operator's valid-until: in the future, and only for a level (422 otherwise)."""
+    if expires_at is None:
+        return None
+    if level is None:
+        raise InvalidInput("expires_at: a lowering has nothing to expire", code="invalid_expiry")
+    if expires_at <= utcnow():
+        raise InvalidInput("expires_at: must be in the future", code="invalid_expiry")
+    return expires_at
+
+
+def _set_expiry(session: Session, active: ActiveSignal, *, expires_at: datetime | None,
+                actor: str, origin: Origin) -> None:
+    before = active.expires_at
+    active.expires_at = expires_at
+    session.add(active)
+    session.flush()
+    audit_service.record(
+        session, actor=actor, action="signal.expiry_changed", target_type="signal",
+        target_id=f"{active.source}:{active.kind}", before={"expires_at": before},
+        after={"expires_at": expires_at, "level": active.level, "origin": origin,
+               "exercise": active.exercise},
+    )
+
+
+def expired(session: Session, *, now: datetime) -> list[ActiveSignal]:
+    """The levels in force (real and drill) whose expiry has passed."""
+    return list(session.exec(
+        select(ActiveSignal).where(col(ActiveSignal.expires_at).is_not(None),
+                                   col(ActiveSignal.expires_at) <= now)
+        .order_by(col(ActiveSignal.expires_at), col(ActiveSignal.id))
+    ))
+
+
+def active_row(
+    session: Session, *, source: str, kind: str, exercise: bool = False
+) -> ActiveSignal | None:
+    """The row of the level in force of source+kind, locked (None when nothing is in force)."""
+    return _active_row(session, source=source, kind=kind, exercise=exercise, lock=True)
 
 
 def _active_row(
@@ -111,7 +164,8 @@ def active_signals(
             rank=catalogue.rank(a.source, a.kind, a.level),
             names=catalogue.names(a.source, a.kind, a.level),
             in_force_since=a.in_force_since, in_force_since_local=local_iso(a.in_force_since),
-            changed_at=a.changed_at,
+            changed_at=a.changed_at, expires_at=a.expires_at,
+            expires_at_local=local_iso(a.expires_at) if a.expires_at else None,
         )
         for a in rows
     ]
@@ -145,5 +199,5 @@ def change_public(change: SignalChange) -> SignalChangePublic:
         previous_level=change.previous_level, level=change.level, change=change.change,
         at=change.at, at_local=local_iso(change.at), actor=change.actor, origin=change.origin,
         cap_identifier=change.cap_identifier, cap_sender=change.cap_sender, note=change.note,
-        exercise=change.exercise,
+        exercise=change.exercise, expires_at=change.expires_at,
     )
