@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from emergency.broadcasts import service as broadcast_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
 from emergency.crews import service as crew_service
+from emergency.db import utcnow
 from emergency.evacuation import service as evacuation_service
 from emergency.events import service as event_service
 from emergency.facilities import service as facility_service
@@ -32,6 +32,9 @@ def build(session: Session, *, catalogue, app_state: Any = None) -> dict[str, An
         "last_seq": event_service.last_seq(session),
         "signals": [s.model_dump(mode="json") for s in active],
         "response_level": response.model_dump(mode="json") if response else None,
+        # a drill's levels, shown apart and marked EXERCISE (never on the real tiles)
+        "exercise_signals": [s.model_dump(mode="json") for s in signal_service.active_signals(
+            session, catalogue=catalogue, exercise=True)],
         "facilities": facility_service.summary(session),
         "evacuation": evacuation_service.summary(session),
         "crews": crew_service.summary(session),

@@ -5,6 +5,7 @@
 export const state = {
   situation: null,          // the last snapshot (plus what events changed)
   signals: new Map(),       // "SOURCE:kind" → {source, kind, level, names, in_force_since, rank}
+  drill: new Map(),         // the same for a drill's (exercise) levels: never on the real tiles
   broadcasts: new Map(),    // id → broadcast with counts, rate, eta
   series: new Map(),        // broadcast id → [{t, done, delivered, rate}]
   hazards: new Map(),       // id → hazard (open ones on the map)
@@ -46,6 +47,8 @@ export function applySnapshot(data) {
   state.situation = data || {};
   state.signals.clear();
   for (const s of state.situation.signals || []) state.signals.set(`${s.source}:${s.kind}`, { ...s });
+  state.drill.clear();
+  for (const s of state.situation.exercise_signals || []) state.drill.set(`${s.source}:${s.kind}`, { ...s });
   const bs = state.situation.broadcasts;
   for (const b of Array.isArray(bs) ? bs : [...((bs && bs.recent) || []), ...((bs && bs.active) || []), ...((bs && bs.items) || [])]) mergeBroadcast(b);
   for (const h of listOf(state.situation.field && state.situation.field.open_hazards)) state.hazards.set(h.id, h);
@@ -131,12 +134,13 @@ function section(name, fallback = {}) {
 const handlers = {
   "signal.changed"(d) {
     const key = `${d.source}:${d.kind}`;
-    if (!d.level) { state.signals.delete(key); return ["signals", "map"]; }
-    const prev = state.signals.get(key);
+    const levels = d.exercise ? state.drill : state.signals; // a drill never shows as real
+    if (!d.level) { levels.delete(key); return ["signals", "map"]; }
+    const prev = levels.get(key);
     const info = levelInfo(d.source, d.kind, d.level);
     const prevInfo = prev && levelInfo(prev.source, prev.kind, prev.level);
     const sameRank = prevInfo && info && prevInfo.rank === info.rank;
-    state.signals.set(key, {
+    levels.set(key, {
       ...(prev || {}), source: d.source, kind: d.kind, level: d.level,
       names: d.names || (info && info.names) || {}, rank: info ? info.rank : 0,
       in_force_since: sameRank ? prev.in_force_since : d.at, changed_at: d.at,

@@ -49,8 +49,26 @@ export function renderSignals() {
     });
     box.replaceChildren(...tiles);
   }
+  renderDrill();
   renderFeeds();
   fitLevels();
+}
+
+/** A drill's levels (a storm replay, a joint exercise), apart from the real tiles. */
+function renderDrill() {
+  const box = $("#drill");
+  if (!box) return;
+  const items = [...state.drill.values()];
+  box.hidden = !items.length;
+  const word = t("exercise").toUpperCase();
+  box.replaceChildren(
+    h("strong", null, word === "EXERCISE" ? word : `${word} · EXERCISE`),
+    ...items.map((s) => {
+      const info = levelInfo(s.source, s.kind, s.level);
+      return h("span", { class: "drill-level", "data-signal": `${s.source}:${s.kind}` },
+        `${s.source}: ${pick((info && info.short) || s.names, s.level)}`);
+    }),
+  );
 }
 
 /** Where the signals come from besides the operators: each feed and whether it answers. */
@@ -325,7 +343,8 @@ export function describe(e, ctx) {
       const src = d.source;
       const info = d.level && levelInfo(d.source, d.kind, d.level);
       const name = d.level ? pick((info && info.short) || d.names, d.level) : pick(kindInfoNames(d.source, d.kind), d.kind);
-      return `${src}: ${t("ev_" + d.change) || d.change} ${name}${d.actor ? " · " + d.actor : ""}`;
+      const drill = d.exercise ? `[${t("exercise")}] ` : "";
+      return `${drill}${src}: ${t("ev_" + d.change) || d.change} ${name}${d.actor ? " · " + d.actor : ""}`;
     }
     case "facility.changed": return d.facility ? `${pick(d.facility.name, d.facility.id)}: ${pick(d.facility.status_name, d.facility.status)}` : e.type;
     case "crew.updated": return d.crew ? `${d.crew.name}: ${t("cs_" + d.crew.status)}` : e.type;
