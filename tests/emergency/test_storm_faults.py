@@ -1,7 +1,8 @@
 """The fault run, short (CI): a 5,000-recipient broadcast made and approved through the API
 while a worker is killed with SIGKILL three times (and restarted), the provider answers 429
 for 5 s and 500 at random, Redis restarts empty and PostgreSQL drops every connection.
-Nobody is lost, nobody gets the warning twice, and `typhoon audit verify` passes after it.
+Meanwhile an operator keeps changing a signal through the API (audit rows, events, liaison
+SMS). Nobody is lost, nobody gets the warning twice, and `typhoon audit verify` passes.
 
 The long run (50,000 recipients, 10 kills, 30 s of 429) is `python -m benchmarks --only
 faults` (benchmarks/bench_faults.py); both are tests.support.storm.run_faults."""
@@ -44,4 +45,5 @@ def test_fault_run_loses_nothing_and_sends_nothing_twice(database_url, tmp_path)
     assert report.duplicates <= report.in_flight_at_kills  # never more than in flight
     assert report.duplicates == 0  # and in fact none: the reconciler asks Twilio first
     assert report.provider["throttled"] > 0 and report.provider["server_errors"] > 0
+    assert report.signals > 0  # audited changes made during the faults, then verified
     assert report.audit_ok, report.audit_output

@@ -18,6 +18,7 @@ Everything is loopback; every wait is bounded; every process started is stopped.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -146,12 +147,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def post_signal(api_url: str, token: str, level: str | None) -> dict:
+def post_signal(api_url: str, token: str, level: str | None, timeout: float = 30.0) -> dict:
     r = httpx.post(
         f"{api_url}/api/v1/signals",
         headers=bearer(token),
         json={"source": "SMG", "kind": "tropical_cyclone", "level": level},
-        timeout=30,
+        timeout=timeout,
     )
     r.raise_for_status()
     return r.json()
@@ -270,6 +271,7 @@ class FaultPlan:
     pg_outage: float = 3.0  # PostgreSQL connections dropped and refused this long (0: none)
     workers: int = 2
     sms_rate: int = 500  # segments/s across the workers (paces the broadcast over the faults)
+    signal_every: float = 3.0  # a signal change through the API this often (audit, events)
     timeout: float = 900.0  # the whole run, from the broadcast's creation
 
 
@@ -290,6 +292,8 @@ class FaultReport:
     duplicates: int = 0  # messages beyond the first per recipient (goal 0)
     in_flight_at_kills: int = 0  # the bound on duplicates
     failed: int = 0  # rows recorded failed (a permanent error; none expected)
+    signals: int = 0  # signal changes the API took during the run (audited, with events)
+    signals_refused: int = 0  # … and refused or timed out (the PostgreSQL outage)
     final: dict[str, int] = field(default_factory=dict)
     broadcast_status: str = ""
     seconds: float = 0.0  # broadcast created → completed
@@ -312,7 +316,8 @@ class FaultReport:
             f"(in flight at the kills: {self.in_flight_at_kills}), failed {self.failed}, "
             f"broadcast {self.broadcast_status} in {self.seconds:.1f} s "
             f"(set-up {self.setup_seconds:.1f} s), provider 429s "
-            f"{self.provider.get('throttled', 0)}; "
+            f"{self.provider.get('throttled', 0)}, signal changes {self.signals} "
+            f"(+{self.signals_refused} refused); "
             + (self.audit_output.splitlines() or ["audit: no output"])[0]
         )
 
@@ -397,6 +402,8 @@ def run_faults(
         log(f"broadcast {broadcast_id} to {report.recipients}: {created['status']}")
         pending = list(report.faults)
         kills = 0
+        levels = itertools.cycle(SIGNAL_LEVELS)
+        next_signal = time.monotonic()
         status, counts = "", {}
         while True:
             reached = len(twilio.per_recipient) / max(1, report.recipients)
@@ -423,6 +430,15 @@ def run_faults(
                     f"{fault.fired_after:6.1f} s  {fault.kind:<8} at {reached:.0%} reached"
                     + (f", {fault.in_flight} in flight" if fault.kind == "kill" else "")
                 )
+            if plan.signal_every and time.monotonic() >= next_signal:
+                # The command post keeps working through the storm: audit rows, events and
+                # liaison SMS written while the faults land (`audit verify` checks them).
+                next_signal = time.monotonic() + plan.signal_every
+                try:
+                    post_signal(api.url, tokens["operator"], next(levels), timeout=10)
+                    report.signals += 1
+                except httpx.HTTPError:
+                    report.signals_refused += 1
             status, counts = broadcast_state(db, broadcast_id)
             if not pending and status == "completed":
                 report.finished = True
@@ -438,7 +454,8 @@ def run_faults(
     # every process stopped, the fake, Redis and the proxy closed
     report.reached = sum(1 for p in phones if received.get(p))
     report.lost = len(phones) - report.reached
-    report.duplicates = sum(n - 1 for n in received.values() if n > 1)
+    # The broadcast's recipients only: the liaison contacts get one SMS per signal change.
+    report.duplicates = sum(received[p] - 1 for p in phones if received.get(p, 0) > 1)
     report.failed = report.final.get("failed", 0)
     verified = audit_verify(database_url)
     report.audit_ok = verified.returncode == 0
