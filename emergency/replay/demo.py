@@ -24,16 +24,27 @@ DEMO_SPEED = 900.0  # 15 scenario minutes a second: the 3½ days of Yagi in abou
 PAUSE_SECONDS = 30  # between two rounds, so the end of the storm can be seen
 
 
-def start(app, *, url: str, config_dir, stop: threading.Event | None = None) -> threading.Thread:
+def start(
+    app,
+    *,
+    url: str,
+    config_dir,
+    speed: float = DEMO_SPEED,
+    pause: float = PAUSE_SECONDS,
+    stop: threading.Event | None = None,
+) -> threading.Thread:
     stop = stop or threading.Event()
     thread = threading.Thread(
-        target=_loop, args=(app, url, config_dir, stop), name="demo-replay", daemon=True
+        target=_loop,
+        args=(app, url, config_dir, speed, pause, stop),
+        name="demo-replay",
+        daemon=True,
     )
     thread.start()
     return thread
 
 
-def _loop(app, url: str, config_dir, stop: threading.Event) -> None:
+def _loop(app, url: str, config_dir, speed: float, pause: float, stop: threading.Event) -> None:
     scenario = replay_service.load(SCENARIO, config_dir=config_dir)
     token = _wait_for_server(app, url, stop)
     rounds = 0
@@ -42,12 +53,13 @@ def _loop(app, url: str, config_dir, stop: threading.Event) -> None:
         log.info("demo replay: round %d of %s (exercise)", rounds, SCENARIO)
         try:
             with Replay(
-                scenario, url=url, token=token, speed=DEMO_SPEED, should_stop=stop.is_set
+                scenario, url=url, token=token, speed=speed, should_stop=stop.is_set
             ) as replay:
                 replay.run()
+            app.state.demo_rounds = rounds  # rounds played to the end (the test waits on it)
         except ReplayError as exc:
             log.warning("demo replay: %s", exc)
-        stop.wait(PAUSE_SECONDS)
+        stop.wait(pause)
 
 
 def _wait_for_server(app, url: str, stop: threading.Event) -> str | None:

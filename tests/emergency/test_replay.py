@@ -278,3 +278,31 @@ def test_report_refuses_bad_options(tmp_path):
     assert empty.returncode == 0, empty.stderr
     assert "| people evacuated | 0 |" in empty.stdout
     assert "2024-09-03 00:00:00 to 2024-09-07 12:00:00" in empty.stdout
+
+
+def test_the_demo_replays_the_scenario_again_and_again(database_url, settings_for):
+    """`typhoon serve --demo`: the scenario in a loop as an exercise; a second round reuses
+    what the first made (groups, crews, residents) and is refused nothing."""
+    import threading
+
+    from emergency.replay import demo as demo_replay
+    from tests.support import server
+
+    scenario = sc.load(YAGI)
+    stop = threading.Event()
+    with server.run(settings_for(database_url), demo=True) as app:
+        demo_replay.start(
+            app.app, url=app.url, config_dir=ROOT / "config", speed=1e7, pause=0, stop=stop
+        )
+        deadline = time.monotonic() + 120
+        while getattr(app.app.state, "demo_rounds", 0) < 2:
+            assert time.monotonic() < deadline, "the demo did not play two rounds"
+            time.sleep(0.2)
+        stop.set()
+        report = _build_report(app)
+        groups = app.client.get("/api/v1/inspection-groups", headers=app.auth("viewer")).json()
+    names = [g["name"] for g in groups]
+    assert all(names.count(step.name) == 1 for step in scenario.of(sc.GroupStep))
+    # at least two whole rounds (a third may have begun)
+    assert report["signals"]["by_people"] >= 2 * len(scenario.of(sc.SignalStep, sc.FeedStep))
+    assert report["inspections"]["trips"] >= 2 * len(scenario.of(sc.CheckInStep))
