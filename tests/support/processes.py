@@ -54,7 +54,7 @@ def start_api(env: dict, log: Path, *extra: str):
                     "--no-migrate", *extra], env, log)
     proc = Proc(popen, port, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: CI starts many processes on 2 cores
         while True:
             if popen.poll() is not None:
                 raise RuntimeError(f"api exited: {log.read_text()[-2000:]}")
