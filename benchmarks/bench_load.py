@@ -358,6 +358,50 @@ async def open_loop(
     }
 
 
+async def closed_loop(
+    urls: list[str],
+    *,
+    concurrency: int,
+    seconds: float,
+    request: Callable[[int], tuple[dict[str, str], dict[str, Any]]],
+) -> dict[str, Any]:
+    """``concurrency`` clients, each sending its next request when the last is answered:
+    the throughput the service sustains (no queue builds up), and its latency then."""
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    counter = iter(range(10**9))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+
+        async def client() -> None:
+            while loop.time() < end:
+                i = next(counter)
+                headers, body = request(i)
+                t0 = loop.time()
+                try:
+                    async with session.post(
+                        urls[i % len(urls)], json=body, headers=headers
+                    ) as answer:
+                        await answer.read()
+                        statuses[str(answer.status)] += 1
+                except Exception as exc:
+                    statuses[type(exc).__name__] += 1
+                latencies.append(loop.time() - t0)
+
+        started = loop.time()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = loop.time() - started
+    return {
+        "rate": statuses.get("201", 0) / elapsed,
+        "latencies": latencies,
+        "statuses": dict(statuses),
+        "concurrency": concurrency,
+    }
+
+
 def field_report_load(
     s: Stack,
     *,
@@ -397,6 +441,9 @@ def field_report_load(
             return headers, body
 
         reports = [f"{url}/api/v1/field-reports" for url in s.api_urls]
+        out["capacity"] = asyncio.run(
+            closed_loop(reports, concurrency=8, seconds=min(seconds, 10.0), request=report)
+        )
         quiet = asyncio.run(open_loop(reports, rate=rate, seconds=seconds, request=report))
         out["quiet"] = quiet  # the same load before the broadcast: what it costs alone
         t0 = time.perf_counter()
@@ -623,6 +670,16 @@ def websocket_load(s: Stack, *, clients: int, events: int) -> dict[str, Any]:
 # -- c. signal change → first SMS at the provider --------------------------------------------
 
 
+def _quiet(twilio: Any, *, seconds: float = 1.0, limit: float = 60.0) -> None:
+    """Until the provider has received nothing for ``seconds`` (at most ``limit``)."""
+    last, since = len(twilio.received), time.monotonic()
+    deadline = since + limit
+    while time.monotonic() - since < seconds and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if len(twilio.received) != last:
+            last, since = len(twilio.received), time.monotonic()
+
+
 def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
     from alerts.testing import run_twilio_server
 
@@ -644,6 +701,8 @@ def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
         ),
     ):
         post_signal(client, s, None)
+        _quiet(twilio)  # liaison SMS queued by earlier signal changes go out first
+        twilio.reset()
         for _ in range(repeats):
             seen = 0
             started = time.time()
@@ -675,12 +734,7 @@ def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
                 if answer.status_code == 200:
                     recipients.append(answer.json().get("recipients", 0))
             # what was claimed before the cancel still goes out: wait for quiet
-            last, quiet_since = len(twilio.received), time.monotonic()
-            deadline = time.monotonic() + 30
-            while time.monotonic() - quiet_since < 1.0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-                if len(twilio.received) != last:
-                    last, quiet_since = len(twilio.received), time.monotonic()
+            _quiet(twilio)
             # each round's broadcasts are new ones to the same people: the same text to the
             # same phone twice within a round would be a duplicate
             sent = Counter((rec.to, rec.body) for rec in twilio.received)
@@ -778,7 +832,10 @@ def rows_from(result: dict[str, Any]) -> list[dict[str, Any]]:
             "note": (
                 f"{ours['count']:,} hazard reports open loop over {rep['seconds']:g} s to "
                 f"{rep['apis']} API processes, {ok:,} × 201 (answers {ours['statuses']}; "
-                f"{ok / ours['seconds']:.0f}/s answered); p50 {_ms(p50)} ms, max "
+                f"{ok / ours['seconds']:.0f}/s answered; closed loop, 8 clients, no broadcast: "
+                f"{rep['capacity']['rate']:.0f}/s sustained at p99 "
+                f"{_ms(percentile(rep['capacity']['latencies'], 99))} ms"
+                f"); p50 {_ms(p50)} ms, max "
                 f"{_ms(max(ours['latencies']))} ms; meanwhile the worker (no rate ceiling) sent "
                 f"{ours['sms_during']:,} SMS ({ours['sms_rate_during']:.0f}/s) of "
                 f"{rep['recipients']:,}, still sending at the end: "
