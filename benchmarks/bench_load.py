@@ -172,20 +172,22 @@ class Stack:
     @contextlib.contextmanager
     def api(self, count: int = 1) -> Iterator[list[str]]:
         """``count`` API processes (replicas sharing PostgreSQL and Redis, as deployed)."""
-        ports = [free_port() for _ in range(count)]
-        procs = [
-            self.spawn(
-                f"api-{i}",
-                [sys.executable, "-m", "emergency", "serve", "--port", str(port)]
-                + ["--no-worker", "--no-scheduler", "--no-migrate"],
-                self.env(),
-            )
-            for i, port in enumerate(ports)
-        ]
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        procs: list[subprocess.Popen] = []
+        urls: list[str] = []
         try:
-            for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
-                _wait_http(f"{url}/readyz", proc, self.logs / f"api-{i}.log")
+            # One after the other: two first starts on an empty database race to seed the
+            # facilities table (unique violation, start-up fails).
+            for i in range(count):
+                port = free_port()
+                proc = self.spawn(
+                    f"api-{i}",
+                    [sys.executable, "-m", "emergency", "serve", "--port", str(port)]
+                    + ["--no-worker", "--no-scheduler", "--no-migrate"],
+                    self.env(),
+                )
+                procs.append(proc)
+                urls.append(f"http://127.0.0.1:{port}")
+                _wait_http(f"{urls[-1]}/readyz", proc, self.logs / f"api-{i}.log")
             self.api_url, self.api_urls = urls[0], urls
             yield urls
         finally:
