@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from alerts.models import Broadcast, Message, MessageStatus
 from emergency.audit.models import AuditEntry
+from emergency.auth.models import User
 from emergency.clock import local_iso
 from emergency.crews.models import Crew, CrewStatus
 from emergency.db import utcnow
@@ -86,6 +87,7 @@ def build(
         "liaison_notices": len(liaison["notices"]),
         "actions_by_rules": actions["by_rules_total"],
         "actions_by_people": actions["by_people_total"],
+        "actions_by_system": actions["by_system_total"],
     }
     return {
         "title": "After-action report" + (" — EXERCISE" if exercise else ""),
@@ -164,8 +166,10 @@ def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
     return {
         "changes": changes,
         "periods": periods,
-        "by_people": sum(1 for c in changes if not c["by_rule"]),
-        "by_rules": sum(1 for c in changes if c["by_rule"]),
+        # who changed them: people (operators), feeds (CAP in), the system (rules, expiry)
+        "by_people": sum(1 for c in changes if c["origin"] in ("operator", "replay")),
+        "by_feeds": sum(1 for c in changes if c["origin"] in ("cap", "feed")),
+        "by_rules": sum(1 for c in changes if c["origin"] in ("rule", "expiry")),
     }
 
 
@@ -437,12 +441,15 @@ def _liaison(session, start, end, exercise) -> dict[str, Any]:
 
 
 def _actions(session, start, end, exercise) -> dict[str, Any]:
-    """What rules did (their journal) and who did what (the audit log), by action."""
+    """What rules did (their journal) and who did what (the audit log, by action): rules,
+    people (an actor who is a user) and the rest (the dispatch engine, feeds, the CLI)."""
+    users = set(session.exec(select(User.name)).all())
     entries = session.exec(
         select(AuditEntry.actor, AuditEntry.action).where(_between(AuditEntry.at, start, end))
     ).all()
     by_rules = Counter(a for actor, a in entries if _is_rule(actor))
-    by_people = Counter(a for actor, a in entries if not _is_rule(actor))
+    by_people = Counter(a for actor, a in entries if not _is_rule(actor) and actor in users)
+    by_system = Counter(a for actor, a in entries if not _is_rule(actor) and actor not in users)
     runs = list(
         session.exec(
             select(RuleActionRun)
@@ -451,10 +458,13 @@ def _actions(session, start, end, exercise) -> dict[str, Any]:
         )
     )
     return {
+        "names": sorted({*by_rules, *by_people, *by_system}),
         "by_rules": dict(sorted(by_rules.items())),
         "by_people": dict(sorted(by_people.items())),
+        "by_system": dict(sorted(by_system.items())),
         "by_rules_total": sum(by_rules.values()),
         "by_people_total": sum(by_people.values()),
+        "by_system_total": sum(by_system.values()),
         "rule_runs": [
             {
                 "at_local": local_iso(r.at),

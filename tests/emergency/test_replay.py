@@ -101,9 +101,10 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
     # the CAP feed; the rules' own changes (the response level) come on top.
     signal_steps = scenario.of(sc.SignalStep, sc.FeedStep)
     changes = report["signals"]["changes"]
-    assert report["signals"]["by_people"] == len(signal_steps)
-    assert sum(c["origin"] == "cap" for c in changes) == len(scenario.of(sc.FeedStep))
+    assert report["signals"]["by_people"] == len(scenario.of(sc.SignalStep))
+    assert report["signals"]["by_feeds"] == len(scenario.of(sc.FeedStep))
     assert f["signal_changes"] == len(changes) == len(signal_steps) + report["signals"]["by_rules"]
+    assert all(c["origin"] == "rule" for c in changes if c["by_rule"])
     for code in {f"{s.source}:{s.kind}" for s in signal_steps}:
         expected = [s.level for s in signal_steps if f"{s.source}:{s.kind}" == code]
         assert [c["level"] for c in changes if c["signal"] == code] == expected, code
@@ -191,7 +192,7 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
     assert f"<b>{f['person_trips']}</b>" in html.stdout
     # Without --exercise the report is about real signals and broadcasts: none here.
     real_report = typhoon("report", env=env)
-    assert "| signal changes (by people / by rules) | 0 (0 / 0) |" in real_report.stdout
+    assert "| signal changes (by people / feeds / rules) | 0 (0 / 0 / 0) |" in real_report.stdout
 
     from emergency.report import render
 
@@ -304,5 +305,5 @@ def test_the_demo_replays_the_scenario_again_and_again(database_url, settings_fo
     names = [g["name"] for g in groups]
     assert all(names.count(step.name) == 1 for step in scenario.of(sc.GroupStep))
     # at least two whole rounds (a third may have begun)
-    assert report["signals"]["by_people"] >= 2 * len(scenario.of(sc.SignalStep, sc.FeedStep))
+    assert report["signals"]["by_people"] >= 2 * len(scenario.of(sc.SignalStep))
     assert report["inspections"]["trips"] >= 2 * len(scenario.of(sc.CheckInStep))
