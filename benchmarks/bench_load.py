@@ -156,6 +156,8 @@ class Stack:
             "TYPHOON_LOG_FORMAT": "text",
             "TYPHOON_LOG_LEVEL": "WARNING",
             "TYPHOON_DATA_DIR": str(self.logs / "data"),
+            # the field tokens here stand for many phones: no per-phone rate limit
+            "TYPHOON_FIELD_RATE_LIMIT": "0",
             **extra,
         }
 
