@@ -13,6 +13,8 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from geo.zones import ZoneSet, load_zones
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,22 @@ def load_reference_data(db, config_dir: Path) -> dict[str, int]:
 
     facilities = load_facilities(config_dir / "facilities.yaml")
     shelters_file = config_dir / "zones" / "shelters.geojson"
-    with db.unit_of_work() as session:
-        created = {"facilities": facility_service.sync(session, config=facilities)}
-        if shelters_file.exists():
-            created["shelters"] = evacuation_service.sync_shelters(
-                session, path=shelters_file, zones=zones_for(config_dir))
-    return created
+    zones = zones_for(config_dir)
+    # Replicas starting at the same moment insert the same ids; the one that loses the race
+    # finds the rows on its second try and only refreshes them.
+    for attempt in (1, 2):
+        try:
+            with db.unit_of_work() as session:
+                created = {"facilities": facility_service.sync(session, config=facilities)}
+                if shelters_file.exists():
+                    created["shelters"] = evacuation_service.sync_shelters(
+                        session, path=shelters_file, zones=zones)
+            return created
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("another process seeded the reference data at the same time; refreshing")
+    raise AssertionError("unreachable")
 
 
 def zones_for(config_dir: Path) -> ZoneSet:

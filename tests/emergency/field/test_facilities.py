@@ -102,3 +102,38 @@ def test_config_errors_name_file_and_line(tmp_path):
     with pytest.raises(ConfigFileError) as err:
         load_facilities(bad)
     assert "facilities.yaml:" in str(err.value) and "ajar" in str(err.value)
+
+
+def test_replicas_starting_together_both_load_the_reference_data(database_url):
+    """Two API replicas start at once: the one whose insert of the facilities meets the
+    other's (not yet committed) rows waits, fails on the unique key, and refreshes instead of
+    crashing on start."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    import threading
+
+    from sqlmodel import Session, func, select
+
+    from emergency.db import Database
+    from emergency.facilities.models import Facility
+    from emergency.field.startup import load_reference_data
+
+    first, second = Database(database_url), Database(database_url)
+    config = load_facilities(DEFAULT_CONFIG_DIR / "facilities.yaml")
+    result: dict = {}
+    try:
+        with Session(first.engine) as racer:  # replica 1, mid-way through its start
+            facility_service.sync(racer, config=config)  # flushed, not committed
+            thread = threading.Thread(target=lambda: result.update(
+                created=load_reference_data(second, DEFAULT_CONFIG_DIR)))
+            thread.start()
+            thread.join(1.0)
+            assert thread.is_alive(), "replica 2 should wait on replica 1's rows"
+            racer.commit()
+        thread.join(30)
+        assert result["created"]["facilities"] == 0  # replica 1 made them; 2 refreshed them
+        with first.session() as session:
+            assert session.exec(select(func.count()).select_from(Facility)).one() == len(EXPECTED)
+    finally:
+        first.dispose()
+        second.dispose()
