@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -44,12 +44,13 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
-def api_routes(app: FastAPI) -> Iterator[APIRoute]:
-    """Every HTTP route of the app, included routers too (their routes keep their full path)."""
+def api_routes(app: FastAPI) -> Iterator[RouteContext]:
+    """Every HTTP route of the app, those of included routers too (since FastAPI 0.137
+    `app.routes` holds an included router as one entry): each as the effective route, whose
+    `path_format` has the include prefix; `.dependant`, `.methods` are the APIRoute's."""
     for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute):
-            yield context  # the effective route: the path with the include prefix
+        if isinstance(context.original_route, APIRoute):
+            yield context
 
 
 def dependency_calls(dependant: Dependant) -> Iterator[Any]:
