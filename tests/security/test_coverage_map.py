@@ -22,6 +22,10 @@ CHECKS: dict[str, list[str]] = {
     "every mutating endpoint: no token → 401, nothing written": [
         "tests/security/test_roles.py::test_every_mutating_route_is_accounted_for",
         "tests/security/test_roles.py::test_no_token_is_401_and_writes_nothing",
+        "tests/security/test_roles.py::test_every_read_needs_a_token_unless_listed_public",
+    ],
+    "/openapi.json documents our error body, 401 and 403 from the same dependencies": [
+        "tests/security/test_roles.py::test_errors_are_documented_in_openapi",
     ],
     "every mutating endpoint: a role it does not allow → 403, nothing written": [
         "tests/security/test_roles.py::test_wrong_role_is_403_and_writes_nothing",

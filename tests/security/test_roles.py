@@ -23,6 +23,21 @@ PUBLIC = {
     "POST /webhooks/twilio/inbound": "X-Twilio-Signature; refusals rate-limited",
 }
 
+# Reads that take no token: public by design (a route that loses its token check shows here).
+PUBLIC_READS = {
+    "GET /",
+    "GET /field",
+    "GET /field/sw.js",  # pages: they ask for a token themselves
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",  # probes and Prometheus (no personal data)
+    "GET /api/v1/cap/alerts",
+    "GET /api/v1/cap/alerts/{identifier}.xml",  # public warnings
+    "GET /api/v1/cap/feed.atom",
+    "GET /api/v1/liaison/ack/{token}",  # the contact's link token is the capability
+    "GET /api/v1/push/vapid-public-key",  # what browsers subscribe with
+}
+
 # Mutating endpoints that take a token but check the role in the service: the roles refused.
 ROLE_IN_SERVICE = {
     # operators for anyone; a field (social worker's) account for the residents it follows
@@ -162,3 +177,39 @@ def test_resident_check_is_refused_to_roles_that_do_not_follow_residents(app_ser
         path, headers=app_server.auth("operator"), json={"state": "reached"}
     )
     assert ok.status_code == 200, ok.text
+
+
+def test_every_read_needs_a_token_unless_listed_public(app_server):
+    reads = {
+        f"GET {route.path_format}": route
+        for route in api_routes(app_server.app)
+        if "GET" in route.methods
+    }
+    public = {name for name, route in reads.items() if not needs_token(route)}
+    assert public == PUBLIC_READS, (
+        f"public now but not listed: {sorted(public - PUBLIC_READS)}; "
+        f"listed but not public (or gone): {sorted(PUBLIC_READS - public)}"
+    )
+    answers = {}
+    for name, route in reads.items():
+        if name in PUBLIC_READS:
+            continue
+        path = route.path_format
+        for param in route.dependant.path_params:
+            path = path.replace("{" + param.name + "}", "1")
+        r = app_server.client.get(path)
+        if r.status_code != 401:
+            answers[name] = (r.status_code, r.text[:200])
+    assert len(reads) - len(PUBLIC_READS) > 30 and not answers, answers
+
+
+def test_errors_are_documented_in_openapi(app_server):
+    paths = app_server.client.get("/openapi.json").json()["paths"]
+    for name, method, route in mutating_routes(app_server.app):
+        responses = paths[route.path_format][method.lower()]["responses"]
+        assert "4XX" in responses, name
+        assert ("401" in responses) == needs_token(route), name
+        assert ("403" in responses) == (required_roles(route) is not None), name
+        if "422" in responses:
+            schema = responses["422"]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}, name
