@@ -5,7 +5,8 @@ sent by two `typhoon worker` processes while one of them is killed with SIGKILL 
 PostgreSQL (behind an outage proxy; the shared server is never touched) drops every
 connection for 3 s. Reported: recipients never reached (goal 0), duplicates (goal 0; never
 more than the messages in flight at the kills), the time to completion, and whether
-`typhoon audit verify` passes afterwards.
+`typhoon audit verify` passes afterwards, and whether a /ws/live screen got every event
+once and in order through it all.
 
 The run itself is tests.support.storm.run_faults, which the CI test
 tests/emergency/test_storm_faults.py runs at a smaller size. It needs PostgreSQL (a fresh,
@@ -96,6 +97,15 @@ def rows_from(report) -> list[dict[str, Any]]:
             "goal": "completes",
             "met": report.finished,
             "unit": "s",
+        },
+        {
+            "benchmark": "fault run: /ws/live events missed, repeated or out of order",
+            "ours": len(report.live_problems),
+            "peer": None,
+            "peer_name": "",
+            "goal": "0",
+            "met": not report.live_problems and report.live_events > 0,
+            "unit": "",
         },
         {
             "benchmark": "fault run: `typhoon audit verify` afterwards",

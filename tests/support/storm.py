@@ -294,6 +294,8 @@ class FaultReport:
     failed: int = 0  # rows recorded failed (a permanent error; none expected)
     signals: int = 0  # signal changes the API took during the run (audited, with events)
     signals_refused: int = 0  # … and refused or timed out (the PostgreSQL outage)
+    live_events: int = 0  # events a /ws/live screen received through it all
+    live_problems: list[str] = field(default_factory=list)  # gaps, repeats, disorder
     final: dict[str, int] = field(default_factory=dict)
     broadcast_status: str = ""
     seconds: float = 0.0  # broadcast created → completed
@@ -317,7 +319,8 @@ class FaultReport:
             f"broadcast {self.broadcast_status} in {self.seconds:.1f} s "
             f"(set-up {self.setup_seconds:.1f} s), provider 429s "
             f"{self.provider.get('throttled', 0)}, signal changes {self.signals} "
-            f"(+{self.signals_refused} refused); "
+            f"(+{self.signals_refused} refused), live screen {self.live_events} events "
+            f"{'in order' if not self.live_problems else 'with PROBLEMS'}; "
             + (self.audit_output.splitlines() or ["audit: no output"])[0]
         )
 
@@ -333,6 +336,15 @@ def fault_schedule(plan: FaultPlan) -> list[Fault]:
     if plan.pg_outage:
         faults.append(Fault(0.65, "postgres"))
     return sorted(faults, key=lambda f: f.at)
+
+
+def _last_seq(db) -> int:
+    from sqlalchemy import func, select
+
+    from emergency.events.models import Event
+
+    with db.session() as session:
+        return session.execute(select(func.max(Event.seq))).scalar_one() or 0
 
 
 def _claims_of(db, pid: int) -> int:
@@ -381,11 +393,13 @@ def run_faults(
             TYPHOON_CLAIM_TIMEOUT=20,  # reclaims a dead worker's messages after 15-20 s
             TYPHOON_QUEUE_MIN_IDLE=5,
         )
-        tokens = make_users(database_url, "operator", "approver")
+        tokens = make_users(database_url, "operator", "approver", "viewer")
         phones = seed_subscribers(database_url, plan.recipients)
         log(f"seeded {len(phones)} subscribers in {time.monotonic() - began:.1f} s")
 
         api = stack.enter_context(start_api(env, workdir / "api.log"))
+        screen = LiveCollector(api.ws_url, tokens["viewer"], "screen")
+        stack.callback(screen.close)
         stack.enter_context(start("scheduler", env, workdir / "scheduler.log"))
         workers = [
             stack.enter_context(start("worker", env, workdir / f"worker-{i}.log"))
@@ -448,6 +462,13 @@ def run_faults(
                 break
             time.sleep(0.25)
         report.seconds = time.monotonic() - started
+        last = _last_seq(db)
+        try:  # the screen catches up with everything committed (bounded)
+            wait_for(lambda: screen.last_seq() >= last or screen.error, 60, "the live screen")
+        except TimeoutError as exc:
+            report.live_problems.append(f"screen at seq {screen.last_seq()} of {last}: {exc}")
+        report.live_events = len(screen.events)
+        report.live_problems += screen.problems()
         report.broadcast_status, report.final = status, counts
         report.provider = twilio.stats()
         received = dict(twilio.per_recipient)
