@@ -4,11 +4,9 @@ data function are checked against what the scenario file contains (counted from 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,15 +20,17 @@ SPEED = "10000000"  # three and a half days in well under a second of waiting
 COMMUNITY_SUBSCRIBERS = {"lianhua": 3, "xinjiayuan": 2, "xiaohengqin": 2, "fuxiangwan": 1}
 
 
-def typhoon(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
-    return subprocess.run(
-        [sys.executable, "-m", "emergency", *args],
-        cwd=ROOT,
-        env={**os.environ, "TYPHOON_LOG_FORMAT": "text", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+def typhoon(*args: str, env: dict[str, str] | None = None) -> SimpleNamespace:
+    """The `typhoon` command itself, run in this process (no interpreter start-up per call)."""
+    from typer.testing import CliRunner
+
+    from emergency.cli import app
+
+    base = {"TYPHOON_LOG_FORMAT": "text", "TYPHOON_CONFIG_DIR": str(ROOT / "config")}
+    result = CliRunner().invoke(
+        app, list(args), env={**base, **(env or {})}, catch_exceptions=False
     )
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 def _add_subscribers(app_server) -> None:
