@@ -127,7 +127,7 @@ def health(component: str = typer.Argument(..., help="worker or scheduler")) -> 
 @app.command()
 def replay(
     scenario: str = typer.Argument(..., help="a scenario file, or a name under config/scenarios/"),
-    speed: float = typer.Option(60.0, help="scenario seconds per real second"),
+    speed: float = typer.Option(60.0, min=1e-6, help="scenario seconds per real second"),
     url: str = typer.Option(None, help="the server (default TYPHOON_PUBLIC_URL)"),
     token: str = typer.Option(None, envvar="TYPHOON_TOKEN", help="an operator's token"),
 ) -> None:

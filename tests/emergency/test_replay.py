@@ -194,14 +194,6 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
     real_report = typhoon("report", env=env)
     assert "| signal changes (by people / feeds / rules) | 0 (0 / 0 / 0) |" in real_report.stdout
 
-    from emergency.report import render
-
-    if render.chromium() is None:
-        pytest.skip("the PDF part needs Chromium")
-    pdf = typhoon("report", "--exercise", "-o", str(tmp_path / "yagi.pdf"), env=env)
-    assert pdf.returncode == 0, pdf.stderr
-    assert (tmp_path / "yagi.pdf").read_bytes()[:5] == b"%PDF-"
-
 
 def test_replay_refuses_a_bad_token_a_viewer_and_an_unreachable_server(app_server):
     from tests.support.server import free_port
@@ -224,6 +216,8 @@ def test_replay_refuses_a_bad_token_a_viewer_and_an_unreachable_server(app_serve
 
 
 def test_replay_names_an_unknown_scenario_and_the_line_of_a_bad_one(tmp_path):
+    stopped = typhoon("replay", "yagi", "--speed", "0", "--token", "x")
+    assert stopped.returncode == 2 and "--speed" in stopped.stderr
     unknown = typhoon("replay", "mangkhut", "--token", "x")
     assert unknown.returncode == 2
     assert "unknown scenario 'mangkhut'" in unknown.stderr and "yagi" in unknown.stderr
@@ -259,6 +253,18 @@ def test_replay_names_an_unknown_scenario_and_the_line_of_a_bad_one(tmp_path):
     not_yaml.write_text("name: x\nsteps: [\n")
     out = typhoon("replay", str(not_yaml), "--token", "x")
     assert out.returncode == 2 and str(not_yaml) in out.stderr
+
+
+def test_report_as_pdf(tmp_path):
+    from emergency.report import render
+
+    if render.chromium() is None:
+        pytest.skip("a PDF is printed with Chromium, which is not installed here")
+    env = {"TYPHOON_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
+    assert typhoon("db", "upgrade", env=env).returncode == 0
+    out = typhoon("report", "-o", str(tmp_path / "report.pdf"), env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_report_refuses_bad_options(tmp_path):
