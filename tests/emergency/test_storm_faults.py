@@ -46,5 +46,6 @@ def test_fault_run_loses_nothing_and_sends_nothing_twice(database_url, tmp_path)
     assert report.duplicates == 0  # and in fact none: the reconciler asks Twilio first
     assert report.provider["throttled"] > 0 and report.provider["server_errors"] > 0
     assert report.signals > 0  # audited changes made during the faults, then verified
+    assert report.liaison_sms > 0 and report.liaison_lost == report.liaison_duplicates == 0
     assert report.audit_ok, report.audit_output
     assert report.live_events > 0 and report.live_problems == []  # once each, in order

@@ -18,6 +18,7 @@ from tests.support.processes import start, start_api
 from tests.support.storm import (
     SIGNAL_LEVELS,
     LiveCollector,
+    all_completed,
     broadcast_state,
     create_broadcast,
     leader,
@@ -125,14 +126,3 @@ def test_two_apis_two_workers_two_schedulers_and_a_failover(database_url, redis_
     assert final_status == "completed" and counts == {"sent": RECIPIENTS}
     assert {p: twilio.per_recipient.get(p) for p in phones} == dict.fromkeys(phones, 1)
     assert contacts and set(contacts.values()) == {len(ids) - 1}
-
-
-def all_completed(db) -> set[int]:
-    """The ids of every broadcast once all are completed; an empty set until then."""
-    from sqlalchemy import select
-
-    from alerts.dispatch.store import B
-
-    with db.session() as session:
-        rows = session.execute(select(B.c.id, B.c.status)).all()
-    return {i for i, _ in rows} if rows and all(s == "completed" for _, s in rows) else set()

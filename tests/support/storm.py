@@ -192,6 +192,33 @@ def broadcast_state(db, broadcast_id: int) -> tuple[str, dict[str, int]]:
         return str(status), count_by_status(session, broadcast_id)
 
 
+def all_completed(db) -> set[int]:
+    """The ids of every broadcast once all are completed; an empty set until then."""
+    from sqlalchemy import select
+
+    from alerts.dispatch.store import B
+
+    with db.session() as session:
+        rows = session.execute(select(B.c.id, B.c.status)).all()
+    return {i for i, _ in rows} if rows and all(s == "completed" for _, s in rows) else set()
+
+
+def liaison_sms_expected(db) -> dict[str, int]:
+    """Phone → how many liaison-notice SMS the outbox holds for it (one per notice)."""
+    from sqlalchemy import func, select
+
+    from alerts.dispatch.store import B, M
+
+    with db.session() as session:
+        rows = session.execute(
+            select(M.c.address, func.count())
+            .join(B, B.c.id == M.c.broadcast_id)
+            .where(B.c.origin == "liaison")
+            .group_by(M.c.address)
+        ).all()
+    return {address: int(n) for address, n in rows}
+
+
 def audit_verify(database_url: str) -> subprocess.CompletedProcess:
     """`typhoon audit verify` against the database, as an operator would run it."""
     return subprocess.run(
@@ -294,6 +321,9 @@ class FaultReport:
     failed: int = 0  # rows recorded failed (a permanent error; none expected)
     signals: int = 0  # signal changes the API took during the run (audited, with events)
     signals_refused: int = 0  # … and refused or timed out (the PostgreSQL outage)
+    liaison_sms: int = 0  # SMS the liaison notices of those changes sent (one per contact)
+    liaison_lost: int = 0
+    liaison_duplicates: int = 0
     live_events: int = 0  # events a /ws/live screen received through it all
     live_problems: list[str] = field(default_factory=list)  # gaps, repeats, disorder
     final: dict[str, int] = field(default_factory=dict)
@@ -319,7 +349,8 @@ class FaultReport:
             f"broadcast {self.broadcast_status} in {self.seconds:.1f} s "
             f"(set-up {self.setup_seconds:.1f} s), provider 429s "
             f"{self.provider.get('throttled', 0)}, signal changes {self.signals} "
-            f"(+{self.signals_refused} refused), live screen {self.live_events} events "
+            f"(+{self.signals_refused} refused; liaison SMS {self.liaison_sms}, lost "
+            f"{self.liaison_lost}, duplicates {self.liaison_duplicates}), live screen {self.live_events} events "
             f"{'in order' if not self.live_problems else 'with PROBLEMS'}; "
             + (self.audit_output.splitlines() or ["audit: no output"])[0]
         )
@@ -462,6 +493,11 @@ def run_faults(
                 break
             time.sleep(0.25)
         report.seconds = time.monotonic() - started
+        if report.finished:  # the liaison notices' SMS too (small broadcasts of their own)
+            try:
+                wait_for(lambda: all_completed(db), 120, "every broadcast", interval=0.5)
+            except TimeoutError as exc:
+                report.note = str(exc)
         last = _last_seq(db)
         try:  # the screen catches up with everything committed (bounded)
             wait_for(lambda: screen.last_seq() >= last or screen.error, 60, "the live screen")
@@ -472,12 +508,16 @@ def run_faults(
         report.broadcast_status, report.final = status, counts
         report.provider = twilio.stats()
         received = dict(twilio.per_recipient)
+        liaison = liaison_sms_expected(db)
     # every process stopped, the fake, Redis and the proxy closed
     report.reached = sum(1 for p in phones if received.get(p))
     report.lost = len(phones) - report.reached
     # The broadcast's recipients only: the liaison contacts get one SMS per signal change.
     report.duplicates = sum(received[p] - 1 for p in phones if received.get(p, 0) > 1)
     report.failed = report.final.get("failed", 0)
+    report.liaison_sms = sum(received.get(p, 0) for p in liaison)
+    report.liaison_lost = sum(max(0, n - received.get(p, 0)) for p, n in liaison.items())
+    report.liaison_duplicates = sum(max(0, received.get(p, 0) - n) for p, n in liaison.items())
     verified = audit_verify(database_url)
     report.audit_ok = verified.returncode == 0
     report.audit_output = (verified.stdout + verified.stderr).strip()
