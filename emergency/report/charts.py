@@ -49,19 +49,28 @@ def signals(periods: list[dict[str, Any]]) -> str:
         y = 30 + rows.index(p["signal"]) * row_h
         x = left + (start - t0).total_seconds() / span * plot
         w = max(stop_s / span * plot + left - x, 2)
-        colour = RANK_COLOURS[min(max(p["rank"], 1), len(RANK_COLOURS)) - 1]
+        colour = p.get("color") or RANK_COLOURS[min(max(p["rank"], 1), len(RANK_COLOURS)) - 1]
         body.append(
             f"<rect x='{x:.1f}' y='{y}' width='{w:.1f}' height='{row_h - 8}' "
             f"fill='{colour}' stroke='#555' stroke-width='0.5'><title>"
             f"{escape(p['name'])}</title></rect>"
         )
         if w > 24:
-            body.append(f"<text x='{x + 3:.1f}' y='{y + 15}'>{escape(p['level'])}</text>")
+            body.append(
+                f"<text x='{x + 3:.1f}' y='{y + 15}' fill='{_text_on(colour)}'>"
+                f"{escape(p['level'])}</text>"
+            )
     for i, name in enumerate(rows):
         body.append(f"<text x='10' y='{30 + i * row_h + 15}'>{escape(name)}</text>")
     axis_y = 30 + len(rows) * row_h + 4
     body.append(_time_axis(t0, t1, left, plot, axis_y))
     return _svg(axis_y + 30, body, title)
+
+
+def _text_on(colour: str) -> str:
+    """Black or white, whichever reads on the bar."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
 
 
 def _time_axis(t0: datetime, t1: datetime, left: int, plot: int, y: int) -> str:

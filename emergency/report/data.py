@@ -153,6 +153,7 @@ def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
                 "level": c["level"],
                 "name": c["name"],
                 "rank": _rank(catalogue, c["source"], c["kind"], c["level"]),
+                "color": _color(catalogue, c["source"], c["kind"], c["level"]),
                 "from_local": c["at_local"],
                 "_from": row.at,
             }
@@ -185,6 +186,14 @@ def _rank(catalogue, source, kind, level) -> int:
         return catalogue.rank(source, kind, level)
     except Exception:
         return 0
+
+
+def _color(catalogue, source, kind, level) -> str | None:
+    """The level's own colour in config/signals.yaml (as on the dashboard's tiles)."""
+    try:
+        return catalogue.level(source, kind, level).color
+    except Exception:
+        return None
 
 
 def _hours(a: datetime, b: datetime) -> float:
