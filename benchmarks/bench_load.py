@@ -674,6 +674,22 @@ def websocket_load(s: Stack, *, clients: int, events: int) -> dict[str, Any]:
 # -- c. signal change → first SMS at the provider --------------------------------------------
 
 
+def _drain(s: Stack, *, limit: float = 180.0) -> float:
+    """Until the dispatch stream is empty (the worker has skipped the cancelled broadcasts'
+    entries: ids only, claimed in order); returns the seconds it took."""
+    import redis
+
+    client = redis.Redis.from_url(s.redis_url)
+    stream = f"{s.prefix}:dispatch:stream"
+    started = time.monotonic()
+    try:
+        while client.xlen(stream) and time.monotonic() - started < limit:
+            time.sleep(0.05)
+    finally:
+        client.close()
+    return time.monotonic() - started
+
+
 def _quiet(twilio: Any, *, seconds: float = 1.0, limit: float = 60.0) -> None:
     """Until the provider has received nothing for ``seconds`` (at most ``limit``)."""
     last, since = len(twilio.received), time.monotonic()
@@ -692,6 +708,7 @@ def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
     latencies: list[float] = []
     responses: list[float] = []
     recipients: list[int] = []
+    drains: list[float] = []
     duplicates = 0
     with (
         run_twilio_server() as twilio,
@@ -737,6 +754,10 @@ def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
                 )
                 if answer.status_code == 200:
                     recipients.append(answer.json().get("recipients", 0))
+            # The queue is one FIFO stream of ids: the cancelled broadcasts' entries are
+            # skipped in order before a new broadcast's. Measure from a drained queue, and
+            # report how long the draining takes (a broadcast made meanwhile waits for it).
+            drains.append(_drain(s))
             # what was claimed before the cancel still goes out: wait for quiet
             _quiet(twilio)
             # each round's broadcasts are new ones to the same people: the same text to the
@@ -752,6 +773,7 @@ def signal_to_sms(s: Stack, *, repeats: int, population: int) -> dict[str, Any]:
         "latencies": latencies,
         "responses": responses,
         "recipients": max(recipients, default=0),
+        "drains": drains,
         "duplicates": duplicates,
     }
 
@@ -901,7 +923,11 @@ def rows_from(result: dict[str, Any]) -> list[dict[str, Any]]:
                     f"CAP, liaison, the outbox of {sig['recipients']:,} recipients written and "
                     f"queued) median {percentile(sig['responses'], 50):.3f} s, max "
                     f"{max(sig['responses']):.3f} s; rate ceiling 100/s; "
-                    f"{sig['duplicates']} duplicate recipients at the provider"
+                    f"{sig['duplicates']} duplicates at the provider; each round's broadcasts "
+                    f"(the raise's and the lowering's) cancelled, then the worker took median "
+                    f"{percentile(sig['drains'], 50):.1f} s (max {max(sig['drains']):.1f} s) "
+                    f"to skip their queued ids (one FIFO stream: a broadcast made meanwhile "
+                    f"waits behind them); timed from a drained queue"
                 ),
             }
         )
