@@ -138,12 +138,16 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def markdown(rows: list[dict[str, Any]], info: dict[str, str], seconds: float) -> str:
-    lines = [
-        "# Benchmarks (latest run of `make bench`)",
-        "",
+def markdown(
+    rows: list[dict[str, Any]], info: dict[str, str], seconds: float, *, heading: bool = True
+) -> str:
+    lines = ["# Benchmarks (latest run of `make bench`)", ""] if heading else []
+    lines += [
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM; "
-        f"Python {info['python']} on {info['os']}; {info['date']}.",
+        f"Python {info['python']} on {info['os']}; {info['date']}"
+        + (f"; load average {info['load']}" if info.get("load") else "")
+        + (f"; whole run {info['took']}" if info.get("took") else "")
+        + ".",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
@@ -153,10 +157,25 @@ def markdown(rows: list[dict[str, Any]], info: dict[str, str], seconds: float) -
     lines += [
         "",
         f"Run with `make bench` (`python -m benchmarks`, rate ceiling over {seconds:g} s); "
-        "each `benchmarks/bench_*.py` also runs alone (`python -m benchmarks.bench_dispatch`).",
+        "each `benchmarks/bench_*.py` also runs alone (`python -m benchmarks.bench_dispatch`). "
+        "Import, broadcast and dispatch use SQLite unless `--pg`; the rate ceiling and the load "
+        "benchmarks use PostgreSQL and Redis.",
         "",
     ]
     return "\n".join(lines)
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(path: Path, text: str) -> bool:
+    """Put ``text`` between the README's benchmark markers; False when they are missing."""
+    readme = path.read_text()
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        return False
+    path.write_text(readme[: start + len(README_START)] + "\n" + text + "\n" + readme[end:])
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--only", nargs="*", help="run only modules whose name contains these")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "latest.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="also put the table in README.md's bench section"
+    )
     args = parser.parse_args(argv)
+    run_started = time.monotonic()
+    load_before = os.getloadavg()
     sys.path.insert(0, str(ROOT))
 
     rows: list[dict[str, Any]] = []
@@ -204,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(got)
 
     info = machine()
+    load_after = os.getloadavg()
+    info["load"] = f"{load_before[1]:.1f} before, {load_after[1]:.1f} after (5-min)"
+    info["took"] = f"{(time.monotonic() - run_started) / 60:.1f} min"
     print()
     print(text_table(rows))
     print(
@@ -215,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"written to {args.output.relative_to(ROOT)}")
     elif args.output != HERE / "latest.md":
         args.output.write_text(markdown(rows, info, args.seconds))
+    if args.readme and not update_readme(
+        ROOT / "README.md", markdown(rows, info, args.seconds, heading=False)
+    ):
+        print("README.md has no benchmark markers", file=sys.stderr)
     return 1 if failed else 0
 
 
