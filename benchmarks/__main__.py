@@ -158,8 +158,8 @@ def markdown(
         "",
         f"Run with `make bench` (`python -m benchmarks`, rate ceiling over {seconds:g} s); "
         "each `benchmarks/bench_*.py` also runs alone (`python -m benchmarks.bench_dispatch`). "
-        "Import, broadcast and dispatch use SQLite unless `--pg`; the rate ceiling and the load "
-        "benchmarks use PostgreSQL and Redis.",
+        "Import, broadcast, dispatch and the rate ceiling use SQLite unless `--pg`; the load "
+        "benchmarks always use PostgreSQL; the rate ceiling and the load benchmarks use Redis.",
         "",
     ]
     return "\n".join(lines)
