@@ -66,16 +66,14 @@ class Replay:
         url: str,
         token: str,
         speed: float,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         if speed <= 0:
             raise ReplayError("--speed must be greater than 0")
         self.scenario, self.url, self.speed = scenario, url.rstrip("/"), speed
-        self.client = client or httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
         self.client.headers["Authorization"] = f"Bearer {token}"
-        self._sleep, self._should_stop = sleep, should_stop
+        self._should_stop = should_stop
 
     def __enter__(self) -> Replay:
         return self
@@ -96,11 +94,14 @@ class Replay:
                 f"bad token: {self.url} refused it (401); give an operator's "
                 "token with --token or TYPHOON_TOKEN"
             )
-        if response.status_code != 200:
+        try:
+            me = response.json() if response.status_code == 200 else None
+        except ValueError:
+            me = None
+        if not isinstance(me, dict):
             raise ReplayError(
                 f"{self.url}/api/v1/me answered {response.status_code}: is this a typhoon server?"
             )
-        me = response.json()
         if me.get("role") not in ("operator", "admin"):
             raise ReplayError(
                 f"the token is {me.get('name')!r}'s, role {me.get('role')!r}: "
@@ -148,7 +149,7 @@ class Replay:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            self._sleep(min(left, 0.5))
+            time.sleep(min(left, 0.5))
 
     # --- HTTP ------------------------------------------------------------------------------
 

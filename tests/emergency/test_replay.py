@@ -206,6 +206,8 @@ def test_replay_refuses_a_bad_token_a_viewer_and_an_unreachable_server(app_serve
     assert viewer.returncode == 1 and "operator" in viewer.stderr
     away = typhoon("replay", "yagi", "--url", f"http://127.0.0.1:{free_port()}", "--token", "tyh_x")
     assert away.returncode == 1 and "server unreachable" in away.stderr
+    other = typhoon("replay", "yagi", "--url", f"{app_server.url}/static", "--token", "tyh_x")
+    assert other.returncode == 1 and "is this a typhoon server?" in other.stderr
     none = typhoon("replay", "yagi", "--url", app_server.url, env={"TYPHOON_TOKEN": ""})
     assert none.returncode == 1 and "no token" in none.stderr
     # nothing was done
