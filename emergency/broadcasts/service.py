@@ -515,13 +515,22 @@ def _publish_cap(session: Session, runtime: Any, broadcast: Broadcast) -> None:
 
 
 def _after_commit(session: Session, action) -> None:
-    def run(_session) -> None:
+    """Run `action` once the unit of work has committed: its root transaction, not a
+    savepoint (a rule's broadcast is drafted inside one, and SQLAlchemy fires after_commit
+    when a savepoint is released too: a job scheduled then may run before the row exists)."""
+    done = False
+
+    def run(committed: Session) -> None:
+        nonlocal done
+        if done or committed.in_nested_transaction():
+            return
+        done = True
         try:
             action()
         except Exception:  # the periodic safety job repairs a lost timed job
             log.exception("after-commit scheduling step failed")
 
-    event.listen(session, "after_commit", run, once=True)
+    event.listen(session, "after_commit", run)
 
 
 def _scheduler(runtime: Any):

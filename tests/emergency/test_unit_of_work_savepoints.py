@@ -82,3 +82,14 @@ def test_a_failed_savepoint_keeps_the_rest_of_the_unit(db):
     with db.session() as session:
         assert session.execute(select(func.count()).select_from(Event)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 1
+
+
+def test_a_timed_broadcast_is_scheduled_after_the_root_commit(db):
+    from emergency.broadcasts import service as broadcast_service
+
+    ran: list[str] = []
+    with db.unit_of_work() as session:
+        with session.begin_nested():  # as a rule's broadcast action
+            broadcast_service._after_commit(session, lambda: ran.append("scheduled"))
+        assert ran == []  # the broadcast row is not committed yet
+    assert ran == ["scheduled"]
