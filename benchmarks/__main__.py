@@ -38,7 +38,7 @@ QUICK = {
         "ws_clients": 200,
         "ws_events": 5,
         "signal_repeats": 5,
-        "signal_repeats_full": 2,
+        "signal_repeats_full": 1,
     },
 }
 
