@@ -284,6 +284,8 @@ def assign_hazard(
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
     if group_id is not None:
         get_group(session, group_id=group_id)
+    if crew_id is not None:  # before the hazard points at it: an unknown crew is a 404
+        crew_service.get_crew(session, crew_id=crew_id)
     before = _move(hazard, HazardStatus.assigned)
     hazard.assigned_group_id, hazard.assigned_crew_id = group_id, crew_id
     hazard.assigned_at, hazard.assigned_by = utcnow(), actor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emergency.liaison.config import Phone, Slug, Texts
 
@@ -35,6 +35,15 @@ class ContactUpdate(_In):
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = None
     language: Language | None = None
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> ContactUpdate:
+        # Left out means unchanged; null clears only what a contact may lack (phone, email, role).
+        nulls = [name for name in ("name", "organisation", "language", "active")
+                 if name in self.model_fields_set and getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"may not be null: {', '.join(nulls)}")
+        return self
 
 
 class CallIn(_In):
