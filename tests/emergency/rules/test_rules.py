@@ -102,7 +102,7 @@ def test_drill_runs_rules_on_drill_levels_without_touching_the_real_world(app_se
 
 def test_preview_plans_without_writing(app_server, api: Api):
     api.signal("3")
-    seq, journal = api.last_seq(), api.journal()
+    seq, journal = api.settle(), api.journal()
     r = api.post("/api/v1/rules/preview", {"signals": {"SMG:tropical_cyclone": "8SE",
                                                        "ZHUHAI:typhoon": "orange"}}, role="viewer")
     assert r.status_code == 200, r.text

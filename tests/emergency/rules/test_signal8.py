@@ -72,7 +72,7 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
     assert [n["kind"] for n in notified] == ["signal", "rule"]
 
     # The same CAP again: a duplicate, nothing more.
-    journal, seq = api.journal(), api.last_seq()
+    journal, seq = api.journal(), api.settle()
     again = post_cap(app_server, fresh("smg_tc8ne.xml"))
     assert again.status_code == 200 and again.json()["actions"] == []
     # The same signal through another alert or an operator: no change, no action.
