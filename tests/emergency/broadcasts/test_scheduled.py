@@ -28,9 +28,9 @@ def status_of(app, broadcast_id) -> str:
 
 def test_send_at_survives_a_restart(alerts_settings):
     settings = alerts_settings()
-    when = utcnow() + timedelta(seconds=4)
     with server.run(settings, embedded_worker=False) as first:
         phones = seed(first.db, zones_of(first), 5)
+        when = utcnow() + timedelta(seconds=5)  # after this process has stopped
         r = post(
             first,
             {
