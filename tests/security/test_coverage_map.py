@@ -18,6 +18,9 @@ CHECKS: dict[str, list[str]] = {
     "API fuzzing (schemathesis): no 5xx, every answer as documented, with and without a token": [
         "tests/security/test_fuzz_api.py::test_fuzz_as_admin",
         "tests/security/test_fuzz_api.py::test_fuzz_without_token",
+        "tests/security/test_fuzz_findings.py::test_an_id_beyond_64_bits_is_422_not_500",
+        "tests/security/test_fuzz_findings.py::test_assigning_a_hazard_to_an_unknown_crew_is_404",
+        "tests/security/test_fuzz_findings.py::test_patching_a_contact_with_null_where_it_needs_a_value_is_422",
     ],
     "every mutating endpoint: no token → 401, nothing written": [
         "tests/security/test_roles.py::test_every_mutating_route_is_accounted_for",
