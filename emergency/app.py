@@ -81,18 +81,18 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
     app.add_middleware(RequestContextMiddleware)
 
     from emergency.auth.router import router as auth_router
+    from emergency.cap.router import router as cap_router
+    from emergency.feeds.router import router as feeds_router
+    from emergency.field.routers import ROUTERS as field_routers
     from emergency.health import router as health_router
+    from emergency.liaison.router import router as liaison_router
     from emergency.live.router import router as live_router
+    from emergency.rules.router import router as rules_router
     from emergency.signals.router import router as signals_router
     from emergency.situation.router import router as situation_router
     from emergency.web.router import mount_vendor
     from emergency.web.router import router as web_router
     from emergency.zones.router import router as zones_router
-    from emergency.field.routers import ROUTERS as field_routers
-    from emergency.cap.router import router as cap_router
-    from emergency.liaison.router import router as liaison_router
-    from emergency.rules.router import router as rules_router
-    from emergency.feeds.router import router as feeds_router
 
     for router in (health_router, auth_router, signals_router, situation_router, zones_router,
                    live_router, web_router, *field_routers, cap_router, rules_router, feeds_router,
