@@ -519,7 +519,7 @@ def _queued(s: Stack, broadcast_id: int) -> int:
         engine.dispose()
 
 
-def _recovery(s: Stack, *, limit: float = 180.0) -> float:
+def _recovery(s: Stack, *, limit: float = 120.0) -> float:
     """Seconds until every API process answers GET /api/v1/me within a second again."""
     started = time.monotonic()
     pending = list(s.api_urls)
@@ -845,10 +845,10 @@ def measure(
     pg: str | None = None,
     subscribers: int = 200_000,
     report_rate: float = 200.0,
-    report_seconds: float = 20.0,
+    report_seconds: float = 10.0,
     ws_clients: int = 2000,
-    ws_events: int = 20,
-    signal_repeats: int = 20,
+    ws_events: int = 10,
+    signal_repeats: int = 10,
     signal_repeats_full: int = 1,
     signal_population: int = 1000,
     apis: int = 2,
@@ -1015,10 +1015,10 @@ def run(
     pg: str | None = None,
     subscribers: int = 200_000,
     report_rate: float = 200.0,
-    report_seconds: float = 20.0,
+    report_seconds: float = 10.0,
     ws_clients: int = 2000,
-    ws_events: int = 20,
-    signal_repeats: int = 20,
+    ws_events: int = 10,
+    signal_repeats: int = 10,
     signal_repeats_full: int = 1,
     **_: Any,
 ) -> list[dict[str, Any]]:
@@ -1041,10 +1041,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg", default=None, help="PostgreSQL admin URL")
     parser.add_argument("--subscribers", type=int, default=200_000)
     parser.add_argument("--report-rate", type=float, default=200.0)
-    parser.add_argument("--report-seconds", type=float, default=20.0)
+    parser.add_argument("--report-seconds", type=float, default=10.0)
     parser.add_argument("--ws-clients", type=int, default=2000)
-    parser.add_argument("--ws-events", type=int, default=20)
-    parser.add_argument("--signal-repeats", type=int, default=20)
+    parser.add_argument("--ws-events", type=int, default=10)
+    parser.add_argument("--signal-repeats", type=int, default=10)
     parser.add_argument("--signal-repeats-full", type=int, default=1)
     parser.add_argument("--ws-child", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
