@@ -81,7 +81,8 @@ async def cap_body(request: Request) -> bytes:
                                    "required": True}},
 )
 def post_cap(
-    body: Annotated[bytes, Depends(cap_body)], user: Operator, session: SessionDep,
+    # The token first: FastAPI solves dependencies in order, and a stranger's body is not read.
+    user: Operator, body: Annotated[bytes, Depends(cap_body)], session: SessionDep,
     runtime: RuntimeDep, response: Response,
 ):
     """Ingest one CAP 1.2 alert; its signals go through the same flow as an operator's."""
