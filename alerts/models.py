@@ -91,7 +91,9 @@ class Broadcast(SQLModel, table=True):
     exercise: bool = False
     send_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     recipients: int = 0  # the audience counted when it was drafted, then when it was sent
-    by_language: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    by_language: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     origin: str = Field(default="operator", max_length=120)  # operator, or rule:<id>
     # A caller-supplied key makes creation idempotent (a rule firing twice creates one).
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
@@ -116,8 +118,12 @@ class Message(SQLModel, table=True):
     )
 
     # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY autoincrements.
-    id: int | None = Field(default=None, sa_column=Column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
     broadcast_id: int = Field(foreign_key="broadcast.id")
     channel: Channel = Field(sa_type=String(8))
     subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id")

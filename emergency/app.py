@@ -27,8 +27,13 @@ from emergency.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, demo: bool = False,
-               embedded_worker: bool = True, embedded_scheduler: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    demo: bool = False,
+    embedded_worker: bool = True,
+    embedded_scheduler: bool = True,
+) -> FastAPI:
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.config_dir / "signals.yaml")
 
@@ -56,8 +61,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
             from emergency import demo as demo_data
 
             app.state.demo_tokens = await asyncio.to_thread(demo_data.load, db, settings)
-        log.info("serving", extra={"database": db.engine.dialect.name,
-                                   "bus": type(bus).__name__})
+        log.info("serving", extra={"database": db.engine.dialect.name, "bus": type(bus).__name__})
         try:
             yield
         finally:
@@ -94,9 +98,20 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
     from emergency.web.router import router as web_router
     from emergency.zones.router import router as zones_router
 
-    for router in (health_router, auth_router, signals_router, situation_router, zones_router,
-                   live_router, web_router, *field_routers, cap_router, rules_router, feeds_router,
-                   liaison_router):
+    for router in (
+        health_router,
+        auth_router,
+        signals_router,
+        situation_router,
+        zones_router,
+        live_router,
+        web_router,
+        *field_routers,
+        cap_router,
+        rules_router,
+        feeds_router,
+        liaison_router,
+    ):
         app.include_router(router)
     from emergency.broadcasts.router import router as broadcasts_router
     from emergency.subscribers.router import router as subscribers_router
@@ -104,7 +119,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False,
 
     for router in (broadcasts_router, subscribers_router, webhooks_router):  # mass alerts
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    app.mount(
+        "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
+    )
     mount_vendor(app)  # front-end libraries from emergency/web/node_modules (npm ci)
     from emergency import openapi
 

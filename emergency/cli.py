@@ -42,8 +42,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8000, help="port"),
     demo: bool = typer.Option(False, "--demo", help="load demo users, zones and subscribers"),
-    no_worker: bool = typer.Option(False, "--no-worker", help="do not run the dispatch worker here"),
-    no_scheduler: bool = typer.Option(False, "--no-scheduler", help="do not run the scheduler here"),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="do not run the dispatch worker here"
+    ),
+    no_scheduler: bool = typer.Option(
+        False, "--no-scheduler", help="do not run the scheduler here"
+    ),
     migrate: bool = typer.Option(True, "--migrate/--no-migrate", help="apply migrations first"),
 ) -> None:
     """API, live stream and pages; embedded worker and scheduler unless told not to."""
@@ -57,18 +61,25 @@ def serve(
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     if migrate:
         migrations.upgrade(settings.database_url)
-    application = create_app(settings, demo=demo, embedded_worker=not no_worker,
-                             embedded_scheduler=not no_scheduler)
+    application = create_app(
+        settings, demo=demo, embedded_worker=not no_worker, embedded_scheduler=not no_scheduler
+    )
     if demo:  # the living demo: the Yagi-like scenario replayed as an exercise, in a loop
         from emergency.replay import demo as demo_replay
 
         application.state.mode["replay"] = demo_replay.SCENARIO
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        demo_replay.start(application, url=f"http://{local}:{port}",
-                          config_dir=settings.config_dir)
+        demo_replay.start(application, url=f"http://{local}:{port}", config_dir=settings.config_dir)
     typer.echo(f"serving on http://{host}:{port}")
-    uvicorn.run(application, host=host, port=port, log_config=None, ws_ping_interval=20,
-                ws_ping_timeout=20, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()
@@ -105,8 +116,11 @@ def worker() -> None:
 
     settings = _settings()
     if not settings.redis_url:
-        typer.echo("error: `typhoon worker` needs TYPHOON_REDIS_URL (without Redis the worker "
-                   "runs inside `typhoon serve`)", err=True)
+        typer.echo(
+            "error: `typhoon worker` needs TYPHOON_REDIS_URL (without Redis the worker "
+            "runs inside `typhoon serve`)",
+            err=True,
+        )
         raise typer.Exit(2)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     typer.echo("dispatch worker starting")
@@ -142,8 +156,14 @@ def replay(
         typer.echo(f"{index + 1:3d}  {s.at.isoformat()}  {s.do}")
 
     try:
-        outcome = replay_service.play(scenario, config_dir=settings.config_dir, url=base,
-                                      token=token, speed=speed, on_step=step)
+        outcome = replay_service.play(
+            scenario,
+            config_dir=settings.config_dir,
+            url=base,
+            token=token,
+            speed=speed,
+            on_step=step,
+        )
     except replay_service.ScenarioError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -157,7 +177,9 @@ def replay(
 def report(
     since: str = typer.Option(None, "--from", "--since", help="start (ISO date or time, Macau)"),
     until: str = typer.Option(None, "--to", help="end (default: now)"),
-    fmt: str = typer.Option(None, "--format", help="md, html or pdf (default: from --out, else md)"),
+    fmt: str = typer.Option(
+        None, "--format", help="md, html or pdf (default: from --out, else md)"
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="file to write (default: stdout)"),
     exercise: bool = typer.Option(False, "--exercise", help="the drills' signals and broadcasts"),
 ) -> None:
@@ -171,8 +193,14 @@ def report(
     db = _database(settings)
     try:
         text = report_service.write(
-            db, settings=settings, start=report_service.parse_time(since, "--from"),
-            end=report_service.parse_time(until, "--to"), fmt=fmt, out=out, exercise=exercise)
+            db,
+            settings=settings,
+            start=report_service.parse_time(since, "--from"),
+            end=report_service.parse_time(until, "--to"),
+            fmt=fmt,
+            out=out,
+            exercise=exercise,
+        )
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -200,7 +228,9 @@ def db_upgrade() -> None:
 @user_app.command("add")
 def user_add(
     name: str = typer.Argument(..., help="user name (unique)"),
-    role: str = typer.Option(..., "--role", help="admin, operator, approver, liaison, field, viewer"),
+    role: str = typer.Option(
+        ..., "--role", help="admin, operator, approver, liaison, field, viewer"
+    ),
 ) -> None:
     """Create a user and print its API token once (the last line of output)."""
     from emergency.auth import service as auth_service

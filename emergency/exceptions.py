@@ -20,8 +20,14 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.headers = headers  # e.g. Retry-After on a 429
@@ -81,8 +87,11 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[di
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         return "malformed_json", "the request body is not valid JSON", details
     if any(e.get("type") == "extra_forbidden" for e in exc.errors()):
-        unknown = [d["field"] for d, e in zip(details, exc.errors(), strict=False)
-                   if e.get("type") == "extra_forbidden"]
+        unknown = [
+            d["field"]
+            for d, e in zip(details, exc.errors(), strict=False)
+            if e.get("type") == "extra_forbidden"
+        ]
         return "unknown_field", f"unknown field(s): {', '.join(unknown)}", details
     return "invalid_input", f"{first['field']}: {first['problem']}", details
 
@@ -90,8 +99,9 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[di
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-REQUESTS = Counter(
-    "typhoon_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+REQUESTS = Counter("typhoon_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "typhoon_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "typhoon_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 WS_CLIENTS = Gauge("typhoon_ws_clients", "Connected live-stream websocket clients")
 WS_DROPPED = Counter("typhoon_ws_dropped_total", "Live clients closed for being too slow")
-EVENTS_STREAMED = Counter("typhoon_events_streamed_total", "Events fanned out to live clients", ["type"])
+EVENTS_STREAMED = Counter(
+    "typhoon_events_streamed_total", "Events fanned out to live clients", ["type"]
+)

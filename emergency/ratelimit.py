@@ -68,5 +68,6 @@ def limiter(app: FastAPI, name: str, *, limit: int, window: float) -> RateLimite
 
 def too_many(what: str, retry: float) -> TooManyRequests:
     seconds = int(retry) + 1
-    return TooManyRequests(f"too many {what}; try again in {seconds} s",
-                           headers={"Retry-After": str(seconds)})
+    return TooManyRequests(
+        f"too many {what}; try again in {seconds} s", headers={"Retry-After": str(seconds)}
+    )

@@ -48,8 +48,14 @@ class Runtime:
         catalogue = catalogue or load_catalogue(settings.config_dir / "signals.yaml")
         zones_dir = settings.config_dir / "zones"
         zones = load_zones(zones_dir) if zones_dir.is_dir() else ZoneSet([])
-        return cls(settings=settings, db=db, bus=bus, catalogue=catalogue,
-                   queue=build_queue(settings), zones=zones)
+        return cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            catalogue=catalogue,
+            queue=build_queue(settings),
+            zones=zones,
+        )
 
     def close(self) -> None:
         close_queue = getattr(self.queue, "close", None)

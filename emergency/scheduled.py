@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emergency.dispatch import scheduled as dispatch_jobs
 from emergency.broadcasts import scheduled as broadcast_jobs
+from emergency.dispatch import scheduled as dispatch_jobs
 from emergency.feeds import scheduled as feed_jobs
 from emergency.liaison import scheduled as liaison_jobs
 from emergency.rules import scheduled as rule_jobs
@@ -38,19 +38,34 @@ def heartbeat(*, runtime) -> None:
 
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("heartbeat", heartbeat, lambda s: 5.0),
-    PeriodicJob("broadcasts-start-due", broadcast_jobs.start_due_broadcasts,
-                lambda s: broadcast_jobs.START_DUE_EVERY),
-    PeriodicJob("receipts-apply-pending", broadcast_jobs.apply_pending_receipts,
-                lambda s: broadcast_jobs.RECEIPTS_EVERY),
-    PeriodicJob("liaison-escalate", liaison_jobs.escalate_unacknowledged,
-                lambda s: liaison_jobs.ESCALATE_EVERY),
-    PeriodicJob("rules-delayed-actions", rule_jobs.run_delayed_actions,
-                lambda s: rule_jobs.RUN_DUE_EVERY),
-    PeriodicJob("signals-expire", signal_jobs.expire_signals,
-                lambda s: signal_jobs.EXPIRE_EVERY),
+    PeriodicJob(
+        "broadcasts-start-due",
+        broadcast_jobs.start_due_broadcasts,
+        lambda s: broadcast_jobs.START_DUE_EVERY,
+    ),
+    PeriodicJob(
+        "receipts-apply-pending",
+        broadcast_jobs.apply_pending_receipts,
+        lambda s: broadcast_jobs.RECEIPTS_EVERY,
+    ),
+    PeriodicJob(
+        "liaison-escalate",
+        liaison_jobs.escalate_unacknowledged,
+        lambda s: liaison_jobs.ESCALATE_EVERY,
+    ),
+    PeriodicJob(
+        "rules-delayed-actions", rule_jobs.run_delayed_actions, lambda s: rule_jobs.RUN_DUE_EVERY
+    ),
+    PeriodicJob("signals-expire", signal_jobs.expire_signals, lambda s: signal_jobs.EXPIRE_EVERY),
     PeriodicJob("feeds-poll", feed_jobs.poll_feeds, feed_jobs.tick_seconds),
-    PeriodicJob("dispatch-reconcile", dispatch_jobs.reconcile_outbox,
-                lambda s: dispatch_jobs.RECONCILE_EVERY),
-    PeriodicJob("dispatch-progress", dispatch_jobs.broadcast_progress,
-                lambda s: dispatch_jobs.PROGRESS_EVERY),
+    PeriodicJob(
+        "dispatch-reconcile",
+        dispatch_jobs.reconcile_outbox,
+        lambda s: dispatch_jobs.RECONCILE_EVERY,
+    ),
+    PeriodicJob(
+        "dispatch-progress",
+        dispatch_jobs.broadcast_progress,
+        lambda s: dispatch_jobs.PROGRESS_EVERY,
+    ),
 ]

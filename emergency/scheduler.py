@@ -52,8 +52,9 @@ def _jobstore_url(database_url: str) -> str:
 
 
 class Scheduler:
-    def __init__(self, runtime, *, run_jobs: bool = True, lock_ttl: float = 10.0,
-                 node_id: str | None = None) -> None:
+    def __init__(
+        self, runtime, *, run_jobs: bool = True, lock_ttl: float = 10.0, node_id: str | None = None
+    ) -> None:
         self.runtime = runtime
         self.run_jobs = run_jobs
         self.lock_ttl = lock_ttl
@@ -82,10 +83,12 @@ class Scheduler:
         if self.runtime.settings.redis_url:
             import redis
 
-            self._redis = redis.Redis.from_url(self.runtime.settings.redis_url,
-                                               socket_timeout=5, socket_connect_timeout=5)
-            self._elector = threading.Thread(target=self._elect, name="scheduler-leader",
-                                             daemon=True)
+            self._redis = redis.Redis.from_url(
+                self.runtime.settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+            )
+            self._elector = threading.Thread(
+                target=self._elect, name="scheduler-leader", daemon=True
+            )
             self._elector.start()
         else:
             self._become_leader()
@@ -100,11 +103,24 @@ class Scheduler:
             self.aps.shutdown(wait=False)
 
     # --- jobs ---------------------------------------------------------------------------
-    def run_at(self, func: Callable | str, when: datetime, *, job_id: str,
-               kwargs: dict[str, Any] | None = None) -> None:
+    def run_at(
+        self,
+        func: Callable | str,
+        when: datetime,
+        *,
+        job_id: str,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         """A one-off job kept in the database; the same job_id replaces the earlier one."""
-        self.aps.add_job(func, "date", run_date=when, id=job_id, kwargs=kwargs or {},
-                         jobstore=PERSISTENT, replace_existing=True)
+        self.aps.add_job(
+            func,
+            "date",
+            run_date=when,
+            id=job_id,
+            kwargs=kwargs or {},
+            jobstore=PERSISTENT,
+            replace_existing=True,
+        )
         self.aps.wakeup()
 
     def cancel(self, job_id: str) -> None:
@@ -117,9 +133,15 @@ class Scheduler:
         from emergency.scheduled import PERIODIC_JOBS
 
         for job in PERIODIC_JOBS:
-            self.aps.add_job(job.func, "interval", seconds=job.seconds(self.runtime.settings),
-                             id=job.name, jobstore=PERIODIC, replace_existing=True,
-                             kwargs={"runtime": self.runtime})
+            self.aps.add_job(
+                job.func,
+                "interval",
+                seconds=job.seconds(self.runtime.settings),
+                id=job.name,
+                jobstore=PERIODIC,
+                replace_existing=True,
+                kwargs={"runtime": self.runtime},
+            )
 
     # --- leadership ---------------------------------------------------------------------
     def _become_leader(self) -> None:
@@ -152,8 +174,10 @@ class Scheduler:
 
     def _release(self) -> None:
         try:
-            script = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-                      "return redis.call('del', KEYS[1]) else return 0 end")
+            script = (
+                "if redis.call('get', KEYS[1]) == ARGV[1] then "
+                "return redis.call('del', KEYS[1]) else return 0 end"
+            )
             self._redis.eval(script, 1, self._leader_key, self.node_id)
         except Exception:
             pass

@@ -47,14 +47,19 @@ class Settings(BaseSettings):
     # message may stay `sending` before the reconciler asks the provider and re-queues it;
     # how long a Redis queue entry stays idle before another worker takes it over, and how
     # many deliveries make it poison.
-    worker_concurrency: int = Field(300, ge=1, le=5000, validation_alias="TYPHOON_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(
+        300, ge=1, le=5000, validation_alias="TYPHOON_WORKER_CONCURRENCY"
+    )
     claim_timeout: float = Field(120.0, gt=0, validation_alias="TYPHOON_CLAIM_TIMEOUT")
     queue_min_idle: float = Field(30.0, gt=0, validation_alias="TYPHOON_QUEUE_MIN_IDLE")
     queue_max_deliveries: int = Field(5, ge=1, validation_alias="TYPHOON_QUEUE_MAX_DELIVERIES")
     # Prefix of every Redis key and channel (dispatch stream, event channel, scheduler lock),
     # so two deployments (or two test runs) can share one Redis without seeing each other.
     redis_prefix: str = Field(
-        "typhoon", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", validation_alias="TYPHOON_REDIS_PREFIX"
+        "typhoon",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias="TYPHOON_REDIS_PREFIX",
     )
     sms_validity_seconds: int | None = Field(
         None, ge=1, le=36000, validation_alias="TYPHOON_SMS_VALIDITY_SECONDS"
@@ -63,7 +68,9 @@ class Settings(BaseSettings):
     # Broadcast preview: SMS price per segment, its currency, and the longest a broadcast may
     # take at TYPHOON_SMS_RATE before the operator is warned (Twilio queues ~10 h per sender).
     sms_price: float = Field(0.05, ge=0, validation_alias="TYPHOON_SMS_PRICE")
-    sms_currency: str = Field("USD", min_length=3, max_length=3, validation_alias="TYPHOON_SMS_CURRENCY")
+    sms_currency: str = Field(
+        "USD", min_length=3, max_length=3, validation_alias="TYPHOON_SMS_CURRENCY"
+    )
     sms_max_eta: float = Field(36000.0, gt=0, validation_alias="TYPHOON_SMS_MAX_ETA")
     # Hosts besides the browsers' push services that push subscriptions may point at
     # (comma-separated; e.g. a local test push service "127.0.0.1").

@@ -17,7 +17,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 
 def _compose_tool() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
         return [docker, "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -27,9 +30,12 @@ def _compose_tool() -> list[str] | None:
 def test_compose_file_is_valid_for_compose():
     tool = _compose_tool()
     if tool is None:
-        pytest.skip("neither `docker compose` nor `docker-compose` is installed (.ci/run installs it)")
-    out = subprocess.run([*tool, "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                         text=True, cwd=ROOT)
+        pytest.skip(
+            "neither `docker compose` nor `docker-compose` is installed (.ci/run installs it)"
+        )
+    out = subprocess.run(
+        [*tool, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -52,6 +58,10 @@ def test_compose_services_commands_and_health_checks():
         if command[0] != "typhoon":
             continue
         args = [a for a in command[1:] if not a.startswith("--") and a not in ("0.0.0.0", "8000")]
-        out = subprocess.run([sys.executable, "-m", "emergency", *args, "--help"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "emergency", *args, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, f"`typhoon {' '.join(args)}` does not exist: {out.stderr}"

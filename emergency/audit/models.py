@@ -19,6 +19,8 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=80, index=True)
     target_type: str = Field(max_length=60)
     target_id: str = Field(max_length=120)
-    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    summary: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

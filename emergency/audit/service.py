@@ -37,15 +37,23 @@ def record(
 ) -> None:
     summary = {"before": jsonable_encoder(before), "after": jsonable_encoder(after)}
     session.info.setdefault(_PENDING, []).append(
-        dict(actor=actor, action=action, target_type=target_type, target_id=str(target_id),
-             summary=summary, at=utcnow())
+        dict(
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            summary=summary,
+            at=utcnow(),
+        )
     )
 
 
 def entry_hash(*, seq: int, at, actor, action, target_type, target_id, summary, prev_hash) -> str:
     canonical = json.dumps(
         [seq, at.isoformat(), actor, action, target_type, target_id, summary, prev_hash],
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -85,8 +93,10 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
     last = 0
     while True:
         rows = session.exec(
-            select(AuditEntry).where(col(AuditEntry.seq) > last)
-            .order_by(col(AuditEntry.seq)).limit(batch)
+            select(AuditEntry)
+            .where(col(AuditEntry.seq) > last)
+            .order_by(col(AuditEntry.seq))
+            .limit(batch)
         ).all()
         if not rows:
             break
@@ -96,8 +106,13 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
             if row.prev_hash != prev_hash:
                 problems.append(f"row {row.seq}: does not follow the previous row (chain broken)")
             digest = entry_hash(
-                seq=row.seq, at=row.at, actor=row.actor, action=row.action,
-                target_type=row.target_type, target_id=row.target_id, summary=row.summary,
+                seq=row.seq,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                target_type=row.target_type,
+                target_id=row.target_id,
+                summary=row.summary,
                 prev_hash=row.prev_hash,
             )
             if digest != row.hash:
@@ -112,7 +127,9 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
     return VerifyResult(ok=not problems, checked=checked, problems=problems)
 
 
-def entries(session: Session, *, limit: int = 100, before_seq: int | None = None) -> list[AuditEntry]:
+def entries(
+    session: Session, *, limit: int = 100, before_seq: int | None = None
+) -> list[AuditEntry]:
     query = select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(limit)
     if before_seq is not None:
         query = query.where(col(AuditEntry.seq) < before_seq)

@@ -40,7 +40,11 @@ def create_user(session: Session, *, name: str, role: Role | str, actor: str) ->
     session.flush()
     token = issue_token(session, user=user, actor=actor)
     audit_service.record(
-        session, actor=actor, action="user.created", target_type="user", target_id=user.id,
+        session,
+        actor=actor,
+        action="user.created",
+        target_type="user",
+        target_id=user.id,
         after={"name": user.name, "role": user.role},
     )
     return user, token
@@ -51,7 +55,11 @@ def issue_token(session: Session, *, user: User, actor: str, label: str = "") ->
     session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
     session.flush()
     audit_service.record(
-        session, actor=actor, action="token.issued", target_type="user", target_id=user.id,
+        session,
+        actor=actor,
+        action="token.issued",
+        target_type="user",
+        target_id=user.id,
         after={"label": label},
     )
     return token

@@ -60,20 +60,25 @@ class IngestResult:
 
 def mappings(runtime: Any) -> CapMappings:
     """config/cap_mappings.yaml, checked against the catalogue, loaded once per Runtime."""
-    return cached(runtime, "cap.mappings", lambda: load_cap_mappings(
-        runtime.settings.config_dir / "cap_mappings.yaml", catalogue=runtime.catalogue))
+    return cached(
+        runtime,
+        "cap.mappings",
+        lambda: load_cap_mappings(
+            runtime.settings.config_dir / "cap_mappings.yaml", catalogue=runtime.catalogue
+        ),
+    )
 
 
 def find_received(session: Session, *, sender: str, identifier: str) -> CapReceived | None:
     return session.exec(
-        select(CapReceived).where(CapReceived.sender == sender,
-                                  CapReceived.identifier == identifier)
+        select(CapReceived).where(
+            CapReceived.sender == sender, CapReceived.identifier == identifier
+        )
     ).first()
 
 
 def list_received(session: Session, *, limit: int = 100) -> list[CapReceived]:
-    return list(session.exec(
-        select(CapReceived).order_by(col(CapReceived.id).desc()).limit(limit)))
+    return list(session.exec(select(CapReceived).order_by(col(CapReceived.id).desc()).limit(limit)))
 
 
 def get_received(session: Session, *, received_id: int) -> CapReceived:
@@ -101,19 +106,33 @@ def ingest_cap(
     alert = parse_cap(data, max_bytes=max_bytes)
     existing = find_received(session, sender=alert.sender, identifier=alert.identifier)
     if existing is not None:
-        return IngestResult(record=existing, duplicate=True, signals=existing.result.get("signals", []))
+        return IngestResult(
+            record=existing, duplicate=True, signals=existing.result.get("signals", [])
+        )
     assertions = []
     if alert.status in ACTED_ON:
         # Before anything is stored: an unknown level or a conflict is a CapError (4xx).
-        assertions = signals_from_cap(alert, runtime.catalogue,
-                                      cap_mappings or mappings(runtime),
-                                      accept_status=ACTED_ON,
-                                      lookup=lambda ref: _lookup(session, ref))
+        assertions = signals_from_cap(
+            alert,
+            runtime.catalogue,
+            cap_mappings or mappings(runtime),
+            accept_status=ACTED_ON,
+            lookup=lambda ref: _lookup(session, ref),
+        )
     record = CapReceived(
-        identifier=alert.identifier, sender=alert.sender, sent=alert.sent, status=alert.status,
-        msg_type=alert.msg_type, references=" ".join(str(r) for r in alert.references) or None,
-        origin=str(origin), feed_id=feed_id, source_url=source_url, posted_by=posted_by,
-        size=len(data), raw_xml=_as_text(data), outcome=Outcome.no_change,
+        identifier=alert.identifier,
+        sender=alert.sender,
+        sent=alert.sent,
+        status=alert.status,
+        msg_type=alert.msg_type,
+        references=" ".join(str(r) for r in alert.references) or None,
+        origin=str(origin),
+        feed_id=feed_id,
+        source_url=source_url,
+        posted_by=posted_by,
+        size=len(data),
+        raw_xml=_as_text(data),
+        outcome=Outcome.no_change,
     )
     try:
         with session.begin_nested():  # two posts of the same alert at once: one stores it
@@ -123,14 +142,23 @@ def ingest_cap(
         existing = find_received(session, sender=alert.sender, identifier=alert.identifier)
         if existing is None:
             raise
-        return IngestResult(record=existing, duplicate=True, signals=existing.result.get("signals", []))
+        return IngestResult(
+            record=existing, duplicate=True, signals=existing.result.get("signals", [])
+        )
 
     result = IngestResult(record=record)
     actor = f"feed:{feed_id}" if origin == Origin.feed and feed_id else alert.sender
     for assertion in assertions:
         result.signals.append(
-            _apply(session, runtime=runtime, alert=alert, assertion=assertion, actor=actor,
-                   origin=origin, result=result)
+            _apply(
+                session,
+                runtime=runtime,
+                alert=alert,
+                assertion=assertion,
+                actor=actor,
+                origin=origin,
+                result=result,
+            )
         )
     if alert.status not in ACTED_ON:
         record.outcome = Outcome.not_actual
@@ -147,40 +175,81 @@ def ingest_cap(
     session.add(record)
     session.flush()
     audit_service.record(
-        session, actor=posted_by, action="cap.received", target_type="cap_alert",
+        session,
+        actor=posted_by,
+        action="cap.received",
+        target_type="cap_alert",
         target_id=record.id,
-        after={"identifier": alert.identifier, "sender": alert.sender, "status": alert.status,
-               "msg_type": alert.msg_type, "outcome": record.outcome, "feed": feed_id},
+        after={
+            "identifier": alert.identifier,
+            "sender": alert.sender,
+            "status": alert.status,
+            "msg_type": alert.msg_type,
+            "outcome": record.outcome,
+            "feed": feed_id,
+        },
     )
-    event_service.emit(session, "cap.received", {
-        "id": record.id, "identifier": alert.identifier, "sender": alert.sender,
-        "status": alert.status, "msg_type": alert.msg_type, "origin": str(origin),
-        "feed": feed_id, "outcome": record.outcome, "signals": result.signals,
-    })
+    event_service.emit(
+        session,
+        "cap.received",
+        {
+            "id": record.id,
+            "identifier": alert.identifier,
+            "sender": alert.sender,
+            "status": alert.status,
+            "msg_type": alert.msg_type,
+            "origin": str(origin),
+            "feed": feed_id,
+            "outcome": record.outcome,
+            "signals": result.signals,
+        },
+    )
     return result
 
 
 def _apply(
-    session: Session, *, runtime: Any, alert: CapAlert, assertion: SignalAssertion, actor: str,
-    origin: Origin, result: IngestResult,
+    session: Session,
+    *,
+    runtime: Any,
+    alert: CapAlert,
+    assertion: SignalAssertion,
+    actor: str,
+    origin: Origin,
+    result: IngestResult,
 ) -> dict[str, Any]:
     exercise = assertion.exercise
     entry: dict[str, Any] = {
-        "signal": assertion.code, "source": assertion.source, "kind": assertion.kind,
-        "level": assertion.level, "exercise": exercise, "rule": assertion.rule,
-        "applied": False, "change": None, "reason": None,
+        "signal": assertion.code,
+        "source": assertion.source,
+        "kind": assertion.kind,
+        "level": assertion.level,
+        "exercise": exercise,
+        "rule": assertion.rule,
+        "applied": False,
+        "change": None,
+        "reason": None,
     }
     in_force = signal_service.change_in_force(
-        session, source=assertion.source, kind=assertion.kind, exercise=exercise)
+        session, source=assertion.source, kind=assertion.kind, exercise=exercise
+    )
     reason = _skip_reason(session, alert=alert, assertion=assertion, in_force=in_force)
     if reason is not None:
         entry["reason"] = reason
         return entry
     outcome = signal_flows.apply_signal(
-        session, runtime=runtime, source=assertion.source, kind=assertion.kind,
-        level=assertion.level, actor=actor, origin=origin, cap_identifier=alert.identifier,
-        cap_sender=alert.sender, cap_sent=alert.sent, exercise=exercise,
-        note=f"CAP {alert.msg_type} {alert.identifier}"[:500], expires_at=assertion.expires,
+        session,
+        runtime=runtime,
+        source=assertion.source,
+        kind=assertion.kind,
+        level=assertion.level,
+        actor=actor,
+        origin=origin,
+        cap_identifier=alert.identifier,
+        cap_sender=alert.sender,
+        cap_sent=alert.sent,
+        exercise=exercise,
+        note=f"CAP {alert.msg_type} {alert.identifier}"[:500],
+        expires_at=assertion.expires,
     )
     if outcome.change is None:
         entry["reason"] = "already_in_force"
@@ -208,8 +277,11 @@ def _skip_reason(
     if in_force.cap_identifier and (in_force.cap_sender, in_force.cap_identifier) in referenced:
         return None
     same_sender = in_force.cap_sender == alert.sender and in_force.cap_sent is not None
-    missed = [ref for ref in assertion.references
-              if find_received(session, sender=ref.sender, identifier=ref.identifier) is None]
+    missed = [
+        ref
+        for ref in assertion.references
+        if find_received(session, sender=ref.sender, identifier=ref.identifier) is None
+    ]
     if same_sender and missed:
         return None
     return "not_referenced"

@@ -41,7 +41,8 @@ def public_rate_limited(request: Request) -> None:
         return
     client = request.client.host if request.client else "unknown"
     allowed, retry = ratelimit.limiter(request.app, "cap_feed", limit=limit, window=60.0).allow(
-        client)
+        client
+    )
     if not allowed:
         raise ratelimit.too_many("requests for the public CAP feed from this address", retry)
 
@@ -57,33 +58,47 @@ async def cap_body(request: Request) -> bytes:
     if media_type not in ACCEPTED_TYPES:
         raise AppError(
             f"send the alert as application/cap+xml or application/xml, not {media_type or 'no type'!r}",
-            code="unsupported_media_type", status_code=415,
+            code="unsupported_media_type",
+            status_code=415,
         )
     limit = DEFAULT_MAX_BYTES
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the alert is {declared} bytes, over the limit of {limit}",
-                              code="cap_too_large")
+        raise PayloadTooLarge(
+            f"the alert is {declared} bytes, over the limit of {limit}", code="cap_too_large"
+        )
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise PayloadTooLarge(f"the alert is over the limit of {limit} bytes",
-                                  code="cap_too_large")
+            raise PayloadTooLarge(
+                f"the alert is over the limit of {limit} bytes", code="cap_too_large"
+            )
     return bytes(body)
 
 
 @router.post(
-    "", status_code=201, response_model=CapIngestPublic,
+    "",
+    status_code=201,
+    response_model=CapIngestPublic,
     responses={200: {"description": "a duplicate: this alert was received before"}},
-    openapi_extra={"requestBody": {"content": {CAP_MIME: {"schema": {"type": "string"}},
-                                               "application/xml": {"schema": {"type": "string"}}},
-                                   "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                CAP_MIME: {"schema": {"type": "string"}},
+                "application/xml": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
 )
 def post_cap(
     # The token first: FastAPI solves dependencies in order, and a stranger's body is not read.
-    user: Operator, body: Annotated[bytes, Depends(cap_body)], session: SessionDep,
-    runtime: RuntimeDep, response: Response,
+    user: Operator,
+    body: Annotated[bytes, Depends(cap_body)],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
 ):
     """Ingest one CAP 1.2 alert; its signals go through the same flow as an operator's."""
     result = cap_flows.ingest_cap(session, runtime=runtime, data=body, posted_by=user.name)
@@ -91,9 +106,15 @@ def post_cap(
     if result.duplicate:
         response.status_code = 200
     return CapIngestPublic(
-        id=record.id, identifier=record.identifier, sender=record.sender, sent=record.sent,
-        status=record.status, msg_type=record.msg_type, duplicate=result.duplicate,
-        outcome=record.outcome, signals=result.signals,
+        id=record.id,
+        identifier=record.identifier,
+        sender=record.sender,
+        sent=record.sent,
+        status=record.status,
+        msg_type=record.msg_type,
+        duplicate=result.duplicate,
+        outcome=record.outcome,
+        signals=result.signals,
         actions=[] if result.duplicate else result.actions,
         published=[] if result.duplicate else result.published,
         notices=[] if result.duplicate else result.notices,
@@ -111,17 +132,13 @@ def get_received_xml(received_id: int, user: Reader, session: SessionDep):
     return Response(row.raw_xml.encode("utf-8"), media_type=CAP_MIME)
 
 
-@router.get("/alerts", response_model=list[CapPublishedPublic],
-            dependencies=[PublicRateLimited])
-def list_published(session: SessionDep, runtime: RuntimeDep,
-                   limit: int = Query(50, ge=1, le=500)):
+@router.get("/alerts", response_model=list[CapPublishedPublic], dependencies=[PublicRateLimited])
+def list_published(session: SessionDep, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)):
     """Our own alerts, newest first (public, like the feed)."""
-    return [_published_public(runtime, r)
-            for r in cap_service.list_published(session, limit=limit)]
+    return [_published_public(runtime, r) for r in cap_service.list_published(session, limit=limit)]
 
 
-@router.get("/alerts/{identifier}.xml", response_class=Response,
-            dependencies=[PublicRateLimited])
+@router.get("/alerts/{identifier}.xml", response_class=Response, dependencies=[PublicRateLimited])
 def get_alert_xml(identifier: str, session: SessionDep, request: Request):
     """One of our alerts as CAP 1.2 XML (public: a public alert)."""
     row = cap_service.get_published(session, identifier=identifier)
@@ -130,8 +147,11 @@ def get_alert_xml(identifier: str, session: SessionDep, request: Request):
     etag = f'"{row.identifier}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(row.xml.encode("utf-8"), media_type=CAP_MIME,
-                    headers={"ETag": etag, "Cache-Control": "public, max-age=3600"})
+    return Response(
+        row.xml.encode("utf-8"),
+        media_type=CAP_MIME,
+        headers={"ETag": etag, "Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.get("/feed.atom", response_class=Response, dependencies=[PublicRateLimited])
@@ -142,24 +162,44 @@ def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request):
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     data = cap_service.atom(session, runtime=runtime)
-    return Response(data, media_type=ATOM_MIME,
-                    headers={"ETag": etag, "Cache-Control": "public, max-age=10"})
+    return Response(
+        data, media_type=ATOM_MIME, headers={"ETag": etag, "Cache-Control": "public, max-age=10"}
+    )
 
 
 def _received_public(row: CapReceived) -> CapReceivedPublic:
     return CapReceivedPublic(
-        id=row.id, identifier=row.identifier, sender=row.sender, sent=row.sent,
-        status=row.status, msg_type=row.msg_type, references=row.references,
-        received_at=row.received_at, received_at_local=local_iso(row.received_at),
-        origin=row.origin, feed_id=row.feed_id, posted_by=row.posted_by, size=row.size,
-        outcome=row.outcome, result=row.result,
+        id=row.id,
+        identifier=row.identifier,
+        sender=row.sender,
+        sent=row.sent,
+        status=row.status,
+        msg_type=row.msg_type,
+        references=row.references,
+        received_at=row.received_at,
+        received_at_local=local_iso(row.received_at),
+        origin=row.origin,
+        feed_id=row.feed_id,
+        posted_by=row.posted_by,
+        size=row.size,
+        outcome=row.outcome,
+        result=row.result,
     )
 
 
 def _published_public(runtime, row: CapPublished) -> CapPublishedPublic:
     return CapPublishedPublic(
-        id=row.id, identifier=row.identifier, sent=row.sent, sent_local=local_iso(row.sent),
-        status=row.status, msg_type=row.msg_type, references=row.references, source=row.source,
-        kind=row.kind, level=row.level, signal_change_id=row.signal_change_id,
-        broadcast_id=row.broadcast_id, url=cap_service.alert_url(runtime, row.identifier),
+        id=row.id,
+        identifier=row.identifier,
+        sent=row.sent,
+        sent_local=local_iso(row.sent),
+        status=row.status,
+        msg_type=row.msg_type,
+        references=row.references,
+        source=row.source,
+        kind=row.kind,
+        level=row.level,
+        signal_change_id=row.signal_change_id,
+        broadcast_id=row.broadcast_id,
+        url=cap_service.alert_url(runtime, row.identifier),
     )

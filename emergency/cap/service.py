@@ -82,8 +82,12 @@ def zone_areas(runtime: Any, zone_ids: list[str], area: dict | None = None) -> l
     if area:
         geometry = shape(area)
         if isinstance(geometry, Polygon | MultiPolygon):
-            desc = {"zh-Hans": "指定区域", "zh-Hant": "指定區域", "pt": "Área indicada",
-                    "en": "Designated area"}
+            desc = {
+                "zh-Hans": "指定区域",
+                "zh-Hant": "指定區域",
+                "pt": "Área indicada",
+                "en": "Designated area",
+            }
             areas.append(AreaSpec(area_desc=desc, polygons=cap_polygons(geometry)))
     return areas or [hengqin_area(runtime)]
 
@@ -96,8 +100,11 @@ def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPubli
     status = "Exercise" if change.exercise else "Actual"
     previous = session.exec(
         select(CapPublished)
-        .where(CapPublished.source == change.source, CapPublished.kind == change.kind,
-               CapPublished.status == status)
+        .where(
+            CapPublished.source == change.source,
+            CapPublished.kind == change.kind,
+            CapPublished.status == status,
+        )
         .order_by(col(CapPublished.id).desc())
         .limit(1)
     ).first()
@@ -106,27 +113,48 @@ def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPubli
         references = [_reference(previous)]
     if change.level is None and not references:
         # Raised before we published alerts (or never announced): nothing to cancel.
-        log.info("signal lowered without an alert of ours to cancel",
-                 extra={"signal_change_id": change.id})
+        log.info(
+            "signal lowered without an alert of ours to cancel",
+            extra={"signal_change_id": change.id},
+        )
         return None
     sent = change.at
     identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
     try:
         xml = signal_change_alert(
-            catalogue=runtime.catalogue, source=change.source, kind=change.kind,
-            level=change.level, previous=change.previous_level, identifier=identifier,
-            sender=SENDER, sent=sent, references=references, areas=[hengqin_area(runtime)],
-            sender_names=SENDER_NAMES, status=status, web=runtime.settings.public_url,
+            catalogue=runtime.catalogue,
+            source=change.source,
+            kind=change.kind,
+            level=change.level,
+            previous=change.previous_level,
+            identifier=identifier,
+            sender=SENDER,
+            sent=sent,
+            references=references,
+            areas=[hengqin_area(runtime)],
+            sender_names=SENDER_NAMES,
+            status=status,
+            web=runtime.settings.public_url,
         )
     except Exception:
-        log.exception("could not build the CAP alert of a signal change",
-                      extra={"signal_change_id": change.id})
+        log.exception(
+            "could not build the CAP alert of a signal change",
+            extra={"signal_change_id": change.id},
+        )
         return None
     msg_type = "Cancel" if change.level is None else ("Update" if references else "Alert")
     row = CapPublished(
-        identifier=identifier, sender=SENDER, sent=sent, status=status, msg_type=msg_type,
-        references=" ".join(references) or None, source=change.source, kind=change.kind,
-        level=change.level, signal_change_id=change.id, xml=xml.decode("utf-8"),
+        identifier=identifier,
+        sender=SENDER,
+        sent=sent,
+        status=status,
+        msg_type=msg_type,
+        references=" ".join(references) or None,
+        source=change.source,
+        kind=change.kind,
+        level=change.level,
+        signal_change_id=change.id,
+        xml=xml.decode("utf-8"),
     )
     return _store(session, runtime=runtime, row=row)
 
@@ -145,18 +173,29 @@ def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPu
     try:
         areas = zone_areas(runtime, list(broadcast.zones or []), broadcast.area)
         xml = broadcast_alert(
-            identifier=identifier, sender=SENDER, sent=sent,
+            identifier=identifier,
+            sender=SENDER,
+            sent=sent,
             messages={k: v for k, v in dict(broadcast.messages).items() if v},
-            areas=areas, headlines=_headlines(broadcast), sender_names=SENDER_NAMES,
-            status=status, web=runtime.settings.public_url,
+            areas=areas,
+            headlines=_headlines(broadcast),
+            sender_names=SENDER_NAMES,
+            status=status,
+            web=runtime.settings.public_url,
         )
     except Exception:
-        log.exception("could not build the CAP alert of a broadcast",
-                      extra={"broadcast_id": broadcast.id})
+        log.exception(
+            "could not build the CAP alert of a broadcast", extra={"broadcast_id": broadcast.id}
+        )
         return None
     row = CapPublished(
-        identifier=identifier, sender=SENDER, sent=sent, status=status, msg_type="Alert",
-        broadcast_id=broadcast.id, xml=xml.decode("utf-8"),
+        identifier=identifier,
+        sender=SENDER,
+        sent=sent,
+        status=status,
+        msg_type="Alert",
+        broadcast_id=broadcast.id,
+        xml=xml.decode("utf-8"),
     )
     return _store(session, runtime=runtime, row=row)
 
@@ -169,11 +208,20 @@ def _headlines(broadcast) -> dict[str, str] | None:
 def _store(session: Session, *, runtime: Any, row: CapPublished) -> CapPublished:
     session.add(row)
     session.flush()
-    event_service.emit(session, "cap.published", {
-        "identifier": row.identifier, "msg_type": row.msg_type, "status": row.status,
-        "source": row.source, "kind": row.kind, "level": row.level,
-        "broadcast_id": row.broadcast_id, "url": alert_url(runtime, row.identifier),
-    })
+    event_service.emit(
+        session,
+        "cap.published",
+        {
+            "identifier": row.identifier,
+            "msg_type": row.msg_type,
+            "status": row.status,
+            "source": row.source,
+            "kind": row.kind,
+            "level": row.level,
+            "broadcast_id": row.broadcast_id,
+            "url": alert_url(runtime, row.identifier),
+        },
+    )
     return row
 
 
@@ -194,9 +242,9 @@ def get_published(session: Session, *, identifier: str) -> CapPublished | None:
 
 
 def list_published(session: Session, *, limit: int = FEED_LIMIT) -> list[CapPublished]:
-    return list(session.exec(
-        select(CapPublished).order_by(col(CapPublished.id).desc()).limit(limit)
-    ))
+    return list(
+        session.exec(select(CapPublished).order_by(col(CapPublished.id).desc()).limit(limit))
+    )
 
 
 def feed_version(session: Session) -> int:
@@ -218,10 +266,13 @@ def atom(session: Session, *, runtime: Any, limit: int = FEED_LIMIT) -> bytes:
         for row in rows
     ]
     data = atom_feed(
-        entries, feed_id=f"{base}/api/v1/cap/feed.atom",
+        entries,
+        feed_id=f"{base}/api/v1/cap/feed.atom",
         title="Hengqin command post: warning signals and public alerts (CAP 1.2)",
-        updated=rows[0].sent if rows else utcnow(), self_url=f"{base}/api/v1/cap/feed.atom",
-        author_uri=base, alternate_url=f"{base}/",
+        updated=rows[0].sent if rows else utcnow(),
+        self_url=f"{base}/api/v1/cap/feed.atom",
+        author_uri=base,
+        alternate_url=f"{base}/",
     )
     runtime.extras["cap.feed"] = ((version, limit), data)
     return data

@@ -45,8 +45,15 @@ def all_standby(user: Operator, session: SessionDep):
 
 @router.post("/{crew_id}/status", response_model=CrewPublic)
 def set_crew_status(crew_id: int, body: CrewStatusIn, user: Operator, session: SessionDep):
-    crew_service.set_status(session, crew_id=crew_id, status=body.status, actor=user.name,
-                            origin="operator", headcount=body.headcount, note=body.note)
+    crew_service.set_status(
+        session,
+        crew_id=crew_id,
+        status=body.status,
+        actor=user.name,
+        origin="operator",
+        headcount=body.headcount,
+        note=body.note,
+    )
     return crew_service.public(session, crew_service.get_crew(session, crew_id=crew_id))
 
 
@@ -56,18 +63,25 @@ def add_task(crew_id: int, body: TaskIn, user: Operator, session: SessionDep):
     from emergency.field import flows as field_flows
 
     task = field_flows.assign_crew_task(
-        session, crew_id=crew_id, actor=user.name, description=body.description,
-        hazard_id=body.hazard_id, help_request_id=body.help_request_id)
+        session,
+        crew_id=crew_id,
+        actor=user.name,
+        description=body.description,
+        hazard_id=body.hazard_id,
+        help_request_id=body.help_request_id,
+    )
     return crew_service.task_public(task)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
 def task_done(task_id: int, user: Operator, session: SessionDep):
-    return crew_service.task_public(crew_service.end_task(session, task_id=task_id,
-                                                          actor=user.name))
+    return crew_service.task_public(
+        crew_service.end_task(session, task_id=task_id, actor=user.name)
+    )
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
 def task_cancel(task_id: int, user: Operator, session: SessionDep):
-    return crew_service.task_public(crew_service.end_task(session, task_id=task_id,
-                                                          actor=user.name, done=False))
+    return crew_service.task_public(
+        crew_service.end_task(session, task_id=task_id, actor=user.name, done=False)
+    )

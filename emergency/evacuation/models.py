@@ -69,8 +69,9 @@ class Movement(SQLModel, table=True):
     from_place: str | None = Field(default=None, max_length=200)
     lat: float | None = None
     lon: float | None = None
-    shelter_id: str | None = Field(default=None, foreign_key="shelter.id", max_length=64,
-                                   index=True)
+    shelter_id: str | None = Field(
+        default=None, foreign_key="shelter.id", max_length=64, index=True
+    )
     to_place: str | None = Field(default=None, max_length=200)
     order_id: int | None = Field(default=None, foreign_key="evacuation_order.id")
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -81,8 +81,9 @@ class MovementIn(_In):
     lat: float | None = Field(default=None, description="where the people were moved from")
     lon: float | None = None
     shelter_id: str | None = Field(default=None, max_length=64)
-    to_place: str | None = Field(default=None, max_length=200,
-                                 description="a safe place that is not a shelter")
+    to_place: str | None = Field(
+        default=None, max_length=200, description="a safe place that is not a shelter"
+    )
     note: str | None = Field(default=None, max_length=500)
 
 

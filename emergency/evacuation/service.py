@@ -49,8 +49,15 @@ def sync_shelters(session: Session, *, path: Path, zones: ZoneSet | None = None)
     for s in geo_shelters.load_shelters(path):
         row = session.get(Shelter, s.id)
         if row is None:
-            row = Shelter(id=s.id, lat=s.lat, lon=s.lon, capacity=s.capacity,
-                          occupancy=s.occupancy, is_open=s.is_open, updated_by="config")
+            row = Shelter(
+                id=s.id,
+                lat=s.lat,
+                lon=s.lon,
+                capacity=s.capacity,
+                occupancy=s.occupancy,
+                is_open=s.is_open,
+                updated_by="config",
+            )
             # A shelter opens when the command post says so, not when the file is read.
             row.is_open = bool(s.properties.get("open_at_start", False))
             created += 1
@@ -75,7 +82,12 @@ def get_shelter(session: Session, *, shelter_id: str, lock: bool = False) -> She
 
 
 def set_shelter_open(
-    session: Session, *, shelter_id: str, open: bool, actor: str, origin: str,
+    session: Session,
+    *,
+    shelter_id: str,
+    open: bool,
+    actor: str,
+    origin: str,
     note: str | None = None,
 ) -> Shelter | None:
     """Open or close a shelter; None when it already is so."""
@@ -87,8 +99,12 @@ def set_shelter_open(
     session.add(shelter)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="shelter.opened" if open else "shelter.closed",
-        target_type="shelter", target_id=shelter.id, before={"open": not open},
+        session,
+        actor=actor,
+        action="shelter.opened" if open else "shelter.closed",
+        target_type="shelter",
+        target_id=shelter.id,
+        before={"open": not open},
         after={"open": open, "origin": origin, "note": note},
     )
     _emit_shelter(session, shelter, action="opened" if open else "closed")
@@ -109,8 +125,12 @@ def set_occupancy(
     session.add(shelter)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="shelter.occupancy_set", target_type="shelter",
-        target_id=shelter.id, before={"occupancy": before},
+        session,
+        actor=actor,
+        action="shelter.occupancy_set",
+        target_type="shelter",
+        target_id=shelter.id,
+        before={"occupancy": before},
         after={"occupancy": occupancy, "note": note},
     )
     _emit_shelter(session, shelter, action="occupancy")
@@ -124,30 +144,55 @@ def nearest(
     check_location(lat, lon)
     rows = {s.id: s for s in list_shelters(session)}
     values = [
-        geo_shelters.Shelter(id=s.id, name=s.name, lon=s.lon, lat=s.lat, capacity=s.capacity,
-                             occupancy=s.occupancy, is_open=s.is_open)
+        geo_shelters.Shelter(
+            id=s.id,
+            name=s.name,
+            lon=s.lon,
+            lat=s.lat,
+            capacity=s.capacity,
+            occupancy=s.occupancy,
+            is_open=s.is_open,
+        )
         for s in rows.values()
     ]
-    matches = geo_shelters.nearest_shelters(lon=lon, lat=lat, shelters=values, people=people,
-                                            limit=limit)
-    return [NearestShelter(shelter=shelter_public(rows[m.shelter.id]),
-                           distance_m=round(m.distance_m, 1)) for m in matches]
+    matches = geo_shelters.nearest_shelters(
+        lon=lon, lat=lat, shelters=values, people=people, limit=limit
+    )
+    return [
+        NearestShelter(
+            shelter=shelter_public(rows[m.shelter.id]), distance_m=round(m.distance_m, 1)
+        )
+        for m in matches
+    ]
 
 
 def shelter_public(s: Shelter) -> ShelterPublic:
     return ShelterPublic(
-        id=s.id, name=s.name, lat=s.lat, lon=s.lon, capacity=s.capacity, occupancy=s.occupancy,
-        room=max(s.capacity - s.occupancy, 0), is_open=s.is_open,
-        over_capacity=s.occupancy > s.capacity, zone_id=s.zone_id, updated_at=s.updated_at,
+        id=s.id,
+        name=s.name,
+        lat=s.lat,
+        lon=s.lon,
+        capacity=s.capacity,
+        occupancy=s.occupancy,
+        room=max(s.capacity - s.occupancy, 0),
+        is_open=s.is_open,
+        over_capacity=s.occupancy > s.capacity,
+        zone_id=s.zone_id,
+        updated_at=s.updated_at,
         updated_at_local=local_iso(s.updated_at),
     )
 
 
 def _emit_shelter(session: Session, shelter: Shelter, *, action: str) -> None:
-    event_service.emit(session, SHELTER_EVENT, {
-        "action": action, "shelter": shelter_public(shelter).model_dump(mode="json"),
-        "totals": shelter_totals(session),
-    })
+    event_service.emit(
+        session,
+        SHELTER_EVENT,
+        {
+            "action": action,
+            "shelter": shelter_public(shelter).model_dump(mode="json"),
+            "totals": shelter_totals(session),
+        },
+    )
 
 
 def shelter_totals(session: Session) -> dict[str, int]:
@@ -172,15 +217,21 @@ def _check_zone(zone_id: str, zones: ZoneSet | None) -> None:
 
 def active_order(session: Session, *, zone_id: str) -> EvacuationOrder | None:
     return session.exec(
-        select(EvacuationOrder).where(
-            EvacuationOrder.zone_id == zone_id, EvacuationOrder.status == OrderStatus.active
-        ).with_for_update()
+        select(EvacuationOrder)
+        .where(EvacuationOrder.zone_id == zone_id, EvacuationOrder.status == OrderStatus.active)
+        .with_for_update()
     ).first()
 
 
 def issue_order(
-    session: Session, *, zone_id: str, level: str, actor: str, origin: str,
-    note: str | None = None, zones: ZoneSet | None = None,
+    session: Session,
+    *,
+    zone_id: str,
+    level: str,
+    actor: str,
+    origin: str,
+    note: str | None = None,
+    zones: ZoneSet | None = None,
 ) -> EvacuationOrder | None:
     """Order (or advise) the evacuation of a zone. The same level again → None; another
     level supersedes the order in force. `zones`, when given, checks the zone id."""
@@ -199,13 +250,18 @@ def issue_order(
         current.ended_origin = origin
         session.add(current)
         session.flush()
-    order = EvacuationOrder(zone_id=zone_id, level=level, issued_at=now, issued_by=actor,
-                            origin=origin, note=note)
+    order = EvacuationOrder(
+        zone_id=zone_id, level=level, issued_at=now, issued_by=actor, origin=origin, note=note
+    )
     session.add(order)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="evacuation.order_issued", target_type="evacuation_zone",
-        target_id=zone_id, before={"level": current.level if current else None},
+        session,
+        actor=actor,
+        action="evacuation.order_issued",
+        target_type="evacuation_zone",
+        target_id=zone_id,
+        before={"level": current.level if current else None},
         after={"level": level, "origin": origin, "note": note, "order_id": order.id},
     )
     _emit_order(session, order, action="changed" if current else "issued", zones=zones)
@@ -213,7 +269,12 @@ def issue_order(
 
 
 def lift_order(
-    session: Session, *, zone_id: str, actor: str, origin: str, note: str | None = None,
+    session: Session,
+    *,
+    zone_id: str,
+    actor: str,
+    origin: str,
+    note: str | None = None,
     zones: ZoneSet | None = None,
 ) -> EvacuationOrder | None:
     """Lift the order in force for a zone; None when there is none."""
@@ -227,15 +288,21 @@ def lift_order(
     session.add(current)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="evacuation.order_lifted", target_type="evacuation_zone",
-        target_id=zone_id, before={"level": current.level},
+        session,
+        actor=actor,
+        action="evacuation.order_lifted",
+        target_type="evacuation_zone",
+        target_id=zone_id,
+        before={"level": current.level},
         after={"level": None, "origin": origin, "note": note},
     )
     _emit_order(session, current, action="lifted", zones=zones)
     return current
 
 
-def list_orders(session: Session, *, active_only: bool = False, limit: int = 500) -> list[EvacuationOrder]:
+def list_orders(
+    session: Session, *, active_only: bool = False, limit: int = 500
+) -> list[EvacuationOrder]:
     query = select(EvacuationOrder).order_by(col(EvacuationOrder.id).desc()).limit(limit)
     if active_only:
         query = query.where(EvacuationOrder.status == OrderStatus.active)
@@ -245,29 +312,51 @@ def list_orders(session: Session, *, active_only: bool = False, limit: int = 500
 def order_public(order: EvacuationOrder, zones: ZoneSet | None = None) -> OrderPublic:
     zone = zones.get(order.zone_id) if zones is not None else None
     return OrderPublic(
-        id=order.id, zone_id=order.zone_id, zone_name=dict(zone.name) if zone else None,
-        level=order.level, status=order.status, issued_at=order.issued_at,
-        issued_at_local=local_iso(order.issued_at), issued_by=order.issued_by,
-        origin=order.origin, note=order.note, ended_at=order.ended_at, ended_by=order.ended_by,
+        id=order.id,
+        zone_id=order.zone_id,
+        zone_name=dict(zone.name) if zone else None,
+        level=order.level,
+        status=order.status,
+        issued_at=order.issued_at,
+        issued_at_local=local_iso(order.issued_at),
+        issued_by=order.issued_by,
+        origin=order.origin,
+        note=order.note,
+        ended_at=order.ended_at,
+        ended_by=order.ended_by,
     )
 
 
 def _emit_order(session: Session, order: EvacuationOrder, *, action: str, zones) -> None:
-    event_service.emit(session, ORDER_EVENT, {
-        "entity": "order", "action": action,
-        "order": order_public(order, zones).model_dump(mode="json"),
-        "totals": evacuation_totals(session),
-    })
+    event_service.emit(
+        session,
+        ORDER_EVENT,
+        {
+            "entity": "order",
+            "action": action,
+            "order": order_public(order, zones).model_dump(mode="json"),
+            "totals": evacuation_totals(session),
+        },
+    )
 
 
 # --- movements -----------------------------------------------------------------------------
 
 
 def record_movement(
-    session: Session, *, people: int, actor: str, shelter_id: str | None = None,
-    to_place: str | None = None, from_zone_id: str | None = None, from_place: str | None = None,
-    lat: float | None = None, lon: float | None = None, note: str | None = None,
-    field_report_id: int | None = None, zones: ZoneSet | None = None,
+    session: Session,
+    *,
+    people: int,
+    actor: str,
+    shelter_id: str | None = None,
+    to_place: str | None = None,
+    from_zone_id: str | None = None,
+    from_place: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    note: str | None = None,
+    field_report_id: int | None = None,
+    zones: ZoneSet | None = None,
 ) -> Movement:
     """People moved to a shelter (its occupancy grows) or to another safe place.
 
@@ -287,13 +376,23 @@ def record_movement(
     if shelter_id:
         shelter = get_shelter(session, shelter_id=shelter_id, lock=True)
         if not shelter.is_open:
-            raise Conflict(f"shelter {shelter_id!r} is closed: open it before moving people in",
-                           code="shelter_closed")
+            raise Conflict(
+                f"shelter {shelter_id!r} is closed: open it before moving people in",
+                code="shelter_closed",
+            )
     order = active_order(session, zone_id=from_zone_id) if from_zone_id else None
     movement = Movement(
-        people=people, from_zone_id=from_zone_id, from_place=from_place, lat=lat, lon=lon,
-        shelter_id=shelter_id or None, to_place=to_place, order_id=order.id if order else None,
-        reported_by=actor, field_report_id=field_report_id, note=note,
+        people=people,
+        from_zone_id=from_zone_id,
+        from_place=from_place,
+        lat=lat,
+        lon=lon,
+        shelter_id=shelter_id or None,
+        to_place=to_place,
+        order_id=order.id if order else None,
+        reported_by=actor,
+        field_report_id=field_report_id,
+        note=note,
     )
     session.add(movement)
     if shelter is not None:
@@ -302,15 +401,23 @@ def record_movement(
         session.add(shelter)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="evacuation.people_moved", target_type="evacuation_movement",
+        session,
+        actor=actor,
+        action="evacuation.people_moved",
+        target_type="evacuation_movement",
         target_id=movement.id,
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
     )
-    event_service.emit(session, ORDER_EVENT, {
-        "entity": "movement", "action": "recorded",
-        "movement": movement_public(movement).model_dump(mode="json"),
-        "totals": evacuation_totals(session),
-    })
+    event_service.emit(
+        session,
+        ORDER_EVENT,
+        {
+            "entity": "movement",
+            "action": "recorded",
+            "movement": movement_public(movement).model_dump(mode="json"),
+            "totals": evacuation_totals(session),
+        },
+    )
     if shelter is not None:
         _emit_shelter(session, shelter, action="people_arrived")
     return movement
@@ -322,10 +429,20 @@ def list_movements(session: Session, *, limit: int = 500) -> list[Movement]:
 
 def movement_public(m: Movement) -> MovementPublic:
     return MovementPublic(
-        id=m.id, people=m.people, from_zone_id=m.from_zone_id, from_place=m.from_place,
-        lat=m.lat, lon=m.lon, shelter_id=m.shelter_id, to_place=m.to_place, order_id=m.order_id,
-        at=m.at, at_local=local_iso(m.at), reported_by=m.reported_by,
-        field_report_id=m.field_report_id, note=m.note,
+        id=m.id,
+        people=m.people,
+        from_zone_id=m.from_zone_id,
+        from_place=m.from_place,
+        lat=m.lat,
+        lon=m.lon,
+        shelter_id=m.shelter_id,
+        to_place=m.to_place,
+        order_id=m.order_id,
+        at=m.at,
+        at_local=local_iso(m.at),
+        reported_by=m.reported_by,
+        field_report_id=m.field_report_id,
+        note=m.note,
     )
 
 
@@ -333,7 +450,9 @@ def evacuation_totals(session: Session) -> dict[str, int]:
     active = list_orders(session, active_only=True)
     moved = session.exec(select(func.coalesce(func.sum(Movement.people), 0))).one()
     to_shelters = session.exec(
-        select(func.coalesce(func.sum(Movement.people), 0)).where(col(Movement.shelter_id).is_not(None))
+        select(func.coalesce(func.sum(Movement.people), 0)).where(
+            col(Movement.shelter_id).is_not(None)
+        )
     ).one()
     return {
         "orders_active": len(active),
@@ -349,8 +468,9 @@ def summary(session: Session) -> dict:
     """The situation's `evacuation` section."""
     return {
         **evacuation_totals(session),
-        "orders": [order_public(o).model_dump(mode="json")
-                   for o in list_orders(session, active_only=True)],
+        "orders": [
+            order_public(o).model_dump(mode="json") for o in list_orders(session, active_only=True)
+        ],
         "shelters": shelter_totals(session),
         "shelter_list": [shelter_public(s).model_dump(mode="json") for s in list_shelters(session)],
     }

@@ -67,13 +67,17 @@ def _check(model: FacilitiesFile):
             yield ConfigProblem(("facilities", i, "id"), f"duplicate facility id {f.id!r}")
         seen.add(f.id)
         if f.kind not in model.kinds:
-            yield ConfigProblem(("facilities", i, "kind"),
-                                f"unknown kind {f.kind!r} (kinds: {', '.join(model.kinds)})")
+            yield ConfigProblem(
+                ("facilities", i, "kind"),
+                f"unknown kind {f.kind!r} (kinds: {', '.join(model.kinds)})",
+            )
             continue
         ids = [s.id for s in model.kinds[f.kind].statuses]
         if f.initial not in ids:
-            yield ConfigProblem(("facilities", i, "initial"),
-                                f"{f.initial!r} is not a status of {f.kind} ({', '.join(ids)})")
+            yield ConfigProblem(
+                ("facilities", i, "initial"),
+                f"{f.initial!r} is not a status of {f.kind} ({', '.join(ids)})",
+            )
     for kind, k in model.kinds.items():
         ids = [s.id for s in k.statuses]
         if len(set(ids)) != len(ids):

@@ -27,8 +27,12 @@ def list_facilities(user: Reader, session: SessionDep):
 def set_status(facility_id: str, body: FacilityStatusIn, user: Operator, session: SessionDep):
     """Set a facility's status (an operator's decision). The status in force again is a no-op."""
     change = facility_service.set_status(
-        session, facility_id=facility_id, status=body.status, actor=user.name,
-        origin="operator", note=body.note,
+        session,
+        facility_id=facility_id,
+        status=body.status,
+        actor=user.name,
+        origin="operator",
+        note=body.note,
     )
     facility = facility_service.get(session, facility_id=facility_id)
     return FacilityStatusResult(
@@ -40,7 +44,9 @@ def set_status(facility_id: str, body: FacilityStatusIn, user: Operator, session
 
 @router.get("/history", response_model=list[FacilityChangePublic])
 def all_history(user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)):
-    return [facility_service.change_public(c) for c in facility_service.history(session, limit=limit)]
+    return [
+        facility_service.change_public(c) for c in facility_service.history(session, limit=limit)
+    ]
 
 
 @router.get("/{facility_id}/history", response_model=list[FacilityChangePublic])

@@ -85,8 +85,13 @@ def set_status(
         return None
     now = utcnow()
     change = FacilityChange(
-        facility_id=facility.id, previous_status=facility.status, status=status, at=now,
-        actor=actor, origin=origin, note=note,
+        facility_id=facility.id,
+        previous_status=facility.status,
+        status=status,
+        at=now,
+        actor=actor,
+        origin=origin,
+        note=note,
     )
     previous = facility.status
     facility.status, facility.changed_at = status, now
@@ -94,14 +99,22 @@ def set_status(
     session.add_all([change, facility])
     session.flush()
     audit_service.record(
-        session, actor=actor, action="facility.status_changed", target_type="facility",
-        target_id=facility.id, before={"status": previous},
+        session,
+        actor=actor,
+        action="facility.status_changed",
+        target_type="facility",
+        target_id=facility.id,
+        before={"status": previous},
         after={"status": status, "origin": origin, "note": note},
     )
-    event_service.emit(session, EVENT, {
-        "facility": public(facility).model_dump(mode="json"),
-        "change": change_public(change).model_dump(mode="json"),
-    })
+    event_service.emit(
+        session,
+        EVENT,
+        {
+            "facility": public(facility).model_dump(mode="json"),
+            "change": change_public(change).model_dump(mode="json"),
+        },
+    )
     return change
 
 
@@ -116,27 +129,42 @@ def history(
 
 
 def _status_def(facility: Facility) -> dict:
-    return next((s for s in facility.statuses if s["id"] == facility.status),
-                {"id": facility.status, "level": "warn", "name": {}})
+    return next(
+        (s for s in facility.statuses if s["id"] == facility.status),
+        {"id": facility.status, "level": "warn", "name": {}},
+    )
 
 
 def public(facility: Facility) -> FacilityPublic:
     current = _status_def(facility)
     return FacilityPublic(
-        id=facility.id, kind=facility.kind, name=facility.name, status=facility.status,
-        status_name=current["name"], level=current["level"],
+        id=facility.id,
+        kind=facility.kind,
+        name=facility.name,
+        status=facility.status,
+        status_name=current["name"],
+        level=current["level"],
         statuses=[StatusOption(**s) for s in facility.statuses],
-        lat=facility.lat, lon=facility.lon, changed_at=facility.changed_at,
-        changed_at_local=local_iso(facility.changed_at), changed_by=facility.changed_by,
+        lat=facility.lat,
+        lon=facility.lon,
+        changed_at=facility.changed_at,
+        changed_at_local=local_iso(facility.changed_at),
+        changed_by=facility.changed_by,
         origin=facility.origin,
     )
 
 
 def change_public(change: FacilityChange) -> FacilityChangePublic:
     return FacilityChangePublic(
-        id=change.id, facility_id=change.facility_id, previous_status=change.previous_status,
-        status=change.status, at=change.at, at_local=local_iso(change.at), actor=change.actor,
-        origin=change.origin, note=change.note,
+        id=change.id,
+        facility_id=change.facility_id,
+        previous_status=change.previous_status,
+        status=change.status,
+        at=change.at,
+        at_local=local_iso(change.at),
+        actor=change.actor,
+        origin=change.origin,
+        note=change.note,
     )
 
 

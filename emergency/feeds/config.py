@@ -71,8 +71,10 @@ def _check(model: FeedsFile, mappings: CapMappings | None):
         names = [m.name for m in mappings.mappings]
         for j, pattern in enumerate(feed.mappings):
             if not fnmatch.filter(names, pattern):
-                yield ConfigProblem(("feeds", i, "mappings", j),
-                                    f"no mapping of cap_mappings.yaml is named {pattern!r}")
+                yield ConfigProblem(
+                    ("feeds", i, "mappings", j),
+                    f"no mapping of cap_mappings.yaml is named {pattern!r}",
+                )
 
 
 def load_feeds(path: str | Path, *, mappings: CapMappings | None = None) -> FeedsFile:
@@ -85,8 +87,13 @@ def load_feeds(path: str | Path, *, mappings: CapMappings | None = None) -> Feed
 def feeds_config(runtime: Any) -> FeedsFile:
     from emergency.cap import flows as cap_flows
 
-    return cached(runtime, "feeds.config", lambda: load_feeds(
-        runtime.settings.config_dir / "feeds.yaml", mappings=cap_flows.mappings(runtime)))
+    return cached(
+        runtime,
+        "feeds.config",
+        lambda: load_feeds(
+            runtime.settings.config_dir / "feeds.yaml", mappings=cap_flows.mappings(runtime)
+        ),
+    )
 
 
 def feed_mappings(runtime: Any, feed: FeedDef) -> CapMappings:
@@ -98,8 +105,9 @@ def feed_mappings(runtime: Any, feed: FeedDef) -> CapMappings:
         return every
 
     def build() -> CapMappings:
-        chosen = [m for m in every.mappings
-                  if any(fnmatch.fnmatchcase(m.name, p) for p in feed.mappings)]
+        chosen = [
+            m for m in every.mappings if any(fnmatch.fnmatchcase(m.name, p) for p in feed.mappings)
+        ]
         return CapMappings(version=1, mappings=chosen)
 
     return cached(runtime, f"feeds.mappings.{feed.id}", build)

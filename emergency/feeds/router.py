@@ -22,5 +22,15 @@ def get_feeds(user: Reader, session: SessionDep, runtime: RuntimeDep) -> list[di
 @router.post("/poll")
 async def post_poll(user: Operator, runtime: RuntimeDep) -> dict:
     results = await asyncio.to_thread(feed_service.poll_due, runtime)
-    return {"polled": [{"feed_id": r.feed_id, "ok": r.ok, "status": r.status,
-                        "new_alerts": r.new_alerts, "errors": r.errors} for r in results]}
+    return {
+        "polled": [
+            {
+                "feed_id": r.feed_id,
+                "ok": r.ok,
+                "status": r.status,
+                "new_alerts": r.new_alerts,
+                "errors": r.errors,
+            }
+            for r in results
+        ]
+    }

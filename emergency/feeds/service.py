@@ -79,46 +79,73 @@ def poll_due(runtime: Any, *, now: datetime | None = None) -> list[PollResult]:
     now = now or utcnow()
     with runtime.db.unit_of_work() as session:
         states = {f.id: _state(session, f) for f in feeds}
-        due = [f for f in feeds
-               if states[f.id].next_poll_at is None or states[f.id].next_poll_at <= now]
+        due = [
+            f
+            for f in feeds
+            if states[f.id].next_poll_at is None or states[f.id].next_poll_at <= now
+        ]
         validators = {f.id: (states[f.id].etag, states[f.id].last_modified) for f in due}
     if not due:
         return []
     with ThreadPoolExecutor(max_workers=min(4, len(due)), thread_name_prefix="feed") as pool:
-        fetched = list(pool.map(
-            lambda f: fetch(f.url, timeout=config.timeout(f), etag=validators[f.id][0],
-                            last_modified=validators[f.id][1], limit=MAX_FEED_BYTES), due))
+        fetched = list(
+            pool.map(
+                lambda f: fetch(
+                    f.url,
+                    timeout=config.timeout(f),
+                    etag=validators[f.id][0],
+                    last_modified=validators[f.id][1],
+                    limit=MAX_FEED_BYTES,
+                ),
+                due,
+            )
+        )
     results = []
     for feed, answer in zip(due, fetched, strict=True):
         try:
             results.append(_process(runtime, config, feed, answer))
         except Exception as exc:  # a bug must not stop the other feeds or the scheduler
             log.exception("feed poll failed", extra={"feed": feed.id})
-            results.append(PollResult(feed.id, False, answer.status,
-                                      errors=[f"{type(exc).__name__}: {exc}"]))
+            results.append(
+                PollResult(feed.id, False, answer.status, errors=[f"{type(exc).__name__}: {exc}"])
+            )
     return results
 
 
-def fetch(url: str, *, timeout: float, etag: str | None = None,
-          last_modified: str | None = None, limit: int = MAX_FEED_BYTES) -> Fetched:
+def fetch(
+    url: str,
+    *,
+    timeout: float,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    limit: int = MAX_FEED_BYTES,
+) -> Fetched:
     """GET with validators, a timeout and a size limit; never raises."""
-    headers = {"User-Agent": USER_AGENT,
-               "Accept": "application/atom+xml, application/cap+xml, application/xml;q=0.9"}
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "application/atom+xml, application/cap+xml, application/xml;q=0.9",
+    }
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=3) as client, \
-                client.stream("GET", url, headers=headers) as response:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=3) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
             body = bytearray()
             if response.status_code == 200:
                 for chunk in response.iter_bytes():
                     body.extend(chunk)
                     if len(body) > limit:
                         return Fetched(200, error=f"answer over {limit} bytes")
-            return Fetched(response.status_code, bytes(body), response.headers.get("etag"),
-                           response.headers.get("last-modified"))
+            return Fetched(
+                response.status_code,
+                bytes(body),
+                response.headers.get("etag"),
+                response.headers.get("last-modified"),
+            )
     except httpx.TimeoutException:
         return Fetched(error=f"no answer within {timeout:g} s")
     except httpx.HTTPError as exc:
@@ -156,25 +183,31 @@ def _process(runtime: Any, config: FeedsFile, feed: FeedDef, answer: Fetched) ->
         else:
             state.failures += 1
             state.last_error = (answer.error or "failed")[:500]
-            backoff = min(interval * 2 ** state.failures, config.defaults.max_backoff_seconds)
+            backoff = min(interval * 2**state.failures, config.defaults.max_backoff_seconds)
             state.next_poll_at = now + timedelta(seconds=max(backoff, interval))
             result.errors.append(state.last_error)
-            log.warning("feed poll failed", extra={"feed": feed.id, "failures": state.failures,
-                                                   "error": state.last_error})
+            log.warning(
+                "feed poll failed",
+                extra={"feed": feed.id, "failures": state.failures, "error": state.last_error},
+            )
         if result.new_alerts:
             state.last_new_at = now
             state.alerts_ingested += result.new_alerts
         stale = is_stale(state, config, feed, now=now)
         if stale != state.stale:
             state.stale = stale
-            event_service.emit(session, "feed.stale" if stale else "feed.recovered",
-                               state_public(state, config, feed, now=now))
+            event_service.emit(
+                session,
+                "feed.stale" if stale else "feed.recovered",
+                state_public(state, config, feed, now=now),
+            )
         session.add(state)
     return result
 
 
-def _documents(runtime: Any, feed: FeedDef, body: bytes, config: FeedsFile
-               ) -> list[tuple[bytes, str | None]]:
+def _documents(
+    runtime: Any, feed: FeedDef, body: bytes, config: FeedsFile
+) -> list[tuple[bytes, str | None]]:
     """(CAP document, its URL if fetched on its own) of a feed's answer."""
     if feed.kind == "cap":
         return [(body, feed.url)]
@@ -183,13 +216,26 @@ def _documents(runtime: Any, feed: FeedDef, body: bytes, config: FeedsFile
         raise CapError("feed_not_atom", f"the root element is {root.tag!r}, not an Atom <feed>")
     out: list[tuple[bytes, str | None]] = []
     for entry in root.findall(ATOM + "entry")[:MAX_ENTRIES]:
-        inline = next((child for content in entry.findall(ATOM + "content")
-                       for child in content if child.tag == f"{{{CAP_NS}}}alert"), None)
+        inline = next(
+            (
+                child
+                for content in entry.findall(ATOM + "content")
+                for child in content
+                if child.tag == f"{{{CAP_NS}}}alert"
+            ),
+            None,
+        )
         if inline is not None:
             out.append((etree.tostring(inline, xml_declaration=True, encoding="UTF-8"), None))
             continue
-        link = next((ln.get("href") for ln in entry.findall(ATOM + "link")
-                     if "cap" in (ln.get("type") or "") and ln.get("href")), None)
+        link = next(
+            (
+                ln.get("href")
+                for ln in entry.findall(ATOM + "link")
+                if "cap" in (ln.get("type") or "") and ln.get("href")
+            ),
+            None,
+        )
         if link and not _already_fetched(runtime, link):
             answer = fetch(link, timeout=config.timeout(feed), limit=DEFAULT_MAX_BYTES + 1)
             if answer.status == 200 and answer.error is None:
@@ -201,8 +247,10 @@ def _documents(runtime: Any, feed: FeedDef, body: bytes, config: FeedsFile
 
 def _already_fetched(runtime: Any, url: str) -> bool:
     with runtime.db.session() as session:
-        return session.exec(select(CapReceived.id).where(CapReceived.source_url == url)
-                            ).first() is not None
+        return (
+            session.exec(select(CapReceived.id).where(CapReceived.source_url == url)).first()
+            is not None
+        )
 
 
 def _oldest_first(documents, result: PollResult) -> list[tuple[bytes, str | None]]:
@@ -219,14 +267,19 @@ def _oldest_first(documents, result: PollResult) -> list[tuple[bytes, str | None
     return [(data, url) for _, data, url in sorted(dated, key=lambda d: d[0])]
 
 
-def _ingest(runtime: Any, feed: FeedDef, data: bytes, url: str | None,
-            result: PollResult) -> None:
+def _ingest(runtime: Any, feed: FeedDef, data: bytes, url: str | None, result: PollResult) -> None:
     try:
         with runtime.db.unit_of_work() as session:
             ingested = cap_flows.ingest_cap(
-                session, runtime=runtime, data=data, posted_by=f"feed:{feed.id}",
-                origin=Origin.feed, feed_id=feed.id, source_url=url,
-                cap_mappings=feed_mappings(runtime, feed))
+                session,
+                runtime=runtime,
+                data=data,
+                posted_by=f"feed:{feed.id}",
+                origin=Origin.feed,
+                feed_id=feed.id,
+                source_url=url,
+                cap_mappings=feed_mappings(runtime, feed),
+            )
         if not ingested.duplicate:
             result.new_alerts += 1
     except CapError as exc:
@@ -249,8 +302,9 @@ def _state(session: Session, feed: FeedDef, *, lock: bool = False) -> FeedState:
 # --- reading ---------------------------------------------------------------------------
 
 
-def is_stale(state: FeedState, config: FeedsFile, feed: FeedDef, *,
-             now: datetime | None = None) -> bool:
+def is_stale(
+    state: FeedState, config: FeedsFile, feed: FeedDef, *, now: datetime | None = None
+) -> bool:
     now = now or utcnow()
     if state.failures >= config.defaults.stale_after_failures:
         return True
@@ -259,8 +313,9 @@ def is_stale(state: FeedState, config: FeedsFile, feed: FeedDef, *,
     return since is not None and now - since > silent_for
 
 
-def state_public(state: FeedState | None, config: FeedsFile, feed: FeedDef, *,
-                 now: datetime | None = None) -> dict:
+def state_public(
+    state: FeedState | None, config: FeedsFile, feed: FeedDef, *, now: datetime | None = None
+) -> dict:
     if not feed.enabled:
         status = "disabled"
     elif state is None or state.last_polled_at is None:
@@ -270,8 +325,12 @@ def state_public(state: FeedState | None, config: FeedsFile, feed: FeedDef, *,
     else:
         status = "ok" if state.failures == 0 else "failing"
     return {
-        "id": feed.id, "name": feed.name, "kind": feed.kind, "url": feed.url,
-        "enabled": feed.enabled, "status": status,
+        "id": feed.id,
+        "name": feed.name,
+        "kind": feed.kind,
+        "url": feed.url,
+        "enabled": feed.enabled,
+        "status": status,
         "interval_seconds": config.interval(feed),
         "failures": state.failures if state else 0,
         "last_ok_at_local": local_iso(state.last_ok_at) if state else None,

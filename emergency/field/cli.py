@@ -10,8 +10,9 @@ from pathlib import Path
 
 import typer
 
-field_app = typer.Typer(help="Field teams: links and QR codes for their phones.",
-                        no_args_is_help=True)
+field_app = typer.Typer(
+    help="Field teams: links and QR codes for their phones.", no_args_is_help=True
+)
 
 
 @field_app.command("link")
@@ -39,8 +40,13 @@ def link(
     try:
         with db.unit_of_work() as session:
             user, _token, url = field_service.create_field_link(
-                session, label=label, actor="cli", public_url=settings.public_url,
-                group_id=group, crew_id=crew)
+                session,
+                label=label,
+                actor="cli",
+                public_url=settings.public_url,
+                group_id=group,
+                crew_id=crew,
+            )
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None

@@ -24,18 +24,35 @@ log = logging.getLogger(__name__)
 
 GROUPS = [
     ("Inspection group 1", ["lianhua"], ["Chen Wei", "Leong Ka Man", "Wong Hoi"], ["粤C·D1001"]),
-    ("Inspection group 2", ["xinjiayuan"], ["Li Na", "Ho Sio Lam", "Zhang Jun", "Lei Ian"],
-     ["粤C·D1002"]),
+    (
+        "Inspection group 2",
+        ["xinjiayuan"],
+        ["Li Na", "Ho Sio Lam", "Zhang Jun", "Lei Ian"],
+        ["粤C·D1002"],
+    ),
     ("Inspection group 3", ["xiaohengqin"], ["Liu Yang", "Cheang Man"], ["粤C·D1003"]),
     ("Inspection group 4", ["fuxiangwan"], ["Huang Min", "Lam Chi", "Sun Hao"], []),
-    ("Inspection group 5", ["hengqin_port", "north_shore_works"], ["Zhao Lei", "Ip Wa", "Kuok Fai"],
-     ["粤C·D1005", "粤C·D1006"]),
+    (
+        "Inspection group 5",
+        ["hengqin_port", "north_shore_works"],
+        ["Zhao Lei", "Ip Wa", "Kuok Fai"],
+        ["粤C·D1005", "粤C·D1006"],
+    ),
     ("Inspection group 6", ["macau_new_neighbourhood"], ["Tang Li", "U Kin"], ["粤C·D1007"]),
 ]
-STATIONS = ["Lianhua fire station", "Hengqin Port", "Xiaohengqin community centre",
-            "Xinjiayuan community centre", "Fuxiangwan", "Macau New Neighbourhood",
-            "University of Macau east gate", "North shore works", "Hengqin school",
-            "Changlong", "Shizimen"]
+STATIONS = [
+    "Lianhua fire station",
+    "Hengqin Port",
+    "Xiaohengqin community centre",
+    "Xinjiayuan community centre",
+    "Fuxiangwan",
+    "Macau New Neighbourhood",
+    "University of Macau east gate",
+    "North shore works",
+    "Hengqin school",
+    "Changlong",
+    "Shizimen",
+]
 HAZARDS = [
     ("fallen_tree", "high", 22.1415, 113.5412, "Lianhua Rd by the bus stop"),
     ("loose_object", "medium", 22.1302, 113.5215, "scaffolding, Xinjiayuan block 3"),
@@ -57,33 +74,65 @@ def load(db, settings) -> None:
     with db.unit_of_work() as session:
         if session.exec(select(InspectionGroup)).first() is not None:
             return
-        groups = [field_service.create_group(session, name=name, actor="demo", members=members,
-                                             vehicles=vehicles, zone_ids=zone_ids, zones=zones,
-                                             leader=members[0])
-                  for name, zone_ids, members, vehicles in GROUPS]
+        groups = [
+            field_service.create_group(
+                session,
+                name=name,
+                actor="demo",
+                members=members,
+                vehicles=vehicles,
+                zone_ids=zone_ids,
+                zones=zones,
+                leader=members[0],
+            )
+            for name, zone_ids, members, vehicles in GROUPS
+        ]
         for i, station in enumerate(STATIONS, start=1):
-            crew_service.create_crew(session, name=f"Standby rescue team {i}", unit="demo",
-                                     headcount=60 if i != 11 else 61, station=station,
-                                     actor="demo", status="released")
+            crew_service.create_crew(
+                session,
+                name=f"Standby rescue team {i}",
+                unit="demo",
+                headcount=60 if i != 11 else 61,
+                station=station,
+                actor="demo",
+                status="released",
+            )
         for shelter_id in ("lianhua_sports_hall", "hengqin_hou_kong_school"):
-            evacuation_service.set_shelter_open(session, shelter_id=shelter_id, open=True,
-                                                actor="demo", origin="demo")
+            evacuation_service.set_shelter_open(
+                session, shelter_id=shelter_id, open=True, actor="demo", origin="demo"
+            )
         for kind, severity, lat, lon, place in HAZARDS:
-            field_service.report_hazard(session, kind=kind, severity=severity, lat=lat, lon=lon,
-                                        place=place, actor="demo", group_id=groups[0].id,
-                                        zones=zones)
+            field_service.report_hazard(
+                session,
+                kind=kind,
+                severity=severity,
+                lat=lat,
+                lon=lon,
+                place=place,
+                actor="demo",
+                group_id=groups[0].id,
+                zones=zones,
+            )
         team = auth_service.get_by_name(session, "field-team-1")
         if team is not None and session.get(FieldAccount, team.id) is None:
             session.add(FieldAccount(user_id=team.id, label=groups[0].name, group_id=groups[0].id))
         worker = auth_service.get_by_name(session, "social-worker-demo")
         if worker is None:
-            worker, _ = auth_service.create_user(session, name="social-worker-demo",
-                                                 role=Role.field, actor="demo")
+            worker, _ = auth_service.create_user(
+                session, name="social-worker-demo", role=Role.field, actor="demo"
+            )
             session.add(FieldAccount(user_id=worker.id, label="Social worker (demo)"))
         session.flush()
         for name, address, community, needs in RESIDENTS:
-            vulnerable_service.create_resident(session, name=name, address=address,
-                                               community=community, needs=needs,
-                                               social_worker="Social worker (demo)",
-                                               followed_by=worker.name, actor="demo", zones=zones)
+            vulnerable_service.create_resident(
+                session,
+                name=name,
+                address=address,
+                community=community,
+                needs=needs,
+                social_worker="Social worker (demo)",
+                followed_by=worker.name,
+                actor="demo",
+                zones=zones,
+            )
     log.info("field demo data ready")

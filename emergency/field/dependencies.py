@@ -26,7 +26,8 @@ def field_rate_limited(request: Request, user: FieldReporter) -> None:
     if not limit:
         return
     allowed, retry = ratelimit.limiter(request.app, "field", limit=limit, window=60.0).allow(
-        f"user:{user.id}")
+        f"user:{user.id}"
+    )
     if not allowed:
         raise ratelimit.too_many("field reports and photos from this user", retry)
 

@@ -65,8 +65,9 @@ class FieldAccount(SQLModel, table=True):
 
     __tablename__ = "field_account"
 
-    user_id: int = Field(primary_key=True, foreign_key="user_account.id",
-                         sa_column_kwargs={"autoincrement": False})
+    user_id: int = Field(
+        primary_key=True, foreign_key="user_account.id", sa_column_kwargs={"autoincrement": False}
+    )
     label: str = Field(max_length=120)
     group_id: int | None = Field(default=None, foreign_key="inspection_group.id")
     crew_id: int | None = Field(default=None, foreign_key="crew.id")
@@ -82,8 +83,7 @@ class InspectionGroup(SQLModel, table=True):
     members: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     vehicles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     zone_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
-    grid_cells: list[str] = Field(default_factory=list,
-                                  sa_column=Column(JSONType, nullable=False))
+    grid_cells: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: str = Field(max_length=120)
 
@@ -150,8 +150,7 @@ class Hazard(SQLModel, table=True):
     rectified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rectified_by: str | None = Field(default=None, max_length=120)
     rectification_note: str | None = Field(default=None, max_length=1000)
-    rectification_photo_id: str | None = Field(default=None, foreign_key="photo.id",
-                                               max_length=64)
+    rectification_photo_id: str | None = Field(default=None, foreign_key="photo.id", max_length=64)
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     verified_by: str | None = Field(default=None, max_length=120)
 
@@ -198,5 +197,4 @@ class FieldReport(SQLModel, table=True):
     crew_id: int | None = Field(default=None, foreign_key="crew.id")
     observed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    result: dict[str, Any] = Field(default_factory=dict,
-                                   sa_column=Column(JSONType, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))

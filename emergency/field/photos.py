@@ -47,9 +47,16 @@ def clean(data: bytes) -> tuple[bytes, str, int, int]:
             width, height = probe.size
             if fmt in TYPES and width * height <= MAX_PIXELS:
                 probe.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
-        raise UnsupportedImage(f"photo: not a JPEG, PNG or WebP image ({type(exc).__name__})") from None
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise UnsupportedImage(
+            f"photo: not a JPEG, PNG or WebP image ({type(exc).__name__})"
+        ) from None
     if fmt not in TYPES:
         raise UnsupportedImage(f"photo: {fmt} images are not accepted (JPEG, PNG or WebP)")
     if width * height > MAX_PIXELS:
@@ -90,12 +97,24 @@ def store(session: Session, *, data: bytes, actor: str, data_dir: Path) -> tuple
         os.replace(tmp, target)
     if existing is not None:
         return existing, False
-    photo = Photo(id=photo_id, content_type=content_type, size=len(cleaned), width=width,
-                  height=height, uploaded_by=actor)
+    photo = Photo(
+        id=photo_id,
+        content_type=content_type,
+        size=len(cleaned),
+        width=width,
+        height=height,
+        uploaded_by=actor,
+    )
     session.add(photo)
     session.flush()
-    audit_service.record(session, actor=actor, action="photo.uploaded", target_type="photo",
-                         target_id=photo_id, after={"size": len(cleaned), "type": content_type})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="photo.uploaded",
+        target_type="photo",
+        target_id=photo_id,
+        after={"size": len(cleaned), "type": content_type},
+    )
     return photo, True
 
 
@@ -111,6 +130,8 @@ def require(session: Session, photo_id: str | None, *, field: str = "photo_id") 
     if photo_id is None:
         return None
     if not _ID.match(photo_id) or session.get(Photo, photo_id) is None:
-        raise InvalidInput(f"{field}: no uploaded photo {photo_id!r} (POST /api/v1/photos first)",
-                           code="unknown_photo")
+        raise InvalidInput(
+            f"{field}: no uploaded photo {photo_id!r} (POST /api/v1/photos first)",
+            code="unknown_photo",
+        )
     return photo_id

@@ -10,5 +10,11 @@ from emergency.field.router import router as field_router
 from emergency.vulnerable.router import router as vulnerable_router
 from emergency.web.field_router import router as field_pages_router
 
-ROUTERS = (facilities_router, evacuation_router, crews_router, field_router, vulnerable_router,
-           field_pages_router)
+ROUTERS = (
+    facilities_router,
+    evacuation_router,
+    crews_router,
+    field_router,
+    vulnerable_router,
+    field_pages_router,
+)

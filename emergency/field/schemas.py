@@ -25,11 +25,13 @@ class GroupIn(_In):
     name: str = Field(min_length=1, max_length=120, examples=["Inspection group 17"])
     leader: str | None = Field(default=None, max_length=120)
     members: list[str] = Field(default_factory=list, max_length=100)
-    vehicles: list[str] = Field(default_factory=list, max_length=20,
-                                description="plates or call signs")
+    vehicles: list[str] = Field(
+        default_factory=list, max_length=20, description="plates or call signs"
+    )
     zone_ids: list[str] = Field(default_factory=list, max_length=50)
-    grid_cells: list[str] = Field(default_factory=list, max_length=200,
-                                  examples=[["HQ-C3", "HQ-C4"]])
+    grid_cells: list[str] = Field(
+        default_factory=list, max_length=200, examples=[["HQ-C3", "HQ-C4"]]
+    )
 
 
 class TripPublic(BaseModel):
@@ -74,7 +76,9 @@ class FieldLinkPublic(BaseModel):
     user: str
     token: str
     url: str
-    qr_png: str = Field(description="the link as a QR code: a PNG data URI, for printing or a screen")
+    qr_png: str = Field(
+        description="the link as a QR code: a PNG data URI, for printing or a screen"
+    )
 
 
 # --- hazards and help --------------------------------------------------------------------
@@ -168,8 +172,16 @@ class PhotoPublic(BaseModel):
 
 # --- field reports -----------------------------------------------------------------------
 
-ReportKind = Literal["check_in", "check_out", "hazard", "rectified", "evacuated", "crew_status",
-                     "help", "resident_check"]
+ReportKind = Literal[
+    "check_in",
+    "check_out",
+    "hazard",
+    "rectified",
+    "evacuated",
+    "crew_status",
+    "help",
+    "resident_check",
+]
 
 
 class FieldReportIn(_In):

@@ -45,8 +45,12 @@ from emergency.field.schemas import GroupPublic, HazardPublic, HelpPublic, TripP
 
 EVENT = "inspection.updated"
 HELP_EVENT = "help_request.updated"
-DEADLINES = {Severity.critical: timedelta(hours=2), Severity.high: timedelta(hours=6),
-             Severity.medium: timedelta(hours=24), Severity.low: timedelta(hours=72)}
+DEADLINES = {
+    Severity.critical: timedelta(hours=2),
+    Severity.high: timedelta(hours=6),
+    Severity.medium: timedelta(hours=24),
+    Severity.low: timedelta(hours=72),
+}
 _CELL = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 
 
@@ -60,17 +64,25 @@ def _check_zones(zone_ids: list[str], zones) -> None:
     if zones is not None:
         unknown = [z for z in zone_ids if z not in zones]
         if unknown:
-            raise InvalidInput(f"zone_ids: unknown zone(s) {', '.join(unknown)}",
-                               code="unknown_zone")
+            raise InvalidInput(
+                f"zone_ids: unknown zone(s) {', '.join(unknown)}", code="unknown_zone"
+            )
 
 
 # --- groups and trips ----------------------------------------------------------------------
 
 
 def create_group(
-    session: Session, *, name: str, actor: str, leader: str | None = None,
-    members: list[str] = (), vehicles: list[str] = (), zone_ids: list[str] = (),
-    grid_cells: list[str] = (), zones=None,
+    session: Session,
+    *,
+    name: str,
+    actor: str,
+    leader: str | None = None,
+    members: list[str] = (),
+    vehicles: list[str] = (),
+    zone_ids: list[str] = (),
+    grid_cells: list[str] = (),
+    zones=None,
 ) -> InspectionGroup:
     name = name.strip()
     if not name:
@@ -81,15 +93,25 @@ def create_group(
         raise InvalidInput(f"grid_cells: bad cell id(s) {', '.join(bad)}")
     if session.exec(select(InspectionGroup).where(InspectionGroup.name == name)).first():
         raise Conflict(f"inspection group {name!r} already exists", code="group_exists")
-    group = InspectionGroup(name=name, leader=leader, members=[m.strip() for m in members],
-                            vehicles=[v.strip() for v in vehicles], zone_ids=list(zone_ids),
-                            grid_cells=list(grid_cells), created_by=actor)
+    group = InspectionGroup(
+        name=name,
+        leader=leader,
+        members=[m.strip() for m in members],
+        vehicles=[v.strip() for v in vehicles],
+        zone_ids=list(zone_ids),
+        grid_cells=list(grid_cells),
+        created_by=actor,
+    )
     session.add(group)
     session.flush()
-    audit_service.record(session, actor=actor, action="inspection_group.created",
-                         target_type="inspection_group", target_id=group.id,
-                         after={"name": name, "members": len(group.members),
-                                "vehicles": len(group.vehicles)})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="inspection_group.created",
+        target_type="inspection_group",
+        target_id=group.id,
+        after={"name": name, "members": len(group.members), "vehicles": len(group.vehicles)},
+    )
     _emit(session, "group", "created", group=group_public(session, group))
     return group
 
@@ -107,44 +129,70 @@ def list_groups(session: Session) -> list[InspectionGroup]:
 
 
 def open_trip(session: Session, *, group_id: int) -> PatrolTrip | None:
-    return session.exec(select(PatrolTrip).where(PatrolTrip.group_id == group_id,
-                                                 PatrolTrip.status == TripStatus.open)).first()
+    return session.exec(
+        select(PatrolTrip).where(
+            PatrolTrip.group_id == group_id, PatrolTrip.status == TripStatus.open
+        )
+    ).first()
 
 
 def check_in(
-    session: Session, *, group_id: int, actor: str, persons: int | None = None,
-    vehicles: int | None = None, lat: float | None = None, lon: float | None = None,
-    note: str | None = None, zones=None,
+    session: Session,
+    *,
+    group_id: int,
+    actor: str,
+    persons: int | None = None,
+    vehicles: int | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    note: str | None = None,
+    zones=None,
 ) -> PatrolTrip:
     """Start a patrol trip (409 when the group is already out)."""
     check_location(lat, lon)
     group = get_group(session, group_id=group_id, lock=True)
     current = open_trip(session, group_id=group.id)
     if current is not None:
-        raise Conflict(f"group {group.id} is already on patrol since "
-                       f"{local_iso(current.checked_in_at)}: check out first",
-                       code="already_checked_in")
+        raise Conflict(
+            f"group {group.id} is already on patrol since "
+            f"{local_iso(current.checked_in_at)}: check out first",
+            code="already_checked_in",
+        )
     trip = PatrolTrip(
-        group_id=group.id, persons=len(group.members) if persons is None else persons,
+        group_id=group.id,
+        persons=len(group.members) if persons is None else persons,
         vehicles=len(group.vehicles) if vehicles is None else vehicles,
-        zone_id=_zone(zones, lat, lon), checked_in_by=actor, in_lat=lat, in_lon=lon, note=note,
+        zone_id=_zone(zones, lat, lon),
+        checked_in_by=actor,
+        in_lat=lat,
+        in_lon=lon,
+        note=note,
     )
     if trip.persons < 1:
         raise InvalidInput("persons: a patrol needs at least one inspector")
     session.add(trip)
     session.flush()
-    audit_service.record(session, actor=actor, action="patrol.checked_in",
-                         target_type="inspection_group", target_id=group.id,
-                         after={"trip_id": trip.id, "persons": trip.persons,
-                                "vehicles": trip.vehicles})
-    _emit(session, "trip", "checked_in", trip=trip_public(trip),
-          group=group_public(session, group))
+    audit_service.record(
+        session,
+        actor=actor,
+        action="patrol.checked_in",
+        target_type="inspection_group",
+        target_id=group.id,
+        after={"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles},
+    )
+    _emit(session, "trip", "checked_in", trip=trip_public(trip), group=group_public(session, group))
     return trip
 
 
 def check_out(
-    session: Session, *, group_id: int, actor: str, persons: int | None = None,
-    vehicles: int | None = None, lat: float | None = None, lon: float | None = None,
+    session: Session,
+    *,
+    group_id: int,
+    actor: str,
+    persons: int | None = None,
+    vehicles: int | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
     note: str | None = None,
 ) -> PatrolTrip:
     """End the open patrol trip (409 when there is none); counts may be corrected."""
@@ -152,8 +200,7 @@ def check_out(
     group = get_group(session, group_id=group_id, lock=True)
     trip = open_trip(session, group_id=group.id)
     if trip is None:
-        raise Conflict(f"group {group.id} is not on patrol: check in first",
-                       code="not_checked_in")
+        raise Conflict(f"group {group.id} is not on patrol: check in first", code="not_checked_in")
     trip.status, trip.checked_out_at, trip.checked_out_by = TripStatus.closed, utcnow(), actor
     trip.out_lat, trip.out_lon = lat, lon
     if persons is not None:
@@ -164,16 +211,23 @@ def check_out(
         trip.note = note
     session.add(trip)
     session.flush()
-    audit_service.record(session, actor=actor, action="patrol.checked_out",
-                         target_type="inspection_group", target_id=group.id,
-                         after={"trip_id": trip.id, "persons": trip.persons,
-                                "vehicles": trip.vehicles})
-    _emit(session, "trip", "checked_out", trip=trip_public(trip),
-          group=group_public(session, group))
+    audit_service.record(
+        session,
+        actor=actor,
+        action="patrol.checked_out",
+        target_type="inspection_group",
+        target_id=group.id,
+        after={"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles},
+    )
+    _emit(
+        session, "trip", "checked_out", trip=trip_public(trip), group=group_public(session, group)
+    )
     return trip
 
 
-def list_trips(session: Session, *, group_id: int | None = None, limit: int = 500) -> list[PatrolTrip]:
+def list_trips(
+    session: Session, *, group_id: int | None = None, limit: int = 500
+) -> list[PatrolTrip]:
     query = select(PatrolTrip).order_by(col(PatrolTrip.id).desc()).limit(limit)
     if group_id is not None:
         query = query.where(PatrolTrip.group_id == group_id)
@@ -182,48 +236,87 @@ def list_trips(session: Session, *, group_id: int | None = None, limit: int = 50
 
 def trip_public(t: PatrolTrip) -> TripPublic:
     return TripPublic(
-        id=t.id, group_id=t.group_id, status=t.status, persons=t.persons, vehicles=t.vehicles,
-        zone_id=t.zone_id, checked_in_at=t.checked_in_at,
-        checked_in_at_local=local_iso(t.checked_in_at), checked_in_by=t.checked_in_by,
-        checked_out_at=t.checked_out_at, checked_out_by=t.checked_out_by, in_lat=t.in_lat,
-        in_lon=t.in_lon, out_lat=t.out_lat, out_lon=t.out_lon,
+        id=t.id,
+        group_id=t.group_id,
+        status=t.status,
+        persons=t.persons,
+        vehicles=t.vehicles,
+        zone_id=t.zone_id,
+        checked_in_at=t.checked_in_at,
+        checked_in_at_local=local_iso(t.checked_in_at),
+        checked_in_by=t.checked_in_by,
+        checked_out_at=t.checked_out_at,
+        checked_out_by=t.checked_out_by,
+        in_lat=t.in_lat,
+        in_lon=t.in_lon,
+        out_lat=t.out_lat,
+        out_lon=t.out_lon,
     )
 
 
 def group_public(session: Session, g: InspectionGroup) -> GroupPublic:
     trips, persons, vehicles = session.exec(
-        select(func.count(), func.coalesce(func.sum(PatrolTrip.persons), 0),
-               func.coalesce(func.sum(PatrolTrip.vehicles), 0)).where(PatrolTrip.group_id == g.id)
+        select(
+            func.count(),
+            func.coalesce(func.sum(PatrolTrip.persons), 0),
+            func.coalesce(func.sum(PatrolTrip.vehicles), 0),
+        ).where(PatrolTrip.group_id == g.id)
     ).one()
     current = open_trip(session, group_id=g.id)
     return GroupPublic(
-        id=g.id, name=g.name, leader=g.leader, members=g.members, vehicles=g.vehicles,
-        zone_ids=g.zone_ids, grid_cells=g.grid_cells, trips=int(trips),
-        person_trips=int(persons), vehicle_trips=int(vehicles),
+        id=g.id,
+        name=g.name,
+        leader=g.leader,
+        members=g.members,
+        vehicles=g.vehicles,
+        zone_ids=g.zone_ids,
+        grid_cells=g.grid_cells,
+        trips=int(trips),
+        person_trips=int(persons),
+        vehicle_trips=int(vehicles),
         open_trip=trip_public(current) if current else None,
     )
 
 
 def inspection_totals(session: Session) -> dict[str, int]:
     trips, persons, vehicles = session.exec(
-        select(func.count(), func.coalesce(func.sum(PatrolTrip.persons), 0),
-               func.coalesce(func.sum(PatrolTrip.vehicles), 0))
+        select(
+            func.count(),
+            func.coalesce(func.sum(PatrolTrip.persons), 0),
+            func.coalesce(func.sum(PatrolTrip.vehicles), 0),
+        )
     ).one()
-    on_patrol = session.exec(select(func.count()).select_from(PatrolTrip)
-                             .where(PatrolTrip.status == TripStatus.open)).one()
+    on_patrol = session.exec(
+        select(func.count()).select_from(PatrolTrip).where(PatrolTrip.status == TripStatus.open)
+    ).one()
     groups = session.exec(select(func.count()).select_from(InspectionGroup)).one()
-    return {"groups": int(groups), "on_patrol": int(on_patrol), "trips": int(trips),
-            "person_trips": int(persons), "vehicle_trips": int(vehicles)}
+    return {
+        "groups": int(groups),
+        "on_patrol": int(on_patrol),
+        "trips": int(trips),
+        "person_trips": int(persons),
+        "vehicle_trips": int(vehicles),
+    }
 
 
 # --- hazards -------------------------------------------------------------------------------
 
 
 def report_hazard(
-    session: Session, *, kind: HazardKind | str, severity: Severity | str, actor: str,
-    lat: float | None = None, lon: float | None = None, place: str | None = None,
-    description: str | None = None, photo_id: str | None = None, group_id: int | None = None,
-    field_report_id: int | None = None, due_at: datetime | None = None, zones=None,
+    session: Session,
+    *,
+    kind: HazardKind | str,
+    severity: Severity | str,
+    actor: str,
+    lat: float | None = None,
+    lon: float | None = None,
+    place: str | None = None,
+    description: str | None = None,
+    photo_id: str | None = None,
+    group_id: int | None = None,
+    field_report_id: int | None = None,
+    due_at: datetime | None = None,
+    zones=None,
 ) -> Hazard:
     try:
         kind, severity = HazardKind(kind), Severity(severity)
@@ -235,16 +328,30 @@ def report_hazard(
     photo_service.require(session, photo_id)
     now = utcnow()
     hazard = Hazard(
-        kind=kind, severity=severity, lat=lat, lon=lon, zone_id=_zone(zones, lat, lon),
-        place=place, description=description, photo_id=photo_id, reported_at=now,
-        reported_by=actor, group_id=group_id, field_report_id=field_report_id,
+        kind=kind,
+        severity=severity,
+        lat=lat,
+        lon=lon,
+        zone_id=_zone(zones, lat, lon),
+        place=place,
+        description=description,
+        photo_id=photo_id,
+        reported_at=now,
+        reported_by=actor,
+        group_id=group_id,
+        field_report_id=field_report_id,
         due_at=_aware(due_at) or now + DEADLINES[severity],
     )
     session.add(hazard)
     session.flush()
-    audit_service.record(session, actor=actor, action="hazard.reported", target_type="hazard",
-                         target_id=hazard.id, after={"kind": kind, "severity": severity,
-                                                     "zone_id": hazard.zone_id})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="hazard.reported",
+        target_type="hazard",
+        target_id=hazard.id,
+        after={"kind": kind, "severity": severity, "zone_id": hazard.zone_id},
+    )
     _emit(session, "hazard", "reported", hazard=hazard_public(hazard))
     return hazard
 
@@ -267,15 +374,23 @@ def _move(hazard: Hazard, to: HazardStatus) -> HazardStatus:
     current = HazardStatus(hazard.status)
     if to not in HAZARD_TRANSITIONS[current]:
         allowed = ", ".join(sorted(HAZARD_TRANSITIONS[current])) or "nothing: it is closed"
-        raise Conflict(f"hazard {hazard.id} is {current}: it cannot become {to} "
-                       f"(next: {allowed})", code="illegal_transition")
+        raise Conflict(
+            f"hazard {hazard.id} is {current}: it cannot become {to} (next: {allowed})",
+            code="illegal_transition",
+        )
     hazard.status = to
     return current
 
 
 def assign_hazard(
-    session: Session, *, hazard_id: int, actor: str, group_id: int | None = None,
-    crew_id: int | None = None, due_at: datetime | None = None, note: str | None = None,
+    session: Session,
+    *,
+    hazard_id: int,
+    actor: str,
+    group_id: int | None = None,
+    crew_id: int | None = None,
+    due_at: datetime | None = None,
+    note: str | None = None,
 ) -> Hazard:
     """Give a hazard to an inspection group or a crew (a crew gets a task); also sends a
     rectified hazard back when the verifier is not satisfied."""
@@ -294,19 +409,34 @@ def assign_hazard(
     session.add(hazard)
     session.flush()
     if crew_id is not None:
-        crew_service.add_task(session, crew_id=crew_id, actor=actor, hazard_id=hazard.id,
-                              description=note or f"hazard {hazard.id}: {hazard.kind}"
-                              + (f" at {hazard.place}" if hazard.place else ""))
-    audit_service.record(session, actor=actor, action="hazard.assigned", target_type="hazard",
-                         target_id=hazard.id, before={"status": before},
-                         after={"status": hazard.status, "group_id": group_id,
-                                "crew_id": crew_id, "note": note})
+        crew_service.add_task(
+            session,
+            crew_id=crew_id,
+            actor=actor,
+            hazard_id=hazard.id,
+            description=note
+            or f"hazard {hazard.id}: {hazard.kind}"
+            + (f" at {hazard.place}" if hazard.place else ""),
+        )
+    audit_service.record(
+        session,
+        actor=actor,
+        action="hazard.assigned",
+        target_type="hazard",
+        target_id=hazard.id,
+        before={"status": before},
+        after={"status": hazard.status, "group_id": group_id, "crew_id": crew_id, "note": note},
+    )
     _emit(session, "hazard", "assigned", hazard=hazard_public(hazard))
     return hazard
 
 
 def rectify_hazard(
-    session: Session, *, hazard_id: int, actor: str, note: str | None = None,
+    session: Session,
+    *,
+    hazard_id: int,
+    actor: str,
+    note: str | None = None,
     photo_id: str | None = None,
 ) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
@@ -316,38 +446,62 @@ def rectify_hazard(
     hazard.rectification_note, hazard.rectification_photo_id = note, photo_id
     session.add(hazard)
     session.flush()
-    for task in session.exec(select(CrewTask).where(CrewTask.hazard_id == hazard.id,
-                                                    CrewTask.status == TaskStatus.assigned)):
+    for task in session.exec(
+        select(CrewTask).where(
+            CrewTask.hazard_id == hazard.id, CrewTask.status == TaskStatus.assigned
+        )
+    ):
         crew_service.end_task(session, task_id=task.id, actor=actor)
-    audit_service.record(session, actor=actor, action="hazard.rectified", target_type="hazard",
-                         target_id=hazard.id, before={"status": before},
-                         after={"status": hazard.status, "note": note, "photo_id": photo_id})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="hazard.rectified",
+        target_type="hazard",
+        target_id=hazard.id,
+        before={"status": before},
+        after={"status": hazard.status, "note": note, "photo_id": photo_id},
+    )
     _emit(session, "hazard", "rectified", hazard=hazard_public(hazard))
     return hazard
 
 
-def verify_hazard(session: Session, *, hazard_id: int, actor: str,
-                  note: str | None = None) -> Hazard:
+def verify_hazard(
+    session: Session, *, hazard_id: int, actor: str, note: str | None = None
+) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
     before = _move(hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
     session.add(hazard)
     session.flush()
-    audit_service.record(session, actor=actor, action="hazard.verified", target_type="hazard",
-                         target_id=hazard.id, before={"status": before},
-                         after={"status": hazard.status, "note": note})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="hazard.verified",
+        target_type="hazard",
+        target_id=hazard.id,
+        before={"status": before},
+        after={"status": hazard.status, "note": note},
+    )
     _emit(session, "hazard", "verified", hazard=hazard_public(hazard))
     return hazard
 
 
 def _overdue_clause(now: datetime):
-    return (col(Hazard.status).in_([HazardStatus.open, HazardStatus.assigned])
-            & col(Hazard.due_at).is_not(None) & (col(Hazard.due_at) < now))
+    return (
+        col(Hazard.status).in_([HazardStatus.open, HazardStatus.assigned])
+        & col(Hazard.due_at).is_not(None)
+        & (col(Hazard.due_at) < now)
+    )
 
 
 def list_hazards(
-    session: Session, *, status: str | None = None, overdue: bool | None = None,
-    group_id: int | None = None, crew_id: int | None = None, limit: int = 500,
+    session: Session,
+    *,
+    status: str | None = None,
+    overdue: bool | None = None,
+    group_id: int | None = None,
+    crew_id: int | None = None,
+    limit: int = 500,
 ) -> list[Hazard]:
     query = select(Hazard).order_by(col(Hazard.id).desc()).limit(limit)
     if status:
@@ -363,52 +517,97 @@ def list_hazards(
 
 def is_overdue(h: Hazard, now: datetime | None = None) -> bool:
     now = now or utcnow()
-    return (h.status in (HazardStatus.open, HazardStatus.assigned) and h.due_at is not None
-            and h.due_at < now)
+    return (
+        h.status in (HazardStatus.open, HazardStatus.assigned)
+        and h.due_at is not None
+        and h.due_at < now
+    )
 
 
 def hazard_public(h: Hazard) -> HazardPublic:
     return HazardPublic(
-        id=h.id, kind=h.kind, severity=h.severity, status=h.status, overdue=is_overdue(h),
-        lat=h.lat, lon=h.lon, zone_id=h.zone_id, place=h.place, description=h.description,
-        photo_id=h.photo_id, reported_at=h.reported_at,
-        reported_at_local=local_iso(h.reported_at), reported_by=h.reported_by,
-        group_id=h.group_id, due_at=h.due_at, due_at_local=local_iso(h.due_at),
-        assigned_group_id=h.assigned_group_id, assigned_crew_id=h.assigned_crew_id,
-        assigned_at=h.assigned_at, rectified_at=h.rectified_at, rectified_by=h.rectified_by,
+        id=h.id,
+        kind=h.kind,
+        severity=h.severity,
+        status=h.status,
+        overdue=is_overdue(h),
+        lat=h.lat,
+        lon=h.lon,
+        zone_id=h.zone_id,
+        place=h.place,
+        description=h.description,
+        photo_id=h.photo_id,
+        reported_at=h.reported_at,
+        reported_at_local=local_iso(h.reported_at),
+        reported_by=h.reported_by,
+        group_id=h.group_id,
+        due_at=h.due_at,
+        due_at_local=local_iso(h.due_at),
+        assigned_group_id=h.assigned_group_id,
+        assigned_crew_id=h.assigned_crew_id,
+        assigned_at=h.assigned_at,
+        rectified_at=h.rectified_at,
+        rectified_by=h.rectified_by,
         rectification_note=h.rectification_note,
-        rectification_photo_id=h.rectification_photo_id, verified_at=h.verified_at,
+        rectification_photo_id=h.rectification_photo_id,
+        verified_at=h.verified_at,
         verified_by=h.verified_by,
     )
 
 
 def hazard_totals(session: Session) -> dict[str, int]:
     counts = dict(session.exec(select(Hazard.status, func.count()).group_by(Hazard.status)).all())
-    overdue = session.exec(select(func.count()).select_from(Hazard)
-                           .where(_overdue_clause(utcnow()))).one()
+    overdue = session.exec(
+        select(func.count()).select_from(Hazard).where(_overdue_clause(utcnow()))
+    ).one()
     by_status = {s.value: int(counts.get(s.value, 0)) for s in HazardStatus}
-    return {**by_status, "total": sum(by_status.values()), "overdue": int(overdue),
-            "unresolved": by_status["open"] + by_status["assigned"]}
+    return {
+        **by_status,
+        "total": sum(by_status.values()),
+        "overdue": int(overdue),
+        "unresolved": by_status["open"] + by_status["assigned"],
+    }
 
 
 # --- requests for help ---------------------------------------------------------------------
 
 
 def create_help_request(
-    session: Session, *, actor: str, people: int = 1, urgency: Severity | str = Severity.high,
-    lat: float | None = None, lon: float | None = None, note: str | None = None,
-    photo_id: str | None = None, field_report_id: int | None = None, zones=None,
+    session: Session,
+    *,
+    actor: str,
+    people: int = 1,
+    urgency: Severity | str = Severity.high,
+    lat: float | None = None,
+    lon: float | None = None,
+    note: str | None = None,
+    photo_id: str | None = None,
+    field_report_id: int | None = None,
+    zones=None,
 ) -> HelpRequest:
     check_location(lat, lon)
     photo_service.require(session, photo_id)
-    request = HelpRequest(people=people, urgency=Severity(urgency), lat=lat, lon=lon,
-                          zone_id=_zone(zones, lat, lon), note=note, photo_id=photo_id,
-                          field_report_id=field_report_id, created_by=actor)
+    request = HelpRequest(
+        people=people,
+        urgency=Severity(urgency),
+        lat=lat,
+        lon=lon,
+        zone_id=_zone(zones, lat, lon),
+        note=note,
+        photo_id=photo_id,
+        field_report_id=field_report_id,
+        created_by=actor,
+    )
     session.add(request)
     session.flush()
-    audit_service.record(session, actor=actor, action="help_request.created",
-                         target_type="help_request", target_id=request.id,
-                         after={"people": people, "urgency": request.urgency})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="help_request.created",
+        target_type="help_request",
+        target_id=request.id,
+        after={"people": people, "urgency": request.urgency},
+    )
     _emit_help(session, request, "created")
     return request
 
@@ -420,20 +619,31 @@ def get_help_request(session: Session, *, help_request_id: int) -> HelpRequest:
     return request
 
 
-def assign_help_request(session: Session, *, help_request_id: int, crew_id: int,
-                        actor: str) -> HelpRequest:
+def assign_help_request(
+    session: Session, *, help_request_id: int, crew_id: int, actor: str
+) -> HelpRequest:
     request = get_help_request(session, help_request_id=help_request_id)
     if request.status == HelpStatus.closed:
         raise Conflict(f"help request {request.id} is closed", code="illegal_transition")
-    crew_service.add_task(session, crew_id=crew_id, actor=actor, help_request_id=request.id,
-                          description=f"help request {request.id}: {request.people} people"
-                          + (f" — {request.note}" if request.note else ""))
+    crew_service.add_task(
+        session,
+        crew_id=crew_id,
+        actor=actor,
+        help_request_id=request.id,
+        description=f"help request {request.id}: {request.people} people"
+        + (f" — {request.note}" if request.note else ""),
+    )
     request.status, request.crew_id = HelpStatus.assigned, crew_id
     session.add(request)
     session.flush()
-    audit_service.record(session, actor=actor, action="help_request.assigned",
-                         target_type="help_request", target_id=request.id,
-                         after={"crew_id": crew_id})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="help_request.assigned",
+        target_type="help_request",
+        target_id=request.id,
+        after={"crew_id": crew_id},
+    )
     _emit_help(session, request, "assigned")
     return request
 
@@ -445,17 +655,26 @@ def close_help_request(session: Session, *, help_request_id: int, actor: str) ->
     request.status, request.closed_at, request.closed_by = HelpStatus.closed, utcnow(), actor
     session.add(request)
     session.flush()
-    for task in session.exec(select(CrewTask).where(CrewTask.help_request_id == request.id,
-                                                    CrewTask.status == TaskStatus.assigned)):
+    for task in session.exec(
+        select(CrewTask).where(
+            CrewTask.help_request_id == request.id, CrewTask.status == TaskStatus.assigned
+        )
+    ):
         crew_service.end_task(session, task_id=task.id, actor=actor)
-    audit_service.record(session, actor=actor, action="help_request.closed",
-                         target_type="help_request", target_id=request.id)
+    audit_service.record(
+        session,
+        actor=actor,
+        action="help_request.closed",
+        target_type="help_request",
+        target_id=request.id,
+    )
     _emit_help(session, request, "closed")
     return request
 
 
-def list_help_requests(session: Session, *, status: str | None = None,
-                       limit: int = 500) -> list[HelpRequest]:
+def list_help_requests(
+    session: Session, *, status: str | None = None, limit: int = 500
+) -> list[HelpRequest]:
     query = select(HelpRequest).order_by(col(HelpRequest.id).desc()).limit(limit)
     if status:
         query = query.where(col(HelpRequest.status).in_(status.split(",")))
@@ -463,15 +682,28 @@ def list_help_requests(session: Session, *, status: str | None = None,
 
 
 def help_public(r: HelpRequest) -> HelpPublic:
-    return HelpPublic(id=r.id, status=r.status, urgency=r.urgency, people=r.people, lat=r.lat,
-                      lon=r.lon, zone_id=r.zone_id, note=r.note, photo_id=r.photo_id,
-                      created_at=r.created_at, created_at_local=local_iso(r.created_at),
-                      created_by=r.created_by, crew_id=r.crew_id, closed_at=r.closed_at)
+    return HelpPublic(
+        id=r.id,
+        status=r.status,
+        urgency=r.urgency,
+        people=r.people,
+        lat=r.lat,
+        lon=r.lon,
+        zone_id=r.zone_id,
+        note=r.note,
+        photo_id=r.photo_id,
+        created_at=r.created_at,
+        created_at_local=local_iso(r.created_at),
+        created_by=r.created_by,
+        crew_id=r.crew_id,
+        closed_at=r.closed_at,
+    )
 
 
 def help_totals(session: Session) -> dict[str, int]:
-    counts = dict(session.exec(select(HelpRequest.status, func.count())
-                               .group_by(HelpRequest.status)).all())
+    counts = dict(
+        session.exec(select(HelpRequest.status, func.count()).group_by(HelpRequest.status)).all()
+    )
     return {s.value: int(counts.get(s.value, 0)) for s in HelpStatus}
 
 
@@ -479,7 +711,12 @@ def help_totals(session: Session) -> dict[str, int]:
 
 
 def create_field_link(
-    session: Session, *, label: str, actor: str, public_url: str, group_id: int | None = None,
+    session: Session,
+    *,
+    label: str,
+    actor: str,
+    public_url: str,
+    group_id: int | None = None,
     crew_id: int | None = None,
 ) -> tuple[User, str, str]:
     """A field user for a team's phone, and the link that carries its token in the fragment
@@ -489,8 +726,9 @@ def create_field_link(
     if crew_id is not None:
         crew_service.get_crew(session, crew_id=crew_id)
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:50] or "team"
-    user, token = auth_service.create_user(session, name=f"field-{slug}-{secrets.token_hex(3)}",
-                                           role=Role.field, actor=actor)
+    user, token = auth_service.create_user(
+        session, name=f"field-{slug}-{secrets.token_hex(3)}", role=Role.field, actor=actor
+    )
     session.add(FieldAccount(user_id=user.id, label=label, group_id=group_id, crew_id=crew_id))
     session.flush()
     return user, token, f"{public_url.rstrip('/')}/field#token={token}"
@@ -504,8 +742,9 @@ def summary(session: Session) -> dict:
     """The situation's `field` section: inspections, hazards, requests for help, reports."""
     from emergency.field.models import FieldReport
 
-    reports = dict(session.exec(select(FieldReport.kind, func.count())
-                                .group_by(FieldReport.kind)).all())
+    reports = dict(
+        session.exec(select(FieldReport.kind, func.count()).group_by(FieldReport.kind)).all()
+    )
     return {
         "inspections": inspection_totals(session),
         "hazards": hazard_totals(session),
@@ -519,12 +758,20 @@ def _emit(session: Session, entity: str, action: str, **data) -> None:
     payload = {"entity": entity, "action": action}
     for key, value in data.items():
         payload[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    payload["totals"] = {"inspections": inspection_totals(session),
-                         "hazards": hazard_totals(session)}
+    payload["totals"] = {
+        "inspections": inspection_totals(session),
+        "hazards": hazard_totals(session),
+    }
     event_service.emit(session, EVENT, payload)
 
 
 def _emit_help(session: Session, request: HelpRequest, action: str) -> None:
-    event_service.emit(session, HELP_EVENT, {"action": action,
-                                             "help_request": help_public(request).model_dump(mode="json"),
-                                             "totals": help_totals(session)})
+    event_service.emit(
+        session,
+        HELP_EVENT,
+        {
+            "action": action,
+            "help_request": help_public(request).model_dump(mode="json"),
+            "totals": help_totals(session),
+        },
+    )

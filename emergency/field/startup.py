@@ -37,7 +37,8 @@ def load_reference_data(db, config_dir: Path) -> dict[str, int]:
                 created = {"facilities": facility_service.sync(session, config=facilities)}
                 if shelters_file.exists():
                     created["shelters"] = evacuation_service.sync_shelters(
-                        session, path=shelters_file, zones=zones)
+                        session, path=shelters_file, zones=zones
+                    )
             return created
         except IntegrityError:
             if attempt == 2:

@@ -81,5 +81,10 @@ def load_liaison(path: str | Path, *, catalogue: Catalogue) -> LiaisonFile:
 
 def liaison_config(runtime: Any) -> LiaisonFile:
     """config/liaison.yaml of this Runtime, loaded once."""
-    return cached(runtime, "liaison.config", lambda: load_liaison(
-        runtime.settings.config_dir / "liaison.yaml", catalogue=runtime.catalogue))
+    return cached(
+        runtime,
+        "liaison.config",
+        lambda: load_liaison(
+            runtime.settings.config_dir / "liaison.yaml", catalogue=runtime.catalogue
+        ),
+    )

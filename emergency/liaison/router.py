@@ -47,10 +47,10 @@ def post_contact(body: ContactIn, user: Liaison, session: SessionDep) -> dict:
 
 
 @router.patch("/contacts/{contact_id}")
-def patch_contact(contact_id: int, body: ContactUpdate, user: Liaison, session: SessionDep
-                  ) -> dict:
-    row = liaison_service.save_contact(session, actor=user.name, contact_id=contact_id,
-                                       **body.model_dump(exclude_unset=True))
+def patch_contact(contact_id: int, body: ContactUpdate, user: Liaison, session: SessionDep) -> dict:
+    row = liaison_service.save_contact(
+        session, actor=user.name, contact_id=contact_id, **body.model_dump(exclude_unset=True)
+    )
     return liaison_service.contact_public(row)
 
 
@@ -59,32 +59,37 @@ def patch_contact(contact_id: int, body: ContactUpdate, user: Liaison, session: 
 
 @router.get("/calls")
 def get_calls(user: Liaison, session: SessionDep, open_follow_ups: bool = False) -> list[dict]:
-    return [liaison_service.call_public(c)
-            for c in liaison_service.list_calls(session, open_follow_ups=open_follow_ups)]
+    return [
+        liaison_service.call_public(c)
+        for c in liaison_service.list_calls(session, open_follow_ups=open_follow_ups)
+    ]
 
 
 @router.post("/calls", status_code=201)
 def post_call(body: CallIn, user: Liaison, session: SessionDep, runtime: RuntimeDep) -> dict:
     """Log a call of the 24-hour Hengqin-Macau line (direction, caller, summary, follow-up)."""
-    call = liaison_service.log_call(session, runtime=runtime, actor=user.name,
-                                    **body.model_dump())
+    call = liaison_service.log_call(session, runtime=runtime, actor=user.name, **body.model_dump())
     return liaison_service.call_public(call)
 
 
 @router.post("/calls/{call_id}/follow-up-done")
 def post_follow_up_done(call_id: int, user: Liaison, session: SessionDep) -> dict:
     return liaison_service.call_public(
-        liaison_service.close_follow_up(session, call_id=call_id, actor=user.name))
+        liaison_service.close_follow_up(session, call_id=call_id, actor=user.name)
+    )
 
 
 # --- notices -----------------------------------------------------------------------------
 
 
 @router.get("/notices")
-def get_notices(user: Liaison, session: SessionDep, runtime: RuntimeDep,
-                status: str | None = None) -> list[dict]:
-    return [liaison_service.notice_public(session, runtime, n)
-            for n in liaison_service.list_notices(session, status=status)]
+def get_notices(
+    user: Liaison, session: SessionDep, runtime: RuntimeDep, status: str | None = None
+) -> list[dict]:
+    return [
+        liaison_service.notice_public(session, runtime, n)
+        for n in liaison_service.list_notices(session, status=status)
+    ]
 
 
 @router.get("/notices/{notice_id}")
@@ -96,19 +101,30 @@ def get_notice(notice_id: int, user: Liaison, session: SessionDep, runtime: Runt
 @router.post("/notices", status_code=201)
 def post_notice(body: NoticeIn, user: Liaison, session: SessionDep, runtime: RuntimeDep) -> dict:
     """A notice from the liaison desk to every active contact."""
-    notice = liaison_service.notify(session, runtime=runtime, kind=NoticeKind.manual,
-                                    dedupe_key=f"manual:{uuid.uuid4().hex}",
-                                    texts=dict(body.texts), actor=user.name)
+    notice = liaison_service.notify(
+        session,
+        runtime=runtime,
+        kind=NoticeKind.manual,
+        dedupe_key=f"manual:{uuid.uuid4().hex}",
+        texts=dict(body.texts),
+        actor=user.name,
+    )
     return liaison_service.notice_public(session, runtime, notice)
 
 
 @router.post("/notices/{notice_id}/ack")
-def post_ack(notice_id: int, body: AckIn, user: Liaison, session: SessionDep,
-             runtime: RuntimeDep) -> dict:
+def post_ack(
+    notice_id: int, body: AckIn, user: Liaison, session: SessionDep, runtime: RuntimeDep
+) -> dict:
     """Acknowledge a notice for a contact (who confirmed by phone) or for the liaison desk."""
-    notice = liaison_service.acknowledge(session, runtime=runtime, notice_id=notice_id,
-                                         actor=user.name, contact_id=body.contact_id,
-                                         note=body.note)
+    notice = liaison_service.acknowledge(
+        session,
+        runtime=runtime,
+        notice_id=notice_id,
+        actor=user.name,
+        contact_id=body.contact_id,
+        note=body.note,
+    )
     return liaison_service.notice_public(session, runtime, notice)
 
 
@@ -119,17 +135,27 @@ def post_ack(notice_id: int, body: AckIn, user: Liaison, session: SessionDep,
 def get_ack_link(token: str, request: Request, session: SessionDep, runtime: RuntimeDep):
     row = liaison_service.recipient_for_token(session, token=token)
     notice = liaison_service.get_notice(session, notice_id=row.notice_id)
-    view = {"notice_id": notice.id, "texts": notice.texts, "signal": notice.signal,
-            "created_at_local": local_iso(notice.created_at),
-            "acknowledged": row.acknowledged_at is not None, "exercise": notice.exercise}
+    view = {
+        "notice_id": notice.id,
+        "texts": notice.texts,
+        "signal": notice.signal,
+        "created_at_local": local_iso(notice.created_at),
+        "acknowledged": row.acknowledged_at is not None,
+        "exercise": notice.exercise,
+    }
     if "text/html" not in request.headers.get("accept", ""):
         return view
     text = html.escape(notice.texts.get("zh-Hant") or notice.texts.get("en", ""))
     english = html.escape(notice.texts.get("en", ""))
     done = "已確認 Acknowledged" if view["acknowledged"] else ""
-    form = "" if done else (
-        f'<form method="post" action="/api/v1/liaison/ack/{html.escape(token)}">'
-        '<button type="submit" style="font-size:1.4em">確認收悉 Acknowledge</button></form>')
+    form = (
+        ""
+        if done
+        else (
+            f'<form method="post" action="/api/v1/liaison/ack/{html.escape(token)}">'
+            '<button type="submit" style="font-size:1.4em">確認收悉 Acknowledge</button></form>'
+        )
+    )
     return HTMLResponse(
         '<!doctype html><meta charset="utf-8"><meta name="viewport" '
         'content="width=device-width"><title>Hengqin liaison notice</title>'
@@ -138,11 +164,17 @@ def get_ack_link(token: str, request: Request, session: SessionDep, runtime: Run
 
 
 @router.post("/ack/{token}")
-def post_ack_link(token: str, request: Request, session: SessionDep, runtime: RuntimeDep,
-                  body: LinkAckIn | None = None):
+def post_ack_link(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: LinkAckIn | None = None,
+):
     """Acknowledge with the link (optionally JSON `{"note": …}`; the HTML page posts a form)."""
-    notice = liaison_service.acknowledge_link(session, runtime=runtime, token=token,
-                                              note=body.note if body else None)
+    notice = liaison_service.acknowledge_link(
+        session, runtime=runtime, token=token, note=body.note if body else None
+    )
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse('<!doctype html><meta charset="utf-8"><p>已確認 Acknowledged</p>')
     return {"notice_id": notice.id, "status": notice.status, "acknowledged": True}

@@ -22,7 +22,9 @@ class ContactIn(_In):
     organisation: Texts
     role: Texts | None = None
     phone: Phone | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = (
+        None
+    )
     language: Language = "zh-Hant"
     active: bool = True
 
@@ -32,15 +34,20 @@ class ContactUpdate(_In):
     organisation: Texts | None = None
     role: Texts | None = None
     phone: Phone | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = (
+        None
+    )
     language: Language | None = None
     active: bool | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> ContactUpdate:
         # Left out means unchanged; null clears only what a contact may lack (phone, email, role).
-        nulls = [name for name in ("name", "organisation", "language", "active")
-                 if name in self.model_fields_set and getattr(self, name) is None]
+        nulls = [
+            name
+            for name in ("name", "organisation", "language", "active")
+            if name in self.model_fields_set and getattr(self, name) is None
+        ]
         if nulls:
             raise ValueError(f"may not be null: {', '.join(nulls)}")
         return self
@@ -63,7 +70,8 @@ class NoticeIn(_In):
 
 class AckIn(_In):
     contact_id: int | None = Field(
-        default=None, description="the contact who acknowledged (by phone); none: the desk")
+        default=None, description="the contact who acknowledged (by phone); none: the desk"
+    )
     note: Annotated[str, Field(max_length=500)] | None = None
 
 

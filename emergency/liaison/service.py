@@ -100,20 +100,33 @@ def save_contact(
     session.add(row)
     session.flush()
     # Names and numbers are personal data: the audit keeps which contact, not who.
-    audit_service.record(session, actor=actor, action="liaison.contact_saved",
-                         target_type="liaison_contact", target_id=row.id,
-                         before={"active": before["active"]} if before else None,
-                         after={"key": row.key, "active": row.active})
-    event_service.emit(session, "liaison.contact_changed", {"contact_id": row.id,
-                                                            "key": row.key})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="liaison.contact_saved",
+        target_type="liaison_contact",
+        target_id=row.id,
+        before={"active": before["active"]} if before else None,
+        after={"key": row.key, "active": row.active},
+    )
+    event_service.emit(session, "liaison.contact_changed", {"contact_id": row.id, "key": row.key})
     return row
 
 
 def contact_public(c: LiaisonContact) -> dict:
     return {
-        "id": c.id, "key": c.key, "name": c.name, "organisation": c.organisation,
-        "role": c.role, "phone": c.phone, "email": c.email, "language": c.language,
-        "active": c.active, "demo": c.demo, "origin": c.origin, "updated_at": c.updated_at,
+        "id": c.id,
+        "key": c.key,
+        "name": c.name,
+        "organisation": c.organisation,
+        "role": c.role,
+        "phone": c.phone,
+        "email": c.email,
+        "language": c.language,
+        "active": c.active,
+        "demo": c.demo,
+        "origin": c.origin,
+        "updated_at": c.updated_at,
     }
 
 
@@ -121,8 +134,16 @@ def contact_public(c: LiaisonContact) -> dict:
 
 
 def log_call(
-    session: Session, *, runtime: Any, direction: str, caller: str, summary: str, actor: str,
-    at: datetime | None = None, contact_id: int | None = None, follow_up: str | None = None,
+    session: Session,
+    *,
+    runtime: Any,
+    direction: str,
+    caller: str,
+    summary: str,
+    actor: str,
+    at: datetime | None = None,
+    contact_id: int | None = None,
+    follow_up: str | None = None,
 ) -> HotlineCall:
     """One call of the 24-hour line, with the signals in force at the time (for the report)."""
     try:
@@ -136,15 +157,25 @@ def log_call(
         raise InvalidInput("at: a call cannot be logged in the future")
     in_force = signal_service.active_levels(session)
     call = HotlineCall(
-        at=at or now, direction=direction, caller=caller.strip(), contact_id=contact_id,
-        summary=summary.strip(), follow_up=(follow_up or "").strip() or None,
-        signals=sorted(f"{s}:{k}:{lv}" for (s, k), lv in in_force.items()), logged_by=actor,
+        at=at or now,
+        direction=direction,
+        caller=caller.strip(),
+        contact_id=contact_id,
+        summary=summary.strip(),
+        follow_up=(follow_up or "").strip() or None,
+        signals=sorted(f"{s}:{k}:{lv}" for (s, k), lv in in_force.items()),
+        logged_by=actor,
     )
     session.add(call)
     session.flush()
-    audit_service.record(session, actor=actor, action="liaison.call_logged",
-                         target_type="hotline_call", target_id=call.id,
-                         after={"direction": direction, "follow_up": call.follow_up is not None})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="liaison.call_logged",
+        target_type="hotline_call",
+        target_id=call.id,
+        after={"direction": direction, "follow_up": call.follow_up is not None},
+    )
     event_service.emit(session, "liaison.logged", call_public(call))
     return call
 
@@ -160,27 +191,41 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
     call.follow_up_done_at, call.follow_up_done_by = utcnow(), actor
     session.add(call)
     session.flush()
-    audit_service.record(session, actor=actor, action="liaison.follow_up_done",
-                         target_type="hotline_call", target_id=call.id)
+    audit_service.record(
+        session,
+        actor=actor,
+        action="liaison.follow_up_done",
+        target_type="hotline_call",
+        target_id=call.id,
+    )
     event_service.emit(session, "liaison.logged", call_public(call))
     return call
 
 
-def list_calls(session: Session, *, open_follow_ups: bool = False, limit: int = 200
-               ) -> list[HotlineCall]:
+def list_calls(
+    session: Session, *, open_follow_ups: bool = False, limit: int = 200
+) -> list[HotlineCall]:
     query = select(HotlineCall).order_by(col(HotlineCall.at).desc()).limit(limit)
     if open_follow_ups:
-        query = query.where(col(HotlineCall.follow_up).is_not(None),
-                            col(HotlineCall.follow_up_done_at).is_(None))
+        query = query.where(
+            col(HotlineCall.follow_up).is_not(None), col(HotlineCall.follow_up_done_at).is_(None)
+        )
     return list(session.exec(query))
 
 
 def call_public(c: HotlineCall) -> dict:
     return {
-        "id": c.id, "at": c.at, "at_local": local_iso(c.at), "direction": c.direction,
-        "caller": c.caller, "contact_id": c.contact_id, "summary": c.summary,
-        "follow_up": c.follow_up, "follow_up_done_at": c.follow_up_done_at,
-        "follow_up_done_by": c.follow_up_done_by, "signals": c.signals,
+        "id": c.id,
+        "at": c.at,
+        "at_local": local_iso(c.at),
+        "direction": c.direction,
+        "caller": c.caller,
+        "contact_id": c.contact_id,
+        "summary": c.summary,
+        "follow_up": c.follow_up,
+        "follow_up_done_at": c.follow_up_done_at,
+        "follow_up_done_by": c.follow_up_done_by,
+        "signals": c.signals,
         "logged_by": c.logged_by,
     }
 
@@ -196,8 +241,13 @@ def notify_signal_change(session: Session, *, runtime: Any, change) -> LiaisonNo
     texts = _signal_texts(runtime.catalogue, change)
     code = f"{change.source}:{change.kind}"
     return notify(
-        session, runtime=runtime, kind=NoticeKind.signal, dedupe_key=f"signal:{change.id}",
-        texts=texts, actor=change.actor, exercise=change.exercise,
+        session,
+        runtime=runtime,
+        kind=NoticeKind.signal,
+        dedupe_key=f"signal:{change.id}",
+        texts=texts,
+        actor=change.actor,
+        exercise=change.exercise,
         signal=f"{code}:{change.level}" if change.level else code,
         previous=f"{code}:{change.previous_level}" if change.previous_level else None,
         signal_change_id=change.id,
@@ -205,9 +255,17 @@ def notify_signal_change(session: Session, *, runtime: Any, change) -> LiaisonNo
 
 
 def notify(
-    session: Session, *, runtime: Any, kind: NoticeKind | str, dedupe_key: str,
-    texts: dict[str, str], actor: str, exercise: bool = False, signal: str | None = None,
-    previous: str | None = None, signal_change_id: int | None = None,
+    session: Session,
+    *,
+    runtime: Any,
+    kind: NoticeKind | str,
+    dedupe_key: str,
+    texts: dict[str, str],
+    actor: str,
+    exercise: bool = False,
+    signal: str | None = None,
+    previous: str | None = None,
+    signal_change_id: int | None = None,
     extra: dict | None = None,
 ) -> LiaisonNotice:
     """A notice to every active contact, with one link token each; the same key again returns
@@ -220,28 +278,49 @@ def notify(
     now = utcnow()
     minutes = liaison_config(runtime).ack_minutes
     notice = LiaisonNotice(
-        kind=NoticeKind(kind), dedupe_key=dedupe_key, texts=_complete(texts), signal=signal,
-        previous=previous, signal_change_id=signal_change_id, exercise=exercise,
-        created_at=now, created_by=actor, due_at=now + timedelta(minutes=minutes),
+        kind=NoticeKind(kind),
+        dedupe_key=dedupe_key,
+        texts=_complete(texts),
+        signal=signal,
+        previous=previous,
+        signal_change_id=signal_change_id,
+        exercise=exercise,
+        created_at=now,
+        created_by=actor,
+        due_at=now + timedelta(minutes=minutes),
         extra=extra or {},
     )
     session.add(notice)
     session.flush()
     contacts = list_contacts(session, active_only=True)
     for contact in contacts:
-        session.add(NoticeRecipient(notice_id=notice.id, contact_id=contact.id,
-                                    token=secrets.token_urlsafe(24)))
+        session.add(
+            NoticeRecipient(
+                notice_id=notice.id, contact_id=contact.id, token=secrets.token_urlsafe(24)
+            )
+        )
     session.flush()
-    broadcast_id = _send_sms(session, runtime=runtime, notice=notice, contacts=contacts,
-                             actor=actor)
-    audit_service.record(session, actor=actor, action="liaison.notified",
-                         target_type="liaison_notice", target_id=notice.id,
-                         after={"kind": notice.kind, "signal": signal, "exercise": exercise,
-                                "recipients": len(recipients(session, notice_id=notice.id)),
-                                "sms_broadcast_id": broadcast_id})
+    broadcast_id = _send_sms(
+        session, runtime=runtime, notice=notice, contacts=contacts, actor=actor
+    )
+    audit_service.record(
+        session,
+        actor=actor,
+        action="liaison.notified",
+        target_type="liaison_notice",
+        target_id=notice.id,
+        after={
+            "kind": notice.kind,
+            "signal": signal,
+            "exercise": exercise,
+            "recipients": len(recipients(session, notice_id=notice.id)),
+            "sms_broadcast_id": broadcast_id,
+        },
+    )
     # Events reach every screen and are kept in the event table: never the ack links.
-    event_service.emit(session, "liaison.notified",
-                       notice_public(session, runtime, notice, links=False))
+    event_service.emit(
+        session, "liaison.notified", notice_public(session, runtime, notice, links=False)
+    )
     return notice
 
 
@@ -258,8 +337,14 @@ def sms_text(notice: LiaisonNotice, *, language: str, link: str) -> str:
     return f"{text}\n{link}"
 
 
-def _send_sms(session: Session, *, runtime: Any, notice: LiaisonNotice,
-              contacts: list[LiaisonContact], actor: str) -> int | None:
+def _send_sms(
+    session: Session,
+    *,
+    runtime: Any,
+    notice: LiaisonNotice,
+    contacts: list[LiaisonContact],
+    actor: str,
+) -> int | None:
     """The notice to every contact's phone, each SMS with that contact's own ack link.
 
     Through the outbox like every message (rows first, queued after the commit, sent by the
@@ -272,10 +357,14 @@ def _send_sms(session: Session, *, runtime: Any, notice: LiaisonNotice,
     by_contact = {r.contact_id: r for r in recipients(session, notice_id=notice.id)}
     people = [
         DirectRecipient(
-            phone=c.phone, language=c.language if c.language in LANGS else "en",
-            body=sms_text(notice, language=c.language,
-                          link=ack_url(runtime, by_contact[c.id].token)))
-        for c in contacts if c.phone and c.id in by_contact
+            phone=c.phone,
+            language=c.language if c.language in LANGS else "en",
+            body=sms_text(
+                notice, language=c.language, link=ack_url(runtime, by_contact[c.id].token)
+            ),
+        )
+        for c in contacts
+        if c.phone and c.id in by_contact
     ]
     if not people:
         return None
@@ -285,10 +374,15 @@ def _send_sms(session: Session, *, runtime: Any, notice: LiaisonNotice,
     try:
         with session.begin_nested():
             broadcast = broadcast_service.send_to_people(
-                session, actor=actor, messages=notice.texts, recipients=people,
+                session,
+                actor=actor,
+                messages=notice.texts,
+                recipients=people,
                 idempotency_key=f"liaison-notice:{notice.id}",
-                title=f"Liaison notice #{notice.id}", origin="liaison",
-                exercise=notice.exercise, runtime=runtime,
+                title=f"Liaison notice #{notice.id}",
+                origin="liaison",
+                exercise=notice.exercise,
+                runtime=runtime,
             )
     except Exception:
         for key, mark in marks.items():
@@ -311,16 +405,20 @@ def _sms_statuses(session: Session, notice: LiaisonNotice) -> dict[str, str]:
     broadcast_id = (notice.extra or {}).get("sms_broadcast_id")
     if not broadcast_id:
         return {}
-    rows = session.exec(select(Message.address, Message.status)
-                        .where(Message.broadcast_id == broadcast_id)).all()
+    rows = session.exec(
+        select(Message.address, Message.status).where(Message.broadcast_id == broadcast_id)
+    ).all()
     return {address: str(status) for address, status in rows}
 
 
 def recipients(session: Session, *, notice_id: int) -> list[NoticeRecipient]:
-    return list(session.exec(
-        select(NoticeRecipient).where(NoticeRecipient.notice_id == notice_id)
-        .order_by(col(NoticeRecipient.id))
-    ))
+    return list(
+        session.exec(
+            select(NoticeRecipient)
+            .where(NoticeRecipient.notice_id == notice_id)
+            .order_by(col(NoticeRecipient.id))
+        )
+    )
 
 
 def get_notice(session: Session, *, notice_id: int, lock: bool = False) -> LiaisonNotice:
@@ -331,8 +429,9 @@ def get_notice(session: Session, *, notice_id: int, lock: bool = False) -> Liais
     return notice
 
 
-def list_notices(session: Session, *, status: str | None = None, limit: int = 100
-                 ) -> list[LiaisonNotice]:
+def list_notices(
+    session: Session, *, status: str | None = None, limit: int = 100
+) -> list[LiaisonNotice]:
     query = select(LiaisonNotice).order_by(col(LiaisonNotice.id).desc()).limit(limit)
     if status:
         query = query.where(LiaisonNotice.status == status)
@@ -340,7 +439,12 @@ def list_notices(session: Session, *, status: str | None = None, limit: int = 10
 
 
 def acknowledge(
-    session: Session, *, runtime: Any, notice_id: int, actor: str, contact_id: int | None = None,
+    session: Session,
+    *,
+    runtime: Any,
+    notice_id: int,
+    actor: str,
+    contact_id: int | None = None,
     note: str | None = None,
 ) -> LiaisonNotice:
     """A liaison user acknowledges a notice, for one contact (who told them) or for the desk."""
@@ -349,16 +453,18 @@ def acknowledge(
     if contact_id is not None:
         row = next((r for r in rows if r.contact_id == contact_id), None)
         if row is None:
-            raise NotFound(f"contact {contact_id} is not a recipient of notice {notice_id}",
-                           code="not_a_recipient")
+            raise NotFound(
+                f"contact {contact_id} is not a recipient of notice {notice_id}",
+                code="not_a_recipient",
+            )
     else:
-        row = NoticeRecipient(notice_id=notice.id, contact_id=None,
-                              token=secrets.token_urlsafe(24))
+        row = NoticeRecipient(notice_id=notice.id, contact_id=None, token=secrets.token_urlsafe(24))
     return _acknowledge(session, runtime=runtime, notice=notice, row=row, by=actor, note=note)
 
 
-def acknowledge_link(session: Session, *, runtime: Any, token: str, note: str | None = None
-                     ) -> LiaisonNotice:
+def acknowledge_link(
+    session: Session, *, runtime: Any, token: str, note: str | None = None
+) -> LiaisonNotice:
     """A contact acknowledges with the link token of their notice."""
     row = recipient_for_token(session, token=token)
     notice = get_notice(session, notice_id=row.notice_id, lock=True)
@@ -366,15 +472,25 @@ def acknowledge_link(session: Session, *, runtime: Any, token: str, note: str | 
 
 
 def recipient_for_token(session: Session, *, token: str) -> NoticeRecipient:
-    row = session.exec(select(NoticeRecipient).where(NoticeRecipient.token == token)).first() \
-        if token else None
+    row = (
+        session.exec(select(NoticeRecipient).where(NoticeRecipient.token == token)).first()
+        if token
+        else None
+    )
     if row is None:
         raise NotFound("unknown or expired acknowledgement link", code="ack_link_unknown")
     return row
 
 
-def _acknowledge(session: Session, *, runtime: Any, notice: LiaisonNotice,
-                 row: NoticeRecipient, by: str, note: str | None) -> LiaisonNotice:
+def _acknowledge(
+    session: Session,
+    *,
+    runtime: Any,
+    notice: LiaisonNotice,
+    row: NoticeRecipient,
+    by: str,
+    note: str | None,
+) -> LiaisonNotice:
     if row.acknowledged_at is not None:
         return notice  # twice is once
     now = utcnow()
@@ -387,28 +503,48 @@ def _acknowledge(session: Session, *, runtime: Any, notice: LiaisonNotice,
         notice.status = NoticeStatus.acknowledged
     session.add(notice)
     session.flush()
-    audit_service.record(session, actor=by if by != "link" else f"contact:{row.contact_id}",
-                         action="liaison.acknowledged", target_type="liaison_notice",
-                         target_id=notice.id,
-                         after={"contact_id": row.contact_id, "via": "link" if by == "link"
-                                else "desk", "note": note})
-    event_service.emit(session, "liaison.acknowledged", {
-        "notice_id": notice.id, "contact_id": row.contact_id, "by": by, "at": now,
-        "at_local": local_iso(now), "first": first, "status": notice.status,
-        "late": now > notice.due_at,
-    })
+    audit_service.record(
+        session,
+        actor=by if by != "link" else f"contact:{row.contact_id}",
+        action="liaison.acknowledged",
+        target_type="liaison_notice",
+        target_id=notice.id,
+        after={
+            "contact_id": row.contact_id,
+            "via": "link" if by == "link" else "desk",
+            "note": note,
+        },
+    )
+    event_service.emit(
+        session,
+        "liaison.acknowledged",
+        {
+            "notice_id": notice.id,
+            "contact_id": row.contact_id,
+            "by": by,
+            "at": now,
+            "at_local": local_iso(now),
+            "first": first,
+            "status": notice.status,
+            "late": now > notice.due_at,
+        },
+    )
     return notice
 
 
-def escalate_due(session: Session, *, runtime: Any, now: datetime | None = None
-                 ) -> list[LiaisonNotice]:
+def escalate_due(
+    session: Session, *, runtime: Any, now: datetime | None = None
+) -> list[LiaisonNotice]:
     """Escalate, once, every notice nobody acknowledged before its deadline."""
     now = now or utcnow()
-    due = list(session.exec(
-        select(LiaisonNotice).where(LiaisonNotice.status == NoticeStatus.open,
-                                    col(LiaisonNotice.due_at) <= now)
-        .order_by(col(LiaisonNotice.id)).with_for_update()
-    ))
+    due = list(
+        session.exec(
+            select(LiaisonNotice)
+            .where(LiaisonNotice.status == NoticeStatus.open, col(LiaisonNotice.due_at) <= now)
+            .order_by(col(LiaisonNotice.id))
+            .with_for_update()
+        )
+    )
     for notice in due:
         notice.status, notice.escalated_at = NoticeStatus.escalated, now
         session.add(notice)
@@ -416,47 +552,74 @@ def escalate_due(session: Session, *, runtime: Any, now: datetime | None = None
         minutes = liaison_config(runtime).ack_minutes
         what = notice.texts.get("en", "")
         prompt, _ = prompt_service.create(
-            session, dedupe_key=f"liaison-escalation:{notice.id}", kind="liaison_escalation",
+            session,
+            dedupe_key=f"liaison-escalation:{notice.id}",
+            kind="liaison_escalation",
             texts={
                 "en": f"Nobody on the Macau side acknowledged liaison notice #{notice.id} "
-                      f"within {minutes:g} minutes: phone them on the 24-hour line. ({what})",
+                f"within {minutes:g} minutes: phone them on the 24-hour line. ({what})",
                 "zh-Hans": f"澳门方面在{minutes:g}分钟内未确认联络通知#{notice.id}，"
-                           f"请致电24小时联络热线。",
+                f"请致电24小时联络热线。",
                 "zh-Hant": f"澳門方面在{minutes:g}分鐘內未確認聯絡通知#{notice.id}，"
-                           f"請致電24小時聯絡熱線。",
+                f"請致電24小時聯絡熱線。",
                 "pt": f"Ninguém em Macau confirmou o aviso de ligação n.º {notice.id} em "
-                      f"{minutes:g} minutos: telefone pela linha de 24 horas.",
+                f"{minutes:g} minutos: telefone pela linha de 24 horas.",
             },
-            actor="system", notice_id=notice.id, exercise=notice.exercise,
+            actor="system",
+            notice_id=notice.id,
+            exercise=notice.exercise,
         )
-        audit_service.record(session, actor="system", action="liaison.escalated",
-                             target_type="liaison_notice", target_id=notice.id,
-                             before={"status": "open"},
-                             after={"status": "escalated", "prompt_id": prompt.id})
-        event_service.emit(session, "liaison.escalated", {
-            **notice_public(session, runtime, notice, links=False), "prompt_id": prompt.id,
-        })
+        audit_service.record(
+            session,
+            actor="system",
+            action="liaison.escalated",
+            target_type="liaison_notice",
+            target_id=notice.id,
+            before={"status": "open"},
+            after={"status": "escalated", "prompt_id": prompt.id},
+        )
+        event_service.emit(
+            session,
+            "liaison.escalated",
+            {
+                **notice_public(session, runtime, notice, links=False),
+                "prompt_id": prompt.id,
+            },
+        )
     return due
 
 
-def notice_public(session: Session, runtime: Any, notice: LiaisonNotice, *,
-                  links: bool = True) -> dict:
+def notice_public(
+    session: Session, runtime: Any, notice: LiaisonNotice, *, links: bool = True
+) -> dict:
     rows = recipients(session, notice_id=notice.id)
     sms = _sms_statuses(session, notice)
     phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
     return {
-        "id": notice.id, "kind": notice.kind, "texts": notice.texts, "signal": notice.signal,
-        "previous": notice.previous, "signal_change_id": notice.signal_change_id,
-        "exercise": notice.exercise, "status": notice.status, "created_at": notice.created_at,
-        "created_at_local": local_iso(notice.created_at), "created_by": notice.created_by,
-        "due_at": notice.due_at, "due_at_local": local_iso(notice.due_at),
-        "acknowledged_at": notice.acknowledged_at, "escalated_at": notice.escalated_at,
+        "id": notice.id,
+        "kind": notice.kind,
+        "texts": notice.texts,
+        "signal": notice.signal,
+        "previous": notice.previous,
+        "signal_change_id": notice.signal_change_id,
+        "exercise": notice.exercise,
+        "status": notice.status,
+        "created_at": notice.created_at,
+        "created_at_local": local_iso(notice.created_at),
+        "created_by": notice.created_by,
+        "due_at": notice.due_at,
+        "due_at_local": local_iso(notice.due_at),
+        "acknowledged_at": notice.acknowledged_at,
+        "escalated_at": notice.escalated_at,
         "sms_broadcast_id": (notice.extra or {}).get("sms_broadcast_id"),
         "recipients": [
-            {"contact_id": r.contact_id, "acknowledged_at": r.acknowledged_at,
-             "acknowledged_by": r.acknowledged_by,
-             "sms": sms.get(phones.get(r.contact_id) or ""),
-             **({"ack_url": ack_url(runtime, r.token)} if links else {})}
+            {
+                "contact_id": r.contact_id,
+                "acknowledged_at": r.acknowledged_at,
+                "acknowledged_by": r.acknowledged_by,
+                "sms": sms.get(phones.get(r.contact_id) or ""),
+                **({"ack_url": ack_url(runtime, r.token)} if links else {}),
+            }
             for r in rows
         ],
     }
@@ -472,9 +635,15 @@ def summary(session: Session) -> dict:
         "notices_escalated": len(escalated),
         "follow_ups_open": len(list_calls(session, open_follow_ups=True)),
         "latest": [
-            {"id": n.id, "kind": str(n.kind), "signal": n.signal, "status": str(n.status),
-             "exercise": n.exercise, "created_at_local": local_iso(n.created_at),
-             "due_at_local": local_iso(n.due_at)}
+            {
+                "id": n.id,
+                "kind": str(n.kind),
+                "signal": n.signal,
+                "status": str(n.status),
+                "exercise": n.exercise,
+                "created_at_local": local_iso(n.created_at),
+                "due_at_local": local_iso(n.due_at),
+            }
             for n in list_notices(session, limit=5)
         ],
     }
@@ -485,16 +654,28 @@ def summary(session: Session) -> dict:
 _CHANGE_WORDS = {
     "raise": {"en": "hoisted", "zh-Hans": "发出", "zh-Hant": "發出", "pt": "içado"},
     "upgrade": {"en": "raised to", "zh-Hans": "升级为", "zh-Hant": "升級為", "pt": "elevado para"},
-    "downgrade": {"en": "lowered to", "zh-Hans": "降级为", "zh-Hant": "降級為",
-                  "pt": "reduzido para"},
+    "downgrade": {
+        "en": "lowered to",
+        "zh-Hans": "降级为",
+        "zh-Hant": "降級為",
+        "pt": "reduzido para",
+    },
     "change": {"en": "changed to", "zh-Hans": "改为", "zh-Hant": "改為", "pt": "alterado para"},
     "lower": {"en": "cancelled", "zh-Hans": "解除", "zh-Hant": "解除", "pt": "cancelado"},
 }
-_HEAD = {"en": "Hengqin command post, shared warning signal", "zh-Hans": "横琴三防指挥部·共享预警信号",
-         "zh-Hant": "橫琴三防指揮部·共享預警信號", "pt": "Posto de comando de Hengqin, sinal partilhado"}
+_HEAD = {
+    "en": "Hengqin command post, shared warning signal",
+    "zh-Hans": "横琴三防指挥部·共享预警信号",
+    "zh-Hant": "橫琴三防指揮部·共享預警信號",
+    "pt": "Posto de comando de Hengqin, sinal partilhado",
+}
 _DRILL = {"en": "[EXERCISE] ", "zh-Hans": "【演习】", "zh-Hant": "【演習】", "pt": "[EXERCÍCIO] "}
-_ACK = {"en": "Please acknowledge.", "zh-Hans": "请确认收悉。", "zh-Hant": "請確認收悉。",
-        "pt": "Por favor, confirme a recepção."}
+_ACK = {
+    "en": "Please acknowledge.",
+    "zh-Hans": "请确认收悉。",
+    "zh-Hant": "請確認收悉。",
+    "pt": "Por favor, confirme a recepção.",
+}
 
 
 def _signal_texts(catalogue, change) -> dict[str, str]:
@@ -504,8 +685,11 @@ def _signal_texts(catalogue, change) -> dict[str, str]:
         kind_name = catalogue.name(change.source, change.kind, language=lang)
         word = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])[lang]
         if change.level is None:
-            before = catalogue.name(change.source, change.kind, change.previous_level,
-                                    language=lang) if change.previous_level else kind_name
+            before = (
+                catalogue.name(change.source, change.kind, change.previous_level, language=lang)
+                if change.previous_level
+                else kind_name
+            )
             body = f"{before}: {word} ({at})"
         else:
             now = catalogue.name(change.source, change.kind, change.level, language=lang)
@@ -513,8 +697,11 @@ def _signal_texts(catalogue, change) -> dict[str, str]:
             if change.change == "raise":
                 body = f"{now} {word} ({at})" if latin else f"{now}{word}（{at}）"
             else:
-                body = f"{kind_name} {word} {now} ({at})" if latin \
+                body = (
+                    f"{kind_name} {word} {now} ({at})"
+                    if latin
                     else f"{kind_name}{word}{now}（{at}）"
+                )
         prefix = _DRILL[lang] if change.exercise else ""
         texts[lang] = f"{prefix}{_HEAD[lang]}: {body}. {_ACK[lang]}"
     return texts

@@ -130,8 +130,9 @@ class LiveHub:
             client.sender.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
-                client.ws.close(code=CLOSE_TOO_SLOW,
-                                reason=f"too slow; reconnect with since={client.sent_seq}"),
+                client.ws.close(
+                    code=CLOSE_TOO_SLOW, reason=f"too slow; reconnect with since={client.sent_seq}"
+                ),
                 timeout=2,
             )
 
@@ -157,10 +158,12 @@ class LiveHub:
         metrics.WS_CLIENTS.inc()
         try:
             snapshot, snapshot_seq = await asyncio.to_thread(snapshot_fn)
-            await ws.send_text(json.dumps(
-                {"type": "snapshot", "at": _now(), "seq": snapshot_seq, "data": snapshot},
-                ensure_ascii=False,
-            ))
+            await ws.send_text(
+                json.dumps(
+                    {"type": "snapshot", "at": _now(), "seq": snapshot_seq, "data": snapshot},
+                    ensure_ascii=False,
+                )
+            )
             sent = snapshot_seq
             if since is not None:
                 sent = since

@@ -62,13 +62,16 @@ def execute(session: Session, *, runtime: Any, rule_id: str, action, run: RuleAc
     try:
         with session.begin_nested():
             status, summary, result = _EXECUTORS[type(action)](
-                session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+                session, runtime=runtime, rule_id=rule_id, action=action, run=run
+            )
     except Exception as exc:
         for key, mark in marks.items():
             del session.info.get(key, [])[mark:]
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        log.warning("rule action failed", extra={"rule": rule_id, "key": run.key,
-                                                 "error": type(exc).__name__})
+        log.warning(
+            "rule action failed",
+            extra={"rule": rule_id, "key": run.key, "error": type(exc).__name__},
+        )
         run.status, run.summary = RunStatus.failed, f"{describe(action)}: {message}"[:500]
         run.result = {"error": type(exc).__name__, "message": message[:300]}
         return
@@ -99,11 +102,15 @@ def overriding_decision(session: Session, *, action, since: datetime) -> dict | 
             break
         if not change.origin.startswith(_AUTOMATIC):
             return {
-                "facility": action.facility, "status": change.status, "actor": change.actor,
-                "origin": change.origin, "at": change.at.isoformat(),
-                "at_local": local_iso(change.at), "facility_change_id": change.id,
+                "facility": action.facility,
+                "status": change.status,
+                "actor": change.actor,
+                "origin": change.origin,
+                "at": change.at.isoformat(),
+                "at_local": local_iso(change.at),
+                "facility_change_id": change.id,
                 "summary": f"{action.facility} set to {change.status} by {change.actor} at "
-                           f"{local_iso(change.at)[11:16]}, after the rule fired",
+                f"{local_iso(change.at)[11:16]}, after the rule fired",
             }
     return None
 
@@ -115,24 +122,36 @@ def _facility(session, *, runtime, rule_id, action: FacilityAction, run):
     from emergency.facilities import service as facility_service
 
     change = facility_service.set_status(
-        session, facility_id=action.facility, status=action.status, actor=actor_of(rule_id),
-        origin=actor_of(rule_id), note=action.note)
+        session,
+        facility_id=action.facility,
+        status=action.status,
+        actor=actor_of(rule_id),
+        origin=actor_of(rule_id),
+        note=action.note,
+    )
     if change is None:
         return RunStatus.unchanged, f"{action.facility} already {action.status}", {}
-    return (RunStatus.done, f"{action.facility}: {change.previous_status} → {change.status}",
-            {"facility_change_id": change.id})
+    return (
+        RunStatus.done,
+        f"{action.facility}: {change.previous_status} → {change.status}",
+        {"facility_change_id": change.id},
+    )
 
 
 def _crews(session, *, runtime, rule_id, action: CrewsStandbyAction, run):
     from emergency.crews import service as crew_service
 
-    changed = crew_service.set_all_standby(session, actor=actor_of(rule_id),
-                                           origin=actor_of(rule_id))
+    changed = crew_service.set_all_standby(
+        session, actor=actor_of(rule_id), origin=actor_of(rule_id)
+    )
     if not changed:
         return RunStatus.unchanged, "no crew resting or released: all on standby or deployed", {}
     people = sum(c.headcount for c in changed)
-    return (RunStatus.done, f"{len(changed)} crews ({people} people) to standby",
-            {"crews": [c.id for c in changed], "people": people})
+    return (
+        RunStatus.done,
+        f"{len(changed)} crews ({people} people) to standby",
+        {"crews": [c.id for c in changed], "people": people},
+    )
 
 
 def _response(session, *, runtime, rule_id, action: ResponseLevelAction, run):
@@ -144,11 +163,21 @@ def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
     from emergency.liaison import service as liaison_service
 
     notice = liaison_service.notify(
-        session, runtime=runtime, kind="rule", dedupe_key=run.key, texts=dict(action.text),
-        actor=actor_of(rule_id), exercise=run.exercise, extra={"rule_id": rule_id})
+        session,
+        runtime=runtime,
+        kind="rule",
+        dedupe_key=run.key,
+        texts=dict(action.text),
+        actor=actor_of(rule_id),
+        exercise=run.exercise,
+        extra={"rule_id": rule_id},
+    )
     count = len(liaison_service.recipients(session, notice_id=notice.id))
-    return RunStatus.done, f"liaison notice #{notice.id} to {count} contacts", {
-        "notice_id": notice.id}
+    return (
+        RunStatus.done,
+        f"liaison notice #{notice.id} to {count} contacts",
+        {"notice_id": notice.id},
+    )
 
 
 def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
@@ -157,30 +186,39 @@ def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
     except ImportError:
         raise ActionUnavailable(
             "the broadcasts service (emergency.broadcasts.service.create_broadcast) is not "
-            "installed") from None
+            "installed"
+        ) from None
     zone_ids = target_zones(runtime, action)
     broadcast = broadcast_service.create_broadcast(
-        session, template=action.template,
+        session,
+        template=action.template,
         variables=template_variables(session, runtime=runtime, action=action, run=run),
-        zones=zone_ids, channels=list(action.channels), exercise=run.exercise,
-        actor=actor_of(rule_id), origin=actor_of(rule_id), idempotency_key=run.key,
-        preapproved_by=actor_of(rule_id) if action.send == "auto" else None, runtime=runtime,
+        zones=zone_ids,
+        channels=list(action.channels),
+        exercise=run.exercise,
+        actor=actor_of(rule_id),
+        origin=actor_of(rule_id),
+        idempotency_key=run.key,
+        preapproved_by=actor_of(rule_id) if action.send == "auto" else None,
+        runtime=runtime,
     )
     status = str(getattr(broadcast, "status", ""))
     result = {"broadcast_id": broadcast.id, "status": status}
     if status in ("sending", "completed"):  # public now: our CAP alert of it (idempotent)
         from emergency.cap import service as cap_service
 
-        published = cap_service.publish_broadcast_cap(session, runtime=runtime,
-                                                      broadcast=broadcast)
+        published = cap_service.publish_broadcast_cap(session, runtime=runtime, broadcast=broadcast)
         result["cap_identifier"] = published.identifier if published else None
-    return (RunStatus.done,
-            f"broadcast #{broadcast.id} '{action.template}' to {len(zone_ids)} zones ({status})",
-            result)
+    return (
+        RunStatus.done,
+        f"broadcast #{broadcast.id} '{action.template}' to {len(zone_ids)} zones ({status})",
+        result,
+    )
 
 
-def template_variables(session, *, runtime, action: BroadcastAction, run
-                       ) -> dict[str, str | dict[str, str]]:
+def template_variables(
+    session, *, runtime, action: BroadcastAction, run
+) -> dict[str, str | dict[str, str]]:
     """The template's variables: texts as given, computed ones (Computed) filled in now."""
     from emergency.signals.models import SignalChange
 
@@ -195,8 +233,12 @@ def template_variables(session, *, runtime, action: BroadcastAction, run
             out[name] = _signal_names(runtime.catalogue, trigger)
         else:
             names = [zones(runtime)[z].name for z in target_zones(runtime, action)]
-            out[name] = {lang: ("、" if lang.startswith("zh") else ", ").join(
-                n.get(lang) or n.get("en", "") for n in names) for lang in LANGUAGES}
+            out[name] = {
+                lang: ("、" if lang.startswith("zh") else ", ").join(
+                    n.get(lang) or n.get("en", "") for n in names
+                )
+                for lang in LANGUAGES
+            }
     return out
 
 
@@ -219,23 +261,37 @@ def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
     zone_ids, issued = target_zones(runtime, action), []
     for zone_id in zone_ids:
         order = evacuation_service.issue_order(
-            session, zone_id=zone_id, level=action.level, actor=actor_of(rule_id),
-            origin=actor_of(rule_id), note=action.note, zones=zones(runtime))
+            session,
+            zone_id=zone_id,
+            level=action.level,
+            actor=actor_of(rule_id),
+            origin=actor_of(rule_id),
+            note=action.note,
+            zones=zones(runtime),
+        )
         if order is not None:
             issued.append(zone_id)
     if not issued:
         return RunStatus.unchanged, f"{action.level} evacuation already ordered", {}
-    return (RunStatus.done, f"{action.level} evacuation of {', '.join(issued)}",
-            {"zones": issued})
+    return (RunStatus.done, f"{action.level} evacuation of {', '.join(issued)}", {"zones": issued})
 
 
 def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
     from emergency.evacuation import service as evacuation_service
 
-    lifted = [z for z in target_zones(runtime, action)
-              if evacuation_service.lift_order(session, zone_id=z, actor=actor_of(rule_id),
-                                               origin=actor_of(rule_id), note=action.note,
-                                               zones=zones(runtime)) is not None]
+    lifted = [
+        z
+        for z in target_zones(runtime, action)
+        if evacuation_service.lift_order(
+            session,
+            zone_id=z,
+            actor=actor_of(rule_id),
+            origin=actor_of(rule_id),
+            note=action.note,
+            zones=zones(runtime),
+        )
+        is not None
+    ]
     if not lifted:
         return RunStatus.unchanged, "no evacuation order to lift", {}
     return RunStatus.done, f"evacuation lifted: {', '.join(lifted)}", {"zones": lifted}
@@ -244,12 +300,23 @@ def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
 def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
     from emergency.evacuation import service as evacuation_service
 
-    ids = ([s.id for s in evacuation_service.list_shelters(session)]
-           if action.shelters == "all" else list(action.shelters))
-    changed = [i for i in ids
-               if evacuation_service.set_shelter_open(
-                   session, shelter_id=i, open=action.open, actor=actor_of(rule_id),
-                   origin=actor_of(rule_id)) is not None]
+    ids = (
+        [s.id for s in evacuation_service.list_shelters(session)]
+        if action.shelters == "all"
+        else list(action.shelters)
+    )
+    changed = [
+        i
+        for i in ids
+        if evacuation_service.set_shelter_open(
+            session,
+            shelter_id=i,
+            open=action.open,
+            actor=actor_of(rule_id),
+            origin=actor_of(rule_id),
+        )
+        is not None
+    ]
     verb = "opened" if action.open else "closed"
     if not changed:
         return RunStatus.unchanged, f"shelters already {verb}", {}
@@ -260,15 +327,27 @@ def _prompt(session, *, runtime, rule_id, action: PromptAction, run):
     from emergency.rules import prompts as prompt_service
 
     prompt, _ = prompt_service.create(
-        session, dedupe_key=run.key, kind="rule", texts=dict(action.text),
-        actor=actor_of(rule_id), rule_id=rule_id, exercise=run.exercise)
+        session,
+        dedupe_key=run.key,
+        kind="rule",
+        texts=dict(action.text),
+        actor=actor_of(rule_id),
+        rule_id=rule_id,
+        exercise=run.exercise,
+    )
     return RunStatus.done, f"prompt #{prompt.id}: {action.text['en']}", {"prompt_id": prompt.id}
 
 
 _EXECUTORS = {
-    FacilityAction: _facility, CrewsStandbyAction: _crews, ResponseLevelAction: _response,
-    LiaisonAction: _liaison, BroadcastAction: _broadcast, EvacuateAction: _evacuate,
-    LiftEvacuationAction: _lift, SheltersAction: _shelters, PromptAction: _prompt,
+    FacilityAction: _facility,
+    CrewsStandbyAction: _crews,
+    ResponseLevelAction: _response,
+    LiaisonAction: _liaison,
+    BroadcastAction: _broadcast,
+    EvacuateAction: _evacuate,
+    LiftEvacuationAction: _lift,
+    SheltersAction: _shelters,
+    PromptAction: _prompt,
 }
 
 
@@ -304,7 +383,8 @@ def describe(action) -> str:
             return f"{action.level} evacuation of {where}"
         case LiftEvacuationAction():
             return "lift evacuation of " + ", ".join(
-                [*action.zones, *(f"all {k}" for k in action.zone_kinds)])
+                [*action.zones, *(f"all {k}" for k in action.zone_kinds)]
+            )
         case SheltersAction():
             which = "all shelters" if action.shelters == "all" else ", ".join(action.shelters)
             return f"{'open' if action.open else 'close'} {which}"

@@ -58,8 +58,9 @@ Texts = Annotated[dict[Language, str], AfterValidator(_english_and_chinese)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True
+    )
 
 
 # --- conditions --------------------------------------------------------------------------
@@ -242,8 +243,15 @@ class PromptAction(_Model):
 
 
 Action = Annotated[
-    FacilityAction | CrewsStandbyAction | ResponseLevelAction | LiaisonAction | BroadcastAction
-    | EvacuateAction | LiftEvacuationAction | SheltersAction | PromptAction,
+    FacilityAction
+    | CrewsStandbyAction
+    | ResponseLevelAction
+    | LiaisonAction
+    | BroadcastAction
+    | EvacuateAction
+    | LiftEvacuationAction
+    | SheltersAction
+    | PromptAction,
     Field(discriminator="do"),
 ]
 
@@ -287,9 +295,16 @@ class RulesFile(_Model):
 class Known:
     """What a rule file may name, gathered from the other config files."""
 
-    def __init__(self, *, catalogue: Catalogue, facilities: dict[str, list[str]],
-                 zone_ids: set[str], zone_kinds: set[str], shelter_ids: set[str],
-                 templates: dict[str, Template] | None) -> None:
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        facilities: dict[str, list[str]],
+        zone_ids: set[str],
+        zone_kinds: set[str],
+        shelter_ids: set[str],
+        templates: dict[str, Template] | None,
+    ) -> None:
         self.catalogue = catalogue
         self.facilities = facilities  # facility id -> its statuses
         self.zone_ids = zone_ids
@@ -311,9 +326,11 @@ def check_rules(model: RulesFile, known: Known) -> Iterator[ConfigProblem]:
                 yield from _check_action(action, (*where, part, j), known)
         asked = [a for a in rule.reverse if isinstance(a, ResponseLevelAction)]
         if asked:
-            yield ConfigProblem((*where, "reverse", rule.reverse.index(asked[0]), "do"),
-                                "response_level belongs in actions: when a rule stops holding, "
-                                "the level is recomputed from the rules that still hold")
+            yield ConfigProblem(
+                (*where, "reverse", rule.reverse.index(asked[0]), "do"),
+                "response_level belongs in actions: when a rule stops holding, "
+                "the level is recomputed from the rules that still hold",
+            )
 
 
 def _check_condition(cond, loc, catalogue: Catalogue) -> Iterator[ConfigProblem]:
@@ -328,50 +345,63 @@ def _check_condition(cond, loc, catalogue: Catalogue) -> Iterator[ConfigProblem]
     except CatalogueError as exc:
         yield ConfigProblem((*loc, "signal"), str(exc))
         return
-    for name, values in (("at_least", [cond.at_least] if cond.at_least else []),
-                         ("is", cond.is_ or [])):
+    for name, values in (
+        ("at_least", [cond.at_least] if cond.at_least else []),
+        ("is", cond.is_ or []),
+    ):
         for n, value in enumerate(values):
             try:
                 catalogue.level(source, kind, value)
             except CatalogueError as exc:
-                yield ConfigProblem((*loc, name) if name == "at_least" else (*loc, name, n),
-                                    str(exc))
+                yield ConfigProblem(
+                    (*loc, name) if name == "at_least" else (*loc, name, n), str(exc)
+                )
 
 
-def _check_template(action: BroadcastAction, loc, templates: dict[str, Template]
-                    ) -> Iterator[ConfigProblem]:
+def _check_template(
+    action: BroadcastAction, loc, templates: dict[str, Template]
+) -> Iterator[ConfigProblem]:
     template = templates.get(action.template)
     if template is None:
-        yield ConfigProblem((*loc, "template"),
-                            f"unknown message template {action.template!r} (known: "
-                            f"{', '.join(sorted(templates))})")
+        yield ConfigProblem(
+            (*loc, "template"),
+            f"unknown message template {action.template!r} (known: {', '.join(sorted(templates))})",
+        )
         return
     if action.send == "auto" and not template.preapproved:
-        yield ConfigProblem((*loc, "send"),
-                            f"template {action.template!r} is not pre-approved: a rule can "
-                            "only send it with send: approval")
+        yield ConfigProblem(
+            (*loc, "send"),
+            f"template {action.template!r} is not pre-approved: a rule can "
+            "only send it with send: approval",
+        )
     missing = [v for v in template.variables if v not in action.variables]
     if missing:
-        yield ConfigProblem((*loc, "variables"),
-                            f"template {action.template!r} needs {', '.join(missing)}")
+        yield ConfigProblem(
+            (*loc, "variables"), f"template {action.template!r} needs {', '.join(missing)}"
+        )
     for name in action.variables:
         if name not in template.variables:
-            yield ConfigProblem((*loc, "variables", name),
-                                f"template {action.template!r} has no variable {name!r} "
-                                f"(it has: {', '.join(template.variables) or 'none'})")
+            yield ConfigProblem(
+                (*loc, "variables", name),
+                f"template {action.template!r} has no variable {name!r} "
+                f"(it has: {', '.join(template.variables) or 'none'})",
+            )
 
 
 def _check_action(action, loc, known: Known) -> Iterator[ConfigProblem]:
     if isinstance(action, FacilityAction):
         statuses = known.facilities.get(action.facility)
         if statuses is None:
-            yield ConfigProblem((*loc, "facility"),
-                                f"unknown facility {action.facility!r}; known: "
-                                f"{', '.join(sorted(known.facilities))}")
+            yield ConfigProblem(
+                (*loc, "facility"),
+                f"unknown facility {action.facility!r}; known: "
+                f"{', '.join(sorted(known.facilities))}",
+            )
         elif action.status not in statuses:
-            yield ConfigProblem((*loc, "status"),
-                                f"{action.status!r} is not a status of {action.facility} "
-                                f"({', '.join(statuses)})")
+            yield ConfigProblem(
+                (*loc, "status"),
+                f"{action.status!r} is not a status of {action.facility} ({', '.join(statuses)})",
+            )
     elif isinstance(action, ResponseLevelAction):
         try:
             known.catalogue.level("HENGQIN", "response_level", action.level)
@@ -383,9 +413,10 @@ def _check_action(action, loc, known: Known) -> Iterator[ConfigProblem]:
                 yield ConfigProblem((*loc, "zones", n), f"unknown zone {zone!r}")
         for n, kind in enumerate(action.zone_kinds):
             if kind not in known.zone_kinds:
-                yield ConfigProblem((*loc, "zone_kinds", n),
-                                    f"no zone of kind {kind!r} (kinds: "
-                                    f"{', '.join(sorted(known.zone_kinds))})")
+                yield ConfigProblem(
+                    (*loc, "zone_kinds", n),
+                    f"no zone of kind {kind!r} (kinds: {', '.join(sorted(known.zone_kinds))})",
+                )
         if isinstance(action, BroadcastAction) and known.templates is not None:
             yield from _check_template(action, loc, known.templates)
     elif isinstance(action, SheltersAction) and action.shelters != "all":
@@ -404,16 +435,23 @@ def known_from_config(config_dir: Path, *, catalogue: Catalogue, zones=None) -> 
     from geo.zones import ZoneSet, load_zones
 
     facilities_file = load_facilities(config_dir / "facilities.yaml")
-    facilities = {f.id: [s.id for s in facilities_file.statuses_of(f.kind)]
-                  for f in facilities_file.facilities}
+    facilities = {
+        f.id: [s.id for s in facilities_file.statuses_of(f.kind)]
+        for f in facilities_file.facilities
+    }
     if zones is None:
         folder = config_dir / "zones"
         zones = load_zones(folder) if folder.is_dir() else ZoneSet([])
     shelters_path = config_dir / "zones" / "shelters.geojson"
     shelters = {s.id for s in load_shelters(shelters_path)} if shelters_path.exists() else set()
-    return Known(catalogue=catalogue, facilities=facilities, zone_ids=set(zones.ids),
-                 zone_kinds={z.kind for z in zones}, shelter_ids=shelters,
-                 templates=template_ids(config_dir / "message_templates.yaml"))
+    return Known(
+        catalogue=catalogue,
+        facilities=facilities,
+        zone_ids=set(zones.ids),
+        zone_kinds={z.kind for z in zones},
+        shelter_ids=shelters,
+        templates=template_ids(config_dir / "message_templates.yaml"),
+    )
 
 
 @dataclass(frozen=True)
@@ -438,8 +476,9 @@ def template_ids(path: Path) -> dict[str, Template] | None:
     for key, value in items.items():
         value = value if isinstance(value, dict) else {}
         variables = value.get("variables") or {}
-        out[str(key)] = Template(bool(value.get("preapproved", False)),
-                                 tuple(str(v) for v in variables))
+        out[str(key)] = Template(
+            bool(value.get("preapproved", False)), tuple(str(v) for v in variables)
+        )
     return out
 
 

@@ -56,6 +56,7 @@ ACTION = TypeAdapter(Action)
 
 def ruleset(runtime: Any) -> RulesFile:
     """config/rules.yaml of this Runtime, checked against the other config files; loaded once."""
+
     def build() -> RulesFile:
         config_dir = runtime.settings.config_dir
         known = known_from_config(config_dir, catalogue=runtime.catalogue, zones=zones(runtime))
@@ -77,17 +78,21 @@ class Transition:
         return list(self.rule.actions if self.phase == "on" else self.rule.reverse)
 
 
-def plan(rules: RulesFile, levels: dict[tuple[str, str], str], active: set[str],
-         catalogue: Catalogue) -> list[Transition]:
+def plan(
+    rules: RulesFile, levels: dict[tuple[str, str], str], active: set[str], catalogue: Catalogue
+) -> list[Transition]:
     """The rules that stop holding (reverse file order), then those that start (file order)."""
     holds = {r.id: r.when.holds(levels, catalogue) for r in rules.rules}
-    off = [Transition(r, "off") for r in reversed(rules.rules) if r.id in active and not holds[r.id]]
+    off = [
+        Transition(r, "off") for r in reversed(rules.rules) if r.id in active and not holds[r.id]
+    ]
     on = [Transition(r, "on") for r in rules.rules if r.id not in active and holds[r.id]]
     return off + on
 
 
-def response_target(rules: RulesFile, active: set[str], catalogue: Catalogue
-                    ) -> tuple[str | None, str | None]:
+def response_target(
+    rules: RulesFile, active: set[str], catalogue: Catalogue
+) -> tuple[str | None, str | None]:
     """(level, rule id): the highest response level asked by the active rules."""
     best: tuple[int, str, str] | None = None
     for rule in rules.rules:
@@ -103,10 +108,16 @@ def response_target(rules: RulesFile, active: set[str], catalogue: Catalogue
 class _Cycle:
     """Plan, act, recompute the response level, until nothing changes (module docstring)."""
 
-    def __init__(self, *, rules: RulesFile, catalogue: Catalogue,
-                 levels: Callable[[], dict[tuple[str, str], str]], active: set[str],
-                 transition: Callable[[Transition], None],
-                 response: Callable[[str | None, str | None], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        rules: RulesFile,
+        catalogue: Catalogue,
+        levels: Callable[[], dict[tuple[str, str], str]],
+        active: set[str],
+        transition: Callable[[Transition], None],
+        response: Callable[[str | None, str | None], bool],
+    ) -> None:
         self.rules, self.catalogue, self.levels = rules, catalogue, levels
         self.active, self.transition, self.response = set(active), transition, response
 
@@ -124,8 +135,9 @@ class _Cycle:
 # --- evaluate: the plan, carried out -----------------------------------------------------
 
 
-def evaluate(session: Session, *, runtime: Any, exercise: bool = False, trigger=None,
-             outcome=None) -> list[dict]:
+def evaluate(
+    session: Session, *, runtime: Any, exercise: bool = False, trigger=None, outcome=None
+) -> list[dict]:
     """Run what the signals in force call for (see the module docstring); returns the action
     runs as dicts (also appended to `outcome.actions` of the signal flow, if given)."""
     rules = ruleset(runtime)
@@ -133,17 +145,28 @@ def evaluate(session: Session, *, runtime: Any, exercise: bool = False, trigger=
     runs: list[dict] = []
 
     def transition(t: Transition) -> None:
-        runs.extend(_run_transition(session, runtime=runtime, t=t, state=states[t.rule.id],
-                                    trigger=trigger))
+        runs.extend(
+            _run_transition(session, runtime=runtime, t=t, state=states[t.rule.id], trigger=trigger)
+        )
 
     def response(level: str | None, rule_id: str | None) -> bool:
-        return _apply_response_level(session, runtime=runtime, level=level, rule_id=rule_id,
-                                     exercise=exercise, outcome=outcome)
+        return _apply_response_level(
+            session,
+            runtime=runtime,
+            level=level,
+            rule_id=rule_id,
+            exercise=exercise,
+            outcome=outcome,
+        )
 
-    _Cycle(rules=rules, catalogue=runtime.catalogue,
-           levels=lambda: signal_service.active_levels(session, exercise=exercise),
-           active={rid for rid, st in states.items() if st.active},
-           transition=transition, response=response).run()
+    _Cycle(
+        rules=rules,
+        catalogue=runtime.catalogue,
+        levels=lambda: signal_service.active_levels(session, exercise=exercise),
+        active={rid for rid, st in states.items() if st.active},
+        transition=transition,
+        response=response,
+    ).run()
     if outcome is not None:
         outcome.actions.extend(runs)
     return runs
@@ -160,13 +183,20 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
     # A write, not only SELECT … FOR UPDATE: SQLite ignores FOR UPDATE and takes its one
     # write lock at a transaction's first write; PostgreSQL locks the rows either way.
     session.execute(
-        update(RuleState).where(RuleState.exercise == exercise)
-        .values(active=RuleState.active).execution_options(synchronize_session=False)
+        update(RuleState)
+        .where(RuleState.exercise == exercise)
+        .values(active=RuleState.active)
+        .execution_options(synchronize_session=False)
     )
-    rows = {s.rule_id: s for s in session.exec(
-        select(RuleState).where(RuleState.exercise == exercise)
-        .order_by(col(RuleState.rule_id)).with_for_update()
-    )}
+    rows = {
+        s.rule_id: s
+        for s in session.exec(
+            select(RuleState)
+            .where(RuleState.exercise == exercise)
+            .order_by(col(RuleState.rule_id))
+            .with_for_update()
+        )
+    }
     for rule in rules.rules:
         if rule.id not in rows:
             rows[rule.id] = RuleState(rule_id=rule.id, exercise=exercise)
@@ -175,8 +205,9 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
     return rows
 
 
-def _run_transition(session: Session, *, runtime: Any, t: Transition, state: RuleState,
-                    trigger) -> list[dict]:
+def _run_transition(
+    session: Session, *, runtime: Any, t: Transition, state: RuleState, trigger
+) -> list[dict]:
     rule, now = t.rule, utcnow()
     if t.phase == "on":
         state.activation += 1
@@ -194,10 +225,17 @@ def _run_transition(session: Session, *, runtime: Any, t: Transition, state: Rul
         if session.exec(select(RuleActionRun).where(RuleActionRun.key == key)).first():
             continue  # done before: never twice
         run = RuleActionRun(
-            key=key, rule_id=rule.id, exercise=state.exercise, activation=state.activation,
-            phase=t.phase, index=index, do=action.do,
+            key=key,
+            rule_id=rule.id,
+            exercise=state.exercise,
+            activation=state.activation,
+            phase=t.phase,
+            index=index,
+            do=action.do,
             action=action.model_dump(mode="json", by_alias=True, exclude_none=True),
-            status=RunStatus.done, trigger_change_id=state.trigger_change_id, at=now,
+            status=RunStatus.done,
+            trigger_change_id=state.trigger_change_id,
+            at=now,
         )
         delay = getattr(action, "delay_minutes", None)
         due = _due(trigger, now, delay) if delay and t.phase == "on" else None
@@ -205,24 +243,38 @@ def _run_transition(session: Session, *, runtime: Any, t: Transition, state: Rul
             run.status, run.due_at = RunStatus.scheduled, due
             run.summary = f"{rule_actions.describe(action)} (due {local_iso(due)[11:16]})"
         else:  # due already when the alert came late: now
-            rule_actions.execute(session, runtime=runtime, rule_id=rule.id, action=action,
-                                 run=run)
+            rule_actions.execute(session, runtime=runtime, rule_id=rule.id, action=action, run=run)
         session.add(run)
         session.flush()
         runs.append(run_public(run))
     audit_service.record(
-        session, actor=actor, action="rule.activated" if t.phase == "on" else "rule.deactivated",
-        target_type="rule", target_id=rule.id,
+        session,
+        actor=actor,
+        action="rule.activated" if t.phase == "on" else "rule.deactivated",
+        target_type="rule",
+        target_id=rule.id,
         before={"active": t.phase == "off"},
-        after={"active": t.phase == "on", "activation": state.activation,
-               "exercise": state.exercise, "trigger_change_id": state.trigger_change_id,
-               "actions": [f"{r['do']}:{r['status']}" for r in runs]},
+        after={
+            "active": t.phase == "on",
+            "activation": state.activation,
+            "exercise": state.exercise,
+            "trigger_change_id": state.trigger_change_id,
+            "actions": [f"{r['do']}:{r['status']}" for r in runs],
+        },
     )
-    event_service.emit(session, "rule.fired", {
-        "rule_id": rule.id, "title": dict(rule.title), "phase": t.phase,
-        "activation": state.activation, "exercise": state.exercise,
-        "trigger": _trigger_public(trigger), "actions": runs,
-    })
+    event_service.emit(
+        session,
+        "rule.fired",
+        {
+            "rule_id": rule.id,
+            "title": dict(rule.title),
+            "phase": t.phase,
+            "activation": state.activation,
+            "exercise": state.exercise,
+            "trigger": _trigger_public(trigger),
+            "actions": runs,
+        },
+    )
     return runs
 
 
@@ -236,9 +288,11 @@ def _due(trigger, now: datetime, delay: float) -> datetime:
 def _cancel_scheduled(session: Session, *, rule_id: str, exercise: bool) -> None:
     """A delayed action of a rule that stopped holding never runs."""
     for run in session.exec(
-        select(RuleActionRun).where(RuleActionRun.rule_id == rule_id,
-                                    RuleActionRun.exercise == exercise,
-                                    RuleActionRun.status == RunStatus.scheduled)
+        select(RuleActionRun).where(
+            RuleActionRun.rule_id == rule_id,
+            RuleActionRun.exercise == exercise,
+            RuleActionRun.status == RunStatus.scheduled,
+        )
     ):
         run.status, run.summary = RunStatus.cancelled, f"cancelled: {run.summary}"[:500]
         session.add(run)
@@ -250,9 +304,14 @@ def response_floor(session: Session, *, exercise: bool = False) -> str | None:
     but never lower below it; None when a person last lowered it, or never set it."""
     last = session.exec(
         select(SignalChange)
-        .where(SignalChange.source == RESPONSE[0], SignalChange.kind == RESPONSE[1],
-               SignalChange.exercise == exercise, SignalChange.origin != Origin.rule)
-        .order_by(col(SignalChange.id).desc()).limit(1)
+        .where(
+            SignalChange.source == RESPONSE[0],
+            SignalChange.kind == RESPONSE[1],
+            SignalChange.exercise == exercise,
+            SignalChange.origin != Origin.rule,
+        )
+        .order_by(col(SignalChange.id).desc())
+        .limit(1)
     ).first()
     return last.level if last else None
 
@@ -262,8 +321,15 @@ def effective_response(catalogue: Catalogue, asked: str | None, floor: str | Non
     return asked if catalogue.rank(*RESPONSE, asked) >= catalogue.rank(*RESPONSE, floor) else floor
 
 
-def _apply_response_level(session: Session, *, runtime: Any, level: str | None,
-                          rule_id: str | None, exercise: bool, outcome) -> bool:
+def _apply_response_level(
+    session: Session,
+    *,
+    runtime: Any,
+    level: str | None,
+    rule_id: str | None,
+    exercise: bool,
+    outcome,
+) -> bool:
     """Bring the response level to the highest of what the rules ask and a person's last
     setting (`response_floor`: a person's decision is not undone by automation); True when
     it changed."""
@@ -271,20 +337,31 @@ def _apply_response_level(session: Session, *, runtime: Any, level: str | None,
 
     floor = response_floor(session, exercise=exercise)
     target = effective_response(runtime.catalogue, level, floor)
-    in_force = signal_service.change_in_force(session, source=RESPONSE[0], kind=RESPONSE[1],
-                                              exercise=exercise)
+    in_force = signal_service.change_in_force(
+        session, source=RESPONSE[0], kind=RESPONSE[1], exercise=exercise
+    )
     if target == (in_force.level if in_force else None):
         return False
     if target == level and rule_id:
-        actor, note = rule_actions.actor_of(rule_id), \
-            "the highest response level asked by the rules that hold"
+        actor, note = (
+            rule_actions.actor_of(rule_id),
+            "the highest response level asked by the rules that hold",
+        )
     elif target is not None:
         actor, note = "rules", "back to the level last set by a person"
     else:
         actor, note = "rules", "no rule asks for a response level any more"
     result = signal_flows.apply_signal(
-        session, runtime=runtime, source=RESPONSE[0], kind=RESPONSE[1], level=target,
-        actor=actor, origin=Origin.rule, exercise=exercise, run_rules=False, note=note,
+        session,
+        runtime=runtime,
+        source=RESPONSE[0],
+        kind=RESPONSE[1],
+        level=target,
+        actor=actor,
+        origin=Origin.rule,
+        exercise=exercise,
+        run_rules=False,
+        note=note,
     )
     if outcome is not None and result.change is not None:
         outcome.published.extend(result.published)
@@ -297,16 +374,28 @@ def _trigger_public(trigger) -> dict | None:
     if trigger is None:
         return None
     code = f"{trigger.source}:{trigger.kind}"
-    return {"signal_change_id": trigger.id, "signal": f"{code}:{trigger.level}"
-            if trigger.level else code, "previous_level": trigger.previous_level}
+    return {
+        "signal_change_id": trigger.id,
+        "signal": f"{code}:{trigger.level}" if trigger.level else code,
+        "previous_level": trigger.previous_level,
+    }
 
 
 def run_public(run: RuleActionRun) -> dict:
     return {
-        "key": run.key, "rule_id": run.rule_id, "exercise": run.exercise,
-        "activation": run.activation, "phase": run.phase, "index": run.index, "do": run.do,
-        "status": str(run.status), "summary": run.summary, "result": run.result,
-        "due_at": run.due_at, "due_at_local": local_iso(run.due_at), "at": run.at,
+        "key": run.key,
+        "rule_id": run.rule_id,
+        "exercise": run.exercise,
+        "activation": run.activation,
+        "phase": run.phase,
+        "index": run.index,
+        "do": run.do,
+        "status": str(run.status),
+        "summary": run.summary,
+        "result": run.result,
+        "due_at": run.due_at,
+        "due_at_local": local_iso(run.due_at),
+        "at": run.at,
     }
 
 
@@ -316,14 +405,18 @@ def run_public(run: RuleActionRun) -> dict:
 def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> list[dict]:
     """Run the scheduled (delayed) actions that are due, if their rule still holds."""
     now = now or utcnow()
-    query = (select(RuleActionRun)
-             .where(RuleActionRun.status == RunStatus.scheduled,
-                    col(RuleActionRun.due_at) <= now)
-             .order_by(col(RuleActionRun.due_at), col(RuleActionRun.id)))
+    query = (
+        select(RuleActionRun)
+        .where(RuleActionRun.status == RunStatus.scheduled, col(RuleActionRun.due_at) <= now)
+        .order_by(col(RuleActionRun.due_at), col(RuleActionRun.id))
+    )
     done = []
     for run in session.exec(query.with_for_update(skip_locked=True)).all():
-        state = session.exec(select(RuleState).where(RuleState.rule_id == run.rule_id,
-                                                     RuleState.exercise == run.exercise)).first()
+        state = session.exec(
+            select(RuleState).where(
+                RuleState.rule_id == run.rule_id, RuleState.exercise == run.exercise
+            )
+        ).first()
         if state is None or not state.active or state.activation != run.activation:
             run.status, run.summary = RunStatus.cancelled, f"cancelled: {run.summary}"[:500]
         elif run.exercise and run.do not in rule_actions.DONE_IN_DRILLS:
@@ -337,18 +430,29 @@ def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> l
                 run.summary = f"skipped ({decision['summary']}): {run.summary}"[:500]
                 run.result = {"overridden_by": decision}
             else:
-                rule_actions.execute(session, runtime=runtime, rule_id=run.rule_id,
-                                     action=action, run=run)
+                rule_actions.execute(
+                    session, runtime=runtime, rule_id=run.rule_id, action=action, run=run
+                )
         run.at = now
         session.add(run)
         session.flush()
-        audit_service.record(session, actor=rule_actions.actor_of(run.rule_id),
-                             action="rule.delayed_action", target_type="rule",
-                             target_id=run.rule_id,
-                             after={"key": run.key, "status": str(run.status),
-                                    "summary": run.summary,
-                                    **({"overridden_by": run.result["overridden_by"]}
-                                       if run.status == RunStatus.overridden else {})})
+        audit_service.record(
+            session,
+            actor=rule_actions.actor_of(run.rule_id),
+            action="rule.delayed_action",
+            target_type="rule",
+            target_id=run.rule_id,
+            after={
+                "key": run.key,
+                "status": str(run.status),
+                "summary": run.summary,
+                **(
+                    {"overridden_by": run.result["overridden_by"]}
+                    if run.status == RunStatus.overridden
+                    else {}
+                ),
+            },
+        )
         event_service.emit(session, "rule.action_run", run_public(run))
         done.append(run_public(run))
     return done
@@ -357,8 +461,9 @@ def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> l
 # --- preview: the plan, described --------------------------------------------------------
 
 
-def hypothetical_levels(session: Session, *, runtime: Any, signals: dict[str, str | None],
-                        replace: bool = False) -> dict[tuple[str, str], str]:
+def hypothetical_levels(
+    session: Session, *, runtime: Any, signals: dict[str, str | None], replace: bool = False
+) -> dict[tuple[str, str], str]:
     """The levels in force (or none, with replace) with `signals` set on top of them
     ({"SMG:tropical_cyclone": "8NE", "ZHUHAI:typhoon": null, …}); canonical ids."""
     catalogue = runtime.catalogue
@@ -382,8 +487,10 @@ def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str
     and response-level rule as `evaluate`, with nothing written."""
     rules = ruleset(runtime)
     catalogue = runtime.catalogue
-    states = {s.rule_id: s for s in session.exec(
-        select(RuleState).where(RuleState.exercise == False))}  # noqa: E712
+    states = {
+        s.rule_id: s
+        for s in session.exec(select(RuleState).where(RuleState.exercise == False))  # noqa: E712
+    }
     active_now = {rid for rid, st in states.items() if st.active}
     levels = dict(levels)
     transitions: list[dict] = []
@@ -392,13 +499,26 @@ def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str
     floor = response_floor(session)
 
     def transition(t: Transition) -> None:
-        transitions.append({
-            "rule_id": t.rule.id, "title": dict(t.rule.title), "phase": t.phase,
-            "actions": [{"index": i, "do": a.do, "summary": rule_actions.describe(a),
-                         **({"delay_minutes": a.delay_minutes}
-                            if getattr(a, "delay_minutes", None) and t.phase == "on" else {})}
-                        for i, a in enumerate(t.actions)],
-        })
+        transitions.append(
+            {
+                "rule_id": t.rule.id,
+                "title": dict(t.rule.title),
+                "phase": t.phase,
+                "actions": [
+                    {
+                        "index": i,
+                        "do": a.do,
+                        "summary": rule_actions.describe(a),
+                        **(
+                            {"delay_minutes": a.delay_minutes}
+                            if getattr(a, "delay_minutes", None) and t.phase == "on"
+                            else {}
+                        ),
+                    }
+                    for i, a in enumerate(t.actions)
+                ],
+            }
+        )
 
     def response(level: str | None, rule_id: str | None) -> bool:
         target = effective_response(catalogue, level, floor)
@@ -410,8 +530,14 @@ def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str
             levels[RESPONSE] = target
         return True
 
-    cycle = _Cycle(rules=rules, catalogue=catalogue, levels=lambda: levels, active=active_now,
-                   transition=transition, response=response)
+    cycle = _Cycle(
+        rules=rules,
+        catalogue=catalogue,
+        levels=lambda: levels,
+        active=active_now,
+        transition=transition,
+        response=response,
+    )
     cycle.run()
     return {
         "signals": {f"{s}:{k}": lv for (s, k), lv in sorted(levels.items())},
@@ -427,20 +553,26 @@ def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str
 
 def rules_public(session: Session, *, runtime: Any, exercise: bool = False) -> list[dict]:
     rules = ruleset(runtime)
-    states = {s.rule_id: s for s in session.exec(
-        select(RuleState).where(RuleState.exercise == exercise))}
+    states = {
+        s.rule_id: s for s in session.exec(select(RuleState).where(RuleState.exercise == exercise))
+    }
     out = []
     for rule in rules.rules:
         st = states.get(rule.id)
-        out.append({
-            "id": rule.id, "title": dict(rule.title), "description": rule.description,
-            "when": rule.when.model_dump(mode="json", by_alias=True, exclude_none=True),
-            "actions": [rule_actions.describe(a) for a in rule.actions],
-            "reverse": [rule_actions.describe(a) for a in rule.reverse],
-            "active": bool(st and st.active), "activation": st.activation if st else 0,
-            "changed_at": st.changed_at if st else None,
-            "changed_at_local": local_iso(st.changed_at) if st else None,
-        })
+        out.append(
+            {
+                "id": rule.id,
+                "title": dict(rule.title),
+                "description": rule.description,
+                "when": rule.when.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "actions": [rule_actions.describe(a) for a in rule.actions],
+                "reverse": [rule_actions.describe(a) for a in rule.reverse],
+                "active": bool(st and st.active),
+                "activation": st.activation if st else 0,
+                "changed_at": st.changed_at if st else None,
+                "changed_at_local": local_iso(st.changed_at) if st else None,
+            }
+        )
     return out
 
 
@@ -458,18 +590,25 @@ def summary(session: Session, *, runtime: Any | None) -> dict:
     if runtime is not None:
         active = [r for r in rules_public(session, runtime=runtime) if r["active"]]
     else:  # no Runtime at hand: the states alone, without titles
-        active = [{"id": s.rule_id, "title": {}, "changed_at_local": local_iso(s.changed_at)}
-                  for s in session.exec(select(RuleState).where(
-                      RuleState.exercise == False, RuleState.active == True))]  # noqa: E712
+        active = [
+            {"id": s.rule_id, "title": {}, "changed_at_local": local_iso(s.changed_at)}
+            for s in session.exec(
+                select(RuleState).where(RuleState.exercise == False, RuleState.active == True)  # noqa: E712
+            )
+        ]
     scheduled = session.exec(
-        select(RuleActionRun).where(RuleActionRun.status == RunStatus.scheduled,
-                                    RuleActionRun.exercise == False)  # noqa: E712
+        select(RuleActionRun)
+        .where(RuleActionRun.status == RunStatus.scheduled, RuleActionRun.exercise == False)  # noqa: E712
         .order_by(col(RuleActionRun.due_at))
     ).all()
     return {
-        "active": [{"id": r["id"], "title": r["title"], "since_local": r["changed_at_local"]}
-                   for r in active],
-        "scheduled": [{"rule_id": r.rule_id, "summary": r.summary,
-                       "due_at_local": local_iso(r.due_at)} for r in scheduled],
+        "active": [
+            {"id": r["id"], "title": r["title"], "since_local": r["changed_at_local"]}
+            for r in active
+        ],
+        "scheduled": [
+            {"rule_id": r.rule_id, "summary": r.summary, "due_at_local": local_iso(r.due_at)}
+            for r in scheduled
+        ],
         "prompts_open": len(prompt_service.list_prompts(session, status="open")),
     }

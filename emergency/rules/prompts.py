@@ -18,8 +18,15 @@ from emergency.rules.models import OperatorPrompt, PromptStatus
 
 
 def create(
-    session: Session, *, dedupe_key: str, kind: str, texts: dict[str, str], actor: str,
-    rule_id: str | None = None, notice_id: int | None = None, exercise: bool = False,
+    session: Session,
+    *,
+    dedupe_key: str,
+    kind: str,
+    texts: dict[str, str],
+    actor: str,
+    rule_id: str | None = None,
+    notice_id: int | None = None,
+    exercise: bool = False,
 ) -> tuple[OperatorPrompt, bool]:
     """(prompt, created): the prompt of that key, made now unless it exists already."""
     existing = session.exec(
@@ -27,14 +34,31 @@ def create(
     ).first()
     if existing is not None:
         return existing, False
-    prompt = OperatorPrompt(dedupe_key=dedupe_key, kind=kind, texts=dict(texts), rule_id=rule_id,
-                            notice_id=notice_id, exercise=exercise, created_by=actor)
+    prompt = OperatorPrompt(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        texts=dict(texts),
+        rule_id=rule_id,
+        notice_id=notice_id,
+        exercise=exercise,
+        created_by=actor,
+    )
     session.add(prompt)
     session.flush()
-    audit_service.record(session, actor=actor, action="prompt.created",
-                         target_type="operator_prompt", target_id=prompt.id,
-                         after={"kind": kind, "rule_id": rule_id, "notice_id": notice_id,
-                                "exercise": exercise, "text": texts.get("en")})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="prompt.created",
+        target_type="operator_prompt",
+        target_id=prompt.id,
+        after={
+            "kind": kind,
+            "rule_id": rule_id,
+            "notice_id": notice_id,
+            "exercise": exercise,
+            "text": texts.get("en"),
+        },
+    )
     event_service.emit(session, "prompt.created", public(prompt))
     return prompt, True
 
@@ -57,18 +81,29 @@ def resolve(
     if prompt.status != PromptStatus.open:
         raise Conflict(f"prompt {prompt_id} is already {prompt.status}", code="prompt_resolved")
     prompt.status, prompt.resolved_at, prompt.resolved_by, prompt.note = (
-        status, utcnow(), actor, note)
+        status,
+        utcnow(),
+        actor,
+        note,
+    )
     session.add(prompt)
     session.flush()
-    audit_service.record(session, actor=actor, action=f"prompt.{status}",
-                         target_type="operator_prompt", target_id=prompt.id,
-                         before={"status": "open"}, after={"status": status, "note": note})
+    audit_service.record(
+        session,
+        actor=actor,
+        action=f"prompt.{status}",
+        target_type="operator_prompt",
+        target_id=prompt.id,
+        before={"status": "open"},
+        after={"status": status, "note": note},
+    )
     event_service.emit(session, "prompt.resolved", public(prompt))
     return prompt
 
 
-def list_prompts(session: Session, *, status: str | None = "open", limit: int = 200
-                 ) -> list[OperatorPrompt]:
+def list_prompts(
+    session: Session, *, status: str | None = "open", limit: int = 200
+) -> list[OperatorPrompt]:
     query = select(OperatorPrompt).order_by(col(OperatorPrompt.id).desc()).limit(limit)
     if status:
         query = query.where(OperatorPrompt.status == status)
@@ -77,9 +112,17 @@ def list_prompts(session: Session, *, status: str | None = "open", limit: int = 
 
 def public(prompt: OperatorPrompt) -> dict:
     return {
-        "id": prompt.id, "kind": prompt.kind, "texts": prompt.texts, "rule_id": prompt.rule_id,
-        "notice_id": prompt.notice_id, "exercise": prompt.exercise, "status": prompt.status,
-        "created_at": prompt.created_at, "created_at_local": local_iso(prompt.created_at),
-        "created_by": prompt.created_by, "resolved_at": prompt.resolved_at,
-        "resolved_by": prompt.resolved_by, "note": prompt.note,
+        "id": prompt.id,
+        "kind": prompt.kind,
+        "texts": prompt.texts,
+        "rule_id": prompt.rule_id,
+        "notice_id": prompt.notice_id,
+        "exercise": prompt.exercise,
+        "status": prompt.status,
+        "created_at": prompt.created_at,
+        "created_at_local": local_iso(prompt.created_at),
+        "created_by": prompt.created_by,
+        "resolved_at": prompt.resolved_at,
+        "resolved_by": prompt.resolved_by,
+        "note": prompt.note,
     }

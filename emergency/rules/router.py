@@ -15,19 +15,20 @@ router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
 
 @router.get("")
-def get_rules(user: Reader, session: SessionDep, runtime: RuntimeDep, exercise: bool = False
-              ) -> list[dict]:
+def get_rules(
+    user: Reader, session: SessionDep, runtime: RuntimeDep, exercise: bool = False
+) -> list[dict]:
     """config/rules.yaml with each rule's state (active, how many times it fired)."""
     return engine.rules_public(session, runtime=runtime, exercise=exercise)
 
 
 @router.post("/preview")
-def post_preview(body: PreviewIn, user: Reader, session: SessionDep, runtime: RuntimeDep
-                 ) -> dict:
+def post_preview(body: PreviewIn, user: Reader, session: SessionDep, runtime: RuntimeDep) -> dict:
     """The rules that would start or stop holding, and their actions, if these signals were in
     force: the engine's own plan, run with nothing written."""
-    levels = engine.hypothetical_levels(session, runtime=runtime, signals=body.as_mapping(),
-                                        replace=body.replace)
+    levels = engine.hypothetical_levels(
+        session, runtime=runtime, signals=body.as_mapping(), replace=body.replace
+    )
     return engine.preview(session, runtime=runtime, levels=levels)
 
 
@@ -40,8 +41,12 @@ def post_evaluate(user: Operator, session: SessionDep, runtime: RuntimeDep) -> d
 
 
 @router.get("/journal")
-def get_journal(user: Reader, session: SessionDep, rule_id: str | None = None,
-                limit: int = Query(200, ge=1, le=2000)) -> list[dict]:
+def get_journal(
+    user: Reader,
+    session: SessionDep,
+    rule_id: str | None = None,
+    limit: int = Query(200, ge=1, le=2000),
+) -> list[dict]:
     return engine.journal(session, rule_id=rule_id, limit=limit)
 
 
@@ -49,12 +54,15 @@ def get_journal(user: Reader, session: SessionDep, rule_id: str | None = None,
 def get_prompts(user: Reader, session: SessionDep, status: str | None = "open") -> list[dict]:
     """What the duty operator must decide or do (`status=` open, done, dismissed, or empty
     for all)."""
-    return [prompt_service.public(p)
-            for p in prompt_service.list_prompts(session, status=status or None)]
+    return [
+        prompt_service.public(p)
+        for p in prompt_service.list_prompts(session, status=status or None)
+    ]
 
 
 @router.post("/prompts/{prompt_id}/resolve")
 def post_resolve(prompt_id: int, body: ResolveIn, user: Operator, session: SessionDep) -> dict:
-    prompt = prompt_service.resolve(session, prompt_id=prompt_id, status=body.status,
-                                    actor=user.name, note=body.note)
+    prompt = prompt_service.resolve(
+        session, prompt_id=prompt_id, status=body.status, actor=user.name, note=body.note
+    )
     return prompt_service.public(prompt)

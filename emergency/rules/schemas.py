@@ -14,8 +14,7 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    signals: dict[str, str | None] | list[str] = Field(
-        examples=[{"SMG:tropical_cyclone": "8NE"}])
+    signals: dict[str, str | None] | list[str] = Field(examples=[{"SMG:tropical_cyclone": "8NE"}])
     replace: bool = False
 
     def as_mapping(self) -> dict[str, str | None]:

@@ -73,9 +73,19 @@ def apply_signal(
         # once wait for each other instead of deadlocking.
         rules_engine.lock_states(session, runtime=runtime, exercise=exercise)
     change = signal_service.set_signal(
-        session, catalogue=runtime.catalogue, source=source, kind=kind, level=level,
-        actor=actor, origin=Origin(origin), at=at, cap_identifier=cap_identifier,
-        cap_sender=cap_sender, cap_sent=cap_sent, note=note, exercise=exercise,
+        session,
+        catalogue=runtime.catalogue,
+        source=source,
+        kind=kind,
+        level=level,
+        actor=actor,
+        origin=Origin(origin),
+        at=at,
+        cap_identifier=cap_identifier,
+        cap_sender=cap_sender,
+        cap_sent=cap_sent,
+        note=note,
+        exercise=exercise,
         expires_at=expires_at,
     )
     outcome = SignalOutcome(change=change)
@@ -83,8 +93,9 @@ def apply_signal(
         return outcome
     after_change(session, runtime=runtime, change=change, outcome=outcome)
     if run_rules:
-        rules_engine.evaluate(session, runtime=runtime, exercise=change.exercise,
-                              trigger=change, outcome=outcome)
+        rules_engine.evaluate(
+            session, runtime=runtime, exercise=change.exercise, trigger=change, outcome=outcome
+        )
     return outcome
 
 
@@ -97,14 +108,25 @@ def after_change(
 
     outcome.changes.append(change)
     if (change.source, change.kind) == RESPONSE_LEVEL:
-        names = runtime.catalogue.names(change.source, change.kind, change.level) \
-            if change.level else None
-        event_service.emit(session, "response.changed", {
-            "level": change.level, "previous_level": change.previous_level,
-            "change": change.change, "names": names, "actor": change.actor,
-            "origin": change.origin, "exercise": change.exercise,
-            "signal_change_id": change.id,
-        })
+        names = (
+            runtime.catalogue.names(change.source, change.kind, change.level)
+            if change.level
+            else None
+        )
+        event_service.emit(
+            session,
+            "response.changed",
+            {
+                "level": change.level,
+                "previous_level": change.previous_level,
+                "change": change.change,
+                "names": names,
+                "actor": change.actor,
+                "origin": change.origin,
+                "exercise": change.exercise,
+                "signal_change_id": change.id,
+            },
+        )
     published = cap_service.publish_signal_change(session, runtime=runtime, change=change)
     if published is not None:
         outcome.published.append(published.identifier)

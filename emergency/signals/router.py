@@ -27,23 +27,32 @@ def post_signal(body: SignalIn, user: Operator, session: SessionDep, runtime: Ru
 
     The change sets off the rules, our CAP alert and the liaison notice (`actions`, …)."""
     outcome = flows.apply_signal(
-        session, runtime=runtime, source=body.source, kind=body.kind, level=body.level,
-        actor=user.name, origin=Origin.operator, note=body.note, exercise=body.exercise,
+        session,
+        runtime=runtime,
+        source=body.source,
+        kind=body.kind,
+        level=body.level,
+        actor=user.name,
+        origin=Origin.operator,
+        note=body.note,
+        exercise=body.exercise,
         expires_at=signal_service.check_expiry(body.expires_at, level=body.level),
     )
     change = outcome.change
     return SignalChangeResult(
         changed=change is not None,
         change=signal_service.change_public(change) if change else None,
-        active=signal_service.active_signals(session, catalogue=runtime.catalogue,
-                                             exercise=body.exercise),
-        actions=outcome.actions, published=outcome.published, notices=outcome.notices,
+        active=signal_service.active_signals(
+            session, catalogue=runtime.catalogue, exercise=body.exercise
+        ),
+        actions=outcome.actions,
+        published=outcome.published,
+        notices=outcome.notices,
     )
 
 
 @router.get("/active", response_model=list[ActiveSignalPublic])
-def get_active(user: Reader, session: SessionDep, catalogue: CatalogueDep,
-               exercise: bool = False):
+def get_active(user: Reader, session: SessionDep, catalogue: CatalogueDep, exercise: bool = False):
     """The levels in force (`?exercise=true`: a drill's levels)."""
     return signal_service.active_signals(session, catalogue=catalogue, exercise=exercise)
 
@@ -58,6 +67,7 @@ def get_history(
     limit: int = Query(200, ge=1, le=5000),
     exercise: bool | None = None,
 ):
-    changes = signal_service.history(session, source=source, kind=kind, since=since, limit=limit,
-                                     exercise=exercise)
+    changes = signal_service.history(
+        session, source=source, kind=kind, since=since, limit=limit, exercise=exercise
+    )
     return [signal_service.change_public(c) for c in changes]

@@ -58,19 +58,38 @@ def set_signal(
             _set_expiry(session, active, expires_at=expires_at, actor=actor, origin=origin)
         return None
     change = SignalChange(
-        source=source, kind=kind, previous_level=previous, level=level,
-        change=catalogue.compare(source, kind, previous, level), at=at, actor=actor,
-        origin=origin, cap_identifier=cap_identifier, cap_sender=cap_sender, cap_sent=cap_sent,
-        note=note, exercise=exercise, expires_at=expires_at,
+        source=source,
+        kind=kind,
+        previous_level=previous,
+        level=level,
+        change=catalogue.compare(source, kind, previous, level),
+        at=at,
+        actor=actor,
+        origin=origin,
+        cap_identifier=cap_identifier,
+        cap_sender=cap_sender,
+        cap_sent=cap_sent,
+        note=note,
+        exercise=exercise,
+        expires_at=expires_at,
     )
     session.add(change)
     session.flush()
     if level is None:
         session.delete(active)
     elif active is None:
-        session.add(ActiveSignal(source=source, kind=kind, level=level, in_force_since=at,
-                                 changed_at=at, change_id=change.id, exercise=exercise,
-                                 expires_at=expires_at))
+        session.add(
+            ActiveSignal(
+                source=source,
+                kind=kind,
+                level=level,
+                in_force_since=at,
+                changed_at=at,
+                change_id=change.id,
+                exercise=exercise,
+                expires_at=expires_at,
+            )
+        )
     else:
         # 8NE → 8SE keeps Signal No. 8 in force since it was first hoisted.
         if catalogue.rank(source, kind, previous) != catalogue.rank(source, kind, level):
@@ -80,16 +99,29 @@ def set_signal(
         session.add(active)
     session.flush()
     audit_service.record(
-        session, actor=actor, action=f"signal.{change.change}", target_type="signal",
-        target_id=f"{source}:{kind}", before={"level": previous},
-        after={"level": level, "origin": origin, "cap_identifier": cap_identifier,
-               "exercise": exercise, **({"expires_at": expires_at} if expires_at else {})},
+        session,
+        actor=actor,
+        action=f"signal.{change.change}",
+        target_type="signal",
+        target_id=f"{source}:{kind}",
+        before={"level": previous},
+        after={
+            "level": level,
+            "origin": origin,
+            "cap_identifier": cap_identifier,
+            "exercise": exercise,
+            **({"expires_at": expires_at} if expires_at else {}),
+        },
     )
-    event_service.emit(session, "signal.changed", {
-        **change_public(change).model_dump(),
-        "names": catalogue.names(source, kind, level) if level else None,
-        "exercise": exercise,
-    })
+    event_service.emit(
+        session,
+        "signal.changed",
+        {
+            **change_public(change).model_dump(),
+            "names": catalogue.names(source, kind, level) if level else None,
+            "exercise": exercise,
+        },
+    )
     return change
 
 
@@ -104,27 +136,43 @@ def check_expiry(expires_at: datetime | None, *, level: str | None) -> datetime 
     return expires_at
 
 
-def _set_expiry(session: Session, active: ActiveSignal, *, expires_at: datetime | None,
-                actor: str, origin: Origin) -> None:
+def _set_expiry(
+    session: Session,
+    active: ActiveSignal,
+    *,
+    expires_at: datetime | None,
+    actor: str,
+    origin: Origin,
+) -> None:
     before = active.expires_at
     active.expires_at = expires_at
     session.add(active)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="signal.expiry_changed", target_type="signal",
-        target_id=f"{active.source}:{active.kind}", before={"expires_at": before},
-        after={"expires_at": expires_at, "level": active.level, "origin": origin,
-               "exercise": active.exercise},
+        session,
+        actor=actor,
+        action="signal.expiry_changed",
+        target_type="signal",
+        target_id=f"{active.source}:{active.kind}",
+        before={"expires_at": before},
+        after={
+            "expires_at": expires_at,
+            "level": active.level,
+            "origin": origin,
+            "exercise": active.exercise,
+        },
     )
 
 
 def expired(session: Session, *, now: datetime) -> list[ActiveSignal]:
     """The levels in force (real and drill) whose expiry has passed."""
-    return list(session.exec(
-        select(ActiveSignal).where(col(ActiveSignal.expires_at).is_not(None),
-                                   col(ActiveSignal.expires_at) <= now)
-        .order_by(col(ActiveSignal.expires_at), col(ActiveSignal.id))
-    ))
+    return list(
+        session.exec(
+            select(ActiveSignal)
+            .where(col(ActiveSignal.expires_at).is_not(None), col(ActiveSignal.expires_at) <= now)
+            .order_by(col(ActiveSignal.expires_at), col(ActiveSignal.id))
+        )
+    )
 
 
 def active_row(
@@ -155,16 +203,21 @@ def active_signals(
     session: Session, *, catalogue, exercise: bool = False
 ) -> list[ActiveSignalPublic]:
     rows = session.exec(
-        select(ActiveSignal).where(ActiveSignal.exercise == exercise)
+        select(ActiveSignal)
+        .where(ActiveSignal.exercise == exercise)
         .order_by(ActiveSignal.source, ActiveSignal.kind)
     )
     return [
         ActiveSignalPublic(
-            source=a.source, kind=a.kind, level=a.level,
+            source=a.source,
+            kind=a.kind,
+            level=a.level,
             rank=catalogue.rank(a.source, a.kind, a.level),
             names=catalogue.names(a.source, a.kind, a.level),
-            in_force_since=a.in_force_since, in_force_since_local=local_iso(a.in_force_since),
-            changed_at=a.changed_at, expires_at=a.expires_at,
+            in_force_since=a.in_force_since,
+            in_force_since_local=local_iso(a.in_force_since),
+            changed_at=a.changed_at,
+            expires_at=a.expires_at,
             expires_at_local=local_iso(a.expires_at) if a.expires_at else None,
         )
         for a in rows
@@ -178,8 +231,13 @@ def active_levels(session: Session, *, exercise: bool = False) -> dict[tuple[str
 
 
 def history(
-    session: Session, *, source: str | None = None, kind: str | None = None,
-    since: datetime | None = None, limit: int = 200, exercise: bool | None = None,
+    session: Session,
+    *,
+    source: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+    exercise: bool | None = None,
 ) -> list[SignalChange]:
     query = select(SignalChange).order_by(col(SignalChange.id).desc()).limit(limit)
     if exercise is not None:
@@ -195,9 +253,19 @@ def history(
 
 def change_public(change: SignalChange) -> SignalChangePublic:
     return SignalChangePublic(
-        id=change.id, source=change.source, kind=change.kind,
-        previous_level=change.previous_level, level=change.level, change=change.change,
-        at=change.at, at_local=local_iso(change.at), actor=change.actor, origin=change.origin,
-        cap_identifier=change.cap_identifier, cap_sender=change.cap_sender, note=change.note,
-        exercise=change.exercise, expires_at=change.expires_at,
+        id=change.id,
+        source=change.source,
+        kind=change.kind,
+        previous_level=change.previous_level,
+        level=change.level,
+        change=change.change,
+        at=change.at,
+        at_local=local_iso(change.at),
+        actor=change.actor,
+        origin=change.origin,
+        cap_identifier=change.cap_identifier,
+        cap_sender=change.cap_sender,
+        note=change.note,
+        exercise=change.exercise,
+        expires_at=change.expires_at,
     )

@@ -33,8 +33,10 @@ def build(session: Session, *, catalogue, app_state: Any = None) -> dict[str, An
         "signals": [s.model_dump(mode="json") for s in active],
         "response_level": response.model_dump(mode="json") if response else None,
         # a drill's levels, shown apart and marked EXERCISE (never on the real tiles)
-        "exercise_signals": [s.model_dump(mode="json") for s in signal_service.active_signals(
-            session, catalogue=catalogue, exercise=True)],
+        "exercise_signals": [
+            s.model_dump(mode="json")
+            for s in signal_service.active_signals(session, catalogue=catalogue, exercise=True)
+        ],
         "facilities": facility_service.summary(session),
         "evacuation": evacuation_service.summary(session),
         "crews": crew_service.summary(session),

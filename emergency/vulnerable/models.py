@@ -28,8 +28,7 @@ class VulnerableResident(SQLModel, table=True):
     community: str | None = Field(default=None, max_length=64, index=True)  # zone id
     needs: str | None = Field(default=None, max_length=300)  # e.g. wheelchair, oxygen
     social_worker: str | None = Field(default=None, max_length=120)
-    followed_by_user_id: int | None = Field(default=None, foreign_key="user_account.id",
-                                            index=True)
+    followed_by_user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     lat: float | None = None
     lon: float | None = None
     state: CheckState = Field(default=CheckState.unknown, sa_type=String(12), index=True)

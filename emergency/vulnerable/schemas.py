@@ -18,8 +18,9 @@ class ResidentIn(BaseModel):
     community: str | None = Field(default=None, max_length=64, examples=["xiaohengqin"])
     needs: str | None = Field(default=None, max_length=300)
     social_worker: str | None = Field(default=None, max_length=120)
-    followed_by: str | None = Field(default=None, max_length=80,
-                                    description="user name of the social worker's field account")
+    followed_by: str | None = Field(
+        default=None, max_length=80, description="user name of the social worker's field account"
+    )
     lat: float | None = None
     lon: float | None = None
 

@@ -34,9 +34,18 @@ def can_see_names(user: User, resident: VulnerableResident | None = None) -> boo
 
 
 def create_resident(
-    session: Session, *, name: str, address: str, actor: str, phone: str | None = None,
-    community: str | None = None, needs: str | None = None, social_worker: str | None = None,
-    followed_by: str | None = None, lat: float | None = None, lon: float | None = None,
+    session: Session,
+    *,
+    name: str,
+    address: str,
+    actor: str,
+    phone: str | None = None,
+    community: str | None = None,
+    needs: str | None = None,
+    social_worker: str | None = None,
+    followed_by: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
     zones=None,
 ) -> VulnerableResident:
     check_location(lat, lon)
@@ -50,15 +59,28 @@ def create_resident(
         if follower is None or follower.role != Role.field:
             raise InvalidInput(f"followed_by: no field user {followed_by!r}")
         follower_id = follower.id
-    resident = VulnerableResident(name=name.strip(), address=address.strip(), phone=phone,
-                                  community=community, needs=needs, social_worker=social_worker,
-                                  followed_by_user_id=follower_id, lat=lat, lon=lon)
+    resident = VulnerableResident(
+        name=name.strip(),
+        address=address.strip(),
+        phone=phone,
+        community=community,
+        needs=needs,
+        social_worker=social_worker,
+        followed_by_user_id=follower_id,
+        lat=lat,
+        lon=lon,
+    )
     session.add(resident)
     session.flush()
     # No names in the audit summary either: the id is enough to find the record.
-    audit_service.record(session, actor=actor, action="vulnerable.created",
-                         target_type="vulnerable_resident", target_id=resident.id,
-                         after={"community": community, "followed_by": followed_by})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="vulnerable.created",
+        target_type="vulnerable_resident",
+        target_id=resident.id,
+        after={"community": community, "followed_by": followed_by},
+    )
     _emit(session, resident, "created")
     return resident
 
@@ -81,8 +103,13 @@ def list_for(session: Session, *, user: User) -> list[VulnerableResident]:
 
 
 def record_check(
-    session: Session, *, resident_id: int, state: CheckState | str, user: User,
-    note: str | None = None, field_report_id: int | None = None,
+    session: Session,
+    *,
+    resident_id: int,
+    state: CheckState | str,
+    user: User,
+    note: str | None = None,
+    field_report_id: int | None = None,
 ) -> VulnerableResident:
     """A social worker (or the desk) reached, could not reach, or found in need, a resident."""
     resident = get(session, resident_id=resident_id)
@@ -91,34 +118,56 @@ def record_check(
     try:
         state = CheckState(state)
     except ValueError:
-        raise InvalidInput(f"state: {state!r} is not one of "
-                           f"{', '.join(s.value for s in CheckState)}") from None
+        raise InvalidInput(
+            f"state: {state!r} is not one of {', '.join(s.value for s in CheckState)}"
+        ) from None
     before = resident.state
     resident.state, resident.state_at, resident.state_by = state, utcnow(), user.name
     resident.note = note
     session.add(resident)
-    session.add(ResidentCheck(resident_id=resident.id, state=state, by=user.name, note=note,
-                              field_report_id=field_report_id))
+    session.add(
+        ResidentCheck(
+            resident_id=resident.id,
+            state=state,
+            by=user.name,
+            note=note,
+            field_report_id=field_report_id,
+        )
+    )
     session.flush()
-    audit_service.record(session, actor=user.name, action="vulnerable.checked",
-                         target_type="vulnerable_resident", target_id=resident.id,
-                         before={"state": before}, after={"state": state})
+    audit_service.record(
+        session,
+        actor=user.name,
+        action="vulnerable.checked",
+        target_type="vulnerable_resident",
+        target_id=resident.id,
+        before={"state": before},
+        after={"state": state},
+    )
     _emit(session, resident, "checked")
     return resident
 
 
 def reset_for_storm(session: Session, *, actor: str) -> int:
     """A new storm: everyone back to `unknown` (the history stays). Returns how many changed."""
-    rows = list(session.exec(select(VulnerableResident)
-                             .where(VulnerableResident.state != CheckState.unknown)))
+    rows = list(
+        session.exec(
+            select(VulnerableResident).where(VulnerableResident.state != CheckState.unknown)
+        )
+    )
     for r in rows:
         r.state, r.state_at, r.state_by, r.note = CheckState.unknown, utcnow(), actor, None
         session.add(r)
     session.flush()
     if rows:
-        audit_service.record(session, actor=actor, action="vulnerable.reset",
-                             target_type="vulnerable_resident", target_id="*",
-                             after={"count": len(rows)})
+        audit_service.record(
+            session,
+            actor=actor,
+            action="vulnerable.reset",
+            target_type="vulnerable_resident",
+            target_id="*",
+            after={"count": len(rows)},
+        )
         event_service.emit(session, EVENT, {"action": "reset", "totals": totals(session)})
     return len(rows)
 
@@ -126,10 +175,19 @@ def reset_for_storm(session: Session, *, actor: str) -> int:
 def public(session: Session, r: VulnerableResident) -> ResidentPublic:
     follower = session.get(User, r.followed_by_user_id) if r.followed_by_user_id else None
     return ResidentPublic(
-        id=r.id, name=r.name, address=r.address, phone=r.phone, community=r.community,
-        needs=r.needs, social_worker=r.social_worker,
-        followed_by=follower.name if follower else None, state=r.state, state_at=r.state_at,
-        state_at_local=local_iso(r.state_at), state_by=r.state_by, note=r.note,
+        id=r.id,
+        name=r.name,
+        address=r.address,
+        phone=r.phone,
+        community=r.community,
+        needs=r.needs,
+        social_worker=r.social_worker,
+        followed_by=follower.name if follower else None,
+        state=r.state,
+        state_at=r.state_at,
+        state_at_local=local_iso(r.state_at),
+        state_by=r.state_by,
+        note=r.note,
     )
 
 
@@ -137,16 +195,16 @@ def totals(session: Session) -> dict:
     """Counts only (safe for every role and the live stream)."""
     by_state = {s.value: 0 for s in CheckState}
     by_community: dict[str, dict[str, int]] = {}
-    rows = session.exec(select(VulnerableResident.community, VulnerableResident.state,
-                               func.count()).group_by(VulnerableResident.community,
-                                                      VulnerableResident.state)).all()
+    rows = session.exec(
+        select(VulnerableResident.community, VulnerableResident.state, func.count()).group_by(
+            VulnerableResident.community, VulnerableResident.state
+        )
+    ).all()
     for community, state, count in rows:
         by_state[state] += count
-        per = by_community.setdefault(community or "unknown",
-                                      {s.value: 0 for s in CheckState})
+        per = by_community.setdefault(community or "unknown", {s.value: 0 for s in CheckState})
         per[state] += count
-    return {"total": sum(by_state.values()), "by_state": by_state,
-            "by_community": by_community}
+    return {"total": sum(by_state.values()), "by_state": by_state, "by_community": by_community}
 
 
 def summary(session: Session) -> dict:
@@ -155,7 +213,14 @@ def summary(session: Session) -> dict:
 
 
 def _emit(session: Session, resident: VulnerableResident, action: str) -> None:
-    event_service.emit(session, EVENT, {
-        "action": action, "resident_id": resident.id, "community": resident.community,
-        "state": resident.state, "totals": totals(session),
-    })
+    event_service.emit(
+        session,
+        EVENT,
+        {
+            "action": action,
+            "resident_id": resident.id,
+            "community": resident.community,
+            "state": resident.state,
+            "totals": totals(session),
+        },
+    )

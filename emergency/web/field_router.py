@@ -31,5 +31,8 @@ def field_form(request: Request):
 
 @router.get("/field/sw.js")
 def service_worker():
-    return FileResponse(STATIC / "sw.js", media_type="text/javascript",
-                        headers={"Service-Worker-Allowed": "/field", "Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript",
+        headers={"Service-Worker-Allowed": "/field", "Cache-Control": "no-cache"},
+    )

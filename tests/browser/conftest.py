@@ -17,11 +17,22 @@ from tests.support import server
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 HENGQIN = {"latitude": 22.1302, "longitude": 113.5405, "accuracy": 12}
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str | None:
@@ -58,9 +69,14 @@ def live_app(tmp_path, _sqlite_template, settings_for):
 @pytest.fixture
 def phone(browser, live_app):
     """A phone-sized context at a Hengqin location, geolocation allowed."""
-    context = browser.new_context(**PHONE, geolocation=HENGQIN, permissions=["geolocation"],
-                                  base_url=live_app.url, locale="en-US",
-                                  service_workers="allow")
+    context = browser.new_context(
+        **PHONE,
+        geolocation=HENGQIN,
+        permissions=["geolocation"],
+        base_url=live_app.url,
+        locale="en-US",
+        service_workers="allow",
+    )
     context.set_default_timeout(15_000)
     yield context
     context.close()

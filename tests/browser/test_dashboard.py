@@ -131,8 +131,11 @@ def test_raised_signal_appears_within_a_second_with_nothing_from_outside(desk, l
 
 def test_a_drill_signal_shows_apart_marked_exercise_never_on_the_real_tiles(desk, live_app):
     page = open_dashboard(desk, live_app)
-    post(live_app, "/api/v1/signals", {"source": "SMG", "kind": "tropical_cyclone",
-                                       "level": "8SE", "exercise": True})
+    post(
+        live_app,
+        "/api/v1/signals",
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "8SE", "exercise": True},
+    )
     page.wait_for_selector('#drill [data-signal="SMG:tropical_cyclone"]', timeout=2_000)
     assert "EXERCISE" in page.inner_text("#drill")
     assert page.locator(tile("SMG", "tropical_cyclone")).is_visible()  # the real tile: none
@@ -140,8 +143,11 @@ def test_a_drill_signal_shows_apart_marked_exercise_never_on_the_real_tiles(desk
     page.wait_for_selector(LIVE)
     page.wait_for_selector('#drill [data-signal="SMG:tropical_cyclone"]')
     assert page.locator(tile("SMG", "tropical_cyclone")).is_visible()
-    post(live_app, "/api/v1/signals", {"source": "SMG", "kind": "tropical_cyclone",
-                                       "level": None, "exercise": True})
+    post(
+        live_app,
+        "/api/v1/signals",
+        {"source": "SMG", "kind": "tropical_cyclone", "level": None, "exercise": True},
+    )
     page.wait_for_selector("#drill", state="hidden", timeout=2_000)
     assert page.errors == []
 

@@ -16,28 +16,66 @@ pytestmark = pytest.mark.browser
 def setup_teams(app) -> dict[str, str]:
     op = app.auth("operator")
     c = app.client
-    group = c.post("/api/v1/inspection-groups", headers=op, json={
-        "name": "Inspection group 7", "members": ["Chen", "Leong", "Wong"],
-        "vehicles": ["粤C·12345"], "zone_ids": ["lianhua"]}).json()
-    crew = c.post("/api/v1/crews", headers=op, json={"name": "Rescue team 3", "headcount": 60,
-                                                     "station": "Lianhua"}).json()
+    group = c.post(
+        "/api/v1/inspection-groups",
+        headers=op,
+        json={
+            "name": "Inspection group 7",
+            "members": ["Chen", "Leong", "Wong"],
+            "vehicles": ["粤C·12345"],
+            "zone_ids": ["lianhua"],
+        },
+    ).json()
+    crew = c.post(
+        "/api/v1/crews",
+        headers=op,
+        json={"name": "Rescue team 3", "headcount": 60, "station": "Lianhua"},
+    ).json()
     c.post("/api/v1/shelters/lianhua_sports_hall/open", headers=op, json={"open": True})
     c.post("/api/v1/shelters/hengqin_hou_kong_school/open", headers=op, json={"open": True})
-    c.post("/api/v1/hazards", headers=op, json={"kind": "fallen_tree", "severity": "high",
-                                                "place": "Huandao E Rd", "lat": 22.131,
-                                                "lon": 113.541})
+    c.post(
+        "/api/v1/hazards",
+        headers=op,
+        json={
+            "kind": "fallen_tree",
+            "severity": "high",
+            "place": "Huandao E Rd",
+            "lat": 22.131,
+            "lon": 113.541,
+        },
+    )
     links = {}
-    for label, body in (("group", {"group_id": group["id"]}), ("crew", {"crew_id": crew["id"]}),
-                        ("social", {})):
-        r = c.post("/api/v1/field/links", headers=op,
-                   json={"label": {"group": "Inspection group 7", "crew": "Rescue team 3",
-                                   "social": "Social worker Lam"}[label], **body}).json()
+    for label, body in (
+        ("group", {"group_id": group["id"]}),
+        ("crew", {"crew_id": crew["id"]}),
+        ("social", {}),
+    ):
+        r = c.post(
+            "/api/v1/field/links",
+            headers=op,
+            json={
+                "label": {
+                    "group": "Inspection group 7",
+                    "crew": "Rescue team 3",
+                    "social": "Social worker Lam",
+                }[label],
+                **body,
+            },
+        ).json()
         links[label] = r["token"]
-    ctx = c.get("/api/v1/field/context",
-                headers={"Authorization": f"Bearer {links['social']}"}).json()
-    c.post("/api/v1/vulnerable/residents", headers=op, json={
-        "name": "Demo Resident", "address": "Block 2, Xiaohengqin", "community": "xiaohengqin",
-        "followed_by": ctx["user"]})
+    ctx = c.get(
+        "/api/v1/field/context", headers={"Authorization": f"Bearer {links['social']}"}
+    ).json()
+    c.post(
+        "/api/v1/vulnerable/residents",
+        headers=op,
+        json={
+            "name": "Demo Resident",
+            "address": "Block 2, Xiaohengqin",
+            "community": "xiaohengqin",
+            "followed_by": ctx["user"],
+        },
+    )
     return links
 
 
@@ -73,8 +111,7 @@ def open_form(page, token, lang="en"):
     assert "token" not in page.url  # the token left the address bar
 
 
-def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp_path,
-                                                            screenshots):
+def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp_path, screenshots):
     links = setup_teams(live_app)
     page = phone.new_page()
     open_form(page, links["group"])
@@ -94,8 +131,9 @@ def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp
     hazard_report = reports(live_app)[0]
     assert hazard_report["kind"] == "hazard" and hazard_report["photo_id"]
     assert abs(hazard_report["lat"] - 22.1302) < 1e-4
-    photo = live_app.client.get(f"/api/v1/photos/{hazard_report['photo_id']}",
-                                headers=live_app.auth("viewer"))
+    photo = live_app.client.get(
+        f"/api/v1/photos/{hazard_report['photo_id']}", headers=live_app.auth("viewer")
+    )
     assert photo.status_code == 200
     assert max(Image.open(BytesIO(photo.content)).size) <= 1600  # resized on the phone
     page.wait_for_function("document.querySelector('#queue').className === 'ok'")
@@ -170,7 +208,9 @@ def test_screenshots_of_every_form(phone, live_app, screenshots, lang):
         assert page.evaluate("document.documentElement.lang") == lang
         for kind in kinds:
             page.click(f"button.k-{kind}")
-            page.wait_for_function("document.querySelector('#loc-text').textContent.includes('22.13')")
+            page.wait_for_function(
+                "document.querySelector('#loc-text').textContent.includes('22.13')"
+            )
             page.screenshot(path=str(screenshots / f"field-{lang}-{kind}.png"), full_page=True)
             page.click("#back")
         page.close()

@@ -16,14 +16,26 @@ from emergency.db import Database
 def _fill(db, n=5):
     for i in range(n):
         with db.unit_of_work() as session:
-            audit_service.record(session, actor="tester", action="thing.changed",
-                                 target_type="thing", target_id=i, before={"v": i}, after={"v": i + 1})
+            audit_service.record(
+                session,
+                actor="tester",
+                action="thing.changed",
+                target_type="thing",
+                target_id=i,
+                before={"v": i},
+                after={"v": i + 1},
+            )
 
 
 def _verify_cli(url):
     env = {**os.environ, "TYPHOON_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "emergency", "audit", "verify"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "emergency", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_chain_verifies_then_detects_a_changed_row(database_url):

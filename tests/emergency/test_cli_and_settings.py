@@ -12,17 +12,22 @@ from emergency.settings import SettingsError, load_settings
 
 
 def typhoon(*args, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "emergency", *args],
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "emergency", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_user_add_prints_token_last_and_stores_only_its_hash(database_url):
     from emergency.auth import service as auth_service
     from emergency.db import Database
 
-    out = typhoon("user", "add", "alice", "--role", "operator",
-                  env={"TYPHOON_DATABASE_URL": database_url})
+    out = typhoon(
+        "user", "add", "alice", "--role", "operator", env={"TYPHOON_DATABASE_URL": database_url}
+    )
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("tyh_") and len(token) > 40
@@ -32,16 +37,19 @@ def test_user_add_prints_token_last_and_stores_only_its_hash(database_url):
         from sqlmodel import select
 
         from emergency.auth.models import ApiToken
+
         stored = session.exec(select(ApiToken)).all()
     db.dispose()
     assert user.name == "alice" and user.role == "operator"
     assert all(token not in (t.token_hash, t.label) for t in stored)
     # the same name twice, and an unknown role, are clear errors
-    again = typhoon("user", "add", "alice", "--role", "operator",
-                    env={"TYPHOON_DATABASE_URL": database_url})
+    again = typhoon(
+        "user", "add", "alice", "--role", "operator", env={"TYPHOON_DATABASE_URL": database_url}
+    )
     assert again.returncode == 2 and "already exists" in again.stderr
-    bad = typhoon("user", "add", "bob", "--role", "wizard",
-                  env={"TYPHOON_DATABASE_URL": database_url})
+    bad = typhoon(
+        "user", "add", "bob", "--role", "wizard", env={"TYPHOON_DATABASE_URL": database_url}
+    )
     assert bad.returncode == 2 and "role: 'wizard' is not one of" in bad.stderr
 
 
@@ -50,15 +58,18 @@ def test_db_upgrade_command(tmp_path):
     assert out.returncode == 0 and "up to date" in out.stdout
 
 
-@pytest.mark.parametrize("env,name", [
-    ({"TYPHOON_SMS_RATE": "fast"}, "TYPHOON_SMS_RATE"),
-    ({"TYPHOON_SMS_RATE": "-1"}, "TYPHOON_SMS_RATE"),
-    ({"TYPHOON_DATABASE_URL": "mysql://x"}, "TYPHOON_DATABASE_URL"),
-    ({"TYPHOON_REDIS_URL": "localhost:6379"}, "TYPHOON_REDIS_URL"),
-    ({"TYPHOON_APPROVAL_THRESHOLD": "many"}, "TYPHOON_APPROVAL_THRESHOLD"),
-    ({"TYPHOON_PUBLIC_URL": "hengqin.example"}, "TYPHOON_PUBLIC_URL"),
-    ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "env,name",
+    [
+        ({"TYPHOON_SMS_RATE": "fast"}, "TYPHOON_SMS_RATE"),
+        ({"TYPHOON_SMS_RATE": "-1"}, "TYPHOON_SMS_RATE"),
+        ({"TYPHOON_DATABASE_URL": "mysql://x"}, "TYPHOON_DATABASE_URL"),
+        ({"TYPHOON_REDIS_URL": "localhost:6379"}, "TYPHOON_REDIS_URL"),
+        ({"TYPHOON_APPROVAL_THRESHOLD": "many"}, "TYPHOON_APPROVAL_THRESHOLD"),
+        ({"TYPHOON_PUBLIC_URL": "hengqin.example"}, "TYPHOON_PUBLIC_URL"),
+        ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
+    ],
+)
 def test_bad_setting_names_the_variable(monkeypatch, env, name):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -79,7 +90,9 @@ def test_health_ready_metrics(app_server):
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
     c.get("/api/v1/situation", headers=app_server.auth("viewer"))
     text = c.get("/metrics").text
-    assert 'typhoon_http_requests_total{method="GET",route="/api/v1/situation",status="200"}' in text
+    assert (
+        'typhoon_http_requests_total{method="GET",route="/api/v1/situation",status="200"}' in text
+    )
     assert "typhoon_ws_clients" in text
     page = c.get("/")
     assert page.status_code == 200 and "What is running" in page.text
@@ -92,14 +105,18 @@ def test_logs_carry_request_id_and_no_secrets(app_server, caplog):
 
     from emergency.logs import RedactingFilter, redact
 
-    assert redact("sent to +85366123456 with Bearer tyh_abcdefghijkl") == \
-        "sent to [phone] with [secret]"
+    assert (
+        redact("sent to +85366123456 with Bearer tyh_abcdefghijkl")
+        == "sent to [phone] with [secret]"
+    )
     token = app_server.token("operator")
     caplog.handler.addFilter(RedactingFilter())  # the filter our configured handler carries
     with caplog.at_level(logging.INFO, logger="emergency.http"):
-        r = app_server.client.post("/api/v1/signals", headers={
-            "Authorization": f"Bearer {token}", "X-Request-ID": "req-42"},
-            json={"source": "SMG", "kind": "tropical_cyclone", "level": "1"})
+        r = app_server.client.post(
+            "/api/v1/signals",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-42"},
+            json={"source": "SMG", "kind": "tropical_cyclone", "level": "1"},
+        )
         deadline = time.monotonic() + 5  # the access line is written after the response
         while not [r for r in caplog.records if r.name == "emergency.http"]:
             assert time.monotonic() < deadline

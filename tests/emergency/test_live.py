@@ -13,8 +13,11 @@ TC8 = {"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"}
 
 
 def raise_signal(app, level, *, kind="tropical_cyclone", source="SMG"):
-    r = app.client.post("/api/v1/signals", headers=app.auth("operator"),
-                        json={"source": source, "kind": kind, "level": level})
+    r = app.client.post(
+        "/api/v1/signals",
+        headers=app.auth("operator"),
+        json={"source": source, "kind": kind, "level": level},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -51,6 +54,7 @@ def test_reconnect_with_since_gets_exactly_what_was_missed(app_server):
     # While disconnected: three changes.
     for level in ("3", "8NE", "8SE"):
         raise_signal(app_server, level)
+
     # A change sets off more than signal.changed (our CAP alert, liaison notice, rules' actions).
     def is_change(level):
         return lambda m: m["type"] == "signal.changed" and m["data"]["level"] == level
@@ -75,9 +79,14 @@ def test_events_arrive_in_order_under_concurrent_posts(app_server):
 
     with LiveClient(app_server.ws_url, app_server.token("viewer")) as c:
         start = c.next()["seq"]
-        kinds = [("SMG", "rainstorm", "yellow"), ("SMG", "storm_surge", "blue"),
-                 ("ZHUHAI", "typhoon", "blue"), ("ZHUHAI", "rainstorm", "yellow"),
-                 ("SMG", "tropical_cyclone", "1"), ("HENGQIN", "response_level", "IV")]
+        kinds = [
+            ("SMG", "rainstorm", "yellow"),
+            ("SMG", "storm_surge", "blue"),
+            ("ZHUHAI", "typhoon", "blue"),
+            ("ZHUHAI", "rainstorm", "yellow"),
+            ("SMG", "tropical_cyclone", "1"),
+            ("HENGQIN", "response_level", "IV"),
+        ]
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda k: raise_signal(app_server, k[2], source=k[0], kind=k[1]), kinds))
         with app_server.db.session() as session:
@@ -142,8 +151,10 @@ def test_slow_client_is_dropped_without_delaying_others(tmp_path, _sqlite_templa
         await hub.start()
         slow, fast = _Screen(slow=True), _Screen(slow=False)
         snapshot = lambda: ({"signals": []}, 0)  # noqa: E731
-        tasks = [asyncio.create_task(hub.serve(s, since=None, snapshot_fn=snapshot))
-                 for s in (slow, fast)]
+        tasks = [
+            asyncio.create_task(hub.serve(s, since=None, snapshot_fn=snapshot))
+            for s in (slow, fast)
+        ]
         while len(hub.clients) < 2 or len(fast.sent) < 1:
             await asyncio.sleep(0.01)
         for seq in range(1, 21):

@@ -27,9 +27,11 @@ def test_signal_on_one_api_reaches_client_of_another(database_url, redis_url, tm
 
         with LiveClient(api_b.ws_url, viewer) as client:
             snap = client.next()
-            r = httpx.post(f"{api_a.url}/api/v1/signals",
-                           headers={"Authorization": f"Bearer {operator}"},
-                           json={"source": "SMG", "kind": "tropical_cyclone", "level": "8NW"})
+            r = httpx.post(
+                f"{api_a.url}/api/v1/signals",
+                headers={"Authorization": f"Bearer {operator}"},
+                json={"source": "SMG", "kind": "tropical_cyclone", "level": "8NW"},
+            )
             assert r.status_code == 200, r.text
             event = client.next_event(timeout=10)
     assert event["type"] == "signal.changed" and event["data"]["level"] == "8NW"

@@ -30,8 +30,12 @@ def test_timed_job_survives_restart(database_url, settings_for, tmp_path):
     runtime = Runtime.build(settings)
     adder = Scheduler(runtime, run_jobs=False)
     adder.start()
-    adder.run_at(mark, utcnow() + timedelta(seconds=1), job_id="broadcast-42",
-                 kwargs={"path": str(target), "text": "sent"})
+    adder.run_at(
+        mark,
+        utcnow() + timedelta(seconds=1),
+        job_id="broadcast-42",
+        kwargs={"path": str(target), "text": "sent"},
+    )
     adder.stop()
     runtime.close()
     assert not target.exists()
@@ -55,8 +59,12 @@ def test_cancelled_timed_job_does_not_run(database_url, settings_for, tmp_path):
     sched = Scheduler(runtime)
     sched.start()
     target = tmp_path / "never.txt"
-    sched.run_at(mark, utcnow() + timedelta(seconds=1), job_id="b-1",
-                 kwargs={"path": str(target), "text": "x"})
+    sched.run_at(
+        mark,
+        utcnow() + timedelta(seconds=1),
+        job_id="b-1",
+        kwargs={"path": str(target), "text": "x"},
+    )
     sched.cancel("b-1")
     sched.cancel("b-1")  # twice is harmless
     time.sleep(2)
@@ -87,8 +95,10 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
             time.sleep(0.2)
         return None
 
-    with start("scheduler", env, tmp_path / "s1.log") as s1, \
-         start("scheduler", env, tmp_path / "s2.log") as s2:
+    with (
+        start("scheduler", env, tmp_path / "s1.log") as s1,
+        start("scheduler", env, tmp_path / "s2.log") as s2,
+    ):
         first = leader()
         assert first, "no scheduler took the lead"
         pids = {s1.popen.pid: s1, s2.popen.pid: s2}

@@ -22,8 +22,12 @@ def test_raise_change_lower_and_history(app_server):
     r = post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"})
     assert r.status_code == 200
     assert r.json()["changed"] is True and r.json()["change"]["change"] == "raise"
-    assert post(app_server, {"source": "SMG", "kind": "tropical_cyclone",
-                             "level": "8SE"}).json()["change"]["change"] == "change"
+    assert (
+        post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "8SE"}).json()[
+            "change"
+        ]["change"]
+        == "change"
+    )
     again = post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "8SE"})
     assert again.status_code == 200 and again.json()["changed"] is False
     lowered = post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": None})
@@ -31,7 +35,10 @@ def test_raise_change_lower_and_history(app_server):
     active, history = state(app_server)
     assert active == []
     assert [(h["previous_level"], h["level"]) for h in history] == [
-        ("8SE", None), ("8NE", "8SE"), (None, "8NE")]
+        ("8SE", None),
+        ("8NE", "8SE"),
+        (None, "8NE"),
+    ]
     assert all(h["origin"] == "operator" and h["at_local"].endswith("+08:00") for h in history)
 
 
@@ -44,13 +51,22 @@ def test_situation_shows_response_level(app_server):
 
 BAD_BODIES = [
     ("malformed JSON", b'{"source": "SMG", ', "malformed_json"),
-    ("unknown field", {"source": "SMG", "kind": "tropical_cyclone", "level": "3", "x": 1},
-     "unknown_field"),
-    ("unknown level", {"source": "SMG", "kind": "tropical_cyclone", "level": "7"},
-     "unknown_signal"),
+    (
+        "unknown field",
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "3", "x": 1},
+        "unknown_field",
+    ),
+    (
+        "unknown level",
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "7"},
+        "unknown_signal",
+    ),
     ("unknown kind", {"source": "SMG", "kind": "tornado", "level": "1"}, "unknown_signal"),
-    ("unknown source", {"source": "HKO", "kind": "tropical_cyclone", "level": "8"},
-     "unknown_signal"),
+    (
+        "unknown source",
+        {"source": "HKO", "kind": "tropical_cyclone", "level": "8"},
+        "unknown_signal",
+    ),
     ("missing level", {"source": "SMG", "kind": "tropical_cyclone"}, "invalid_input"),
     ("wrong type", {"source": "SMG", "kind": "tropical_cyclone", "level": 8}, "invalid_input"),
     ("array body", [1, 2], "invalid_input"),
@@ -62,8 +78,11 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(app_server, label, body, c
     post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "3"})
     before = state(app_server)
     if isinstance(body, bytes):
-        r = app_server.client.post(URL, headers={**app_server.auth("operator"),
-                                                 "content-type": "application/json"}, content=body)
+        r = app_server.client.post(
+            URL,
+            headers={**app_server.auth("operator"), "content-type": "application/json"},
+            content=body,
+        )
     else:
         r = post(app_server, body)
     assert 400 <= r.status_code < 500, r.text
@@ -72,14 +91,18 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(app_server, label, body, c
     assert state(app_server) == before
 
 
-@pytest.mark.parametrize("headers,status,code", [
-    ({}, 401, "not_authenticated"),
-    ({"Authorization": "Bearer tyh_not-a-real-token"}, 401, "invalid_token"),
-    ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "not_authenticated"),
-])
+@pytest.mark.parametrize(
+    "headers,status,code",
+    [
+        ({}, 401, "not_authenticated"),
+        ({"Authorization": "Bearer tyh_not-a-real-token"}, 401, "invalid_token"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "not_authenticated"),
+    ],
+)
 def test_missing_or_wrong_token(app_server, headers, status, code):
-    r = app_server.client.post(URL, headers=headers,
-                               json={"source": "SMG", "kind": "tropical_cyclone", "level": "1"})
+    r = app_server.client.post(
+        URL, headers=headers, json={"source": "SMG", "kind": "tropical_cyclone", "level": "1"}
+    )
     assert r.status_code == status and r.json()["error"]["code"] == code
     assert state(app_server) == ([], [])
 
@@ -98,9 +121,11 @@ def test_reads_need_a_token(app_server):
 
 
 def test_oversized_body_is_413(app_server):
-    r = app_server.client.post(URL, headers={**app_server.auth("operator"),
-                                             "content-type": "application/json"},
-                               content=b"{" + b" " * (13 * 1024 * 1024) + b"}")
+    r = app_server.client.post(
+        URL,
+        headers={**app_server.auth("operator"), "content-type": "application/json"},
+        content=b"{" + b" " * (13 * 1024 * 1024) + b"}",
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
 
 
@@ -119,6 +144,10 @@ def test_every_change_is_audited(app_server):
         assert audit_service.verify(session).ok
     assert [e.action for e in entries] == ["signal.upgrade", "signal.raise"]
     assert entries[0].summary["before"] == {"level": "1"}
-    assert entries[0].summary["after"] == {"level": "3", "origin": "operator",
-                                           "cap_identifier": None, "exercise": False}
+    assert entries[0].summary["after"] == {
+        "level": "3",
+        "origin": "operator",
+        "cap_identifier": None,
+        "exercise": False,
+    }
     assert entries[0].actor.startswith("operator-")

@@ -97,8 +97,10 @@ def test_hostile_cap_is_4xx_stores_nothing_fetches_nothing(app_server, bait):
 def test_a_stranger_is_refused_before_the_body_is_read(app_server):
     """No token: 401 whatever the body (too big, wrong type), so an anonymous caller cannot
     make the server read and parse up to the CAP size limit."""
-    for headers, body in (({"Content-Type": "text/plain"}, b"hello"),
-                          ({"Content-Type": "application/cap+xml"}, b"<" * 300_000)):
+    for headers, body in (
+        ({"Content-Type": "text/plain"}, b"hello"),
+        ({"Content-Type": "application/cap+xml"}, b"<" * 300_000),
+    ):
         r = app_server.client.post("/api/v1/cap", content=body, headers=headers)
         assert r.status_code == 401, r.text
         assert r.json()["error"]["code"]

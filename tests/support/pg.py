@@ -13,8 +13,9 @@ PREFIX = "typhoon_t"
 
 
 def _admin(url: str):
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                         isolation_level="AUTOCOMMIT")
+    return create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
 
 
 def _with_db(url: str, name: str) -> str:
@@ -53,8 +54,13 @@ def drop(admin_url: str, url: str) -> None:
 
 def _drop_stale(conn) -> None:
     # Databases left by runs that were killed: their process is gone.
-    rows = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                        {"p": f"{PREFIX}_%"}).scalars().all()
+    rows = (
+        conn.execute(
+            text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{PREFIX}_%"}
+        )
+        .scalars()
+        .all()
+    )
     for name in rows:
         pid = name.split("_")[2] if name.count("_") >= 3 else ""
         if pid.isdigit() and not _alive(int(pid)):

@@ -43,15 +43,22 @@ class Proc:
 def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     full_env = {**os.environ, "TYPHOON_LOG_FORMAT": "text", **env}
     handle = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "emergency", *args], env=full_env,
-                            stdout=handle, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "emergency", *args],
+        env=full_env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @contextmanager
 def start_api(env: dict, log: Path, *extra: str):
     port = free_port()
-    popen = _spawn(["serve", "--port", str(port), "--no-worker", "--no-scheduler",
-                    "--no-migrate", *extra], env, log)
+    popen = _spawn(
+        ["serve", "--port", str(port), "--no-worker", "--no-scheduler", "--no-migrate", *extra],
+        env,
+        log,
+    )
     proc = Proc(popen, port, log)
     try:
         deadline = time.monotonic() + 60  # generous: CI starts many processes on 2 cores

@@ -24,8 +24,13 @@ def sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
-def fresh(name: str | bytes, *, at: datetime | None = None, identifier: str | None = None,
-          status: str | None = None) -> bytes:
+def fresh(
+    name: str | bytes,
+    *,
+    at: datetime | None = None,
+    identifier: str | None = None,
+    status: str | None = None,
+) -> bytes:
     text = sample(name).decode() if isinstance(name, str) else name.decode()
     sent = datetime.fromisoformat(re.search(r"<sent>([^<]+)</sent>", text)[1])
     target = (at or datetime.now(UTC)).replace(microsecond=0)
@@ -41,8 +46,12 @@ def fresh(name: str | bytes, *, at: datetime | None = None, identifier: str | No
     else:
         text = _TIME.sub(shift, text)
     if identifier:
-        text = re.sub(r"<identifier>[^<]+</identifier>", f"<identifier>{identifier}</identifier>",
-                      text, count=1)
+        text = re.sub(
+            r"<identifier>[^<]+</identifier>",
+            f"<identifier>{identifier}</identifier>",
+            text,
+            count=1,
+        )
     if status:
         text = re.sub(r"<status>[^<]+</status>", f"<status>{status}</status>", text, count=1)
     return text.encode()
@@ -53,5 +62,6 @@ def minutes_ago(n: float) -> datetime:
 
 
 def post_cap(app, data: bytes, role: str = "operator", headers: dict | None = None):
-    return app.client.post("/api/v1/cap", content=data,
-                           headers={**app.auth(role), **CAP_HEADERS, **(headers or {})})
+    return app.client.post(
+        "/api/v1/cap", content=data, headers={**app.auth(role), **CAP_HEADERS, **(headers or {})}
+    )

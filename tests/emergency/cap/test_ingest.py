@@ -14,8 +14,9 @@ from tests.emergency.cap.samples import fresh, minutes_ago, post_cap, sample
 
 
 def active(app, exercise=False):
-    r = app.client.get(f"/api/v1/signals/active?exercise={str(exercise).lower()}",
-                       headers=app.auth("viewer"))
+    r = app.client.get(
+        f"/api/v1/signals/active?exercise={str(exercise).lower()}", headers=app.auth("viewer")
+    )
     return {(s["source"], s["kind"]): s["level"] for s in r.json()}
 
 
@@ -31,9 +32,10 @@ def stored_counts(app) -> dict[str, int]:
     from sqlalchemy import text
 
     with app.db.session() as session:
-        return {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("cap_received", "cap_published", "signal_change", "event",
-                          "audit_entry")}
+        return {
+            t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("cap_received", "cap_published", "signal_change", "event", "audit_entry")
+        }
 
 
 def test_smg_alert_raises_signal_with_sender_identifier_and_history(app_server):
@@ -96,14 +98,21 @@ BAD = [
     ("xxe", lambda: sample("xxe.xml"), 422, "cap_forbidden_dtd"),
     ("billion laughs", lambda: sample("billion_laughs.xml"), 422, "cap_forbidden_dtd"),
     ("schema invalid", lambda: sample("invalid_schema.xml"), 422, "cap_schema_invalid"),
-    ("update without references", lambda: sample("update_without_references.xml"), 422,
-     "cap_rule_violation"),
+    (
+        "update without references",
+        lambda: sample("update_without_references.xml"),
+        422,
+        "cap_rule_violation",
+    ),
     ("bad polygon", lambda: sample("bad_polygon.xml"), 422, "cap_rule_violation"),
     ("not xml", lambda: b"signal 8 is up", 422, "cap_not_xml"),
     ("oversized", _oversized, 413, "cap_too_large"),
-    ("unknown level", lambda: fresh("smg_tc8ne.xml").replace(b"<value>8NE</value>",
-                                                            b"<value>8XX</value>"),
-     422, "cap_unknown_signal"),
+    (
+        "unknown level",
+        lambda: fresh("smg_tc8ne.xml").replace(b"<value>8NE</value>", b"<value>8XX</value>"),
+        422,
+        "cap_unknown_signal",
+    ),
 ]
 
 
@@ -121,12 +130,17 @@ def test_bad_alert_gets_4xx_and_stores_nothing(app_server, label, make, status, 
 def test_wrong_content_type_and_missing_token(app_server):
     app_server.token("operator"), app_server.token("viewer")
     before = stored_counts(app_server)
-    r = app_server.client.post("/api/v1/cap", content=fresh("smg_tc8ne.xml"),
-                               headers={**app_server.auth("operator"),
-                                        "Content-Type": "application/json"})
+    r = app_server.client.post(
+        "/api/v1/cap",
+        content=fresh("smg_tc8ne.xml"),
+        headers={**app_server.auth("operator"), "Content-Type": "application/json"},
+    )
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
-    r = app_server.client.post("/api/v1/cap", content=fresh("smg_tc8ne.xml"),
-                               headers={"Content-Type": "application/cap+xml"})
+    r = app_server.client.post(
+        "/api/v1/cap",
+        content=fresh("smg_tc8ne.xml"),
+        headers={"Content-Type": "application/cap+xml"},
+    )
     assert r.status_code == 401
     assert post_cap(app_server, fresh("smg_tc8ne.xml"), role="viewer").status_code == 403
     assert stored_counts(app_server) == before
@@ -142,13 +156,17 @@ def test_oversize_is_refused_before_it_is_all_read(app_server):
             + b"<alert"
         )
         assert conn.recv(200).startswith(b"HTTP/1.1 413")
+
     # Streamed without a length (chunked): cut off once past the limit.
     def chunks():
         for _ in range(40):
             yield b"x" * 10_000
-    r = app_server.client.post("/api/v1/cap", content=chunks(),
-                               headers={**app_server.auth("operator"),
-                                        "Content-Type": "application/cap+xml"})
+
+    r = app_server.client.post(
+        "/api/v1/cap",
+        content=chunks(),
+        headers={**app_server.auth("operator"), "Content-Type": "application/cap+xml"},
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "cap_too_large"
 
 
@@ -177,8 +195,12 @@ def test_exercise_changes_the_drill_levels_only(app_server):
 
 
 def test_yagi_chain_update_and_cancel(app_server):
-    steps = [("smg_tc3.xml", "3", "raise"), ("smg_tc8ne.xml", "8NE", "upgrade"),
-             ("smg_update.xml", "3", "downgrade"), ("smg_cancel.xml", None, "lower")]
+    steps = [
+        ("smg_tc3.xml", "3", "raise"),
+        ("smg_tc8ne.xml", "8NE", "upgrade"),
+        ("smg_update.xml", "3", "downgrade"),
+        ("smg_cancel.xml", None, "lower"),
+    ]
     for name, level, change in steps:
         r = post_cap(app_server, fresh(name))
         assert r.status_code == 201, (name, r.text)
@@ -191,10 +213,15 @@ def test_yagi_chain_update_and_cancel(app_server):
 def test_cancel_of_another_alert_does_not_lower(app_server):
     assert post_cap(app_server, fresh("smg_tc8ne.xml")).status_code == 201
     # A Cancel that references an alert we know, but which is not the one in force.
-    assert post_cap(app_server, fresh("smg_tc3.xml", at=minutes_ago(30))).json()["signals"][0][
-        "reason"] == "outdated"
-    cancel = fresh("smg_cancel.xml").replace(b"SMG-TC-20240906T140000-0003",
-                                             b"SMG-TC-20240905T050000-0003")
+    assert (
+        post_cap(app_server, fresh("smg_tc3.xml", at=minutes_ago(30))).json()["signals"][0][
+            "reason"
+        ]
+        == "outdated"
+    )
+    cancel = fresh("smg_cancel.xml").replace(
+        b"SMG-TC-20240906T140000-0003", b"SMG-TC-20240905T050000-0003"
+    )
     r = post_cap(app_server, cancel)
     assert r.status_code == 201
     [signal] = r.json()["signals"]
@@ -213,8 +240,11 @@ def test_cancel_across_a_missed_update_still_lowers(app_server):
 
 
 def test_operator_level_is_not_lowered_by_a_cancel(app_server):
-    app_server.client.post("/api/v1/signals", headers=app_server.auth("operator"),
-                           json={"source": "SMG", "kind": "tropical_cyclone", "level": "3"})
+    app_server.client.post(
+        "/api/v1/signals",
+        headers=app_server.auth("operator"),
+        json={"source": "SMG", "kind": "tropical_cyclone", "level": "3"},
+    )
     r = post_cap(app_server, fresh("smg_cancel.xml"))
     assert r.json()["signals"][0]["reason"] == "not_referenced"
     assert active(app_server) == {("SMG", "tropical_cyclone"): "3"}
@@ -239,7 +269,8 @@ def test_received_alert_xml_is_kept(app_server):
     data = fresh("cma_typhoon_orange.xml")
     post_cap(app_server, data)
     row = received(app_server)[0]
-    r = app_server.client.get(f"/api/v1/cap/received/{row['id']}.xml",
-                              headers=app_server.auth("viewer"))
+    r = app_server.client.get(
+        f"/api/v1/cap/received/{row['id']}.xml", headers=app_server.auth("viewer")
+    )
     assert r.status_code == 200 and r.content == data
     assert re.search(rb"<identifier>44040041600000_20240905160000_0</identifier>", r.content)

@@ -19,9 +19,11 @@ NS = {"cap": CAP_NS}
 
 
 def set_signal(app, level, *, source="SMG", kind="tropical_cyclone", exercise=False):
-    r = app.client.post("/api/v1/signals", headers=app.auth("operator"),
-                        json={"source": source, "kind": kind, "level": level,
-                              "exercise": exercise})
+    r = app.client.post(
+        "/api/v1/signals",
+        headers=app.auth("operator"),
+        json={"source": source, "kind": kind, "level": level, "exercise": exercise},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -54,7 +56,11 @@ def test_signal_changes_publish_alert_update_cancel(app_server):
     set_signal(app_server, None)
     rows = list(reversed(published(app_server)))
     assert [(r["msg_type"], r["level"]) for r in rows] == [
-        ("Alert", "3"), ("Update", "8NE"), ("Update", "8SE"), ("Cancel", None)]
+        ("Alert", "3"),
+        ("Update", "8NE"),
+        ("Update", "8SE"),
+        ("Cancel", None),
+    ]
     alerts = [assert_valid_cap(alert_xml(app_server, r["identifier"])) for r in rows]
     for previous, alert in zip(alerts, alerts[1:], strict=False):
         assert [ref.key for ref in alert.references] == [previous.reference.key]
@@ -119,13 +125,18 @@ def test_atom_feed_is_valid_public_and_conditional(app_server):
         ids.add(entry.findtext(f"{ATOM}id"))
     assert len(ids) == everything
     etag = r.headers["etag"]
-    assert app_server.client.get("/api/v1/cap/feed.atom",
-                                 headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        app_server.client.get("/api/v1/cap/feed.atom", headers={"If-None-Match": etag}).status_code
+        == 304
+    )
     set_signal(app_server, "3")
     again = app_server.client.get("/api/v1/cap/feed.atom", headers={"If-None-Match": etag})
     assert again.status_code == 200 and again.headers["etag"] != etag
-    assert len(etree.fromstring(again.content).findall(f"{ATOM}entry")) == len(
-        published(app_server, signals_only=False)) > everything
+    assert (
+        len(etree.fromstring(again.content).findall(f"{ATOM}entry"))
+        == len(published(app_server, signals_only=False))
+        > everything
+    )
 
 
 def test_empty_feed_is_valid(app_server):
@@ -144,8 +155,9 @@ def test_our_own_alert_round_trips(app_server):
     ours = alert_xml(app_server, row["identifier"])
     # Posted back (as a partner system re-sharing our feed would): recognised by its SIGNAL
     # eventCode, already in force, so nothing changes.
-    r = app_server.client.post("/api/v1/cap", content=ours,
-                               headers={**app_server.auth("operator"), **CAP_HEADERS})
+    r = app_server.client.post(
+        "/api/v1/cap", content=ours, headers={**app_server.auth("operator"), **CAP_HEADERS}
+    )
     assert r.status_code == 201, r.text
     [signal] = r.json()["signals"]
     assert signal["signal"] == "HENGQIN:response_level:II" and signal["rule"] == "SIGNAL"

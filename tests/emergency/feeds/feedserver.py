@@ -32,7 +32,10 @@ class FeedServer:
             entries.append(
                 f"<entry><id>urn:test:inline:{n}:{hashlib.sha1(alert).hexdigest()}</id>"
                 "<title>alert</title><updated>2024-09-05T22:00:00+08:00</updated>"
-                '<content type="application/cap+xml">'.encode() + body + b"</content></entry>")
+                '<content type="application/cap+xml">'.encode()
+                + body
+                + b"</content></entry>"
+            )
         for name, alert in (linked or {}).items():
             path = f"/alerts/{name}.xml"
             with self.lock:
@@ -41,11 +44,15 @@ class FeedServer:
                 f"<entry><id>urn:test:{name}</id><title>{name}</title>"
                 "<updated>2024-09-05T22:00:00+08:00</updated>"
                 f'<link rel="alternate" type="application/cap+xml" href="{self.base}{path}"/>'
-                "</entry>".encode())
-        feed = (b'<?xml version="1.0" encoding="UTF-8"?>'
-                b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:test:feed</id>'
-                b"<title>test feed</title><updated>2024-09-05T22:00:00+08:00</updated>"
-                + b"".join(reversed(entries)) + b"</feed>")
+                "</entry>".encode()
+            )
+        feed = (
+            b'<?xml version="1.0" encoding="UTF-8"?>'
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:test:feed</id>'
+            b"<title>test feed</title><updated>2024-09-05T22:00:00+08:00</updated>"
+            + b"".join(reversed(entries))
+            + b"</feed>"
+        )
         with self.lock:
             self.feed, self.etag = feed, f'"{hashlib.sha1(feed).hexdigest()[:16]}"'
 
@@ -76,8 +83,11 @@ class FeedServer:
                 if etag:
                     self.send_header("ETag", etag)
                 if status == 200:
-                    kind = "application/atom+xml" if self.path == "/feed.atom" \
+                    kind = (
+                        "application/atom+xml"
+                        if self.path == "/feed.atom"
                         else "application/cap+xml"
+                    )
                     self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -88,8 +98,9 @@ class FeedServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name=f"feed-{self.port}").start()
+        threading.Thread(
+            target=self._server.serve_forever, daemon=True, name=f"feed-{self.port}"
+        ).start()
         return self
 
     def stop(self) -> None:

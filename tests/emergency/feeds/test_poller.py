@@ -72,14 +72,20 @@ def feed_status(app) -> dict:
 
 
 def test_poller_follows_a_changing_feed_and_survives_it_going_down(
-        tmp_path, database_url, settings_for, feed_server):
+    tmp_path, database_url, settings_for, feed_server
+):
     feed_server.publish(inline=[fresh("smg_tc3.xml", at=minutes_ago(60))])
     config = config_with_feed(tmp_path, f"{feed_server.base}/feed.atom")
     with server.run(settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))) as app:
         # Another job of the same scheduler, to see that it keeps running.
         ticks = []
-        app.app.state.scheduler.aps.add_job(lambda: ticks.append(time.monotonic()), "interval",
-                                            seconds=0.5, id="probe", jobstore="periodic")
+        app.app.state.scheduler.aps.add_job(
+            lambda: ticks.append(time.monotonic()),
+            "interval",
+            seconds=0.5,
+            id="probe",
+            jobstore="periodic",
+        )
         wait_for(lambda: tc_level(app) == "3", what="No. 3 from the feed")
         history = app.client.get("/api/v1/signals", headers=app.auth("viewer")).json()
         assert history[0]["origin"] == "feed" and history[0]["actor"] == "feed:local_smg"
@@ -88,11 +94,15 @@ def test_poller_follows_a_changing_feed_and_survives_it_going_down(
         assert feed_status(app)["status"] == "ok"
 
         # The feed changes: No. 8 NE, behind a link; the rules run as for any other origin.
-        feed_server.publish(inline=[fresh("smg_tc3.xml", at=minutes_ago(60))],
-                            linked={"tc8": fresh("smg_tc8ne.xml")})
+        feed_server.publish(
+            inline=[fresh("smg_tc3.xml", at=minutes_ago(60))],
+            linked={"tc8": fresh("smg_tc8ne.xml")},
+        )
         wait_for(lambda: tc_level(app) == "8NE", what="No. 8 from the feed")
-        facilities = {f["id"]: f["status"] for f in app.client.get(
-            "/api/v1/facilities", headers=app.auth("viewer")).json()}
+        facilities = {
+            f["id"]: f["status"]
+            for f in app.client.get("/api/v1/facilities", headers=app.auth("viewer")).json()
+        }
         assert facilities["lotus_bridge"] == "closing"
         assert feed_server.statuses("/alerts/tc8.xml") == [200]  # fetched once
         wait_for(lambda: feed_server.statuses().count(304) >= 2, what="304s after the change")
@@ -128,8 +138,9 @@ def test_poller_follows_a_changing_feed_and_survives_it_going_down(
         assert feed_status(app)["status"] == "ok"
 
 
-def test_single_cap_document_feed_and_a_broken_feed(tmp_path, database_url, settings_for,
-                                                    feed_server):
+def test_single_cap_document_feed_and_a_broken_feed(
+    tmp_path, database_url, settings_for, feed_server
+):
     feed_server.documents["/alerts/now.xml"] = fresh("smg_tc8ne.xml")
     config = config_with_feed(tmp_path, f"{feed_server.base}/alerts/now.xml", kind="cap")
     with server.run(settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))) as app:
@@ -138,15 +149,16 @@ def test_single_cap_document_feed_and_a_broken_feed(tmp_path, database_url, sett
     feed_server.raw = b"<html><body>maintenance</body></html>"
     config = config_with_feed(tmp_path / "b", f"{feed_server.base}/feed.atom")
     with server.run(settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))) as app:
-        status = wait_for(lambda: (s := feed_status(app))["failures"] >= 1 and s,
-                          what="a failure")
+        status = wait_for(lambda: (s := feed_status(app))["failures"] >= 1 and s, what="a failure")
         assert "not a usable atom document" in status["last_error"]
 
 
 def test_poll_now_endpoint_and_hostile_feed(tmp_path, database_url, settings_for, feed_server):
-    feed_server.raw = (b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY x SYSTEM '
-                       b'"file:///etc/passwd">]><feed xmlns="http://www.w3.org/2005/Atom">'
-                       b"<id>&x;</id></feed>")
+    feed_server.raw = (
+        b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY x SYSTEM '
+        b'"file:///etc/passwd">]><feed xmlns="http://www.w3.org/2005/Atom">'
+        b"<id>&x;</id></feed>"
+    )
     config = config_with_feed(tmp_path, f"{feed_server.base}/feed.atom")
     settings = settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))
     with server.run(settings, embedded_scheduler=False) as app:
@@ -157,8 +169,10 @@ def test_poll_now_endpoint_and_hostile_feed(tmp_path, database_url, settings_for
         feeds = app.client.get("/api/v1/feeds", headers=app.auth("viewer")).json()
         assert feeds[0]["status"] == "failing" and feeds[0]["failures"] == 1
         # Backing off: not due again at once.
-        assert app.client.post("/api/v1/feeds/poll",
-                               headers=app.auth("operator")).json()["polled"] == []
+        assert (
+            app.client.post("/api/v1/feeds/poll", headers=app.auth("operator")).json()["polled"]
+            == []
+        )
 
 
 def test_feeds_file_errors_name_file_and_line(tmp_path):
@@ -166,14 +180,14 @@ def test_feeds_file_errors_name_file_and_line(tmp_path):
     from emergency.catalogue import load_catalogue
     from emergency.feeds.config import load_feeds
 
-    mappings = load_cap_mappings(ROOT / "config" / "cap_mappings.yaml",
-                                 catalogue=load_catalogue())
+    mappings = load_cap_mappings(ROOT / "config" / "cap_mappings.yaml", catalogue=load_catalogue())
     path = tmp_path / "feeds.yaml"
     path.write_text(FEEDS.format(url="ftp://x", kind="atom"))
     with pytest.raises(ConfigFileError) as info:
         load_feeds(path, mappings=mappings)
-    assert f"{path}:11: feeds[0].url: 'ftp://x' is not an http:// or https:// address" \
-        in str(info.value)
+    assert f"{path}:11: feeds[0].url: 'ftp://x' is not an http:// or https:// address" in str(
+        info.value
+    )
     path.write_text(FEEDS.format(url="http://x", kind="atom").replace("smg-*", "hko-*"))
     with pytest.raises(ConfigFileError) as info:
         load_feeds(path, mappings=mappings)

@@ -29,8 +29,9 @@ class Api:
         return self.app.client.get(path, headers=self.app.auth(role), **kw)
 
     def post(self, path, body=None, role="operator", headers=None, **kw):
-        return self.app.client.post(path, headers={**self.app.auth(role), **(headers or {})},
-                                    json=body, **kw)
+        return self.app.client.post(
+            path, headers={**self.app.auth(role), **(headers or {})}, json=body, **kw
+        )
 
     def put(self, path, body=None, role="operator", **kw):
         return self.app.client.put(path, headers=self.app.auth(role), json=body, **kw)

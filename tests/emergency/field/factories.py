@@ -29,25 +29,49 @@ def key() -> str:
     return str(uuid.uuid4())
 
 
-def group(api, name="Inspection group 1", members=("Chen", "Leong", "Wong"),
-          vehicles=("粤C·12345",), zone_ids=("lianhua",)):
-    return api.ok(api.post("/api/v1/inspection-groups", {
-        "name": name, "leader": members[0], "members": list(members),
-        "vehicles": list(vehicles), "zone_ids": list(zone_ids), "grid_cells": ["LH-01"]}), 201)
+def group(
+    api,
+    name="Inspection group 1",
+    members=("Chen", "Leong", "Wong"),
+    vehicles=("粤C·12345",),
+    zone_ids=("lianhua",),
+):
+    return api.ok(
+        api.post(
+            "/api/v1/inspection-groups",
+            {
+                "name": name,
+                "leader": members[0],
+                "members": list(members),
+                "vehicles": list(vehicles),
+                "zone_ids": list(zone_ids),
+                "grid_cells": ["LH-01"],
+            },
+        ),
+        201,
+    )
 
 
 def field_token(api, app, group_id=None, crew_id=None, label="Team phone") -> str:
-    link = api.ok(api.post("/api/v1/field/links", {"label": label, "group_id": group_id,
-                                                    "crew_id": crew_id}), 201)
+    link = api.ok(
+        api.post("/api/v1/field/links", {"label": label, "group_id": group_id, "crew_id": crew_id}),
+        201,
+    )
     assert link["url"].endswith("/field#token=" + link["token"])
     return link["token"]
 
 
 def report(app, token, body, idem=None):
-    return app.client.post("/api/v1/field-reports", json=body, headers={
-        "Authorization": f"Bearer {token}", "Idempotency-Key": idem or key()})
+    return app.client.post(
+        "/api/v1/field-reports",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": idem or key()},
+    )
 
 
 def upload(app, token, data, name="p.jpg", ctype="image/jpeg"):
-    return app.client.post("/api/v1/photos", files={"file": (name, data, ctype)},
-                           headers={"Authorization": f"Bearer {token}"})
+    return app.client.post(
+        "/api/v1/photos",
+        files={"file": (name, data, ctype)},
+        headers={"Authorization": f"Bearer {token}"},
+    )

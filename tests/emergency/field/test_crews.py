@@ -8,9 +8,20 @@ from tests.emergency.field.conftest import events_of, last_seq
 
 
 def make(api, name, headcount, status="standby"):
-    return api.ok(api.post("/api/v1/crews", {"name": name, "headcount": headcount,
-                                             "station": "Lianhua fire station", "lat": 22.14,
-                                             "lon": 113.54, "status": status}), 201)
+    return api.ok(
+        api.post(
+            "/api/v1/crews",
+            {
+                "name": name,
+                "headcount": headcount,
+                "station": "Lianhua fire station",
+                "lat": 22.14,
+                "lon": 113.54,
+                "status": status,
+            },
+        ),
+        201,
+    )
 
 
 def test_crews_status_totals_and_standby(api, app):
@@ -35,12 +46,14 @@ def test_crews_status_totals_and_standby(api, app):
 
 def test_service_for_rules(app):
     with app.db.unit_of_work() as session:
-        crew = crew_service.create_crew(session, name="Team R", headcount=50, actor="t",
-                                        status="released")
+        crew = crew_service.create_crew(
+            session, name="Team R", headcount=50, actor="t", status="released"
+        )
         crew_id = crew.id
     with app.db.unit_of_work() as session:
-        assert [c.id for c in crew_service.set_all_standby(session, actor="rules",
-                                                           origin="rule:smg-8")] == [crew_id]
+        assert [
+            c.id for c in crew_service.set_all_standby(session, actor="rules", origin="rule:smg-8")
+        ] == [crew_id]
         assert crew_service.set_all_standby(session, actor="rules", origin="rule:smg-8") == []
 
 
@@ -58,16 +71,24 @@ def test_illegal_changes_are_409_and_change_nothing(api, app):
     assert last_seq(app) == seq
     assert api.ok(api.get("/api/v1/crews"))[0]["status"] == "released"
     assert api.post("/api/v1/crews", {"name": "Team X", "headcount": 3}).status_code == 409
-    assert api.post("/api/v1/crews", {"name": "Team Y", "headcount": 3, "lat": 0,
-                                      "lon": 0}).status_code == 422
-    assert api.post("/api/v1/crews", {"name": "Team Z", "headcount": 3},
-                    role="field").status_code == 403
+    assert (
+        api.post(
+            "/api/v1/crews", {"name": "Team Y", "headcount": 3, "lat": 0, "lon": 0}
+        ).status_code
+        == 422
+    )
+    assert (
+        api.post("/api/v1/crews", {"name": "Team Z", "headcount": 3}, role="field").status_code
+        == 403
+    )
 
 
 def test_tasks_deploy_and_release_a_crew(api):
     crew = make(api, "Team T", 12)
-    task = api.ok(api.post(f"/api/v1/crews/{crew['id']}/tasks",
-                           {"description": "pump out the underpass"}), 201)
+    task = api.ok(
+        api.post(f"/api/v1/crews/{crew['id']}/tasks", {"description": "pump out the underpass"}),
+        201,
+    )
     listed = api.ok(api.get("/api/v1/crews"))[0]
     assert listed["status"] == "deployed" and listed["open_tasks"][0]["id"] == task["id"]
     api.ok(api.post(f"/api/v1/crews/tasks/{task['id']}/done"))

@@ -17,7 +17,8 @@ def test_demo_loads_idempotently(database_url, settings_for, tmp_path):
         demo.load(db, settings)
         with db.session() as session:
             sit = situation_service.build(
-                session, catalogue=load_catalogue(settings.config_dir / "signals.yaml"))
+                session, catalogue=load_catalogue(settings.config_dir / "signals.yaml")
+            )
     finally:
         db.dispose()
     assert sit["crews"]["crews"] == 11 and sit["crews"]["people"] == 661

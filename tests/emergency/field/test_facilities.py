@@ -12,8 +12,14 @@ from emergency.settings import DEFAULT_CONFIG_DIR
 from tests.emergency.field.conftest import events_of, last_seq
 from tests.support.live import LiveClient
 
-EXPECTED = {"lotus_bridge", "um_connecting_bridge", "hengqin_port", "hengqin_school",
-            "shuttle_bus", "macau_new_neighbourhood"}
+EXPECTED = {
+    "lotus_bridge",
+    "um_connecting_bridge",
+    "hengqin_port",
+    "hengqin_school",
+    "shuttle_bus",
+    "macau_new_neighbourhood",
+}
 
 
 def test_facilities_are_loaded_with_names_and_statuses(api):
@@ -25,14 +31,21 @@ def test_facilities_are_loaded_with_names_and_statuses(api):
     assert [s["id"] for s in lotus["statuses"]] == ["open", "closing", "closed"]
     school = next(f for f in items if f["id"] == "hengqin_school")
     assert [s["id"] for s in school["statuses"]] == [
-        "classes_normal", "infant_primary_suspended", "all_suspended"]
+        "classes_normal",
+        "infant_primary_suspended",
+        "all_suspended",
+    ]
 
 
 def test_operator_sets_status_with_history_and_live_event(api, app):
     with LiveClient(app.ws_url, app.token("viewer")) as live:
         assert live.next()["type"] == "snapshot"
-        r = api.ok(api.post("/api/v1/facilities/lotus_bridge/status",
-                            {"status": "closing", "note": "No. 8 hoisted"}))
+        r = api.ok(
+            api.post(
+                "/api/v1/facilities/lotus_bridge/status",
+                {"status": "closing", "note": "No. 8 hoisted"},
+            )
+        )
         assert r["changed"] and r["facility"]["status"] == "closing"
         assert r["facility"]["level"] == "warn"
         event = live.events_until(lambda m: m["type"] == "facility.changed")[-1]
@@ -43,7 +56,9 @@ def test_operator_sets_status_with_history_and_live_event(api, app):
     api.ok(api.post("/api/v1/facilities/lotus_bridge/status", {"status": "closed"}))
     history = api.ok(api.get("/api/v1/facilities/lotus_bridge/history"))
     assert [(h["previous_status"], h["status"]) for h in history] == [
-        ("closing", "closed"), ("open", "closing")]
+        ("closing", "closed"),
+        ("open", "closing"),
+    ]
     assert history[0]["origin"] == "operator" and history[0]["at_local"].endswith("+08:00")
     assert len(events_of(app, "facility.changed")) == 2
     sit = api.ok(api.get("/api/v1/situation"))
@@ -53,26 +68,45 @@ def test_operator_sets_status_with_history_and_live_event(api, app):
 def test_rule_engine_calls_the_service(app):
     with app.db.unit_of_work() as session:
         change = facility_service.set_status(
-            session, facility_id="hengqin_school", status="all_suspended",
-            actor="rules", origin="rule:smg-8-classes")
+            session,
+            facility_id="hengqin_school",
+            status="all_suspended",
+            actor="rules",
+            origin="rule:smg-8-classes",
+        )
         assert change is not None and change.origin == "rule:smg-8-classes"
     seq = last_seq(app)
     with app.db.unit_of_work() as session:
-        assert facility_service.set_status(
-            session, facility_id="hengqin_school", status="all_suspended",
-            actor="rules", origin="rule:smg-8-classes") is None
+        assert (
+            facility_service.set_status(
+                session,
+                facility_id="hengqin_school",
+                status="all_suspended",
+                actor="rules",
+                origin="rule:smg-8-classes",
+            )
+            is None
+        )
     assert last_seq(app) == seq  # idempotent: no event
     with app.db.session() as session:
-        assert [f.status for f in facility_service.list_facilities(session)
-                if f.id == "hengqin_school"] == ["all_suspended"]
+        assert [
+            f.status for f in facility_service.list_facilities(session) if f.id == "hengqin_school"
+        ] == ["all_suspended"]
 
 
-@pytest.mark.parametrize("path,body,status,code", [
-    ("/api/v1/facilities/lotus_bridge/status", {"status": "purple"}, 422, "unknown_status"),
-    ("/api/v1/facilities/lotus_bridge/status", {"status": "closed", "x": 1}, 422,
-     "unknown_field"),
-    ("/api/v1/facilities/moon_bridge/status", {"status": "closed"}, 404, "facility_not_found"),
-])
+@pytest.mark.parametrize(
+    "path,body,status,code",
+    [
+        ("/api/v1/facilities/lotus_bridge/status", {"status": "purple"}, 422, "unknown_status"),
+        (
+            "/api/v1/facilities/lotus_bridge/status",
+            {"status": "closed", "x": 1},
+            422,
+            "unknown_field",
+        ),
+        ("/api/v1/facilities/moon_bridge/status", {"status": "closed"}, 404, "facility_not_found"),
+    ],
+)
 def test_bad_input_changes_nothing(api, app, path, body, status, code):
     seq = last_seq(app)
     r = api.post(path, body)
@@ -92,13 +126,18 @@ def test_bad_origin_is_refused(app):
     from emergency.exceptions import InvalidInput
 
     with pytest.raises(InvalidInput), app.db.unit_of_work() as session:
-        facility_service.set_status(session, facility_id="lotus_bridge", status="closed",
-                                    actor="x", origin="whoever")
+        facility_service.set_status(
+            session, facility_id="lotus_bridge", status="closed", actor="x", origin="whoever"
+        )
 
 
 def test_config_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "facilities.yaml"
-    bad.write_text((DEFAULT_CONFIG_DIR / "facilities.yaml").read_text().replace("initial: open", "initial: ajar", 1))
+    bad.write_text(
+        (DEFAULT_CONFIG_DIR / "facilities.yaml")
+        .read_text()
+        .replace("initial: open", "initial: ajar", 1)
+    )
     with pytest.raises(ConfigFileError) as err:
         load_facilities(bad)
     assert "facilities.yaml:" in str(err.value) and "ajar" in str(err.value)
@@ -124,8 +163,11 @@ def test_replicas_starting_together_both_load_the_reference_data(database_url):
     try:
         with Session(first.engine) as racer:  # replica 1, mid-way through its start
             facility_service.sync(racer, config=config)  # flushed, not committed
-            thread = threading.Thread(target=lambda: result.update(
-                created=load_reference_data(second, DEFAULT_CONFIG_DIR)))
+            thread = threading.Thread(
+                target=lambda: result.update(
+                    created=load_reference_data(second, DEFAULT_CONFIG_DIR)
+                )
+            )
             thread.start()
             thread.join(1.0)
             assert thread.is_alive(), "replica 2 should wait on replica 1's rows"

@@ -29,11 +29,12 @@ def token_of(url: str) -> str:
 
 def test_link_comes_with_a_qr_code_that_opens_the_form(api, app):
     g = group(api)
-    link = api.ok(api.post("/api/v1/field/links", {"label": "Group 1 phone", "group_id": g["id"]}),
-                  201)
+    link = api.ok(
+        api.post("/api/v1/field/links", {"label": "Group 1 phone", "group_id": g["id"]}), 201
+    )
     prefix = "data:image/png;base64,"
     assert link["qr_png"].startswith(prefix)
-    assert decode(base64.b64decode(link["qr_png"][len(prefix):])) == link["url"]
+    assert decode(base64.b64decode(link["qr_png"][len(prefix) :])) == link["url"]
     # the token in the code is a field token: it opens the form's context, not operator routes
     bearer = {"Authorization": f"Bearer {token_of(link['url'])}"}
     context = app.client.get("/api/v1/field/context", headers=bearer)
@@ -44,8 +45,13 @@ def test_link_comes_with_a_qr_code_that_opens_the_form(api, app):
 
 
 def typhoon(*args, env):
-    return subprocess.run([sys.executable, "-m", "emergency", *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "emergency", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
 
 
 def test_cli_prints_the_link_and_writes_a_printable_qr(database_url, tmp_path):
@@ -69,11 +75,14 @@ def test_cli_prints_the_link_and_writes_a_printable_qr(database_url, tmp_path):
         db.dispose()
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["field", "link", "x", "--group", "999"], "999"),
-    (["field", "link", "   "], "LABEL"),
-    (["field", "link", "x", "--qr", "/no/such/dir/q.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["field", "link", "x", "--group", "999"], "999"),
+        (["field", "link", "   "], "LABEL"),
+        (["field", "link", "x", "--qr", "/no/such/dir/q.png"], "does not exist"),
+    ],
+)
 def test_cli_bad_input_is_named_and_creates_nobody(database_url, args, says):
     from sqlmodel import func, select
 
@@ -88,5 +97,3 @@ def test_cli_bad_input_is_named_and_creates_nobody(database_url, args, says):
     with db.session() as session:
         assert session.exec(select(func.count()).select_from(User)).one() == before
     db.dispose()
-
-

@@ -25,8 +25,14 @@ def count_reports(api):
 def test_same_key_twice_stores_one_report(api, app, team):
     _, token = team
     idem = key()
-    body = {"kind": "hazard", "hazard_kind": "fallen_tree", "severity": "high",
-            "lat": LIANHUA[0], "lon": LIANHUA[1], "note": "tree across the road"}
+    body = {
+        "kind": "hazard",
+        "hazard_kind": "fallen_tree",
+        "severity": "high",
+        "lat": LIANHUA[0],
+        "lon": LIANHUA[1],
+        "note": "tree across the road",
+    }
     first = report(app, token, body, idem)
     assert first.status_code == 201, first.text
     second = report(app, token, body, idem)
@@ -43,16 +49,19 @@ def test_racing_retries_store_one(api, app, team):
     idem = key()
     body = {"kind": "help", "people": 3, "lat": LIANHUA[0], "lon": LIANHUA[1]}
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        codes = sorted(r.status_code for r in pool.map(
-            lambda _: report(app, token, body, idem), range(6)))
+        codes = sorted(
+            r.status_code for r in pool.map(lambda _: report(app, token, body, idem), range(6))
+        )
     assert codes.count(201) == 1 and set(codes) <= {200, 201}, codes
     assert len(api.ok(api.get("/api/v1/help-requests"))) == 1
 
 
 def test_check_in_and_out_count_trips(api, app, team):
     g, token = team
-    assert report(app, token, {"kind": "check_in", "lat": LIANHUA[0],
-                               "lon": LIANHUA[1]}).status_code == 201
+    assert (
+        report(app, token, {"kind": "check_in", "lat": LIANHUA[0], "lon": LIANHUA[1]}).status_code
+        == 201
+    )
     again = report(app, token, {"kind": "check_in"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_checked_in"
     out = report(app, token, {"kind": "check_out", "persons": 2})
@@ -73,50 +82,104 @@ def test_every_kind_of_report(api, app, team):
     crew = api.ok(api.post("/api/v1/crews", {"name": "Crew 9", "headcount": 40}), 201)
     crew_token = field_token(api, app, crew_id=crew["id"], label="Crew 9 phone")
     api.ok(api.post("/api/v1/shelters/lianhua_sports_hall/open", {"open": True}))
-    hazard = report(app, token, {"kind": "hazard", "hazard_kind": "loose_object",
-                                 "severity": "medium", "place": "billboard, Huandao E Rd"})
+    hazard = report(
+        app,
+        token,
+        {
+            "kind": "hazard",
+            "hazard_kind": "loose_object",
+            "severity": "medium",
+            "place": "billboard, Huandao E Rd",
+        },
+    )
     hazard_id = hazard.json()["result"]["hazard_id"]
     done = report(app, token, {"kind": "rectified", "hazard_id": hazard_id, "note": "tied down"})
     assert done.status_code == 201 and done.json()["result"]["status"] == "rectified"
-    moved = report(app, token, {"kind": "evacuated", "people": 12, "lat": LIANHUA[0],
-                                "lon": LIANHUA[1], "shelter_id": "lianhua_sports_hall",
-                                "from_place": "shacks"})
+    moved = report(
+        app,
+        token,
+        {
+            "kind": "evacuated",
+            "people": 12,
+            "lat": LIANHUA[0],
+            "lon": LIANHUA[1],
+            "shelter_id": "lianhua_sports_hall",
+            "from_place": "shacks",
+        },
+    )
     assert moved.status_code == 201, moved.text
-    assert report(app, crew_token, {"kind": "crew_status", "crew_status": "resting",
-                                    "headcount": 38}).status_code == 201
-    help_ = report(app, crew_token, {"kind": "help", "people": 2, "urgency": "critical",
-                                     "note": "trapped in a car", "lat": 22.13, "lon": 113.53})
+    assert (
+        report(
+            app, crew_token, {"kind": "crew_status", "crew_status": "resting", "headcount": 38}
+        ).status_code
+        == 201
+    )
+    help_ = report(
+        app,
+        crew_token,
+        {
+            "kind": "help",
+            "people": 2,
+            "urgency": "critical",
+            "note": "trapped in a car",
+            "lat": 22.13,
+            "lon": 113.53,
+        },
+    )
     assert help_.status_code == 201
     sit = api.ok(api.get("/api/v1/situation"))
-    assert sit["field"]["reports"] == {"hazard": 1, "rectified": 1, "evacuated": 1,
-                                       "crew_status": 1, "help": 1}
+    assert sit["field"]["reports"] == {
+        "hazard": 1,
+        "rectified": 1,
+        "evacuated": 1,
+        "crew_status": 1,
+        "help": 1,
+    }
     assert sit["evacuation"]["people_to_shelters"] == 12
     assert sit["crews"]["by_status"]["resting"] == {"crews": 1, "people": 38}
     assert sit["field"]["help_requests"]["open"] == 1
     types = {e["type"] for e in events_of(app, "field_report.created")} | {
-        e["type"] for e in events_of(app, "inspection.updated")}
+        e["type"] for e in events_of(app, "inspection.updated")
+    }
     assert types == {"field_report.created", "inspection.updated"}
-    ctx = app.client.get("/api/v1/field/context",
-                         headers={"Authorization": f"Bearer {token}"}).json()
+    ctx = app.client.get(
+        "/api/v1/field/context", headers={"Authorization": f"Bearer {token}"}
+    ).json()
     assert ctx["group"]["id"] == g["id"] and ctx["label"] == "Team phone"
     assert any(s["id"] == "lianhua_sports_hall" for s in ctx["shelters"])
 
 
 BAD = [
-    ("far outside the area", {"kind": "help", "lat": GUANGZHOU[0], "lon": GUANGZHOU[1]},
-     422, "outside_area"),
+    (
+        "far outside the area",
+        {"kind": "help", "lat": GUANGZHOU[0], "lon": GUANGZHOU[1]},
+        422,
+        "outside_area",
+    ),
     ("only lat", {"kind": "help", "lat": 22.13}, 422, "invalid_input"),
     ("unknown kind", {"kind": "party"}, 422, "invalid_input"),
     ("unknown field", {"kind": "help", "mood": "bad"}, 422, "unknown_field"),
-    ("hazard without kind", {"kind": "hazard", "severity": "low", "place": "x"}, 422,
-     "invalid_input"),
-    ("hazard without place", {"kind": "hazard", "hazard_kind": "flooding", "severity": "low"},
-     422, "missing_location"),
+    (
+        "hazard without kind",
+        {"kind": "hazard", "severity": "low", "place": "x"},
+        422,
+        "invalid_input",
+    ),
+    (
+        "hazard without place",
+        {"kind": "hazard", "hazard_kind": "flooding", "severity": "low"},
+        422,
+        "missing_location",
+    ),
     ("rectify unknown hazard", {"kind": "rectified", "hazard_id": 999}, 404, "hazard_not_found"),
     ("unknown photo", {"kind": "help", "photo_id": "0" * 64}, 422, "unknown_photo"),
     ("check out before in", {"kind": "check_out"}, 409, "not_checked_in"),
-    ("closed shelter", {"kind": "evacuated", "people": 3, "shelter_id": "lianhua_sports_hall"},
-     409, "shelter_closed"),
+    (
+        "closed shelter",
+        {"kind": "evacuated", "people": 3, "shelter_id": "lianhua_sports_hall"},
+        409,
+        "shelter_closed",
+    ),
     ("someone else's group", {"kind": "check_in", "group_id": 12345}, 403, "forbidden"),
 ]
 
@@ -133,8 +196,11 @@ def test_bad_reports_store_nothing(api, app, team, label, body, status, code):
 
 def test_illegal_hazard_change_by_report_stores_nothing(api, app, team):
     _, token = team
-    h = report(app, token, {"kind": "hazard", "hazard_kind": "flooding", "severity": "low",
-                            "place": "underpass"}).json()["result"]["hazard_id"]
+    h = report(
+        app,
+        token,
+        {"kind": "hazard", "hazard_kind": "flooding", "severity": "low", "place": "underpass"},
+    ).json()["result"]["hazard_id"]
     report(app, token, {"kind": "rectified", "hazard_id": h})
     api.ok(api.post(f"/api/v1/hazards/{h}/verify", {}))
     seq, before = last_seq(app), count_reports(api)
@@ -145,8 +211,9 @@ def test_illegal_hazard_change_by_report_stores_nothing(api, app, team):
 
 def test_key_is_required_and_checked(app, team):
     _, token = team
-    r = app.client.post("/api/v1/field-reports", json={"kind": "help"},
-                        headers={"Authorization": f"Bearer {token}"})
+    r = app.client.post(
+        "/api/v1/field-reports", json={"kind": "help"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "missing_idempotency_key"
     r = report(app, token, {"kind": "help"}, idem="short")
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_idempotency_key"
@@ -169,8 +236,9 @@ OPERATOR_ENDPOINTS = [
 ]
 
 
-@pytest.mark.parametrize("method,path,body", OPERATOR_ENDPOINTS,
-                         ids=[e[1] for e in OPERATOR_ENDPOINTS])
+@pytest.mark.parametrize(
+    "method,path,body", OPERATOR_ENDPOINTS, ids=[e[1] for e in OPERATOR_ENDPOINTS]
+)
 def test_field_token_on_operator_endpoints_is_403(api, app, team, method, path, body):
     _, token = team
     seq = last_seq(app)

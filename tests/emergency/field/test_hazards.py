@@ -12,8 +12,14 @@ from tests.emergency.field.factories import group
 
 
 def hazard(api, **kw):
-    body = {"kind": "fallen_tree", "severity": "high", "lat": LIANHUA[0], "lon": LIANHUA[1],
-            "place": "Lianhua Rd", **kw}
+    body = {
+        "kind": "fallen_tree",
+        "severity": "high",
+        "lat": LIANHUA[0],
+        "lon": LIANHUA[1],
+        "place": "Lianhua Rd",
+        **kw,
+    }
     return api.ok(api.post("/api/v1/hazards", body), 201)
 
 
@@ -25,11 +31,15 @@ def test_workflow_open_assigned_rectified_verified(api, app):
     assert timedelta(hours=5) < due - datetime.now(UTC) <= timedelta(hours=6)
     h = api.ok(api.post(f"/api/v1/hazards/{h['id']}/assign", {"group_id": g["id"]}))
     assert h["status"] == "assigned" and h["assigned_group_id"] == g["id"]
-    h = api.ok(api.post(f"/api/v1/hazards/{h['id']}/rectify", {"note": "cut and cleared"},
-                        role="field"))
+    h = api.ok(
+        api.post(f"/api/v1/hazards/{h['id']}/rectify", {"note": "cut and cleared"}, role="field")
+    )
     assert h["status"] == "rectified" and h["rectification_note"] == "cut and cleared"
-    h = api.ok(api.post(f"/api/v1/hazards/{h['id']}/assign", {"group_id": g["id"],
-                                                               "note": "stump still blocks"}))
+    h = api.ok(
+        api.post(
+            f"/api/v1/hazards/{h['id']}/assign", {"group_id": g["id"], "note": "stump still blocks"}
+        )
+    )
     assert h["status"] == "assigned"
     api.ok(api.post(f"/api/v1/hazards/{h['id']}/rectify", {}))
     h = api.ok(api.post(f"/api/v1/hazards/{h['id']}/verify", {}))
@@ -53,8 +63,12 @@ def test_overdue_is_shown(api):
 def test_crew_task_from_hazard_and_help(api):
     crew = api.ok(api.post("/api/v1/crews", {"name": "Crew A", "headcount": 60}), 201)
     h = hazard(api, severity="critical")
-    task = api.ok(api.post(f"/api/v1/crews/{crew['id']}/tasks",
-                           {"description": "chainsaw", "hazard_id": h["id"]}), 201)
+    task = api.ok(
+        api.post(
+            f"/api/v1/crews/{crew['id']}/tasks", {"description": "chainsaw", "hazard_id": h["id"]}
+        ),
+        201,
+    )
     assert task["hazard_id"] == h["id"]
     assert api.ok(api.get(f"/api/v1/hazards/{h['id']}"))["assigned_crew_id"] == crew["id"]
     assert api.ok(api.get("/api/v1/crews"))[0]["status"] == "deployed"
@@ -63,13 +77,16 @@ def test_crew_task_from_hazard_and_help(api):
     assert crew_now["status"] == "standby" and crew_now["open_tasks"] == []
 
 
-@pytest.mark.parametrize("steps,bad,code", [
-    ([], ("verify", {}), "illegal_transition"),
-    (["assign"], ("verify", {}), "illegal_transition"),
-    (["rectify", "verify"], ("rectify", {}), "illegal_transition"),
-    (["rectify", "verify"], ("assign", "group"), "illegal_transition"),
-    ([], ("assign", {}), "invalid_input"),
-])
+@pytest.mark.parametrize(
+    "steps,bad,code",
+    [
+        ([], ("verify", {}), "illegal_transition"),
+        (["assign"], ("verify", {}), "illegal_transition"),
+        (["rectify", "verify"], ("rectify", {}), "illegal_transition"),
+        (["rectify", "verify"], ("assign", "group"), "illegal_transition"),
+        ([], ("assign", {}), "invalid_input"),
+    ],
+)
 def test_illegal_changes_are_409_and_change_nothing(api, app, steps, bad, code):
     g = group(api)
     h = hazard(api)
@@ -87,7 +104,9 @@ def test_illegal_changes_are_409_and_change_nothing(api, app, steps, bad, code):
 
 
 def test_group_validation(api):
-    assert api.post("/api/v1/inspection-groups", {"name": "G", "zone_ids": ["mars"]}
-                    ).status_code == 422
+    assert (
+        api.post("/api/v1/inspection-groups", {"name": "G", "zone_ids": ["mars"]}).status_code
+        == 422
+    )
     group(api, name="G2")
     assert api.post("/api/v1/inspection-groups", {"name": "G2"}).status_code == 409

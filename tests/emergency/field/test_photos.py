@@ -37,8 +37,18 @@ def test_upload_strips_exif_and_dedupes(api, app, token):
     assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     assert not Image.open(BytesIO(served.content)).getexif()
     assert app.client.get(photo["url"]).status_code == 401
-    hz = report(app, token, {"kind": "hazard", "hazard_kind": "fallen_tree", "severity": "high",
-                             "lat": LIANHUA[0], "lon": LIANHUA[1], "photo_id": photo["id"]})
+    hz = report(
+        app,
+        token,
+        {
+            "kind": "hazard",
+            "hazard_kind": "fallen_tree",
+            "severity": "high",
+            "lat": LIANHUA[0],
+            "lon": LIANHUA[1],
+            "photo_id": photo["id"],
+        },
+    )
     assert hz.status_code == 201
     assert api.ok(api.get("/api/v1/hazards"))[0]["photo_id"] == photo["id"]
 
@@ -49,14 +59,17 @@ def test_png_and_large_images_are_kept_small(app, token):
     assert max(big["width"], big["height"]) == photos.MAX_SIDE
 
 
-@pytest.mark.parametrize("label,data,name,ctype,status", [
-    ("text named jpg", b"not an image at all" * 10, "photo.jpg", "image/jpeg", 415),
-    ("html", b"<html><script>alert(1)</script></html>", "x.jpg", "image/jpeg", 415),
-    ("gif", None, "x.gif", "image/gif", 415),
-    ("truncated jpeg", "truncated", "x.jpg", "image/jpeg", 415),
-    ("oversized", b"\xff\xd8\xff" + b"0" * (photos.MAX_BYTES + 10), "x.jpg", "image/jpeg", 413),
-    ("empty", b"", "x.jpg", "image/jpeg", 422),
-])
+@pytest.mark.parametrize(
+    "label,data,name,ctype,status",
+    [
+        ("text named jpg", b"not an image at all" * 10, "photo.jpg", "image/jpeg", 415),
+        ("html", b"<html><script>alert(1)</script></html>", "x.jpg", "image/jpeg", 415),
+        ("gif", None, "x.gif", "image/gif", 415),
+        ("truncated jpeg", "truncated", "x.jpg", "image/jpeg", 415),
+        ("oversized", b"\xff\xd8\xff" + b"0" * (photos.MAX_BYTES + 10), "x.jpg", "image/jpeg", 413),
+        ("empty", b"", "x.jpg", "image/jpeg", 422),
+    ],
+)
 def test_bad_uploads_are_refused_and_not_stored(app, token, label, data, name, ctype, status):
     if data is None:
         out = BytesIO()

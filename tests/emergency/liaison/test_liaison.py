@@ -18,9 +18,11 @@ URL = "/api/v1/liaison"
 
 
 def signal(app, level, *, source="SMG", kind="tropical_cyclone", exercise=False):
-    r = app.client.post("/api/v1/signals", headers=app.auth("operator"),
-                        json={"source": source, "kind": kind, "level": level,
-                              "exercise": exercise})
+    r = app.client.post(
+        "/api/v1/signals",
+        headers=app.auth("operator"),
+        json={"source": source, "kind": kind, "level": level, "exercise": exercise},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -40,8 +42,10 @@ def test_demo_contacts_are_loaded_and_need_a_liaison_token(app_server):
     assert len(contacts) == 4 and all(c["demo"] for c in contacts)
     assert {c["key"] for c in contacts} >= {"smg_duty_forecaster", "macau_civil_protection"}
     assert all(c["phone"].startswith("+8530") for c in contacts)  # cannot be dialled
-    assert app_server.client.get(URL + "/contacts", headers=app_server.auth("viewer")
-                                 ).status_code == 403
+    assert (
+        app_server.client.get(URL + "/contacts", headers=app_server.auth("viewer")).status_code
+        == 403
+    )
     assert get(app_server, "/contacts", role="operator")
 
 
@@ -51,12 +55,16 @@ def test_shared_signal_change_notifies_every_contact_live(app_server):
         body = signal(app_server, "8NE")
         [notice_id] = body["notices"]
         event = live.events_until(lambda m: m["type"] == "liaison.notified")[-1]
-    assert event["data"]["id"] == notice_id and event["data"]["signal"] == "SMG:tropical_cyclone:8NE"
+    assert (
+        event["data"]["id"] == notice_id and event["data"]["signal"] == "SMG:tropical_cyclone:8NE"
+    )
     notice = get(app_server, f"/notices/{notice_id}")
     assert notice["status"] == "open" and notice["kind"] == "signal"
     assert len(notice["recipients"]) == 4
-    assert all(r["ack_url"].startswith("http://127.0.0.1:8000/api/v1/liaison/ack/")
-               for r in notice["recipients"])
+    assert all(
+        r["ack_url"].startswith("http://127.0.0.1:8000/api/v1/liaison/ack/")
+        for r in notice["recipients"]
+    )
     assert set(notice["texts"]) == {"zh-Hans", "zh-Hant", "pt", "en"}
     assert "Gale or Storm Signal No. 8 Northeast" in notice["texts"]["en"]
     assert "八號東北烈風或暴風信號" in notice["texts"]["zh-Hant"]
@@ -113,8 +121,11 @@ def test_ack_link_shows_then_acknowledges(app_server):
 def test_desk_acknowledges_for_a_contact_or_itself(app_server):
     [notice_id] = signal(app_server, "8NE")["notices"]
     contact = get(app_server, "/contacts")[1]
-    r = post(app_server, f"/notices/{notice_id}/ack", {"contact_id": contact["id"],
-                                                       "note": "confirmed by phone"})
+    r = post(
+        app_server,
+        f"/notices/{notice_id}/ack",
+        {"contact_id": contact["id"], "note": "confirmed by phone"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "acknowledged"
     r = post(app_server, f"/notices/{notice_id}/ack", {})
     assert r.status_code == 200 and len(r.json()["recipients"]) == 5  # the desk's own row
@@ -164,17 +175,27 @@ def test_hotline_log_with_follow_up(app_server):
     signal(app_server, "8NE")
     with LiveClient(app_server.ws_url, app_server.token("viewer")) as live:
         live.next()
-        r = post(app_server, "/calls", {
-            "direction": "inbound", "caller": "Macau CPOC duty officer",
-            "summary": "Lotus Bridge closing at 23:30; asks about the UM connecting bridge.",
-            "follow_up": "Confirm port opening hours with Hengqin Port by 23:00"})
+        r = post(
+            app_server,
+            "/calls",
+            {
+                "direction": "inbound",
+                "caller": "Macau CPOC duty officer",
+                "summary": "Lotus Bridge closing at 23:30; asks about the UM connecting bridge.",
+                "follow_up": "Confirm port opening hours with Hengqin Port by 23:00",
+            },
+        )
         assert r.status_code == 201, r.text
         event = live.events_until(lambda m: m["type"] == "liaison.logged")[-1]
     call = r.json()
     assert event["data"]["id"] == call["id"] and call["signals"] == ["SMG:tropical_cyclone:8NE"]
     assert call["at_local"].endswith("+08:00") and call["logged_by"].startswith("liaison")
-    assert post(app_server, "/calls", {"direction": "outbound", "caller": "SMG",
-                                       "summary": "confirmed"}).status_code == 201
+    assert (
+        post(
+            app_server, "/calls", {"direction": "outbound", "caller": "SMG", "summary": "confirmed"}
+        ).status_code
+        == 201
+    )
     assert [c["id"] for c in get(app_server, "/calls?open_follow_ups=true")] == [call["id"]]
     done = post(app_server, f"/calls/{call['id']}/follow-up-done")
     assert done.status_code == 200 and done.json()["follow_up_done_by"]
@@ -182,21 +203,28 @@ def test_hotline_log_with_follow_up(app_server):
     assert len(get(app_server, "/calls")) == 2
 
 
-@pytest.mark.parametrize("body", [
-    {"direction": "sideways", "caller": "x", "summary": "y"},
-    {"direction": "inbound", "caller": "", "summary": "y"},
-    {"direction": "inbound", "caller": "x", "summary": "y", "phone": "+85362000000"},
-    {"direction": "inbound", "caller": "x"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"direction": "sideways", "caller": "x", "summary": "y"},
+        {"direction": "inbound", "caller": "", "summary": "y"},
+        {"direction": "inbound", "caller": "x", "summary": "y", "phone": "+85362000000"},
+        {"direction": "inbound", "caller": "x"},
+    ],
+)
 def test_bad_call_is_422(app_server, body):
     r = post(app_server, "/calls", body)
     assert r.status_code == 422 and "error" in r.json()
 
 
 def test_contacts_added_and_deactivated_through_the_api(app_server):
-    body = {"key": "iacm_duty", "name": "IAM duty officer (test)",
-            "organisation": {"en": "Municipal Affairs Bureau", "zh-Hant": "市政署"},
-            "phone": "+85300000009", "language": "pt"}
+    body = {
+        "key": "iacm_duty",
+        "name": "IAM duty officer (test)",
+        "organisation": {"en": "Municipal Affairs Bureau", "zh-Hant": "市政署"},
+        "phone": "+85300000009",
+        "language": "pt",
+    }
     r = post(app_server, "/contacts", body)
     assert r.status_code == 201, r.text
     assert post(app_server, "/contacts", body).status_code == 409
@@ -204,8 +232,9 @@ def test_contacts_added_and_deactivated_through_the_api(app_server):
     [notice_id] = signal(app_server, "3")["notices"]
     assert len(get(app_server, f"/notices/{notice_id}")["recipients"]) == 5
     smg = next(c for c in get(app_server, "/contacts") if c["key"] == "smg_duty_forecaster")
-    r = app_server.client.patch(f"{URL}/contacts/{smg['id']}", headers=app_server.auth("liaison"),
-                                json={"active": False})
+    r = app_server.client.patch(
+        f"{URL}/contacts/{smg['id']}", headers=app_server.auth("liaison"), json={"active": False}
+    )
     assert r.status_code == 200 and r.json()["active"] is False
     [notice_id] = signal(app_server, "8NE")["notices"]
     recipients = get(app_server, f"/notices/{notice_id}")["recipients"]
@@ -215,7 +244,9 @@ def test_contacts_added_and_deactivated_through_the_api(app_server):
 def test_manual_notice(app_server):
     r = post(app_server, "/notices", {"texts": {"en": "Joint drill at 10:00 tomorrow."}})
     assert r.status_code == 201
-    assert r.json()["kind"] == "manual" and r.json()["texts"]["pt"] == "Joint drill at 10:00 tomorrow."
+    assert (
+        r.json()["kind"] == "manual" and r.json()["texts"]["pt"] == "Joint drill at 10:00 tomorrow."
+    )
 
 
 def test_liaison_file_errors_name_file_line_and_field(tmp_path):
@@ -224,8 +255,10 @@ def test_liaison_file_errors_name_file_line_and_field(tmp_path):
     from emergency.liaison.config import load_liaison
 
     path = tmp_path / "liaison.yaml"
-    path.write_text("version: 1\nshared_sources: [SMG]\ncontacts:\n"
-                    "  - key: a\n    name: A\n    organisation: {en: X}\n    phone: '12'\n")
+    path.write_text(
+        "version: 1\nshared_sources: [SMG]\ncontacts:\n"
+        "  - key: a\n    name: A\n    organisation: {en: X}\n    phone: '12'\n"
+    )
     with pytest.raises(ConfigFileError) as info:
         load_liaison(path, catalogue=load_catalogue())
     assert f"{path}:7: contacts[0].phone: '12' is not an international number" in str(info.value)

@@ -22,8 +22,10 @@ class Api:
         return self.app.client.post(path, headers=self.app.auth(role), json=body)
 
     def signal(self, level, *, source="SMG", kind="tropical_cyclone", exercise=False):
-        r = self.post("/api/v1/signals", {"source": source, "kind": kind, "level": level,
-                                          "exercise": exercise})
+        r = self.post(
+            "/api/v1/signals",
+            {"source": source, "kind": kind, "level": level, "exercise": exercise},
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -54,8 +56,9 @@ class Api:
         deadline = time.monotonic() + timeout
         seq, quiet_since = self.last_seq(), time.monotonic()
         while True:
-            busy = [b for b in self.get("/api/v1/broadcasts")
-                    if b["status"] in ("scheduled", "sending")]
+            busy = [
+                b for b in self.get("/api/v1/broadcasts") if b["status"] in ("scheduled", "sending")
+            ]
             now_seq = self.last_seq()
             if now_seq != seq or busy:
                 seq, quiet_since = now_seq, time.monotonic()
@@ -67,8 +70,15 @@ class Api:
     def crews(self, count=3, status="resting", headcount=60) -> list[dict]:
         out = []
         for n in range(count):
-            r = self.post("/api/v1/crews", {"name": f"Rescue team {n + 1}", "unit": "test",
-                                            "headcount": headcount, "status": status})
+            r = self.post(
+                "/api/v1/crews",
+                {
+                    "name": f"Rescue team {n + 1}",
+                    "unit": "test",
+                    "headcount": headcount,
+                    "status": status,
+                },
+            )
             assert r.status_code == 201, r.text
             out.append(r.json())
         return out

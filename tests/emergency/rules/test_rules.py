@@ -34,7 +34,9 @@ def test_mainland_typhoon_sets_response_level_highest_wins(app_server, api: Api)
     assert response(api) == "II"
     body = api.signal("red", source="ZHUHAI", kind="typhoon")
     assert response(api) == "I"
-    [shelters] = [a for a in by_rule(body["actions"], "zhuhai_typhoon_red") if a["do"] == "shelters"]
+    [shelters] = [
+        a for a in by_rule(body["actions"], "zhuhai_typhoon_red") if a["do"] == "shelters"
+    ]
     assert shelters["status"] == "done" and shelters["summary"] == "5 shelters opened"
     # Lowering recomputes from the rules that still hold.
     api.signal("orange", source="ZHUHAI", kind="typhoon")
@@ -63,11 +65,15 @@ def test_storm_surge_opens_shelters_and_orders_evacuation_once(app_server, api: 
     body = api.signal("orange", source="SMG", kind="storm_surge")
     runs = by_rule(body["actions"], "flooding_evacuation")
     assert [(a["do"], a["status"]) for a in runs][:3] == [
-        ("shelters", "done"), ("evacuate", "done"), ("broadcast", runs[2]["status"])]
+        ("shelters", "done"),
+        ("evacuate", "done"),
+        ("broadcast", runs[2]["status"]),
+    ]
     assert runs[1]["summary"] == "mandatory evacuation of north_shore_works"
     orders = api.get("/api/v1/evacuation/orders")
     assert [(o["zone_id"], o["level"], o["origin"]) for o in orders] == [
-        ("north_shore_works", "mandatory", "rule:flooding_evacuation")]
+        ("north_shore_works", "mandatory", "rule:flooding_evacuation")
+    ]
     shelters = api.get("/api/v1/shelters")
     assert all(s["is_open"] for s in shelters)
     # Worse water, or a black rainstorm as well: the rule already holds, nothing more.
@@ -93,8 +99,7 @@ def test_drill_runs_rules_on_drill_levels_without_touching_the_real_world(app_se
     assert api.rules_exercise()["smg_tc_8"]["active"]
     liaison = [a for a in runs if a["do"] == "liaison"]
     assert liaison[0]["status"] == "done"
-    notice = api.get(f"/api/v1/liaison/notices/{liaison[0]['result']['notice_id']}",
-                     role="liaison")
+    notice = api.get(f"/api/v1/liaison/notices/{liaison[0]['result']['notice_id']}", role="liaison")
     assert notice["exercise"] is True
     prompts = [p for p in api.get("/api/v1/rules/prompts") if p["exercise"]]
     assert prompts
@@ -103,13 +108,19 @@ def test_drill_runs_rules_on_drill_levels_without_touching_the_real_world(app_se
 def test_preview_plans_without_writing(app_server, api: Api):
     api.signal("3")
     seq, journal = api.settle(), api.journal()
-    r = api.post("/api/v1/rules/preview", {"signals": {"SMG:tropical_cyclone": "8SE",
-                                                       "ZHUHAI:typhoon": "orange"}}, role="viewer")
+    r = api.post(
+        "/api/v1/rules/preview",
+        {"signals": {"SMG:tropical_cyclone": "8SE", "ZHUHAI:typhoon": "orange"}},
+        role="viewer",
+    )
     assert r.status_code == 200, r.text
     plan = r.json()
     assert plan["active_now"] == ["smg_tc_3"]
     assert [(t["rule_id"], t["phase"]) for t in plan["transitions"]] == [
-        ("smg_tc_8", "on"), ("zhuhai_typhoon_yellow", "on"), ("zhuhai_typhoon_orange", "on")]
+        ("smg_tc_8", "on"),
+        ("zhuhai_typhoon_yellow", "on"),
+        ("zhuhai_typhoon_orange", "on"),
+    ]
     s8 = plan["transitions"][0]["actions"]
     assert s8[1]["summary"] == "lotus_bridge → closing"
     assert s8[2]["delay_minutes"] == 90
@@ -118,38 +129,48 @@ def test_preview_plans_without_writing(app_server, api: Api):
     assert api.last_seq() == seq and api.journal() == journal  # nothing written
     assert api.facilities()["lotus_bridge"] == "open"
     # The list form, replacing the state in force: No. 3 gone, its rule would stop.
-    r = api.post("/api/v1/rules/preview", {"signals": ["SMG:rainstorm:black"], "replace": True},
-                 role="viewer")
+    r = api.post(
+        "/api/v1/rules/preview",
+        {"signals": ["SMG:rainstorm:black"], "replace": True},
+        role="viewer",
+    )
     plan = r.json()
     assert [(t["rule_id"], t["phase"]) for t in plan["transitions"]] == [
-        ("smg_tc_3", "off"), ("flooding_evacuation", "on")]
+        ("smg_tc_3", "off"),
+        ("flooding_evacuation", "on"),
+    ]
     # What the preview says is what then happens.
     body = api.signal("8SE")
     assert [a["summary"] for a in by_rule(body["actions"], "smg_tc_8")][:2] == [
-        "hengqin_school: infant_primary_suspended → all_suspended", "lotus_bridge: open → closing"]
+        "hengqin_school: infant_primary_suspended → all_suspended",
+        "lotus_bridge: open → closing",
+    ]
 
 
-@pytest.mark.parametrize("body,code", [
-    ({"signals": {"SMG:tropical_cyclone": "7"}}, "unknown_signal"),
-    ({"signals": {"HKO:tropical_cyclone": "8"}}, "unknown_signal"),
-    ({"signals": ["SMG-8"]}, "invalid_signal_code"),
-    ({"signals": {}, "extra": 1}, "unknown_field"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"signals": {"SMG:tropical_cyclone": "7"}}, "unknown_signal"),
+        ({"signals": {"HKO:tropical_cyclone": "8"}}, "unknown_signal"),
+        ({"signals": ["SMG-8"]}, "invalid_signal_code"),
+        ({"signals": {}, "extra": 1}, "unknown_field"),
+    ],
+)
 def test_bad_preview_is_422(app_server, api: Api, body, code):
     r = api.post("/api/v1/rules/preview", body, role="viewer")
     assert r.status_code == 422 and r.json()["error"]["code"] == code
 
 
-def test_a_failing_action_is_journaled_and_the_others_still_run(app_server, api: Api,
-                                                                monkeypatch):
+def test_a_failing_action_is_journaled_and_the_others_still_run(app_server, api: Api, monkeypatch):
     from emergency.facilities import service as facility_service
 
     real = facility_service.set_status
 
     def flaky(session, *, facility_id, **kw):
         if facility_id == "shuttle_bus":
-            facility_service.audit_service.record(session, actor="x", action="half.done",
-                                                  target_type="t", target_id=1)
+            facility_service.audit_service.record(
+                session, actor="x", action="half.done", target_type="t", target_id=1
+            )
             raise RuntimeError("bus depot unreachable")
         return real(session, facility_id=facility_id, **kw)
 
@@ -171,8 +192,14 @@ def test_a_failing_action_is_journaled_and_the_others_still_run(app_server, api:
 def test_rules_list_and_journal(app_server, api: Api):
     api.signal("3")
     rules = api.rules()
-    assert list(rules) == ["smg_tc_3", "smg_tc_8", "zhuhai_typhoon_yellow",
-                           "zhuhai_typhoon_orange", "zhuhai_typhoon_red", "flooding_evacuation"]
+    assert list(rules) == [
+        "smg_tc_3",
+        "smg_tc_8",
+        "zhuhai_typhoon_yellow",
+        "zhuhai_typhoon_orange",
+        "zhuhai_typhoon_red",
+        "flooding_evacuation",
+    ]
     assert rules["smg_tc_3"]["active"] and rules["smg_tc_3"]["activation"] == 1
     assert rules["smg_tc_8"]["actions"][2] == "lotus_bridge → closed after 90 min"
     journal = api.journal()
@@ -193,29 +220,71 @@ rules:
 """
 
 MISTAKES = [
-    ('at_least: "8NE"', 'at_least: "8XX"', 5, "rules[0].when.at_least",
-     "'8XX' is not a level of SMG tropical_cyclone"),
+    (
+        'at_least: "8NE"',
+        'at_least: "8XX"',
+        5,
+        "rules[0].when.at_least",
+        "'8XX' is not a level of SMG tropical_cyclone",
+    ),
     ("SMG:tropical_cyclone", "SMG:tornado", 5, "rules[0].when.signal", "unknown kind 'tornado'"),
-    ("facility: lotus_bridge", "facility: golden_gate", 7, "rules[0].actions[0].facility",
-     "unknown facility 'golden_gate'"),
-    ("status: closing", "status: flying", 7, "rules[0].actions[0].status",
-     "'flying' is not a status of lotus_bridge"),
-    ("{do: facility, facility: lotus_bridge, status: closing}", "{do: dance}", 7,
-     "rules[0].actions[0]", "do"),
-    ("{do: facility, facility: lotus_bridge, status: closing}",
-     "{do: evacuate, zones: [atlantis]}", 7, "rules[0].actions[0].zones[0]",
-     "unknown zone 'atlantis'"),
-    ("{do: facility, facility: lotus_bridge, status: closing}",
-     "{do: broadcast, template: evacuation_order, zone_kinds: [low_lying], send: auto, "
-     "variables: {zone: x, shelter: y}}", 7, "rules[0].actions[0].send", "not pre-approved"),
-    ("{do: facility, facility: lotus_bridge, status: closing}",
-     "{do: broadcast, template: stay_indoors_signal8, zone_kinds: [community], send: auto}", 7,
-     "rules[0].actions[0].variables", "needs issued_at"),
-    ("{do: facility, facility: lotus_bridge, status: closing}",
-     "{do: response_level, level: V}", 7, "rules[0].actions[0].level",
-     "'V' is not a level of HENGQIN response_level"),
-    ("    title: {en: Test, zh-Hans: 测试}\n", "    title: {en: Test}\n", 4, "rules[0].title",
-     "missing for zh-Hans"),
+    (
+        "facility: lotus_bridge",
+        "facility: golden_gate",
+        7,
+        "rules[0].actions[0].facility",
+        "unknown facility 'golden_gate'",
+    ),
+    (
+        "status: closing",
+        "status: flying",
+        7,
+        "rules[0].actions[0].status",
+        "'flying' is not a status of lotus_bridge",
+    ),
+    (
+        "{do: facility, facility: lotus_bridge, status: closing}",
+        "{do: dance}",
+        7,
+        "rules[0].actions[0]",
+        "do",
+    ),
+    (
+        "{do: facility, facility: lotus_bridge, status: closing}",
+        "{do: evacuate, zones: [atlantis]}",
+        7,
+        "rules[0].actions[0].zones[0]",
+        "unknown zone 'atlantis'",
+    ),
+    (
+        "{do: facility, facility: lotus_bridge, status: closing}",
+        "{do: broadcast, template: evacuation_order, zone_kinds: [low_lying], send: auto, "
+        "variables: {zone: x, shelter: y}}",
+        7,
+        "rules[0].actions[0].send",
+        "not pre-approved",
+    ),
+    (
+        "{do: facility, facility: lotus_bridge, status: closing}",
+        "{do: broadcast, template: stay_indoors_signal8, zone_kinds: [community], send: auto}",
+        7,
+        "rules[0].actions[0].variables",
+        "needs issued_at",
+    ),
+    (
+        "{do: facility, facility: lotus_bridge, status: closing}",
+        "{do: response_level, level: V}",
+        7,
+        "rules[0].actions[0].level",
+        "'V' is not a level of HENGQIN response_level",
+    ),
+    (
+        "    title: {en: Test, zh-Hans: 测试}\n",
+        "    title: {en: Test}\n",
+        4,
+        "rules[0].title",
+        "missing for zh-Hans",
+    ),
 ]
 
 
@@ -242,8 +311,9 @@ def known_with_templates(tmp_path):
     return known_from_config(config, catalogue=load_catalogue())
 
 
-@pytest.mark.parametrize("old,new,line,path,message", MISTAKES,
-                         ids=[m[3] + ":" + m[1][:20] for m in MISTAKES])
+@pytest.mark.parametrize(
+    "old,new,line,path,message", MISTAKES, ids=[m[3] + ":" + m[1][:20] for m in MISTAKES]
+)
 def test_rule_file_mistake_names_file_line_and_field(tmp_path, old, new, line, path, message):
     known = known_with_templates(tmp_path)
     rules = tmp_path / "rules.yaml"
@@ -278,26 +348,35 @@ def test_a_bad_rule_file_stops_the_start(tmp_path, database_url, settings_for):
     shutil.copytree(ROOT / "config", config)
     text = (config / "rules.yaml").read_text().replace("status: closing", "status: shut", 1)
     (config / "rules.yaml").write_text(text)
-    with pytest.raises(RuntimeError, match="did not start"), \
-            server.run(settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))):
+    with (
+        pytest.raises(RuntimeError, match="did not start"),
+        server.run(settings_for(database_url, TYPHOON_CONFIG_DIR=str(config))),
+    ):
         pass
 
 
 def test_concurrent_changes_neither_deadlock_nor_run_twice(app_server, api: Api):
     import concurrent.futures
 
-    bodies = [{"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"},
-              {"source": "ZHUHAI", "kind": "typhoon", "level": "red"},
-              {"source": "HENGQIN", "kind": "response_level", "level": "II"},
-              {"source": "SMG", "kind": "storm_surge", "level": "orange"},
-              {"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"}]
+    bodies = [
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"},
+        {"source": "ZHUHAI", "kind": "typhoon", "level": "red"},
+        {"source": "HENGQIN", "kind": "response_level", "level": "II"},
+        {"source": "SMG", "kind": "storm_surge", "level": "orange"},
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "8NE"},
+    ]
     with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
         answers = list(pool.map(lambda b: api.post("/api/v1/signals", b), bodies))
     assert [a.status_code for a in answers] == [200] * len(bodies)
     keys = [j["key"] for j in api.journal()]
     assert len(keys) == len(set(keys))
     assert {r for r, v in api.rules().items() if v["active"]} == {
-        "smg_tc_3", "smg_tc_8", "zhuhai_typhoon_yellow", "zhuhai_typhoon_orange",
-        "zhuhai_typhoon_red", "flooding_evacuation"}
+        "smg_tc_3",
+        "smg_tc_8",
+        "zhuhai_typhoon_yellow",
+        "zhuhai_typhoon_orange",
+        "zhuhai_typhoon_red",
+        "flooding_evacuation",
+    }
     assert all(v["activation"] == 1 for v in api.rules().values() if v["active"])
     assert response(api) == "I"

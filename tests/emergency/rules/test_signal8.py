@@ -32,8 +32,9 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
     summaries = [a["summary"] for a in s8]
     assert "hengqin_school: infant_primary_suspended → all_suspended" in summaries
     assert "lotus_bridge: open → closing" in summaries
-    assert any(a["status"] == "scheduled" and a["summary"].startswith("lotus_bridge → closed")
-               for a in s8)
+    assert any(
+        a["status"] == "scheduled" and a["summary"].startswith("lotus_bridge → closed") for a in s8
+    )
     assert "um_connecting_bridge already open" in summaries
     assert "shuttle_bus: running → suspended" in summaries
     assert "3 crews (180 people) to standby" in summaries
@@ -43,7 +44,8 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
     assert broadcast["result"]["status"] in ("sending", "completed")  # pre-approved: sent
     # Public now, so also our CAP alert: one <info> per language, one <area> per community.
     xml = app_server.client.get(
-        f"/api/v1/cap/alerts/{broadcast['result']['cap_identifier']}.xml").content
+        f"/api/v1/cap/alerts/{broadcast['result']['cap_identifier']}.xml"
+    ).content
     alert = parse_cap(xml)
     assert [i.language for i in alert.infos] == ["zh-Hans", "zh-Hant", "pt", "en"]
     assert len(alert.infos[0].areas) == 4 and alert.infos[0].event_code("SIGNAL") is None
@@ -58,8 +60,16 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
     assert all(crew_states[c["id"]] == "standby" for c in crews)
 
     types = [e["type"] for e in events]
-    for expected in ("signal.changed", "cap.published", "liaison.notified", "rule.fired",
-                     "facility.changed", "crew.updated", "prompt.created", "cap.received"):
+    for expected in (
+        "signal.changed",
+        "cap.published",
+        "liaison.notified",
+        "rule.fired",
+        "facility.changed",
+        "crew.updated",
+        "prompt.created",
+        "cap.received",
+    ):
         assert expected in types, (expected, types)
     assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[-1]["seq"] + 1))
     fired = [e["data"] for e in events if e["type"] == "rule.fired"]
@@ -91,7 +101,9 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
     assert api.facilities()["lotus_bridge"] == "closed"
     history = api.get("/api/v1/facilities/lotus_bridge/history")
     assert [(h["status"], h["actor"]) for h in history] == [
-        ("closed", "rule:smg_tc_8"), ("closing", "rule:smg_tc_8")]
+        ("closed", "rule:smg_tc_8"),
+        ("closing", "rule:smg_tc_8"),
+    ]
 
     # A restart evaluates the rules again: nothing runs twice.
     journal = api.journal()
@@ -113,8 +125,14 @@ def test_lowering_to_3_reverses_and_asks_about_the_bridge(app_server, api: Api):
         body = api.cap("smg_update.xml")  # No. 8 replaced by No. 3
         events = live.events_until(lambda m: m["type"] == "cap.received", timeout=20)
     off = by_rule(body["actions"], "smg_tc_8", phase="off")
-    assert [a["do"] for a in off] == ["facility", "facility", "facility", "broadcast", "prompt",
-                                     "prompt"]
+    assert [a["do"] for a in off] == [
+        "facility",
+        "facility",
+        "facility",
+        "broadcast",
+        "prompt",
+        "prompt",
+    ]
     assert by_rule(body["actions"], "smg_tc_3") == []  # still holds: nothing to do
     facilities = api.facilities()
     assert facilities["hengqin_school"] == "infant_primary_suspended"
@@ -126,13 +144,21 @@ def test_lowering_to_3_reverses_and_asks_about_the_bridge(app_server, api: Api):
     assert any(e["type"] == "rule.fired" and e["data"]["phase"] == "off" for e in events)
     # The operator decides, and says so.
     bridge = next(p for p in prompts if "Lotus Bridge" in p["texts"]["en"])
-    assert api.post("/api/v1/facilities/lotus_bridge/status",
-                    {"status": "open", "note": "agreed with PSP"}).status_code == 200
-    r = api.post(f"/api/v1/rules/prompts/{bridge['id']}/resolve", {"status": "done",
-                                                                    "note": "reopened 15:10"})
+    assert (
+        api.post(
+            "/api/v1/facilities/lotus_bridge/status", {"status": "open", "note": "agreed with PSP"}
+        ).status_code
+        == 200
+    )
+    r = api.post(
+        f"/api/v1/rules/prompts/{bridge['id']}/resolve",
+        {"status": "done", "note": "reopened 15:10"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "done"
-    assert api.post(f"/api/v1/rules/prompts/{bridge['id']}/resolve",
-                    {"status": "done"}).status_code == 409
+    assert (
+        api.post(f"/api/v1/rules/prompts/{bridge['id']}/resolve", {"status": "done"}).status_code
+        == 409
+    )
     # All signals down: the No. 3 rule reverses too.
     api.cap("smg_cancel.xml")
     assert api.facilities()["hengqin_school"] == "classes_normal"
@@ -159,5 +185,7 @@ def test_lowered_before_90_minutes_cancels_the_closure(app_server, api: Api):
     assert run["status"] == "cancelled"
     # Raised again: a new activation, with its own closure.
     body = api.signal("8SE")
-    assert any(a["status"] == "scheduled" and a["activation"] == 2
-               for a in by_rule(body["actions"], "smg_tc_8"))
+    assert any(
+        a["status"] == "scheduled" and a["activation"] == 2
+        for a in by_rule(body["actions"], "smg_tc_8")
+    )
