@@ -451,7 +451,7 @@ def rows_from(results: dict[str, Any]) -> list[dict[str, Any]]:
             "unit": "s",
             "note": (
                 f"peer extrapolated: {results['sequential']['n']:,} sequential sync-client "
-                f"creates timed, ×{n / results['sequential']['n']:.3g} to {n:,}; ours measured "
+                f"creates timed, ×{n / results['sequential']['n']:,.4g} to {n:,}; ours measured "
                 f"whole (insert {ours['insert_s']:.1f} s + send {ours['send_s']:.1f} s)"
             ),
         },
@@ -472,7 +472,7 @@ def rows_from(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "note": (
                     f"peer extrapolated: {results['apprise']['n']} recipients timed "
                     f"(its 0.2 s gap between requests as shipped; its URL constant pointed at "
-                    f"the local server), ×{n / results['apprise']['n']:.3g} to {n:,}"
+                    f"the local server), ×{n / results['apprise']['n']:,.4g} to {n:,}"
                 ),
             }
         )
