@@ -51,6 +51,21 @@ def _jobstore_url(database_url: str) -> str:
     return database_url
 
 
+def create_job_table(store: SQLAlchemyJobStore) -> None:
+    """APScheduler creates its table on start with a check-then-create that is not atomic: two
+    schedulers starting together on a new database both try, and one died with "already
+    exists". Create it here and take the other process's table as done."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        store.jobs_t.create(store.engine, checkfirst=True)
+    except DBAPIError:
+        if not inspect(store.engine).has_table(store.jobs_t.name):
+            raise
+        log.info("the scheduler job table was created by another process at the same time")
+
+
 class Scheduler:
     def __init__(
         self, runtime, *, run_jobs: bool = True, lock_ttl: float = 10.0, node_id: str | None = None
@@ -64,9 +79,10 @@ class Scheduler:
         self._elector: threading.Thread | None = None
         self._redis = None
         self._leader_key = runtime.settings.redis_key(LEADER_KEY)
+        self._store = SQLAlchemyJobStore(url=_jobstore_url(runtime.settings.database_url))
         self.aps = BackgroundScheduler(
             jobstores={
-                PERSISTENT: SQLAlchemyJobStore(url=_jobstore_url(runtime.settings.database_url)),
+                PERSISTENT: self._store,
                 PERIODIC: MemoryJobStore(),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -77,6 +93,7 @@ class Scheduler:
     def start(self) -> None:
         global _runtime
         _runtime = self.runtime
+        create_job_table(self._store)
         self.aps.start(paused=True)  # the job store is usable from now on
         if not self.run_jobs:
             return

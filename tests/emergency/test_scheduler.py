@@ -114,3 +114,40 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
             time.sleep(0.2)
         assert int(now.split(":")[1]) == standby.popen.pid
         assert standby.popen.poll() is None
+
+
+def test_schedulers_starting_together_both_get_the_job_table(database_url, tmp_path):
+    """Two schedulers start at once on a new database: the one whose CREATE TABLE meets the
+    other's (not yet committed) table waits, fails with "already exists", and carries on."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    import threading
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from sqlalchemy import create_engine, inspect
+
+    from emergency.scheduler import _jobstore_url, create_job_table
+
+    url = _jobstore_url(database_url)
+    other = SQLAlchemyJobStore(url=url)
+    mine = SQLAlchemyJobStore(url=url)
+    outcome: dict = {}
+    try:
+        with other.engine.connect() as racer:  # the other scheduler, mid-way through its start
+            racer.begin()
+            other.jobs_t.create(racer)
+            thread = threading.Thread(
+                target=lambda: outcome.update(done=create_job_table(mine) is None)
+            )
+            thread.start()
+            thread.join(1.0)
+            assert thread.is_alive(), "the second CREATE TABLE should wait on the first"
+            racer.commit()
+        thread.join(30)
+        assert outcome == {"done": True}
+        engine = create_engine(url)
+        assert inspect(engine).has_table("apscheduler_jobs")
+        engine.dispose()
+    finally:
+        other.engine.dispose()
+        mine.engine.dispose()
