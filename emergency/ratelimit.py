@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from emergency.exceptions import TooManyRequests
 
@@ -64,6 +64,11 @@ def limiter(app: FastAPI, name: str, *, limit: int, window: float) -> RateLimite
         if name not in limiters:
             limiters[name] = RateLimiter(limit=limit, window=window)
         return limiters[name]
+
+
+def client_address(request: Request) -> str:
+    """The key of a per-address limit."""
+    return request.client.host if request.client else "unknown"
 
 
 def too_many(what: str, retry: float) -> TooManyRequests:

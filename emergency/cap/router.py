@@ -39,9 +39,8 @@ def public_rate_limited(request: Request) -> None:
     limit = request.app.state.settings.cap_feed_rate_limit
     if not limit:
         return
-    client = request.client.host if request.client else "unknown"
     allowed, retry = ratelimit.limiter(request.app, "cap_feed", limit=limit, window=60.0).allow(
-        client
+        ratelimit.client_address(request)
     )
     if not allowed:
         raise ratelimit.too_many("requests for the public CAP feed from this address", retry)

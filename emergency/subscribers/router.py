@@ -21,12 +21,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
+from emergency import ratelimit
 from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.exceptions import InvalidInput, NotAuthenticated, TooManyRequests
+from emergency.ratelimit import RateLimiter
 from emergency.subscribers import flows
-from emergency.subscribers.ratelimit import RateLimiter
 from emergency.subscribers.schemas import (
     OptOutIn,
     OptOutPublic,
@@ -62,8 +63,7 @@ def _rate_limited(request: Request) -> None:
     limiter: RateLimiter | None = getattr(request.app.state, "push_rate_limiter", None)
     if limiter is None:
         return
-    client = request.client.host if request.client else "unknown"
-    allowed, retry = limiter.allow(client)
+    allowed, retry = limiter.allow(ratelimit.client_address(request))
     if not allowed:
         raise TooManyRequests(
             f"too many push subscription requests from this address; try "

@@ -34,7 +34,7 @@ MAX_FORM_BYTES = 64 * 1024
 async def _signed_form(request: Request) -> dict[str, str]:
     settings = request.app.state.settings
     refusals = _refusals(request)
-    client = request.client.host if request.client else "unknown"
+    client = ratelimit.client_address(request)
     if refusals is not None:
         over, retry = refusals.exceeded(client)
         if over:
