@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, File, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy.exc import IntegrityError
 
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
 from emergency.dependencies import SettingsDep
@@ -59,20 +58,9 @@ def post_field_report(
 ):
     """A report from the field. The same `Idempotency-Key` again stores nothing and answers
     the stored report with 200 (201 the first time)."""
-    try:
-        report, created = field_flows.submit_report(
-            session, user=user, key=idempotency_key, body=body, zones=zones
-        )
-    except IntegrityError:
-        # Two retries of one report raced: the other one stored it. Answer that one.
-        session.rollback()
-        key = field_flows.check_key(idempotency_key)
-        report = field_flows.stored_report(
-            session, key=key, user=user, digest=field_flows.body_hash(body)
-        )
-        if report is None:
-            raise
-        created = False
+    report, created = field_flows.submit_report(
+        session, user=user, key=idempotency_key, body=body, zones=zones
+    )
     if not created:
         response.status_code = 200
     return field_flows.public(report)

@@ -31,6 +31,7 @@ from emergency.field.common import check_location
 from emergency.field.models import (
     HAZARD_TRANSITIONS,
     FieldAccount,
+    FieldReport,
     Hazard,
     HazardKind,
     HazardStatus,
@@ -279,19 +280,18 @@ def group_public(session: Session, g: InspectionGroup) -> GroupPublic:
 
 
 def inspection_totals(session: Session) -> dict[str, int]:
-    trips, persons, vehicles = session.exec(
+    groups = select(func.count()).select_from(InspectionGroup).scalar_subquery()
+    trips, persons, vehicles, on_patrol, group_count = session.exec(
         select(
             func.count(),
             func.coalesce(func.sum(PatrolTrip.persons), 0),
             func.coalesce(func.sum(PatrolTrip.vehicles), 0),
-        )
+            func.count().filter(PatrolTrip.status == TripStatus.open),
+            groups,
+        ).select_from(PatrolTrip)
     ).one()
-    on_patrol = session.exec(
-        select(func.count()).select_from(PatrolTrip).where(PatrolTrip.status == TripStatus.open)
-    ).one()
-    groups = session.exec(select(func.count()).select_from(InspectionGroup)).one()
     return {
-        "groups": int(groups),
+        "groups": int(group_count),
         "on_patrol": int(on_patrol),
         "trips": int(trips),
         "person_trips": int(persons),
@@ -556,15 +556,17 @@ def hazard_public(h: Hazard) -> HazardPublic:
 
 
 def hazard_totals(session: Session) -> dict[str, int]:
-    counts = dict(session.exec(select(Hazard.status, func.count()).group_by(Hazard.status)).all())
-    overdue = session.exec(
-        select(func.count()).select_from(Hazard).where(_overdue_clause(utcnow()))
-    ).one()
-    by_status = {s.value: int(counts.get(s.value, 0)) for s in HazardStatus}
+    rows = session.exec(
+        select(
+            Hazard.status, func.count(), func.count().filter(_overdue_clause(utcnow()))
+        ).group_by(Hazard.status)
+    ).all()
+    counts = {status: int(n) for status, n, _ in rows}
+    by_status = {s.value: counts.get(s.value, 0) for s in HazardStatus}
     return {
         **by_status,
         "total": sum(by_status.values()),
-        "overdue": int(overdue),
+        "overdue": sum(int(overdue) for _, _, overdue in rows),
         "unresolved": by_status["open"] + by_status["assigned"],
     }
 
@@ -738,30 +740,40 @@ def account_of(session: Session, user: User) -> FieldAccount | None:
     return session.get(FieldAccount, user.id)
 
 
-def summary(session: Session) -> dict:
-    """The situation's `field` section: inspections, hazards, requests for help, reports."""
-    from emergency.field.models import FieldReport
-
+def report_totals(session: Session) -> dict:
+    """Field reports by kind (what a `field_report.created` event carries: each report's own
+    domain event carries that domain's totals)."""
     reports = dict(
         session.exec(select(FieldReport.kind, func.count()).group_by(FieldReport.kind)).all()
     )
     return {
-        "inspections": inspection_totals(session),
-        "hazards": hazard_totals(session),
-        "help_requests": help_totals(session),
         "reports": {k: int(v) for k, v in reports.items()},
         "reports_total": int(sum(reports.values())),
     }
+
+
+def summary(session: Session) -> dict:
+    """The situation's `field` section: inspections, hazards, requests for help, reports."""
+    return {
+        "inspections": inspection_totals(session),
+        "hazards": hazard_totals(session),
+        "help_requests": help_totals(session),
+        **report_totals(session),
+    }
+
+
+# The totals an `inspection.updated` event carries: only those of what changed (a screen
+# replaces them, so totals that did not change need not be counted again on every report).
+_TOTALS = {"group": "inspections", "trip": "inspections", "hazard": "hazards"}
 
 
 def _emit(session: Session, entity: str, action: str, **data) -> None:
     payload = {"entity": entity, "action": action}
     for key, value in data.items():
         payload[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    payload["totals"] = {
-        "inspections": inspection_totals(session),
-        "hazards": hazard_totals(session),
-    }
+    section = _TOTALS[entity]
+    count = inspection_totals if section == "inspections" else hazard_totals
+    payload["totals"] = {section: count(session)}
     event_service.emit(session, EVENT, payload)
 
 
