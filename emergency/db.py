@@ -23,11 +23,16 @@ from alerts.sqltypes import JSONType, UTCDateTime, utcnow  # noqa: F401  (re-exp
 log = logging.getLogger(__name__)
 
 
+# Seconds a request waits for a free connection before it answers 503 (see make_engine).
+POOL_TIMEOUT = 5.0
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
+            pool_timeout=POOL_TIMEOUT,
             pool_pre_ping=True,
         )
 
@@ -43,7 +48,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # Past POOL_TIMEOUT a request answers 503 with Retry-After (emergency.exceptions), which
+    # a phone's outbox retries: better than holding it for the default 30 s.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_timeout=POOL_TIMEOUT,
+        pool_pre_ping=True,
+    )
 
 
 class Database:

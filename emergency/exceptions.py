@@ -10,7 +10,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
         log.info("value out of range for the database", extra={"path": request.url.path})
         return JSONResponse(error_body("invalid_input", "a value is out of range"), status_code=422)
+
+    # Every connection busy (PoolTimeout) or the database unreachable, restarting or breaking
+    # a deadlock (OperationalError): nothing was stored, and the same request again may work.
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database busy or unavailable: %s", type(exc).__name__, extra={"path": request.url.path}
+        )
+        return JSONResponse(
+            error_body("database_unavailable", "the database is busy or unavailable; try again"),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
