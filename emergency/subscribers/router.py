@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -25,8 +24,7 @@ from emergency import ratelimit
 from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Operator, Reader, SessionDep
-from emergency.exceptions import InvalidInput, NotAuthenticated, TooManyRequests
-from emergency.ratelimit import RateLimiter
+from emergency.exceptions import InvalidInput, NotAuthenticated
 from emergency.subscribers import flows
 from emergency.subscribers.schemas import (
     OptOutIn,
@@ -41,14 +39,7 @@ from emergency.subscribers.schemas import (
 PUSH_LIMIT = 20  # subscriptions (or unsubscriptions) per client address …
 PUSH_WINDOW = 600.0  # … per ten minutes
 
-
-@asynccontextmanager
-async def lifespan(app):
-    app.state.push_rate_limiter = RateLimiter(limit=PUSH_LIMIT, window=PUSH_WINDOW)
-    yield
-
-
-router = APIRouter(tags=["subscribers"], lifespan=lifespan)
+router = APIRouter(tags=["subscribers"])
 _optional_bearer = HTTPBearer(auto_error=False)
 
 
@@ -60,15 +51,12 @@ RuntimeDep = Annotated[Any, Depends(_runtime)]
 
 
 def _rate_limited(request: Request) -> None:
-    limiter: RateLimiter | None = getattr(request.app.state, "push_rate_limiter", None)
-    if limiter is None:
-        return
+    """PUSH_LIMIT (un)subscriptions per client address per PUSH_WINDOW, across processes;
+    beyond: 429 with Retry-After. Counted before the body is checked (a refused one too)."""
+    limiter = ratelimit.limiter(request.app, "push", limit=PUSH_LIMIT, window=PUSH_WINDOW)
     allowed, retry = limiter.allow(ratelimit.client_address(request))
     if not allowed:
-        raise TooManyRequests(
-            f"too many push subscription requests from this address; try "
-            f"again in {int(retry) + 1} s"
-        )
+        raise ratelimit.too_many("push subscription requests from this address", retry)
 
 
 @router.get("/api/v1/subscribers/stats")

@@ -35,19 +35,21 @@ async def _signed_form(request: Request) -> dict[str, str]:
     settings = request.app.state.settings
     refusals = _refusals(request)
     client = ratelimit.client_address(request)
+    # The limiter may ask Redis (a blocking call): from a thread. With Redis down it fails
+    # open to this process's window, so Twilio's receipts never wait on Redis.
     if refusals is not None:
-        over, retry = refusals.exceeded(client)
+        over, retry = await asyncio.to_thread(refusals.exceeded, client)
         if over:
             raise ratelimit.too_many("webhook calls refused from this address", retry)
     try:
         return await _verified_form(request, settings)
     except Forbidden:
         if refusals is not None:
-            refusals.allow(client)
+            await asyncio.to_thread(refusals.allow, client)
         raise
 
 
-def _refusals(request: Request) -> ratelimit.RateLimiter | None:
+def _refusals(request: Request) -> ratelimit.Limiter | None:
     """Refused calls per client address (TYPHOON_WEBHOOK_REFUSAL_LIMIT a minute); Twilio's
     correctly signed calls are never counted, so receipts are never throttled."""
     limit = request.app.state.settings.webhook_refusal_limit
