@@ -11,7 +11,7 @@ from emergency import ratelimit
 from emergency.auth.dependencies import FieldReporter
 
 
-def get_zones(request: Request) -> Any:
+async def get_zones(request: Request) -> Any:  # async: no thread hand-over for an attribute
     return getattr(request.app.state, "zones", None)
 
 
