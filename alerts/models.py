@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, true
 from sqlmodel import Column, Field, SQLModel
 
 from alerts.sqltypes import JSONType, UTCDateTime, utcnow
@@ -105,6 +105,11 @@ class Broadcast(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancelled_by: str | None = Field(default=None, max_length=120)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The outbox rows of a big audience are written in chunks after the start (see
+    # alerts.broadcasts.service): False until the last is; the cursor says where the next
+    # chunk begins ("push:<push subscription id>" or "sms:<subscriber id>", the last seen).
+    audience_complete: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    audience_cursor: str | None = Field(default=None, max_length=40)
 
 
 class Message(SQLModel, table=True):

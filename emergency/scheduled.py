@@ -44,6 +44,11 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         lambda s: broadcast_jobs.START_DUE_EVERY,
     ),
     PeriodicJob(
+        "broadcasts-finish-audience",
+        broadcast_jobs.finish_audiences,
+        lambda s: broadcast_jobs.FINISH_AUDIENCES_EVERY,
+    ),
+    PeriodicJob(
         "receipts-apply-pending",
         broadcast_jobs.apply_pending_receipts,
         lambda s: broadcast_jobs.RECEIPTS_EVERY,

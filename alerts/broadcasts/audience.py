@@ -16,6 +16,8 @@ arrays, and :func:`geo.targeting.target_mask` decides the rest without a loop pe
 
 Each phone and each endpoint appears once (both are unique in their tables), so the outbox
 dedupe keys ``sms:<E.164>`` and ``push:<sha1(endpoint)>`` are unique in a broadcast.
+:func:`compute_chunk` gives the same audience a slice at a time, in id order (the outbox of a
+big broadcast is written in chunks).
 """
 
 from __future__ import annotations
@@ -92,6 +94,30 @@ def compute(
     return audience
 
 
+@dataclass
+class Chunk:
+    audience: Audience  # the recipients among the candidates looked at
+    candidates: int  # rows looked at (fewer than asked: none left on this channel)
+    last_id: int | None  # the highest id looked at (the next chunk starts after it)
+
+
+def compute_chunk(
+    session: Session,
+    *,
+    target: Target,
+    channel: str,
+    exercise: bool,
+    after_id: int,
+    limit: int,
+) -> Chunk:
+    """The same audience, one channel and a slice of it: the next ``limit`` candidates by
+    id (subscriber id for SMS, push subscription id for push) above ``after_id``."""
+    audience = Audience()
+    pick = _sms if channel == Channel.sms.value else _push
+    candidates, last_id = pick(session, target, exercise, audience, after_id=after_id, limit=limit)
+    return Chunk(audience, candidates, last_id)
+
+
 def _where_target(lon_col, lat_col, zone_col, target: Target):
     """SQL prefilter: inside the target's bounding box, or in a target zone."""
     conditions = []
@@ -118,7 +144,15 @@ def _inside(rows: list, target: Target, lon_i: int, lat_i: int, zone_i: int) -> 
     return mask
 
 
-def _sms(session: Session, target: Target, exercise: bool, audience: Audience) -> None:
+def _sms(
+    session: Session,
+    target: Target,
+    exercise: bool,
+    audience: Audience,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[int, int | None]:
     s = Subscriber
     query = (
         select(s.id, s.phone, s.language, s.lon, s.lat, s.zone_id)
@@ -132,6 +166,10 @@ def _sms(session: Session, target: Target, exercise: bool, audience: Audience) -
     )
     if exercise:
         query = query.where(s.exercise_list.is_(True))
+    if after_id is not None:
+        query = query.where(s.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
     rows = session.connection().execute(query).all()  # Core rows: no ORM loading
     mask = _inside(rows, target, 3, 4, 5)
     for row, hit in zip(rows, mask, strict=True):
@@ -139,9 +177,18 @@ def _sms(session: Session, target: Target, exercise: bool, audience: Audience) -
             audience.sms_subscriber_ids.append(row[0])
             audience.sms_phones.append(row[1])
             audience.sms_languages.append(row[2])
+    return len(rows), (rows[-1][0] if rows else None)
 
 
-def _push(session: Session, target: Target, exercise: bool, audience: Audience) -> None:
+def _push(
+    session: Session,
+    target: Target,
+    exercise: bool,
+    audience: Audience,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[int, int | None]:
     p, s = PushSubscription, Subscriber
     island_wide = and_(p.lat.is_(None), p.zone_id.is_(None))
     query = (
@@ -155,6 +202,10 @@ def _push(session: Session, target: Target, exercise: bool, audience: Audience) 
         .order_by(p.id)
     )
     query = query.where(s.exercise_list.is_(True) if exercise else true())
+    if after_id is not None:
+        query = query.where(p.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
     rows = session.connection().execute(query).all()  # Core rows: no ORM loading
     mask = _inside(rows, target, 3, 4, 5)
     for row, hit in zip(rows, mask, strict=True):
@@ -162,6 +213,7 @@ def _push(session: Session, target: Target, exercise: bool, audience: Audience) 
             audience.push_ids.append(row[0])
             audience.push_endpoints.append(row[1])
             audience.push_languages.append(row[2])
+    return len(rows), (rows[-1][0] if rows else None)
 
 
 def union_area(target: Target):

@@ -14,10 +14,21 @@ States::
 - Without approval pending it is ``scheduled``; :func:`start_sending` moves it to
   ``sending`` at once (no ``send_at``) or when its time comes (the caller's scheduler).
 - :func:`start_sending` recomputes the audience at that moment (an opt-out since drafting
-  counts), writes every message into the outbox in bulk, and hands their ids to the queue
-  only after the commit. A conditional UPDATE claims the broadcast (``scheduled`` →
-  ``sending``), and the outbox's unique (broadcast, dedupe_key) backs it: starting twice
-  sends nothing twice.
+  counts), writes its messages (or, given ``first_chunk``, the first of them, e.g.
+  :data:`FIRST_CHUNK`) into the outbox in bulk, and hands their ids to the queue only after
+  the commit. A conditional UPDATE claims the broadcast
+  (``scheduled`` → ``sending``), and the outbox's unique (broadcast, dedupe_key) backs it:
+  starting twice sends nothing twice.
+- The rest of a bigger audience is written after that commit, :data:`CHUNK` at a time, each
+  chunk in its own transaction and queued after it (:func:`finish_audience`: the caller runs
+  it at once, and a periodic job for any that a dead process left unfinished). The broadcast
+  row says how far it got (``audience_complete``, ``audience_cursor``: push subscriptions
+  by id, then subscribers by id), and each chunk locks that row and advances the cursor in
+  the transaction that writes it, so a chunk is written once even by two writers at once;
+  the unique (broadcast, dedupe_key) stays the last guard. Each chunk runs the audience
+  query again: an opt-out after the start is respected by the chunks not yet written (and a
+  new subscriber in the target is included). A broadcast is not ``completed`` before its
+  audience is complete; cancelling stops the chunks.
 - :func:`cancel_broadcast` turns every message still ``queued`` into ``cancelled`` in one
   UPDATE; a worker claims only ``queued`` rows, so nothing more leaves.
 
@@ -28,7 +39,10 @@ wraps it and does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,7 +64,15 @@ from alerts.templates import mark_exercise
 from geo.areas import AreaError, parse_area
 from geo.zones import UnknownZoneError
 
+log = logging.getLogger(__name__)
+
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
+# Outbox rows written in the transaction that starts a broadcast (the first to be sent), then
+# per later transaction: small enough that a signal's request commits at once, big enough that
+# 200,000 rows take a few seconds. The application passes FIRST_CHUNK as ``first_chunk``.
+FIRST_CHUNK = 2_000
+CHUNK = 10_000
+STAGES = (Channel.push.value, Channel.sms.value)  # the order the audience is written in
 ACTIVE = (
     BroadcastStatus.draft,
     BroadcastStatus.awaiting_approval,
@@ -300,6 +322,7 @@ def create_broadcast(
     idempotency_key: str | None = None,
     preapproved_by: str | None = None,
     now: datetime | None = None,
+    first_chunk: int | None = None,
 ) -> Created:
     """Store a broadcast and take it as far as it may go now.
 
@@ -361,7 +384,16 @@ def create_broadcast(
         session.flush()
 
     if broadcast.status == BroadcastStatus.scheduled and (send_at is None or send_at <= now):
-        start_sending(session, broadcast_id=broadcast.id, zones=zones, queue=queue, now=now)
+        # the audience just computed, in this transaction: no second query of it
+        start_sending(
+            session,
+            broadcast_id=broadcast.id,
+            zones=zones,
+            queue=queue,
+            now=now,
+            audience=audience,
+            first_chunk=first_chunk,
+        )
         session.refresh(broadcast)
     return Created(broadcast, created=True, audience=audience)
 
@@ -390,6 +422,7 @@ def approve_broadcast(
     zones,
     queue: MessageQueue,
     now: datetime | None = None,
+    first_chunk: int | None = None,
 ) -> Broadcast:
     """The second person's approval: never the drafter; only once."""
     now = now or utcnow()
@@ -422,7 +455,14 @@ def approve_broadcast(
         )
     session.refresh(broadcast)
     if broadcast.send_at is None or broadcast.send_at <= now:
-        start_sending(session, broadcast_id=broadcast_id, zones=zones, queue=queue, now=now)
+        start_sending(
+            session,
+            broadcast_id=broadcast_id,
+            zones=zones,
+            queue=queue,
+            now=now,
+            first_chunk=first_chunk,
+        )
         session.refresh(broadcast)
     return broadcast
 
@@ -470,10 +510,11 @@ def cancel_broadcast(
 @dataclass
 class Started:
     broadcast: Broadcast
-    messages: int
-    message_ids: list[int]
+    messages: int  # the whole audience
+    message_ids: list[int]  # the first chunk's, queued after the commit
     seconds_audience: float
     seconds_insert: float
+    complete: bool = True  # False: the rest is for finish_audience
 
 
 def start_sending(
@@ -483,15 +524,20 @@ def start_sending(
     zones,
     queue: MessageQueue,
     now: datetime | None = None,
+    audience: Audience | None = None,
+    first_chunk: int | None = None,
 ) -> Started | None:
-    """Write the broadcast's outbox rows and queue them after commit; None if it is not
+    """Write the broadcast's first outbox rows and queue them after commit; None if it is not
     (or no longer) ``scheduled`` — already sending, cancelled, awaiting approval.
 
-    The audience is computed now, so opt-outs since drafting are respected. A broadcast
-    that reaches nobody is ``completed`` at once (no worker would ever complete it).
+    The audience is computed now (or is ``audience``, computed in this transaction), so
+    opt-outs since drafting are respected; ``recipients`` and ``by_language`` count all of it.
+    With ``first_chunk``, only that many rows are written here; when more are left,
+    ``audience_complete`` is False and the caller runs :func:`finish_audience` after the
+    commit (and a periodic one, for a process that stops first). Without it, all of them
+    (for a caller with neither). A broadcast that reaches
+    nobody is ``completed`` at once (no worker would ever complete it).
     """
-    import time
-
     now = now or utcnow()
     claimed = session.execute(
         update(Broadcast)
@@ -503,12 +549,14 @@ def start_sending(
     broadcast = get(session, broadcast_id)
     session.refresh(broadcast)
     t0 = time.perf_counter()
-    target = resolve_target(zones, broadcast.zones, broadcast.area)
-    audience = audience_mod.compute(
-        session, target=target, channels=broadcast.channels, exercise=broadcast.exercise
-    )
+    if audience is None:
+        target = resolve_target(zones, broadcast.zones, broadcast.area)
+        audience = audience_mod.compute(
+            session, target=target, channels=broadcast.channels, exercise=broadcast.exercise
+        )
     t1 = time.perf_counter()
-    write_outbox(session, broadcast=broadcast, audience=audience, now=now)
+    head, cursor = _head(audience, first_chunk)
+    write_outbox(session, broadcast=broadcast, audience=head, now=now)
     ids = list(
         session.connection()
         .execute(
@@ -521,13 +569,216 @@ def start_sending(
     t2 = time.perf_counter()
     broadcast.recipients = audience.total
     broadcast.by_language = audience.by_language(LANGUAGES)
+    broadcast.audience_complete = cursor is None
+    broadcast.audience_cursor = cursor
     if not ids and audience.total == 0:
         broadcast.status = BroadcastStatus.completed
         broadcast.completed_at = now
     session.add(broadcast)
     session.flush()
     enqueue_after_commit(session, queue, ids)
-    return Started(broadcast, audience.total, ids, t1 - t0, t2 - t1)
+    return Started(broadcast, audience.total, ids, t1 - t0, t2 - t1, complete=cursor is None)
+
+
+def _head(audience: Audience, size: int | None) -> tuple[Audience, str | None]:
+    """The first ``size`` recipients in the order they are written (push, then SMS, each by
+    id), and the cursor after them (None: that is everyone)."""
+    if size is None or audience.total <= size:
+        return audience, None
+    size = max(size, 1)
+    pushes = min(size, len(audience.push_ids))
+    texts = size - pushes
+    head = Audience(
+        sms_subscriber_ids=audience.sms_subscriber_ids[:texts],
+        sms_phones=audience.sms_phones[:texts],
+        sms_languages=audience.sms_languages[:texts],
+        push_ids=audience.push_ids[:pushes],
+        push_endpoints=audience.push_endpoints[:pushes],
+        push_languages=audience.push_languages[:pushes],
+    )
+    if texts:
+        return head, f"{Channel.sms.value}:{audience.sms_subscriber_ids[texts - 1]}"
+    return head, f"{Channel.push.value}:{audience.push_ids[pushes - 1]}"
+
+
+# --- the rest of the audience, in chunks ---------------------------------------------
+
+
+@dataclass
+class ChunkWritten:
+    broadcast_id: int
+    message_ids: list[int]  # queued after the commit
+    complete: bool  # the audience is now all in the outbox
+
+
+def write_next_chunk(
+    session: Session,
+    *,
+    broadcast_id: int,
+    zones,
+    queue: MessageQueue,
+    size: int | None = None,
+    now: datetime | None = None,
+) -> ChunkWritten | None:
+    """Write the next chunk of a ``sending`` broadcast's audience in the caller's transaction
+    and queue it after the commit; None when there is nothing to write (complete, cancelled,
+    not sending).
+
+    The broadcast row is locked first by a conditional UPDATE (a row lock on PostgreSQL, the
+    database's write lock on SQLite, and the statement re-checks the state once it has the
+    lock), and the cursor is read and advanced under that lock, in the transaction that
+    writes the rows: a second writer waits, then starts after this chunk. A chunk looks at
+    ``size`` (default :data:`CHUNK`) candidates of one channel; the one that finds fewer moves on to the next
+    channel, or completes the audience (and recounts ``recipients`` and ``by_language`` from
+    the outbox: who it was really written for).
+    """
+    now = now or utcnow()
+    size = size or CHUNK
+    locked = session.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.status == BroadcastStatus.sending,
+            Broadcast.audience_complete.is_(False),
+        )
+        .values(audience_cursor=Broadcast.audience_cursor)
+    ).rowcount
+    if locked != 1:
+        return None
+    broadcast = (
+        session.execute(
+            select(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .one()
+    )
+    stages = [stage for stage in STAGES if stage in broadcast.channels]
+    stage, _, after = (broadcast.audience_cursor or "").partition(":")
+    ids: list[int] = []
+    if stage in stages:
+        target = resolve_target(zones, broadcast.zones, broadcast.area)
+        chunk = audience_mod.compute_chunk(
+            session,
+            target=target,
+            channel=stage,
+            exercise=broadcast.exercise,
+            after_id=int(after or 0),
+            limit=size,
+        )
+        ids = _write_chunk(session, broadcast=broadcast, audience=chunk.audience, now=now)
+        if chunk.candidates >= size and chunk.last_id is not None:
+            cursor: str | None = f"{stage}:{chunk.last_id}"
+        else:  # this channel is done
+            later = stages[stages.index(stage) + 1 :]
+            cursor = f"{later[0]}:0" if later else None
+    else:  # pragma: no cover - a cursor this code did not write
+        log.error("broadcast %s: unknown audience cursor; marked complete", broadcast_id)
+        cursor = None
+    broadcast.audience_cursor = cursor
+    if cursor is None:
+        broadcast.audience_complete = True
+        by_language = dict.fromkeys(LANGUAGES, 0)
+        for language, count in session.execute(
+            select(Message.language, func.count())
+            .where(Message.broadcast_id == broadcast_id)
+            .group_by(Message.language)
+        ).all():
+            by_language[language] = count
+        broadcast.recipients = sum(by_language.values())
+        broadcast.by_language = by_language
+    session.add(broadcast)
+    session.flush()
+    enqueue_after_commit(session, queue, ids)
+    return ChunkWritten(broadcast_id, ids, cursor is None)
+
+
+def _write_chunk(
+    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
+) -> list[int]:
+    """:func:`write_outbox`, conflict-safe; returns the new rows' ids.
+
+    The lock and the cursor keep a chunk from being written twice; a row that is there all
+    the same (a phone number that moved from one subscriber to a later one) must not fail the
+    chunk for ever: on a unique violation the chunk is written again row by row, skipping
+    the rows already there. The ids are those above the highest id before the write (ids
+    only grow, and nobody else writes this broadcast's rows while it is locked).
+    """
+    if not audience.total:
+        return []
+    before = session.execute(select(func.coalesce(func.max(Message.id), 0))).scalar_one()
+    bind = session.connection()
+    try:
+        with session.begin_nested():
+            write_outbox(session, broadcast=broadcast, audience=audience, now=now)
+    except (IntegrityError, bind.dialect.dbapi.IntegrityError):
+        log.warning("broadcast %s: a chunk met rows already written; skipping them", broadcast.id)
+        _insert_skipping_duplicates(session, broadcast=broadcast, audience=audience, now=now)
+    # By the primary key alone (a range of the newest rows); the broadcast is picked here: an
+    # index on broadcast_id would walk all its earlier rows for every chunk.
+    rows = session.connection().execute(
+        select(Message.id, Message.broadcast_id).where(Message.id > before).order_by(Message.id)
+    )
+    return [message_id for message_id, bid in rows if bid == broadcast.id]
+
+
+def _insert_skipping_duplicates(
+    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
+) -> None:
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [dict(zip(_COPY_COLUMNS, row, strict=True)) for row in _rows(broadcast, audience, now)]
+    session.execute(
+        insert(Message.__table__).on_conflict_do_nothing(
+            index_elements=["broadcast_id", "dedupe_key"]
+        ),
+        rows,
+    )
+
+
+def finish_audience(
+    *,
+    unit_of_work: Callable[[], AbstractContextManager[Session]],
+    broadcast_id: int,
+    zones,
+    queue: MessageQueue,
+    size: int | None = None,
+) -> int:
+    """Write the rest of a broadcast's audience, one transaction per chunk (each queued after
+    its commit), until it is complete or no longer ``sending``; returns the rows written.
+    Idempotent: what is written is on the broadcast row, so it resumes where any writer
+    (this one, another process, one that died) stopped."""
+    written = 0
+    while True:
+        with unit_of_work() as session:
+            chunk = write_next_chunk(
+                session, broadcast_id=broadcast_id, zones=zones, queue=queue, size=size
+            )
+        if chunk is None:
+            return written
+        written += len(chunk.message_ids)
+        if chunk.complete:
+            log.info(
+                "broadcast %s: audience written (%s rows after the start)", broadcast_id, written
+            )
+            return written
+
+
+def incomplete_audiences(session: Session) -> list[int]:
+    """Ids of the broadcasts being sent whose outbox is not all written yet."""
+    return list(
+        session.execute(
+            select(Broadcast.id)
+            .where(
+                Broadcast.status == BroadcastStatus.sending,
+                Broadcast.audience_complete.is_(False),
+            )
+            .order_by(Broadcast.id)
+        ).scalars()
+    )
 
 
 @dataclass(frozen=True)
@@ -633,68 +884,68 @@ def write_outbox(
     timestamp is rendered once). The unique (broadcast_id, dedupe_key) stays the guard: a
     duplicate fails the whole transaction rather than send anything twice.
     """
-    segments = {lang: sms_text.segments(text) for lang, text in broadcast.messages.items()}
     bind = session.connection()
     dialect = bind.dialect
-    table = Message.__table__
     if dialect.name == "postgresql":
         stamp: Any = now
     else:
-        processor = table.c.queued_at.type._cached_bind_processor(dialect)
+        processor = Message.__table__.c.queued_at.type._cached_bind_processor(dialect)
         stamp = processor(now) if processor else now
-    queued, sms, push = MessageStatus.queued.value, Channel.sms.value, Channel.push.value
-    bid = broadcast.id
-
-    def rows():
-        # in _COPY_COLUMNS order
-        for pid, endpoint, lang in zip(
-            audience.push_ids, audience.push_endpoints, audience.push_languages, strict=True
-        ):
-            yield (
-                bid,
-                push,
-                None,
-                pid,
-                endpoint_key(endpoint),
-                endpoint,
-                lang,
-                1,
-                queued,
-                0,
-                stamp,
-                stamp,
-            )
-        for sid, phone, lang in zip(
-            audience.sms_subscriber_ids, audience.sms_phones, audience.sms_languages, strict=True
-        ):
-            yield (
-                bid,
-                sms,
-                sid,
-                None,
-                f"sms:{phone}",
-                phone,
-                lang,
-                segments[lang],
-                queued,
-                0,
-                stamp,
-                stamp,
-            )
-
+    rows = _rows(broadcast, audience, stamp)
     raw = bind.connection.driver_connection
     columns = ", ".join(_COPY_COLUMNS)
     if dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY message ({columns}) FROM STDIN") as copy:
-            for row in rows():
+            for row in rows:
                 copy.write_row(row)
         return
     cursor = raw.cursor()
     try:
         marks = ", ".join("?" for _ in _COPY_COLUMNS)
-        cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows())
+        cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows)
     finally:
         cursor.close()
+
+
+def _rows(broadcast: Broadcast, audience: Audience, stamp: Any):
+    """The outbox rows of ``audience``, in _COPY_COLUMNS order (push first)."""
+    segments = {lang: sms_text.segments(text) for lang, text in broadcast.messages.items()}
+    queued, sms, push = MessageStatus.queued.value, Channel.sms.value, Channel.push.value
+    bid = broadcast.id
+    for pid, endpoint, lang in zip(
+        audience.push_ids, audience.push_endpoints, audience.push_languages, strict=True
+    ):
+        yield (
+            bid,
+            push,
+            None,
+            pid,
+            endpoint_key(endpoint),
+            endpoint,
+            lang,
+            1,
+            queued,
+            0,
+            stamp,
+            stamp,
+        )
+    for sid, phone, lang in zip(
+        audience.sms_subscriber_ids, audience.sms_phones, audience.sms_languages, strict=True
+    ):
+        yield (
+            bid,
+            sms,
+            sid,
+            None,
+            f"sms:{phone}",
+            phone,
+            lang,
+            segments[lang],
+            queued,
+            0,
+            stamp,
+            stamp,
+        )
 
 
 _COPY_COLUMNS = (

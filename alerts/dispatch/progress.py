@@ -7,9 +7,9 @@ left over that rate. A ``broadcast.progress`` event is emitted when something ch
 every few seconds anyway, so a screen that joins sees it move).
 
 When nothing is left ``queued`` or ``sending``, a conditional UPDATE (``WHERE status =
-'sending'``) marks the broadcast completed: only the tick whose UPDATE changed the row
-records the audit entry and emits ``broadcast.completed``, so it happens once even with
-two schedulers overlapping during a hand-over.
+'sending'`` and its audience is all in the outbox) marks the broadcast completed: only the
+tick whose UPDATE changed the row records the audit entry and emits ``broadcast.completed``,
+so it happens once even with two schedulers overlapping during a hand-over.
 
 ``alerts`` does not know the application's events or audit log: ``emit(session, type,
 data)`` and ``audit(session, actor=…, action=…, target_type=…, target_id=…, before=…,
@@ -130,7 +130,11 @@ def _complete(
     at = utcnow()
     changed = session.execute(
         update(B)
-        .where(B.c.id == broadcast_id, B.c.status == BroadcastStatus.sending.value)
+        .where(
+            B.c.id == broadcast_id,
+            B.c.status == BroadcastStatus.sending.value,
+            B.c.audience_complete.is_(True),  # not while chunks of its outbox are to come
+        )
         .values(status=BroadcastStatus.completed.value, completed_at=at)
     ).rowcount
     if not changed:

@@ -6,6 +6,10 @@
   whose time has come — the safety net for a job that was lost (a crash between the commit
   and adding the job, a process that had no scheduler). Starting is a conditional UPDATE
   (`scheduled` → `sending`), so the job and the safety net never both start one broadcast.
+- `finish_audiences(runtime=…)`: every few seconds, writes the rest of the outbox of any
+  broadcast being sent whose audience is not all written (the process that started it
+  stopped between chunks). Chunks lock the broadcast and advance its cursor, so this job and
+  the starting process's own writer never write a chunk twice.
 - `apply_pending_receipts(runtime=…)`: status callbacks that came before their message had
   its provider id.
 """
@@ -21,6 +25,7 @@ from emergency.broadcasts import service as broadcast_service
 log = logging.getLogger(__name__)
 
 START_DUE_EVERY = 10.0
+FINISH_AUDIENCES_EVERY = 10.0
 RECEIPTS_EVERY = 15.0
 
 
@@ -59,6 +64,16 @@ def start_due_broadcasts(*, runtime) -> int:
                     "broadcast %s started by the safety job (its timed job was lost)", broadcast_id
                 )
     return count
+
+
+def finish_audiences(*, runtime) -> int:
+    with runtime.db.session() as session:
+        unfinished = core.incomplete_audiences(session)
+    written = 0
+    for broadcast_id in unfinished:
+        log.info("broadcast %s: writing the rest of its outbox", broadcast_id)
+        written += broadcast_service.finish_audience(runtime, broadcast_id)
+    return written
 
 
 def apply_pending_receipts(*, runtime) -> int:

@@ -18,12 +18,15 @@ rules engine can call without one. Events: `broadcast.created`, `broadcast.appro
 reaches nobody); progress and completion otherwise come from the dispatch engine.
 A timed broadcast's job is added to the scheduler's persistent store after the commit (a
 rolled-back broadcast schedules nothing); the periodic `start_due_broadcasts` starts any
-whose job was lost.
+whose job was lost. A big broadcast's start writes only the first chunk of its outbox; the
+rest is written by a thread started after the commit (`finish_audience_soon`), and by the
+periodic `finish_audiences` for any that a stopped process left unfinished.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -310,6 +313,7 @@ def create_broadcast(
             origin=origin or actor,
             idempotency_key=idempotency_key,
             preapproved_by=preapproved_by,
+            first_chunk=core.FIRST_CHUNK,
         )
     except core.BroadcastError as exc:
         raise _app_error(exc) from None
@@ -412,6 +416,7 @@ def approve_broadcast(
             approver=actor,
             zones=runtime.zones,
             queue=runtime.queue,
+            first_chunk=core.FIRST_CHUNK,
         )
     except core.BroadcastError as exc:
         raise _app_error(exc) from None
@@ -464,7 +469,11 @@ def start_broadcast(
     runtime = _runtime(runtime)
     try:
         started = core.start_sending(
-            session, broadcast_id=broadcast_id, zones=runtime.zones, queue=runtime.queue
+            session,
+            broadcast_id=broadcast_id,
+            zones=runtime.zones,
+            queue=runtime.queue,
+            first_chunk=core.FIRST_CHUNK,
         )
     except core.BroadcastError as exc:
         raise _app_error(exc) from None
@@ -496,6 +505,11 @@ def _started(session: Session, runtime: Any, broadcast: Broadcast, *, actor: str
         session, "broadcast.started", _event_data(broadcast, started_at=broadcast.started_at)
     )
     _publish_cap(session, runtime, broadcast)
+    if broadcast.status == BroadcastStatus.sending and not broadcast.audience_complete:
+        # Only the first chunk of the outbox is in this transaction: the rest right after
+        # the commit, in a thread, so the request (a signal's) answers now.
+        bid = broadcast.id
+        _after_commit(session, lambda: finish_audience_soon(runtime, bid))
     if broadcast.status == BroadcastStatus.completed:  # reached nobody: done at once
         event_service.emit(
             session,
@@ -531,6 +545,33 @@ def _after_commit(session: Session, action) -> None:
             log.exception("after-commit scheduling step failed")
 
     event.listen(session, "after_commit", run)
+
+
+def finish_audience(runtime: Any, broadcast_id: int) -> int:
+    """Write the rest of a started broadcast's outbox (chunk by chunk, each queued after its
+    commit); returns the rows written. A failure is logged: the periodic
+    `finish_audiences` job resumes from the broadcast's cursor."""
+    try:
+        return core.finish_audience(
+            unit_of_work=runtime.db.unit_of_work,
+            broadcast_id=broadcast_id,
+            zones=runtime.zones,
+            queue=runtime.queue,
+        )
+    except Exception:
+        log.exception(
+            "broadcast %s: writing its outbox stopped; the periodic job resumes it", broadcast_id
+        )
+        return 0
+
+
+def finish_audience_soon(runtime: Any, broadcast_id: int) -> None:
+    threading.Thread(
+        target=finish_audience,
+        args=(runtime, broadcast_id),
+        name=f"broadcast-{broadcast_id}-outbox",
+        daemon=True,  # a process that stops mid-way leaves the rest to the periodic job
+    ).start()
 
 
 def _scheduler(runtime: Any):

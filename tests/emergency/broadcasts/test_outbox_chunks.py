@@ -1,0 +1,164 @@
+"""A broadcast bigger than one chunk through the application: the request commits with the
+first chunk queued, a thread writes the rest right after; a process that stopped between
+chunks leaves the rest to the periodic job (two at once write nothing twice); the broadcast
+is not completed before its audience is all written; cancelling stops the chunks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from alerts.broadcasts import service as core
+from alerts.dispatch.progress import ProgressTracker, tick
+from alerts.models import Broadcast
+from alerts.testing import run_twilio_server
+from emergency.audit import service as audit_service
+from emergency.broadcasts import scheduled as broadcast_jobs
+from emergency.broadcasts import service as broadcast_service
+from emergency.events import service as event_service
+from tests.alerts.dispatch.conftest import finished, run_worker, twilio_provider
+from tests.emergency.broadcasts.factories import TEXTS, XIAOHENGQIN, seed
+from tests.emergency.broadcasts.test_broadcasts_api import outbox, post, zones_of
+from tests.support import server
+
+N = 250
+
+
+@pytest.fixture(scope="module")
+def _twilio():
+    with run_twilio_server() as handle:
+        yield handle
+
+
+@pytest.fixture
+def twilio(_twilio):
+    _twilio.reset()
+    return _twilio
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(core, "FIRST_CHUNK", 30)
+    monkeypatch.setattr(core, "CHUNK", 40)
+
+
+@pytest.fixture
+def app(alerts_settings, small_chunks):
+    # No embedded worker or scheduler: the test runs them, so it knows when they run.
+    settings = alerts_settings(TYPHOON_APPROVAL_THRESHOLD=100_000)
+    with server.run(settings, embedded_worker=False, embedded_scheduler=False) as running:
+        yield running
+
+
+@pytest.fixture
+def no_after_commit_writer(monkeypatch):
+    """The process dies right after the signal's commit: its thread never writes the rest."""
+    monkeypatch.setattr(broadcast_service, "finish_audience_soon", lambda runtime, bid: None)
+
+
+def runtime_of(app):
+    return app.app.state.runtime
+
+
+def broadcast(app, broadcast_id) -> Broadcast:
+    with app.db.session() as session:
+        return session.get(Broadcast, broadcast_id)
+
+
+def send_all(app, twilio, broadcast_id) -> None:
+    run_worker(
+        app.db,
+        runtime_of(app).queue,
+        {"sms": twilio_provider(twilio)},
+        until=finished(app.db, broadcast_id),
+    )
+
+
+def progress_tick(app) -> None:
+    tracker = ProgressTracker()
+    with app.db.unit_of_work() as session:
+        tick(session, tracker=tracker, emit=event_service.emit, audit=audit_service.record)
+
+
+def start(app) -> dict:
+    phones = seed(app.db, zones_of(app), N, at=XIAOHENGQIN)
+    r = post(app, {"messages": TEXTS, "zones": ["xiaohengqin"], "channels": ["sms"]})
+    assert r.status_code == 201, r.text
+    b = r.json()
+    assert (b["status"], b["recipients"], sum(b["by_language"].values())) == ("sending", N, N)
+    b["phones"] = phones
+    return b
+
+
+def test_the_request_commits_the_first_chunk_and_a_thread_writes_the_rest(app, twilio):
+    b = start(app)
+    deadline = time.monotonic() + 30
+    while not broadcast(app, b["id"]).audience_complete:
+        assert time.monotonic() < deadline, "the rest of the outbox was never written"
+        time.sleep(0.05)
+    rows = outbox(app, b["id"])
+    assert sorted(m.address for m in rows) == sorted(b["phones"])
+    send_all(app, twilio, b["id"])
+    assert twilio.per_recipient == dict.fromkeys(b["phones"], 1)
+    progress_tick(app)
+    assert broadcast(app, b["id"]).status == "completed"
+
+
+def test_after_a_stop_between_chunks_the_periodic_job_finishes_without_duplicates(
+    app, twilio, no_after_commit_writer
+):
+    b = start(app)
+    assert len(outbox(app, b["id"])) == 30
+    send_all(app, twilio, b["id"])  # the first chunk leaves at once
+    assert len(twilio.received) == 30
+    progress_tick(app)  # nothing queued or sending, but the audience is not all written
+    assert broadcast(app, b["id"]).status == "sending"
+
+    # A writer that dies inside a chunk: its transaction rolls back, the cursor with it.
+    runtime = runtime_of(app)
+    with pytest.raises(RuntimeError), app.db.unit_of_work() as session:
+        core.write_next_chunk(
+            session, broadcast_id=b["id"], zones=runtime.zones, queue=runtime.queue
+        )
+        raise RuntimeError("killed mid-chunk")
+    assert len(outbox(app, b["id"])) == 30
+
+    # Two schedulers' jobs at once (a hand-over): each chunk is written once.
+    written: list[int] = []
+    jobs = [
+        threading.Thread(
+            target=lambda: written.append(broadcast_jobs.finish_audiences(runtime=runtime))
+        )
+        for _ in range(2)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=60)
+    assert sum(written) == N - 30
+    rows = outbox(app, b["id"])
+    assert len(rows) == N and sorted(m.address for m in rows) == sorted(b["phones"])
+    assert broadcast(app, b["id"]).audience_complete
+
+    send_all(app, twilio, b["id"])
+    assert twilio.per_recipient == dict.fromkeys(b["phones"], 1)
+    progress_tick(app)
+    done = broadcast(app, b["id"])
+    assert (done.status, done.recipients) == ("completed", N)
+    assert broadcast_jobs.finish_audiences(runtime=runtime) == 0
+
+
+def test_cancelling_mid_way_stops_the_chunks(app, no_after_commit_writer):
+    b = start(app)
+    r = app.client.post(f"/api/v1/broadcasts/{b['id']}/cancel", headers=app.auth("operator"))
+    assert r.status_code == 200, r.text
+    assert r.json()["messages_cancelled"] == 30
+    assert broadcast_jobs.finish_audiences(runtime=runtime_of(app)) == 0
+    rows = outbox(app, b["id"])
+    assert len(rows) == 30 and {m.status for m in rows} == {"cancelled"}
+    with app.db.session() as session:
+        assert core.incomplete_audiences(session) == []
+        assert session.execute(select(Broadcast.status)).scalar_one() == "cancelled"
