@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from emergency.audit.models import AuditEntry
@@ -63,30 +62,18 @@ def write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    first, prev_hash = _take_chain(session, len(pending))
+    first = take_numbers(session, SEQ, len(pending))  # holds the chain's lock until commit
+    # A statement of its own, after the lock is ours: under READ COMMITTED it sees the rows of
+    # the transaction that held the lock before us (a subquery in the UPDATE would not: its
+    # snapshot predates the wait, and the chain would restart from the genesis hash).
+    prev = session.get(AuditEntry, first - 1) if first > 1 else None
+    prev_hash = prev.hash if prev else GENESIS
     for i, item in enumerate(pending):
         seq = first + i
         digest = entry_hash(seq=seq, prev_hash=prev_hash, **item)
         session.add(AuditEntry(seq=seq, prev_hash=prev_hash, hash=digest, **item))
         prev_hash = digest
     session.flush()
-
-
-def _take_chain(session: Session, count: int) -> tuple[int, str]:
-    """Reserve `count` audit numbers and read the hash they follow, in one statement: it holds
-    the chain's lock until commit, and every round trip under that lock limits how many
-    transactions a second can write the audit log."""
-    row = session.execute(
-        text(
-            "UPDATE sequence_counter SET value = value + :n WHERE name = :name "
-            "RETURNING value, "
-            "(SELECT hash FROM audit_entry WHERE seq = sequence_counter.value - :n)"
-        ),
-        {"n": count, "name": SEQ},
-    ).first()
-    if row is None:  # a database created without the seed rows of the migration
-        return take_numbers(session, SEQ, count), GENESIS
-    return int(row[0]) - count + 1, row[1] or GENESIS
 
 
 def forget_pending(session: Session) -> None:

@@ -78,3 +78,42 @@ def test_rolled_back_work_leaves_no_audit_row(database_url):
         assert audit_service.entries(session) == []
         assert audit_service.verify(session).ok
     db.dispose()
+
+
+def test_a_writer_that_waited_for_the_chain_follows_the_one_it_waited_for(database_url):
+    """Two transactions write audit entries at once: the second waits for the chain's lock
+    while the first commits, and must then chain on the first's last row (not on a snapshot
+    taken before its wait: on PostgreSQL that would restart the chain at the genesis hash)."""
+    import threading
+    import time
+
+    db = Database(database_url)
+    try:
+        _fill(db, 2)
+        first = db.session()
+        audit_service.record(
+            first, actor="a", action="thing.changed", target_type="thing", target_id="first"
+        )
+        audit_service.write_pending(first)  # the chain's lock is held until `first` commits
+        errors: list[BaseException] = []
+
+        def second_writer() -> None:
+            try:
+                _fill(db, 1)  # waits for the lock
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        waiting = threading.Thread(target=second_writer)
+        waiting.start()
+        time.sleep(1.0)  # the second writer is now waiting for the lock
+        assert waiting.is_alive()
+        first.commit()
+        first.close()
+        waiting.join(60)
+        assert not waiting.is_alive() and not errors, errors
+        with db.session() as session:
+            result = audit_service.verify(session)
+        assert result.ok, result.problems
+        assert result.checked == 4
+    finally:
+        db.dispose()
