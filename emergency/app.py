@@ -19,7 +19,7 @@ from emergency import __version__
 from emergency.catalogue import load_catalogue
 from emergency.exceptions import install_error_handlers
 from emergency.live.hub import LiveHub
-from emergency.middleware import RequestContextMiddleware
+from emergency.middleware import AdmissionMiddleware, RequestContextMiddleware
 from emergency.runtime import Runtime
 from emergency.scheduler import Scheduler
 from emergency.settings import Settings, load_settings
@@ -83,6 +83,8 @@ def create_app(
     app.state.mode = {"demo": demo, "worker": embedded_worker, "scheduler": embedded_scheduler}
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
+    # Added last, so it runs first: a shed request costs no more than its 503.
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_requests_in_progress)
 
     from emergency.auth.router import router as auth_router
     from emergency.cap.router import router as cap_router

@@ -11,6 +11,9 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SHED = Counter(
+    "typhoon_http_shed_total", "HTTP requests answered 503 at once: the process was at its limit"
+)
 WS_CLIENTS = Gauge("typhoon_ws_clients", "Connected live-stream websocket clients")
 WS_DROPPED = Counter("typhoon_ws_dropped_total", "Live clients closed for being too slow")
 EVENTS_STREAMED = Counter(

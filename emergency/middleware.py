@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id per request, metrics, and a ceiling on request bodies."""
+"""ASGI middleware: a request id per request, metrics, a ceiling on request bodies, and one on
+the requests a process works on at once."""
 
 from __future__ import annotations
 
@@ -81,6 +82,54 @@ async def _reject_too_large(send, limit: int) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class AdmissionMiddleware:
+    """At most `limit` HTTP requests in progress in this process; the next is answered 503
+    with Retry-After at once. Past what the thread and database pools can work on, more
+    requests only wait in line, each for longer than the one before, until clients time out
+    and the process spends minutes on answers nobody reads. Shedding them keeps the accepted
+    ones fast, and the field form's outbox retries a 503. Websockets and the health probes
+    are not counted (a probe must answer while the process is busy)."""
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_progress = 0  # the event loop's thread only: no lock needed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.limit or scope["path"].startswith(self.EXEMPT):
+            return await self.app(scope, receive, send)
+        if self.in_progress >= self.limit:
+            metrics.SHED.inc()
+            return await _reject_busy(send)
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
+async def _reject_busy(send) -> None:
+    import json
+
+    body = json.dumps(
+        error_body("busy", "this server is working on as many requests as it can; try again")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
             ],
         }
     )

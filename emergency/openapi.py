@@ -5,7 +5,7 @@ FastAPI documents only its own 422 (`{"detail": [...]}`), which is not what we a
 when the schema is first built: 401 for the operations that need a token, 403 for those that
 check a role (read from the dependencies, so a new route is covered without anyone
 remembering), 422 with our body in place of FastAPI's, and `4XX` with our body for the domain's
-own refusals (404, 409, 413, 415, 429, …); 503 when the database is busy or unavailable.
+own refusals (404, 409, 413, 415, 429, …); 503 when the process or the database is busy, or the database unavailable.
 """
 
 from __future__ import annotations
@@ -118,7 +118,10 @@ def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
                 ),
             )
             responses.setdefault(
-                "503", _error("the database is busy or unavailable: try again after Retry-After")
+                "503",
+                _error(
+                    "busy (this process or the database) or the database unavailable: try again after Retry-After"
+                ),
             )
     for unused in ("HTTPValidationError", "ValidationError"):
         if unused not in str(schema["paths"]):

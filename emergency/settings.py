@@ -76,7 +76,14 @@ class Settings(BaseSettings):
     # (comma-separated; e.g. a local test push service "127.0.0.1").
     push_endpoint_hosts: str = Field("", validation_alias="TYPHOON_PUSH_ENDPOINT_HOSTS")
 
-    # Rate limits (per process; 0: none): field reports and photos per field user per minute
+    # HTTP requests one API process works on at once; the next is answered 503 with
+    # Retry-After at once (websockets and health probes not counted; 0: no limit).
+    max_requests_in_progress: int = Field(
+        64, ge=0, validation_alias="TYPHOON_MAX_REQUESTS_IN_PROGRESS"
+    )
+
+    # Rate limits (shared by the API processes through Redis when there is one; 0: none):
+    # field reports and photos per field user per minute
     # (the field form retries a 429 later); webhook calls refused for a missing or wrong
     # signature per client address per minute, after which every webhook call from that
     # address is a 429 until the minute has passed (Twilio's signed calls are never counted).
