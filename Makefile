@@ -9,17 +9,23 @@ WEB := emergency/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench install browser clean lock
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package, its version and its files' hashes come from the lock
+# (requirements-dev.lock: the app and its dev tools; requirements.lock: the app alone, for the
+# Dockerfile). pip refuses a package the lock does not name or whose hash differs; the project
+# itself is installed on top without resolving anything. `make lock` updates both files.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error && touch $@; \
+	  npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
 	else echo "warning: npm not found: the dashboard's map library is not installed (the page says so)"; fi
 
 install: $(STAMP) $(WEB_STAMP)
@@ -27,15 +33,31 @@ install: $(STAMP) $(WEB_STAMP)
 run: $(STAMP) $(WEB_STAMP)
 	$(BIN)/typhoon serve --demo
 
+# Both cores (tests/conftest.py says how the tests are grouped, and orders the groups longest
+# first: --no-loadscope-reorder keeps that order), and the 15 slowest tests.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(WEB_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check emergency alerts geo tests benchmarks
 	$(BIN)/ruff format --check emergency alerts geo tests benchmarks
+	$(BIN)/mypy  # [tool.mypy] in pyproject.toml: strict for the packages done
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Re-resolve the locks after a change to pyproject.toml's dependencies; versions already pinned
+# stay unless `make lock UPGRADE=1` (then every package takes its newest release). Both files
+# hold hashes of every file of each pinned release and markers for other platforms and Pythons;
+# the app's lock is drawn from the dev lock, so both pin the same versions.
+UV_VERSION := 0.13.8
+UPGRADE ?=
+LOCK := $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(LOCK) --extra dev -o requirements-dev.lock
+	$(LOCK) -c requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache typhoon.db typhoon.db-wal typhoon.db-shm $(WEB)/node_modules

@@ -34,6 +34,7 @@ class BroadcastStatus(StrEnum):
 
 
 class MessageStatus(StrEnum):
+    held = "held"  # a direct send awaiting approval: stored, not queued (approval queues it)
     queued = "queued"  # stored, on (or about to be put on) the queue
     sending = "sending"  # claimed by a worker; the provider call may be under way
     sent = "sent"  # the provider accepted it (has its id)
@@ -89,6 +90,10 @@ class Broadcast(SQLModel, table=True):
     area: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))  # GeoJSON
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     exercise: bool = False
+    # The queue lane its messages travel in (alerts.dispatch.lanes): emergency, high, normal.
+    priority: str = Field(
+        default="normal", max_length=12, sa_column_kwargs={"server_default": "normal"}
+    )
     send_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     recipients: int = 0  # the audience counted when it was drafted, then when it was sent
     by_language: dict[str, int] = Field(
@@ -120,6 +125,8 @@ class Message(SQLModel, table=True):
         UniqueConstraint("broadcast_id", "dedupe_key", name="uq_message_broadcast_dedupe"),
         Index("ix_message_broadcast_status", "broadcast_id", "status"),
         Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+        # The retention purge finds the messages whose addresses are still kept, oldest first.
+        Index("ix_message_erased_queued", "erased_at", "queued_at"),
     )
 
     # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY autoincrements.
@@ -156,6 +163,9 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when the address, the dedupe key and a text of its own were erased (retention, or
+    # the person asked to be forgotten): `address` is then "" and `dedupe_key` "erased:<id>".
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PushVapidKey(SQLModel, table=True):
@@ -165,7 +175,8 @@ class PushVapidKey(SQLModel, table=True):
     __tablename__ = "push_vapid_key"
 
     id: int = Field(default=1, primary_key=True)  # one row
-    private_key: str = Field(max_length=200)  # base64url raw scalar
+    # base64url raw scalar, encrypted with TYPHOON_SECRET_KEY ("fernet:…"; never plaintext)
+    private_key: str = Field(max_length=200)
     public_key: str = Field(max_length=200)  # base64url uncompressed point
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

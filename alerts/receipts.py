@@ -26,12 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from alerts.models import Message, MessageStatus, PendingReceipt
-from alerts.sqltypes import utcnow
+from alerts.sqltypes import rowcount, stored_id, utcnow
 
 # Twilio's MessageStatus → ours; statuses that are not progress for an outbox row are absent.
 TWILIO_STATUS: dict[str, MessageStatus] = {
@@ -80,7 +81,11 @@ def apply_status(
     if status is None:
         return ReceiptResult.unknown_status
     lower = [s.value for s, rank in RANK.items() if rank < RANK[status]]
-    values: dict = {"status": status.value, "provider_status": raw[:20], "updated_at": now}
+    values: dict[str, Any] = {
+        "status": status.value,
+        "provider_status": raw[:20],
+        "updated_at": now,
+    }
     if error_code:
         values["error_code"] = str(error_code)[:20]
     if status == MessageStatus.delivered:
@@ -89,27 +94,26 @@ def apply_status(
         values["sent_at"] = func.coalesce(Message.sent_at, now)  # the worker's time wins
     moved = 0
     if lower:
-        moved = (
+        moved = rowcount(
             session.execute(
                 update(Message)
-                .where(Message.provider_id == provider_id, Message.status.in_(lower))
+                .where(col(Message.provider_id) == provider_id, col(Message.status).in_(lower))
                 .values(**values)
-            ).rowcount
-            or 0
+            )
         )
     if moved:
         return ReceiptResult.applied
     exists = session.execute(
-        select(Message.id).where(Message.provider_id == provider_id).limit(1)
+        select(col(Message.id)).where(col(Message.provider_id) == provider_id).limit(1)
     ).first()
     if exists is not None:
         if error_code:  # a late error code on a message already final is still worth keeping
             session.execute(
                 update(Message)
                 .where(
-                    Message.provider_id == provider_id,
-                    Message.error_code.is_(None),
-                    Message.status == MessageStatus.failed,
+                    col(Message.provider_id) == provider_id,
+                    col(Message.error_code).is_(None),
+                    col(Message.status) == MessageStatus.failed,
                 )
                 .values(error_code=str(error_code)[:20])
             )
@@ -132,7 +136,9 @@ def apply_pending(session: Session, *, now: datetime | None = None, limit: int =
     """Apply parked callbacks whose message now has its SID; drop those too old to match."""
     now = now or utcnow()
     rows = list(
-        session.execute(select(PendingReceipt).order_by(PendingReceipt.id).limit(limit)).scalars()
+        session.execute(
+            select(PendingReceipt).order_by(col(PendingReceipt.id)).limit(limit)
+        ).scalars()
     )
     applied = 0
     done: list[int] = []
@@ -146,13 +152,13 @@ def apply_pending(session: Session, *, now: datetime | None = None, limit: int =
             park=False,
         )
         matched = session.execute(
-            select(Message.id).where(Message.provider_id == row.provider_id).limit(1)
+            select(col(Message.id)).where(col(Message.provider_id) == row.provider_id).limit(1)
         ).first()
         if matched is not None or row.received_at < now - PENDING_KEEP:
-            done.append(row.id)
+            done.append(stored_id(row))
             applied += result == ReceiptResult.applied
     if done:
-        session.execute(delete(PendingReceipt).where(PendingReceipt.id.in_(done)))
+        session.execute(delete(PendingReceipt).where(col(PendingReceipt.id).in_(done)))
     return applied
 
 

@@ -8,9 +8,11 @@ timezone-aware, on SQLite as on PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, CursorResult, DateTime, Result, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 # Explicit constraint names, so Alembic migrations are the same on every database.
@@ -30,13 +32,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend (SQLite stores it naive)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -44,9 +46,26 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class _Row(Protocol):
+    id: int | None
+
+
+def stored_id(row: _Row) -> int:
+    """A flushed row's primary key (SQLModel types every ``id`` ``int | None``: a row not yet
+    inserted has none)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (its result is a CursorResult)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -2,7 +2,8 @@
 
 ``config/message_templates.yaml`` (loaded by the application with its YAML loader and the
 :class:`TemplateFile` model below, so a mistake names file:line:field) holds, per template,
-a title, whether it is ``preapproved`` (rules may send it without a second person), the
+a title in each language (``en`` required), whether it is ``preapproved`` (rules may send it
+without a second person), its ``priority`` (the queue lane of its broadcasts, ``alerts.dispatch.lanes``; default normal), the
 variables it takes (name → what to put there) and its text in zh-Hans, zh-Hant, pt and en.
 
 Rendering is ``str.format`` restricted to plain names: the loader refuses ``{a.b}``,
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -82,11 +83,38 @@ def placeholders(text: str) -> list[str]:
 class TemplateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
+    # What screens list it as, per language; a plain string is the English title (en is the
+    # fallback for a language missing, and the title of a broadcast drafted from it).
+    title: dict[str, str]
     description: str = Field(default="", max_length=1000)
     preapproved: bool = False
+    # The lane its broadcasts are sent in unless the drafter says otherwise.
+    priority: Literal["emergency", "high", "normal"] = "normal"
     variables: dict[str, str] = Field(default_factory=dict)
     messages: dict[str, str]
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title_languages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"en": value}
+        if not isinstance(value, Mapping):
+            return value  # pydantic names the wrong type
+        unknown = [lang for lang in value if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(
+                f"unknown language(s) {', '.join(map(str, unknown))}: use {', '.join(LANGUAGES)}"
+            )
+        if not str(value.get("en") or "").strip():
+            raise ValueError("no English title (en): it is what a missing language falls back to")
+        too_long = [lang for lang, text in value.items() if len(str(text)) > 200]
+        if too_long:
+            raise ValueError(f"{', '.join(too_long)}: a title is at most 200 characters")
+        return value
+
+    def title_in(self, lang: str = "en") -> str:
+        """The title in `lang`, else in English."""
+        return self.title.get(lang) or self.title["en"]
 
     @field_validator("variables")
     @classmethod
@@ -177,7 +205,7 @@ def render(template: TemplateSpec, values: Mapping[str, Any] | None) -> dict[str
         raise TemplateError(
             f"{'; '.join(parts)} (this template takes {takes})", missing=missing, unknown=unknown
         )
-    per_language = {lang: {} for lang in LANGUAGES}
+    per_language: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
     for name, value in values.items():
         for lang in LANGUAGES:
             per_language[lang][name] = _value(name, value, lang)

@@ -22,6 +22,9 @@ Encoding = Literal["GSM-7", "UCS-2"]
 #: Twilio rejects longer bodies (error 21617); it recommends staying at or below 320.
 MAX_BODY_CHARS = 1600
 RECOMMENDED_MAX_CHARS = 320
+#: Twilio's limit on the parts of one concatenated message (longer ones fail or arrive in
+#: pieces); a text for people is kept within it when it is written.
+MAX_SEGMENTS = 10
 
 GSM7_SINGLE = 160
 GSM7_PART = 153
@@ -111,3 +114,26 @@ def preview(text: str, price_per_segment: float | Decimal = 0.0) -> Preview:
         cost=cost,
         too_long=len(text) > MAX_BODY_CHARS,
     )
+
+
+def body_problem(text: str, *, reserve: int = 0) -> str | None:
+    """Why Twilio would refuse ``text`` as one message body (None: it would not), keeping
+    ``reserve`` characters for what is appended to it (a personal link, a drill mark). A
+    longer body is refused by Twilio as a whole (error 21617) or, split by hand, arrives in
+    pieces: a text for people is refused when it is written, with this reason (its length
+    in characters and segments)."""
+    room = MAX_BODY_CHARS - reserve
+    if len(text) > room:
+        return (
+            f"{len(text)} characters; at most {room} (an SMS body is at most {MAX_BODY_CHARS}"
+            + (f", {reserve} kept for the link and marks added to it)" if reserve else ")")
+        )
+    # The segments of the text itself: a caller that appends something checks the whole
+    # message again once it is composed (the liaison desk does, with each contact's link).
+    parts = segments(text)
+    if parts > MAX_SEGMENTS:
+        return (
+            f"{len(text)} characters ({sms_encoding(text)}) make {parts} SMS segments; at most "
+            f"{MAX_SEGMENTS} (Twilio refuses longer)"
+        )
+    return None

@@ -31,15 +31,10 @@ QUICK = {
     "bench_rate_ceiling": {"seconds": 10.0},
     "bench_import": {"n": 50_000},
     "bench_broadcast": {"n": 20_000},
-    "bench_load": {
-        "subscribers": 5_000,
-        "report_rate": 50.0,
-        "report_seconds": 5.0,
-        "ws_clients": 200,
-        "ws_events": 5,
-        "signal_repeats": 5,
-        "signal_repeats_full": 1,
-    },
+    "bench_lanes": {"bulk": 20_000, "urgent": 100, "fifo_wait": 5.0},
+    "bench_load_reports": {"subscribers": 5_000, "report_rate": 50.0, "report_seconds": 5.0},
+    "bench_load_websocket": {"ws_clients": 200, "ws_events": 5},
+    "bench_load_signal": {"subscribers": 5_000, "signal_repeats": 5, "signal_repeats_full": 1},
 }
 
 

@@ -36,7 +36,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,8 @@ from typing import Any
 import httpx
 
 from alerts.testing.twilio_server import DEFAULT_ACCOUNT_SID as SID
+from tests.support.processes import running
+from tests.support.server import free_port
 
 # Letters and digits only: Apprise's twilio:// URL refuses anything else in a token.
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -65,49 +66,15 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 # -- the local Twilio-compatible server, in its own process -------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def twilio_server(record: str = "counts") -> Iterator[str]:
+    """The Twilio-compatible server in a process of its own (the tests' process harness)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "alerts.testing.twilio_server",
-            "--port",
-            str(port),
-            "--record",
-            record,
-            "--auth-token",
-            TOKEN,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/_stats", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the Twilio-compatible server did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    args = ["alerts.testing.twilio_server", "--port", str(port), "--record", record]
+    with running(
+        [*args, "--auth-token", TOKEN], {}, None, port=port, ready_path="/_stats", timeout=20
+    ) as proc:
+        yield str(proc.url)
 
 
 def server_stats(base: str) -> dict[str, Any]:
@@ -154,8 +121,8 @@ def child_ours(db: str, twilio: str, n: int, concurrency: int) -> dict[str, Any]
     import psutil
 
     from alerts.dispatch import store
+    from alerts.dispatch.store import enqueue_after_commit
     from alerts.dispatch.testing import seed_broadcast
-    from alerts.outbox import enqueue_after_commit
     from emergency.dispatch.service import DispatchHost, tune_gc
     from emergency.runtime import Runtime
     from emergency.settings import Settings

@@ -18,9 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -48,6 +45,7 @@ def measure(*, seconds: float = 60.0, rate: float = 100.0, pg: str | None = None
     from alerts.testing import run_twilio_server
     from benchmarks.bench_dispatch import bench_database
     from emergency.db import Database
+    from tests.support.processes import start_worker
 
     url = redis_url()
     redis.Redis.from_url(url, socket_connect_timeout=2).ping()  # fail early, clearly
@@ -56,7 +54,6 @@ def measure(*, seconds: float = 60.0, rate: float = 100.0, pg: str | None = None
     logs = Path(tempfile.mkdtemp(prefix="typhoon-bench-rate-"))
     with bench_database(pg) as db_url, run_twilio_server() as twilio:
         env = {
-            **os.environ,
             "TYPHOON_DATABASE_URL": db_url,
             "TYPHOON_REDIS_URL": url,
             "TYPHOON_REDIS_PREFIX": prefix,
@@ -66,48 +63,28 @@ def measure(*, seconds: float = 60.0, rate: float = 100.0, pg: str | None = None
             "TWILIO_FROM_NUMBER": FROM,
             "TWILIO_API_BASE_URL": twilio.base_url,
             "TYPHOON_PUBLIC_URL": "http://127.0.0.1:9",
-            "TYPHOON_LOG_FORMAT": "text",
         }
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "emergency", "worker"],
-                cwd=ROOT,
-                env=env,
-                stdout=open(logs / f"worker-{i}.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
-            for i in range(2)
-        ]
-        client = redis.Redis.from_url(url)
         try:
-            deadline = time.monotonic() + 60
-            while client.zcount(f"{namespace}:workers", time.time(), "+inf") < 2:
-                if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-                    raise RuntimeError(f"workers did not start; logs in {logs}")
-                time.sleep(0.1)
-            db = Database(db_url)
-            with db.unit_of_work() as session:
-                seeded = seed_broadcast(session, count=int(rate * (seconds + 10)), expect=False)
-            RedisStreamQueue(url, namespace=namespace).enqueue(seeded.message_ids)
-            db.dispose()
-            deadline = time.monotonic() + 60
-            while not twilio.received:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"nothing was sent; logs in {logs}")
-                time.sleep(0.05)
-            first = twilio.received[0].at
-            time.sleep(max(0.0, first + seconds + 0.5 - time.time()))
-            stamps = [r.at for r in twilio.received if r.at < first + seconds]
-            per_recipient = dict(twilio.per_recipient)
-        finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.send_signal(signal.SIGTERM)
-            for worker in workers:
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+            with contextlib.ExitStack() as workers:
+                for i in range(2):  # each yielded once it is live in Redis
+                    log = logs / f"worker-{i}.log"
+                    workers.enter_context(start_worker(env, log, redis_url=url, prefix=prefix))
+                db = Database(db_url)
+                with db.unit_of_work() as session:
+                    seeded = seed_broadcast(session, count=int(rate * (seconds + 10)), expect=False)
+                RedisStreamQueue(url, namespace=namespace).enqueue(seeded.message_ids)
+                db.dispose()
+                deadline = time.monotonic() + 60
+                while not twilio.received:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"nothing was sent; logs in {logs}")
+                    time.sleep(0.05)
+                first = twilio.received[0].at
+                time.sleep(max(0.0, first + seconds + 0.5 - time.time()))
+                stamps = [r.at for r in twilio.received if r.at < first + seconds]
+                per_recipient = dict(twilio.per_recipient)
+        finally:  # this run's keys
+            client = redis.Redis.from_url(url)
             for key in client.scan_iter(f"{prefix}:*"):
                 client.delete(key)
             client.close()

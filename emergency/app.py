@@ -1,14 +1,16 @@
-"""The app factory: builds the database, the bus, the live hub and the routes from settings.
+"""The app factory: builds the Runtime, the live hub and the routes from settings.
 
-Nothing connects at import time; everything is made in the lifespan and reaches handlers
-through `app.state` and dependencies. The same code runs embedded (SQLite, in-process bus)
-and scaled (PostgreSQL, Redis); the choice is made once, here, from settings.
+Nothing connects at import time; everything is made in the lifespan (the Runtime, then the
+shared start-up of `emergency.startup`) and reaches handlers through `app.state.runtime` and
+dependencies. The same code runs embedded (SQLite, in-process bus) and scaled (PostgreSQL,
+Redis); the choice is made once, in the Runtime, from settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from emergency.middleware import AdmissionMiddleware, RequestContextMiddleware
 from emergency.runtime import Runtime
 from emergency.scheduler import Scheduler
 from emergency.settings import Settings, load_settings
+from emergency.startup import startup
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,20 @@ def create_app(
     catalogue = load_catalogue(settings.config_dir / "signals.yaml")
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        runtime = Runtime.build(settings, catalogue=catalogue)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, catalogue=catalogue, role="api")
         db, bus = runtime.db, runtime.bus
-        hub = LiveHub(db, queue_size=settings.ws_queue_size, ping_seconds=settings.ws_ping_seconds)
+        hub = LiveHub(
+            db,
+            queue_size=settings.ws_queue_size,
+            ping_seconds=settings.ws_ping_seconds,
+            per_token=settings.ws_per_token,
+        )
         bus.subscribe(hub.on_bus_message)
+        db.committed_listeners.append(hub.committed)
         # Without the embedded scheduler this process still adds timed jobs to the store.
         scheduler = Scheduler(runtime, run_jobs=embedded_scheduler)
+        runtime.scheduler = scheduler
         app.state.runtime, app.state.db, app.state.bus, app.state.hub = runtime, db, bus, hub
         app.state.scheduler = scheduler
         app.state.demo_tokens = {}
@@ -57,12 +67,17 @@ def create_app(
 
             app.state.dispatcher = DispatchHost(runtime)
             await app.state.dispatcher.start()
-        if demo:
+
+        def load_demo(runtime: Runtime) -> None:
             from emergency import demo as demo_data
 
-            app.state.demo_tokens = await asyncio.to_thread(demo_data.load, db, settings)
-        log.info("serving", extra={"database": db.engine.dialect.name, "bus": type(bus).__name__})
-        try:
+            app.state.demo_tokens = demo_data.load(runtime)
+
+        try:  # a bad config file stops the start: what is started above is stopped again
+            await asyncio.to_thread(startup, runtime, demo=load_demo if demo else None)
+            log.info(
+                "serving", extra={"database": db.engine.dialect.name, "bus": type(bus).__name__}
+            )
             yield
         finally:
             if app.state.dispatcher is not None:
@@ -72,11 +87,19 @@ def create_app(
             await bus.stop()
             runtime.close()
 
+    # TYPHOON_PUBLIC_DETAILS=false (production): no /docs or /openapi.json (they map
+    # every route for anyone), and / names no database, bus or SMS mode.
+    public = settings.public_details
     app = FastAPI(
         title="Hengqin typhoon coordination and alert dispatch",
         version=__version__,
         lifespan=lifespan,
         description="Warning signals shared with Macau, field operations, mass alerts, live status.",
+        # /docs is served by emergency.web.router with Swagger UI from this server (FastAPI's
+        # own and /redoc load theirs from a CDN), only when /openapi.json is served
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if public else None,
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
@@ -84,9 +107,16 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     # Added last, so it runs first: a shed request costs no more than its 503.
-    app.add_middleware(AdmissionMiddleware, limit=settings.max_requests_in_progress)
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.max_requests_in_progress,
+        per_address=settings.max_requests_per_address,
+        body_timeout=settings.body_timeout,
+    )
 
+    from emergency.alarms.router import router as alarms_router
     from emergency.auth.router import router as auth_router
+    from emergency.auth.sessions.router import router as sessions_router
     from emergency.cap.router import router as cap_router
     from emergency.feeds.router import router as feeds_router
     from emergency.field.routers import ROUTERS as field_routers
@@ -103,6 +133,7 @@ def create_app(
     for router in (
         health_router,
         auth_router,
+        sessions_router,
         signals_router,
         situation_router,
         zones_router,
@@ -113,13 +144,20 @@ def create_app(
         rules_router,
         feeds_router,
         liaison_router,
+        alarms_router,
     ):
         app.include_router(router)
     from emergency.broadcasts.router import router as broadcasts_router
+    from emergency.privacy.router import router as privacy_router
     from emergency.subscribers.router import router as subscribers_router
     from emergency.webhooks.router import router as webhooks_router
 
-    for router in (broadcasts_router, subscribers_router, webhooks_router):  # mass alerts
+    for router in (  # mass alerts, and the residents' data they hold
+        broadcasts_router,
+        subscribers_router,
+        privacy_router,
+        webhooks_router,
+    ):
         app.include_router(router)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"

@@ -17,11 +17,14 @@ catalogue does not know) are plain functions given the loaded model; they raise
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 import yaml
@@ -29,11 +32,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = [
     "Check",
+    "ConfigModel",
     "ConfigFileError",
     "ConfigIssue",
     "ConfigProblem",
     "Loc",
+    "Slug",
     "format_loc",
+    "listed_twice",
     "load_yaml",
     "load_yaml_text",
 ]
@@ -49,6 +55,27 @@ class ConfigProblem(Exception):
         super().__init__(message)
         self.loc: Loc = tuple(loc)
         self.message = message
+
+
+class ConfigModel(pydantic.BaseModel):
+    """A part of a hand-edited file: an unknown key is a mistake, not ignored; what was loaded
+    is never changed afterwards."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+# An id or key in a config file: lower case, digits and underscores.
+Slug = Annotated[str, pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_]{0,59}$")]
+
+
+def listed_twice(items: Sequence[Any], attr: str, where: str, what: str) -> Iterator[ConfigProblem]:
+    """A problem at `where`[i].`attr` for each item whose `attr` an earlier item already has."""
+    seen: set[Any] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, attr)
+        if value in seen:
+            yield ConfigProblem((where, i, attr), f"{what} {value!r} is listed twice")
+        seen.add(value)
 
 
 # A cross-check receives the validated model; it may raise one ConfigProblem or
@@ -105,7 +132,7 @@ def load_yaml(path: str | Path, model: type[M], *, checks: Sequence[Check] = ())
 
 def load_yaml_text(text: str, model: type[M], *, name: str, checks: Sequence[Check] = ()) -> M:
     """The same as load_yaml for text already in memory; `name` is what messages call the file."""
-    root, data = _compose(text, name=name)
+    root, data = _parsed(text, name=name)
     try:
         instance = model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -137,6 +164,30 @@ def format_loc(loc: Sequence[str | int]) -> str:
 
 
 # --- parsing -------------------------------------------------------------------------
+
+# Parsing is most of a load (signals.yaml: ~40 ms of PyYAML; validating is ~1 ms), and every
+# app start, worker and scheduler reads the same files: each text is parsed once per process.
+# Keyed by the text itself, so an edited file is parsed again; the data is copied out, so a
+# caller can never change what the next one gets. The nodes are only read (error locations).
+_PARSED_MAX = 64
+_parsed_cache: OrderedDict[tuple[str, str], tuple[Node | None, Any]] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _parsed(text: str, *, name: str) -> tuple[Node | None, Any]:
+    key = (name, text)
+    with _parsed_lock:
+        found = _parsed_cache.get(key)
+        if found is not None:
+            _parsed_cache.move_to_end(key)
+    if found is None:
+        found = _compose(text, name=name)  # raises ConfigFileError: errors are not kept
+        with _parsed_lock:
+            _parsed_cache[key] = found
+            while len(_parsed_cache) > _PARSED_MAX:
+                _parsed_cache.popitem(last=False)
+    root, data = found
+    return root, copy.deepcopy(data)
 
 
 def _compose(text: str, *, name: str) -> tuple[Node | None, Any]:

@@ -9,35 +9,75 @@ roll back with the data) and events are published on the bus just after it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, text
+from pydantic import BaseModel
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm import make_transient_to_detached, sessionmaker
+from sqlmodel import Session, SQLModel
 
-from alerts.sqltypes import JSONType, UTCDateTime, utcnow  # noqa: F401  (re-exported)
+# re-exported: the tables take their column types and clock from here
+from alerts.sqltypes import JSONType as JSONType
+from alerts.sqltypes import UTCDateTime as UTCDateTime
+from alerts.sqltypes import utcnow as utcnow
+from emergency import journal_writer
+from emergency.audit import service as audit_service
+from emergency.events import service as event_service
+from emergency.exceptions import NotFound
+from emergency.sequences import SequenceCounter as SequenceCounter
+from emergency.sequences import current_number as current_number
+from emergency.sequences import take_numbers as take_numbers
 
 log = logging.getLogger(__name__)
 
 
 # Seconds a request waits for a free connection before it answers 503 (see make_engine).
 POOL_TIMEOUT = 5.0
+# SQL errors never carry their parameters (phone numbers, names, addresses, notes) into
+# exception messages, and so into logs and tracebacks.
+HIDE_PARAMETERS = True
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    pg_options: str | None = None,
+    application_name: str = "typhoon",
+) -> Engine:
+    """An engine for a sqlite:/// or postgresql:// URL; `pg_options`: PostgreSQL run-time
+    settings for every connection (libpq `options`, e.g. "-c lock_timeout=3000").
+    On PostgreSQL at most `pool_size + max_overflow` connections, each named
+    `application_name` in pg_stat_activity (README "Connection budget")."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            hide_parameters=HIDE_PARAMETERS,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_timeout=POOL_TIMEOUT,
             pool_pre_ping=True,
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -50,22 +90,75 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # Past POOL_TIMEOUT a request answers 503 with Retry-After (emergency.exceptions), which
     # a phone's outbox retries: better than holding it for the default 30 s.
-    return create_engine(
+    connect_args = {"application_name": application_name[:63]}
+    if pg_options:
+        connect_args["options"] = pg_options
+    engine = create_engine(
         url,
+        hide_parameters=HIDE_PARAMETERS,
+        connect_args=connect_args,
         pool_size=pool_size,
-        max_overflow=20,
+        max_overflow=max_overflow,
         pool_timeout=POOL_TIMEOUT,
-        pool_pre_ping=True,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection is tested (SELECT 1) before use only when it has been idle this long:
+# one that served a request a moment ago is as good as tested, and a ping on every check-out
+# was a round trip in every request (issue 18). A connection that broke since anyway (the
+# server restarted within the last second) fails its statement: the request answers 503
+# (emergency.exceptions) and SQLAlchemy replaces every connection of the pool.
+PING_AFTER_IDLE = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool discards it and takes (or makes) another
+            raise DisconnectionError(f"connection failed its ping: {exc}") from exc
 
 
 class Database:
     """The engine, a session factory, and the hooks that write the audit log and events."""
 
-    def __init__(self, url: str, *, bus: Any = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        bus: Any = None,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        application_name: str = "typhoon",
+        audit_key: str | None = None,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        # TYPHOON_AUDIT_KEY: each audit row is sealed with it (emergency.audit.service)
+        self.audit_key = audit_key.encode() if audit_key else None
+        self.engine = make_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            application_name=application_name,
+        )
         self.bus = bus
+        # Called with the events of each unit of work once it has committed, in its thread
+        # (the live hub of this process: emergency.live.hub.LiveHub.committed).
+        self.committed_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.session_factory = sessionmaker(
             bind=self.engine, class_=Session, expire_on_commit=False, info={"db": self}
         )
@@ -89,6 +182,20 @@ class Database:
         finally:
             session.close()
 
+    def is_superuser(self) -> bool:
+        """Whether this PostgreSQL connection's role is a superuser (False when unknown)."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        try:
+            with self.engine.connect() as conn:
+                return bool(
+                    conn.execute(
+                        text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                    ).scalar()
+                )
+        except Exception:  # not reachable yet: the readiness probe says so
+            return False
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -96,75 +203,172 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    # `with Database(...) as db:` (a command's database): disposed when the block ends
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+
+def connection(session: Session) -> Connection:
+    """The session's connection for a Core statement, once the unit of work's pending changes
+    are flushed (as the ORM's autoflush would before a query)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
+
+
+_INSERTS: dict[Any, Any] = {}  # table -> its INSERT ... RETURNING id, built once
+RowT = TypeVar("RowT", bound=SQLModel)
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+def new_row(model: type[RowT], **values: Any) -> RowT:
+    """A table model's instance made as the ORM makes one it loads: no model constructor (on a
+    hot path SQLModel's costs ten times the INSERT), so nothing is validated or converted;
+    the fields not given get their defaults. For values the caller has checked, as
+    `insert_row` writes them."""
+    row: RowT = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    for name, field in model.model_fields.items():
+        if name not in values:
+            values[name] = field.get_default(call_default_factory=True)
+    row.__dict__.update(values)
+    return row
+
+
+def to_public(schema: type[SchemaT], row: SQLModel, **computed: Any) -> SchemaT:
+    """`schema` (what the API shows) filled from `row`'s fields of the same names and from
+    `computed` (local times, names, what the caller works out)."""
+    values = {name: getattr(row, name) for name in schema.model_fields if hasattr(row, name)}
+    return schema.model_validate(values | computed)
+
+
+def get_or_404(
+    session: Session, model: type[RowT], key: Any, what: str, *, code: str, lock: bool = False
+) -> RowT:
+    """The row of `model` whose primary key is `key`, locked FOR UPDATE when `lock` (on
+    PostgreSQL; SQLite locks the whole database on write); else a 404 `code`: "{what} {key}
+    not found"."""
+    row = session.get(model, key, with_for_update=True if lock else None)
+    if row is None:
+        raise NotFound(f"{what} {key!r} not found", code=code)
+    return row
+
+
+def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
+    """INSERT `row` in one Core statement and return its new id: on a hot path the unit of
+    work's flush (its bookkeeping, then the same INSERT) costs several times more. With
+    `attach` the row then belongs to the session as if it had been flushed (later changes to
+    it are flushed as usual); without, it stays a plain object (nothing will change it)."""
+    table = row.__table__  # type: ignore[attr-defined]
+    values = {c.key: getattr(row, c.key) for c in table.columns}
+    if values.get("id") is None:
+        values.pop("id", None)
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table).returning(table.c.id)
+    # what this row may refer to is written first, as a flush would
+    new_id = int(connection(session).execute(statement, values).scalar_one())
+    row.id = new_id
+    if attach:
+        make_transient_to_detached(row)
+        session.add(row)
+    return new_id
+
+
+def insert_row_and_read(
+    session: Session, row: SQLModel, query: Select[Any], params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """`insert_row(session, row)`, and the rows `query` (with `params`) reads as they were
+    before the INSERT: it does not see the new row. On PostgreSQL one statement, the INSERT as
+    a CTE of the query (issue 18: a round trip fewer on a hot path); elsewhere the query, then
+    the INSERT."""
+    conn = connection(session)
+    if conn.dialect.name != "postgresql" or getattr(row, "id", None) is not None:
+        rows = [tuple(r) for r in conn.execute(query, params)]
+        insert_row(session, row)
+        return rows
+    table = row.__table__  # type: ignore[attr-defined]
+    statement = _INSERT_AND_READ.get((table, query))
+    if statement is None:
+        statement = _INSERT_AND_READ[(table, query)] = _insert_and_read(table, query)
+    values = {f"insert_{c.key}": getattr(row, c.key) for c in table.columns if c.key != "id"}
+    rows = []
+    for first, *rest in conn.execute(statement, values | params):
+        if first is None:
+            rows.append(tuple(rest))
+        else:
+            row.id = int(first)
+    make_transient_to_detached(row)
+    session.add(row)
+    return rows
+
+
+_INSERT_AND_READ: dict[tuple[Any, Any], Any] = {}
+
+
+def _insert_and_read(table: Table, query: Select[Any]) -> Any:
+    """INSERT ... RETURNING id as a CTE; the id in the first column of a row of its own (the
+    query may read nothing), then the query's rows with NULL first."""
+    inserted = (
+        insert(table)
+        .values(
+            {
+                c.key: bindparam(f"insert_{c.key}", type_=c.type)
+                for c in table.columns
+                if c.key != "id"
+            }
+        )
+        .returning(table.c.id)
+        .cte("inserted")
+    )
+    read = query.subquery("read")
+    return union_all(
+        select(inserted.c.id, *[null().cast(c.type).label(c.name) for c in read.c]),
+        select(null().cast(table.c.id.type), *read.c),
+    )
+
 
 # SQLAlchemy fires before_commit / after_commit / after_rollback for savepoints too
-# (`session.begin_nested()`, used around each rule action and liaison SMS). The journal
+# (`savepoint()`, used around each rule action, liaison SMS and alarm SMS). The journal
 # follows the root transaction only: events are published once they are really committed,
-# and a savepoint that fails (its owner trims its own entries) never drops the audit entries
+# and a savepoint that fails (`savepoint` trims its own entries) never drops the audit entries
 # and events of the rest of the unit of work.
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A part of the unit of work that may fail alone (a rule action, an SMS to queue): on an
+    exception its rows roll back to a SAVEPOINT, the audit entries and events it recorded are
+    dropped with them, and the exception goes on to the caller."""
+    marks = {key: len(session.info.get(key, [])) for key in _JOURNAL}
+    try:
+        with session.begin_nested():
+            yield
+    except Exception:
+        for key, mark in marks.items():
+            del session.info.get(key, [])[mark:]
+        raise
+
+
+_JOURNAL = (audit_service.PENDING, event_service.PENDING)
 
 
 def _write_journal(session: Session) -> None:
     if session.in_nested_transaction():
         return
-    # Imported here: audit and events are domains that use this module.
-    from emergency.audit import service as audit_service
-    from emergency.events import service as event_service
-
-    audit_service.write_pending(session)
-    event_service.write_pending(session)
+    journal_writer.write(session)
 
 
 def _publish_events(session: Session) -> None:
     if session.in_nested_transaction():
         return
-    from emergency.events import service as event_service
-
     event_service.publish_committed(session)
 
 
 def _forget_journal(session: Session) -> None:
     if session.in_nested_transaction():
         return
-    from emergency.audit import service as audit_service
-    from emergency.events import service as event_service
-
     audit_service.forget_pending(session)
     event_service.forget_pending(session)
-
-
-# --- gapless sequences -------------------------------------------------------------------
-# Event seq and the audit chain must have no gaps and follow commit order, across processes.
-# One UPDATE ... RETURNING on a counter row does both: it hands out the numbers and holds the
-# row's write lock until the transaction ends, on PostgreSQL and SQLite alike.
-
-from sqlmodel import Field, SQLModel  # noqa: E402
-
-
-class SequenceCounter(SQLModel, table=True):
-    __tablename__ = "sequence_counter"
-
-    name: str = Field(primary_key=True, max_length=40)
-    value: int = 0
-
-
-def take_numbers(session: Session, name: str, count: int) -> int:
-    """Reserve `count` consecutive numbers of sequence `name`; returns the first of them."""
-    row = session.execute(
-        text("UPDATE sequence_counter SET value = value + :n WHERE name = :name RETURNING value"),
-        {"n": count, "name": name},
-    ).first()
-    if row is None:  # a database created without the seed rows of the migration
-        session.execute(
-            text("INSERT INTO sequence_counter (name, value) VALUES (:name, :n)"),
-            {"name": name, "n": count},
-        )
-        return 1
-    return int(row[0]) - count + 1
-
-
-def current_number(session: Session, name: str) -> int:
-    row = session.execute(
-        text("SELECT value FROM sequence_counter WHERE name = :name"), {"name": name}
-    ).first()
-    return int(row[0]) if row else 0

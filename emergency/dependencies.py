@@ -5,23 +5,30 @@ pool, one hand-over per dependency per request, which is wasted on reading an at
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-
-async def get_catalogue(request: Request) -> Any:
-    return request.app.state.catalogue
-
-
-async def get_settings(request: Request) -> Any:
-    return request.app.state.settings
+from emergency.catalogue import Catalogue
+from emergency.runtime import Runtime
+from emergency.settings import Settings
 
 
-async def get_runtime(request: Request) -> Any:
-    return request.app.state.runtime
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-CatalogueDep = Annotated[Any, Depends(get_catalogue)]
-SettingsDep = Annotated[Any, Depends(get_settings)]
-RuntimeDep = Annotated[Any, Depends(get_runtime)]  # emergency.runtime.Runtime
+async def get_catalogue(request: Request) -> Catalogue:
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -6,11 +6,12 @@ Services raise an AppError subclass; handlers never build error responses themse
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -73,13 +74,13 @@ class TooManyRequests(AppError):
     code = "rate_limited"
 
 
-def error_body(code: str, message: str, **extra) -> dict:
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     error = {"code": code, "message": message}
     error.update(extra)
     return {"error": error}
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[dict]]:
+def _describe_validation(exc: RequestValidationError) -> tuple[str, str, list[dict[str, str]]]:
     details = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
@@ -123,6 +124,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
         log.info("value out of range for the database", extra={"path": request.url.path})
         return JSONResponse(error_body("invalid_input", "a value is out of range"), status_code=422)
+
+    # A unique key taken by another request between our check and our insert (two people
+    # adding one contact at once): nothing of ours was stored, and the client can act on it.
+    # The constraint's name only: its DETAIL may hold the value (a phone number).
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info(
+            "integrity conflict: %s", type(exc.orig).__name__, extra={"path": request.url.path}
+        )
+        return JSONResponse(
+            error_body(
+                "conflict",
+                "another request stored the same record at the same moment; reload and try again",
+            ),
+            status_code=409,
+        )
 
     # Every connection busy (PoolTimeout) or the database unreachable, restarting or breaking
     # a deadlock (OperationalError): nothing was stored, and the same request again may work.

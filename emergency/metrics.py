@@ -14,6 +14,17 @@ LATENCY = Histogram(
 SHED = Counter(
     "typhoon_http_shed_total", "HTTP requests answered 503 at once: the process was at its limit"
 )
+REFUSED = Counter(
+    "typhoon_http_refused_total",
+    "HTTP requests refused before a handler: body_timeout (408), per_address (429)",
+    ["reason"],
+)
+BODIES_ARRIVING = Gauge(
+    "typhoon_http_bodies_arriving", "HTTP requests whose body is still arriving (not yet admitted)"
+)
+WS_REFUSED = Counter(
+    "typhoon_ws_refused_total", "Live websockets refused: the token has as many open as allowed"
+)
 WS_CLIENTS = Gauge("typhoon_ws_clients", "Connected live-stream websocket clients")
 WS_DROPPED = Counter("typhoon_ws_dropped_total", "Live clients closed for being too slow")
 EVENTS_STREAMED = Counter(

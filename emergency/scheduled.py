@@ -1,17 +1,23 @@
-"""Every periodic job of the service, listed in one place. Each is a plain, idempotent function
-taking the process's Runtime; the active scheduler runs them."""
+"""Every job of the service, listed in one place: the periodic ones (plain, idempotent
+functions taking the process's Runtime; the active scheduler runs them) and the timed one-off
+ones, by the name the job store keeps (emergency.scheduler.JsonJobStore)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emergency import idempotency
+from emergency.alarms import scheduled as alarm_jobs
+from emergency.audit import scheduled as audit_jobs
 from emergency.broadcasts import scheduled as broadcast_jobs
 from emergency.dispatch import scheduled as dispatch_jobs
 from emergency.feeds import scheduled as feed_jobs
 from emergency.liaison import scheduled as liaison_jobs
+from emergency.liveness import HEARTBEAT_KEY
+from emergency.privacy import scheduled as privacy_jobs
 from emergency.rules import scheduled as rule_jobs
-from emergency.scheduler import HEARTBEAT_KEY
+from emergency.runtime import Runtime
 from emergency.settings import Settings
 from emergency.signals import scheduled as signal_jobs
 
@@ -26,15 +32,16 @@ class PeriodicJob:
         return self.every(settings)
 
 
-def heartbeat(*, runtime) -> None:
+def heartbeat(*, runtime: Runtime) -> None:
     """Records that the active scheduler is alive (shown by `typhoon health scheduler`)."""
     if runtime.settings.redis_url:
-        import redis
+        runtime.redis().set(runtime.settings.redis_key(HEARTBEAT_KEY), "1", ex=30)
 
-        client = redis.Redis.from_url(runtime.settings.redis_url, socket_timeout=5)
-        client.set(runtime.settings.redis_key(HEARTBEAT_KEY), "1", ex=30)
-        client.close()
 
+# One-off jobs kept in the database by name (never pickled); their kwargs are JSON values.
+TIMED_JOBS: dict[str, Callable[..., object]] = {
+    "broadcast.start": broadcast_jobs.start_broadcast,
+}
 
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("heartbeat", heartbeat, lambda s: 5.0),
@@ -59,6 +66,11 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         lambda s: liaison_jobs.ESCALATE_EVERY,
     ),
     PeriodicJob(
+        "alarms-escalate",
+        alarm_jobs.escalate_unacknowledged,
+        lambda s: alarm_jobs.ESCALATE_EVERY,
+    ),
+    PeriodicJob(
         "rules-delayed-actions", rule_jobs.run_delayed_actions, lambda s: rule_jobs.RUN_DUE_EVERY
     ),
     PeriodicJob("signals-expire", signal_jobs.expire_signals, lambda s: signal_jobs.EXPIRE_EVERY),
@@ -67,6 +79,14 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         "dispatch-reconcile",
         dispatch_jobs.reconcile_outbox,
         lambda s: dispatch_jobs.RECONCILE_EVERY,
+    ),
+    PeriodicJob("retention-purge", privacy_jobs.purge, lambda s: privacy_jobs.PURGE_EVERY),
+    PeriodicJob("audit-anchor", audit_jobs.write_anchor, lambda s: audit_jobs.ANCHOR_EVERY),
+    PeriodicJob("idempotency-purge", idempotency.purge_job, lambda s: idempotency.PURGE_EVERY),
+    PeriodicJob(
+        "dispatch-degraded-sweep",
+        dispatch_jobs.sweep_degraded,
+        lambda s: dispatch_jobs.SWEEP_EVERY,
     ),
     PeriodicJob(
         "dispatch-progress",

@@ -9,10 +9,12 @@ erring on the side of more recipients is the safe side.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
 
 from geo.areas import AreaError
 
@@ -28,6 +30,17 @@ def cap_polygons(geometry: BaseGeometry, *, decimals: int = 6) -> list[str]:
     else:
         raise TypeError(f"CAP polygons need a Polygon or MultiPolygon, got {geometry.geom_type}")
     return [_ring_text(p, decimals=decimals) for p in polygons if not p.is_empty]
+
+
+def outline_polygons(geometries: Sequence[BaseGeometry]) -> list[str]:
+    """The CAP polygon of several areas together: their union, or its convex hull when the
+    union is in pieces (one polygon: a warning errs on the side of more area); none for none."""
+    if not geometries:
+        return []
+    union = unary_union(geometries)
+    if not isinstance(union, Polygon):
+        union = union.convex_hull
+    return cap_polygons(union)
 
 
 def polygon_from_cap(text: str) -> Polygon:

@@ -65,7 +65,8 @@ def haversine_m(
         np.sin((lat2 - lat1) / 2) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     )
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    distance: NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 def nearest_shelters(
@@ -105,8 +106,8 @@ def nearest_shelter_indices(
     available = np.flatnonzero([s.can_take(people) for s in shelters])
     if available.size == 0 or x.size == 0:
         return index, distance
-    s_lon = np.array([shelters[i].lon for i in available])
-    s_lat = np.array([shelters[i].lat for i in available])
+    s_lon = np.array([shelters[int(i)].lon for i in available])
+    s_lat = np.array([shelters[int(i)].lat for i in available])
     for start in range(0, x.shape[0], _CHUNK):
         block = slice(start, start + _CHUNK)
         d = haversine_m(x[block, None], y[block, None], s_lon[None, :], s_lat[None, :])

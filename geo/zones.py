@@ -166,9 +166,23 @@ class ZoneSet:
     def zone_of(
         self, lon: float, lat: float, *, kinds: Sequence[str] | None = (COMMUNITY,)
     ) -> str | None:
-        """The id of the zone a point belongs to, or None; see :meth:`zones_of`."""
-        ids = self.zones_of(np.array([lon], dtype=np.float64), np.array([lat]), kinds=kinds)
-        return ids[0]
+        """The id of the zone a point belongs to, or None; see :meth:`zones_of` (the same
+        answer, for one point: no arrays, no prepared copies, each zone's box checked first)."""
+        if isinstance(kinds, str):
+            kinds = (kinds,)
+        x, y = float(lon), float(lat)
+        point: shapely.Point | None = None
+        for zone, (min_x, min_y, max_x, max_y) in self._boxes_smallest_first:
+            if kinds is not None and zone.kind not in kinds:
+                continue
+            if not (min_x <= x <= max_x and min_y <= y <= max_y):
+                continue
+            # plain (unprepared) predicate: it leaves the shared geometry as it is
+            # (intersects_xy would prepare it in place, which threads must not share)
+            point = point or shapely.Point(x, y)
+            if shapely.intersects(zone.geometry, point):
+                return zone.id
+        return None
 
     def zones_of(
         self, lons: ArrayLike, lats: ArrayLike, *, kinds: Sequence[str] | None = (COMMUNITY,)
@@ -186,6 +200,11 @@ class ZoneSet:
         index = targeting.assign(lons, lats, [z.geometry for z in candidates])
         ids = np.array([z.id for z in candidates] + [None], dtype=object)
         return ids[index]  # index −1 picks the trailing None
+
+    @cached_property
+    def _boxes_smallest_first(self) -> list[tuple[Zone, tuple[float, float, float, float]]]:
+        # an empty geometry's bounds are NaN: no point is ever inside its box
+        return [(z, tuple(z.geometry.bounds)) for z in self._smallest_first]  # type: ignore[misc]
 
     @cached_property
     def _smallest_first(self) -> list[Zone]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import __main__ as runner
-from benchmarks import bench_load
+from benchmarks import load_stack
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -16,7 +16,9 @@ KEYS = {"benchmark", "ours", "peer", "peer_name", "goal", "met", "unit", "note"}
 
 def test_every_benchmark_module_has_run_and_quick_sizes():
     names = runner.modules(None)
-    assert {"bench_targeting", "bench_dispatch", "bench_rate_ceiling", "bench_load"} <= set(names)
+    assert {"bench_targeting", "bench_dispatch", "bench_rate_ceiling", "bench_load_reports"} <= set(
+        names
+    )
     assert set(runner.QUICK) <= set(names)
 
 
@@ -47,9 +49,9 @@ def test_a_failed_row_renders_with_dashes():
 
 
 def test_load_helpers():
-    assert bench_load.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0
-    assert bench_load.percentile([float(i) for i in range(1, 101)], 99) == 99.0
-    soft, hard = bench_load.raise_nofile()
+    assert load_stack.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0
+    assert load_stack.percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    soft, hard = load_stack.raise_nofile()
     assert soft >= 1024 or soft == hard
     actions = [{"do": "broadcast", "result": {"broadcast_id": 7}}, {"result": {"x": 1}}]
-    assert bench_load._broadcast_ids(actions) == [7]
+    assert load_stack.broadcast_ids(actions) == [7]

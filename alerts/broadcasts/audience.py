@@ -29,11 +29,15 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true
 from sqlmodel import Session
 
 from alerts.models import Channel, PushSubscription, Subscriber
 from geo.targeting import target_mask
+
+# Core tables: the audience is read as plain rows (no ORM loading), 200,000 at a time.
+_SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+_PUSH: Table = PushSubscription.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,14 @@ def compute_chunk(
     return Chunk(audience, candidates, last_id)
 
 
-def _where_target(lon_col, lat_col, zone_col, target: Target):
+def _where_target(
+    lon_col: ColumnElement[Any],
+    lat_col: ColumnElement[Any],
+    zone_col: ColumnElement[Any],
+    target: Target,
+) -> ColumnElement[bool]:
     """SQL prefilter: inside the target's bounding box, or in a target zone."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     bounds = target.bounds
     if bounds is not None:
         min_x, min_y, max_x, max_y = bounds
@@ -132,7 +141,9 @@ def _where_target(lon_col, lat_col, zone_col, target: Target):
     return or_(*conditions) if conditions else false()
 
 
-def _inside(rows: list, target: Target, lon_i: int, lat_i: int, zone_i: int) -> np.ndarray:
+def _inside(
+    rows: Sequence[Sequence[Any]], target: Target, lon_i: int, lat_i: int, zone_i: int
+) -> np.ndarray:
     if not rows:
         return np.zeros(0, dtype=bool)
     lons = np.array([r[lon_i] if r[lon_i] is not None else np.nan for r in rows], dtype=float)
@@ -144,6 +155,15 @@ def _inside(rows: list, target: Target, lon_i: int, lat_i: int, zone_i: int) -> 
     return mask
 
 
+def _page(
+    query: Select[Any], id_column: ColumnElement[int], after_id: int | None, limit: int | None
+) -> Select[Any]:
+    """The query's slice after ``after_id`` (by its id order), at most ``limit`` rows."""
+    if after_id is not None:
+        query = query.where(id_column > after_id)
+    return query if limit is None else query.limit(limit)
+
+
 def _sms(
     session: Session,
     target: Target,
@@ -153,7 +173,7 @@ def _sms(
     after_id: int | None = None,
     limit: int | None = None,
 ) -> tuple[int, int | None]:
-    s = Subscriber
+    s = _SUBSCRIBER.c
     query = (
         select(s.id, s.phone, s.language, s.lon, s.lat, s.zone_id)
         .where(
@@ -166,10 +186,7 @@ def _sms(
     )
     if exercise:
         query = query.where(s.exercise_list.is_(True))
-    if after_id is not None:
-        query = query.where(s.id > after_id)
-    if limit is not None:
-        query = query.limit(limit)
+    query = _page(query, s.id, after_id, limit)
     rows = session.connection().execute(query).all()  # Core rows: no ORM loading
     mask = _inside(rows, target, 3, 4, 5)
     for row, hit in zip(rows, mask, strict=True):
@@ -189,12 +206,12 @@ def _push(
     after_id: int | None = None,
     limit: int | None = None,
 ) -> tuple[int, int | None]:
-    p, s = PushSubscription, Subscriber
+    p, s = _PUSH.c, _SUBSCRIBER.c
     island_wide = and_(p.lat.is_(None), p.zone_id.is_(None))
     query = (
         select(p.id, p.endpoint, p.language, p.lon, p.lat, p.zone_id)
-        .select_from(p)
-        .outerjoin(s, s.id == p.subscriber_id)
+        .select_from(_PUSH)
+        .outerjoin(_SUBSCRIBER, s.id == p.subscriber_id)
         .where(
             or_(s.id.is_(None), s.opted_out.is_(False)),
             or_(island_wide, _where_target(p.lon, p.lat, p.zone_id, target)),
@@ -202,10 +219,7 @@ def _push(
         .order_by(p.id)
     )
     query = query.where(s.exercise_list.is_(True) if exercise else true())
-    if after_id is not None:
-        query = query.where(p.id > after_id)
-    if limit is not None:
-        query = query.limit(limit)
+    query = _page(query, p.id, after_id, limit)
     rows = session.connection().execute(query).all()  # Core rows: no ORM loading
     mask = _inside(rows, target, 3, 4, 5)
     for row, hit in zip(rows, mask, strict=True):
@@ -216,7 +230,7 @@ def _push(
     return len(rows), (rows[-1][0] if rows else None)
 
 
-def union_area(target: Target):
+def union_area(target: Target) -> shapely.Geometry | None:
     """The target as one geometry (for maps and CAP areas)."""
     shapes = [*target.geometries, *([target.area] if target.area is not None else [])]
     return shapely.union_all(shapes) if shapes else None

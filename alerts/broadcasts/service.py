@@ -9,8 +9,11 @@ States::
 - A broadcast whose audience is at least ``approval_threshold`` recipients (outbox rows:
   one per person and channel) waits for an approver who is not its drafter. "At least": a
   1,000-recipient broadcast with the default threshold of 1,000 waits; a threshold of 0
-  makes every broadcast wait. A ``preapproved_by`` (a rule sending a pre-approved
-  template) skips the wait and is recorded as the approver.
+  makes every broadcast wait. ``needs_approval`` (a template not pre-approved) makes it wait
+  whatever its audience. A ``preapproved_by`` (a rule sending a pre-approved template)
+  skips the wait and is recorded as the approver. The threshold is checked again when the
+  audience is fixed at the start (a scheduled broadcast whose audience grew past it and that
+  nobody approved goes back to ``awaiting_approval`` and sends nothing).
 - Without approval pending it is ``scheduled``; :func:`start_sending` moves it to
   ``sending`` at once (no ``send_at``) or when its time comes (the caller's scheduler).
 - :func:`start_sending` recomputes the audience at that moment (an opt-out since drafting
@@ -32,9 +35,11 @@ States::
 - :func:`cancel_broadcast` turns every message still ``queued`` into ``cancelled`` in one
   UPDATE; a worker claims only ``queued`` rows, so nothing more leaves.
 
-``completed`` and the progress counts are the dispatch engine's. This module does not
-audit or emit events (it does not know the application's); ``emergency.broadcasts.flows``
-wraps it and does.
+``completed`` and the progress counts are the dispatch engine's. Given a ``journal``
+(alerts.journal: the application's audit log and events), the life-cycle steps record
+themselves: ``broadcast.created``, ``.approved``, ``.started``, ``.cancelled`` (audited and
+emitted) and ``broadcast.completed`` for one that reaches nobody; ``on_started`` is the
+application's step when a broadcast goes public (emergency.broadcasts.service: its CAP alert).
 """
 
 from __future__ import annotations
@@ -47,22 +52,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from alerts import text as sms_text
 from alerts.broadcasts import audience as audience_mod
 from alerts.broadcasts.audience import Audience, Target
+from alerts.dispatch import lanes, store
 from alerts.dispatch.queue import MessageQueue
+from alerts.journal import Journal
 from alerts.languages import LANGUAGES
 from alerts.models import Broadcast, BroadcastStatus, Channel, Message, MessageStatus
-from alerts.outbox import enqueue_after_commit
-from alerts.sqltypes import utcnow
-from alerts.subscribers.service import endpoint_key
+from alerts.sqltypes import rowcount, stored_id, utcnow
 from alerts.templates import mark_exercise
 from geo.areas import AreaError, parse_area
-from geo.zones import UnknownZoneError
+from geo.zones import UnknownZoneError, ZoneSet
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,10 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 # per later transaction: small enough that a signal's request commits at once, big enough that
 # 200,000 rows take a few seconds. The application passes FIRST_CHUNK as ``first_chunk``.
 FIRST_CHUNK = 2_000
+# A broadcast started before it is counted (``count_later``: the signal's warning) writes at
+# most this many: 500 rows are 5 s of sending at one short code's 100/s while the next chunk is
+# written after the commit; 2,000 took the signal's request about 0.5 s more on 2 shared cores.
+FIRST_CHUNK_UNCOUNTED = 500
 CHUNK = 10_000
 STAGES = (Channel.push.value, Channel.sms.value)  # the order the audience is written in
 ACTIVE = (
@@ -79,6 +88,10 @@ ACTIVE = (
     BroadcastStatus.scheduled,
     BroadcastStatus.sending,
 )
+
+
+# What the application does when a broadcast goes public (in the same unit of work).
+OnStarted = Callable[[Session, Broadcast], None]
 
 
 # --- errors (the application maps them to HTTP statuses) -----------------------------
@@ -143,17 +156,26 @@ def check_messages(messages: Mapping[str, str] | None, *, exercise: bool) -> dic
     if exercise:
         cleaned = mark_exercise(cleaned)
     for lang, text in cleaned.items():
-        if len(text) > sms_text.MAX_BODY_CHARS:
+        problem = sms_text.body_problem(text)
+        if problem:
             raise InvalidBroadcast(
-                f"messages.{lang}: {len(text)} characters; an SMS may have at most "
-                f"{sms_text.MAX_BODY_CHARS}",
-                field=f"messages.{lang}",
+                f"messages.{lang}: {problem}", field=f"messages.{lang}", code="text_too_long"
             )
         if any(ord(ch) < 0x20 and ch not in "\n" for ch in text):
             raise InvalidBroadcast(
                 f"messages.{lang}: contains control characters", field=f"messages.{lang}"
             )
     return cleaned
+
+
+def check_priority(priority: str | None) -> lanes.Priority:
+    for known in lanes.LANES:
+        if priority == known:
+            return known
+    raise InvalidBroadcast(
+        f"priority: unknown priority {priority!r}: use {', '.join(lanes.LANES)}",
+        field="priority",
+    )
 
 
 def check_channels(channels: Sequence[str] | None) -> list[str]:
@@ -167,7 +189,9 @@ def check_channels(channels: Sequence[str] | None) -> list[str]:
     return [c.value for c in Channel if c.value in channels]
 
 
-def resolve_target(zones, zone_ids: Sequence[str] | None, area: Mapping[str, Any] | None) -> Target:
+def resolve_target(
+    zones: ZoneSet, zone_ids: Sequence[str] | None, area: Mapping[str, Any] | None
+) -> Target:
     """Zones (by id, from the ZoneSet) and/or an area (GeoJSON, checked by geo.areas)."""
     ids = list(dict.fromkeys(zone_ids or []))
     if not ids and not area:
@@ -307,7 +331,7 @@ class Created:
 def create_broadcast(
     session: Session,
     *,
-    zones,
+    zones: ZoneSet,
     queue: MessageQueue,
     messages: Mapping[str, str],
     zone_ids: Sequence[str] = (),
@@ -323,6 +347,11 @@ def create_broadcast(
     preapproved_by: str | None = None,
     now: datetime | None = None,
     first_chunk: int | None = None,
+    template: str | None = None,
+    journal: Journal | None = None,
+    on_started: OnStarted | None = None,
+    priority: str = lanes.NORMAL,
+    needs_approval: bool = False,
 ) -> Created:
     """Store a broadcast and take it as far as it may go now.
 
@@ -340,9 +369,18 @@ def create_broadcast(
             return Created(existing, created=False)
     texts = check_messages(messages, exercise=exercise)
     chosen = check_channels(channels)
+    priority = check_priority(priority)
     target = resolve_target(zones, zone_ids, area)
     send_at = check_send_at(send_at, now=now)
-    audience = audience_mod.compute(session, target=target, channels=chosen, exercise=exercise)
+    # A pre-approved broadcast that starts now needs no count to decide on: with a first
+    # chunk it starts from LIMIT queries, and the caller counts it after the commit
+    # (count_audience): at 200,000 residents the count is time the warning need not wait.
+    count_later = bool(preapproved_by and first_chunk and (send_at is None or send_at <= now))
+    audience = (
+        None
+        if count_later
+        else audience_mod.compute(session, target=target, channels=chosen, exercise=exercise)
+    )
 
     broadcast = Broadcast(
         status=BroadcastStatus.draft,
@@ -352,9 +390,10 @@ def create_broadcast(
         area=dict(area) if area else None,
         channels=chosen,
         exercise=exercise,
+        priority=priority,
         send_at=send_at,
-        recipients=audience.total,
-        by_language=audience.by_language(LANGUAGES),
+        recipients=audience.total if audience else 0,
+        by_language=audience.by_language(LANGUAGES) if audience else dict.fromkeys(LANGUAGES, 0),
         origin=origin,
         idempotency_key=idempotency_key,
         created_by=created_by,
@@ -363,52 +402,98 @@ def create_broadcast(
     if preapproved_by:
         broadcast.approved_by, broadcast.approved_at = preapproved_by, now
         broadcast.status = BroadcastStatus.scheduled
-    elif audience.total >= approval_threshold:
+    elif needs_approval or (audience is not None and audience.total >= approval_threshold):
         broadcast.status = BroadcastStatus.awaiting_approval
     else:
         broadcast.status = BroadcastStatus.scheduled
 
-    if idempotency_key:
-        # Two rule runs at once: the unique key lets one insert win; the other returns it.
-        try:
-            with session.begin_nested():
-                session.add(broadcast)
-                session.flush()
-        except IntegrityError:
-            existing = by_idempotency_key(session, idempotency_key)
-            if existing is None:
-                raise
-            return Created(existing, created=False)
-    else:
-        session.add(broadcast)
-        session.flush()
+    existing = _insert_once(session, broadcast)
+    if existing is not None:
+        return Created(existing, created=False)
 
     if broadcast.status == BroadcastStatus.scheduled and (send_at is None or send_at <= now):
         # the audience just computed, in this transaction: no second query of it
         start_sending(
             session,
-            broadcast_id=broadcast.id,
+            broadcast_id=stored_id(broadcast),
             zones=zones,
             queue=queue,
             now=now,
             audience=audience,
             first_chunk=first_chunk,
+            approval_threshold=approval_threshold,
+            count_later=count_later,
         )
         session.refresh(broadcast)
+    if journal is not None:
+        _journal(
+            session,
+            journal,
+            broadcast,
+            "created",
+            actor=created_by,
+            after={
+                "status": str(broadcast.status),
+                "recipients": broadcast.recipients,
+                "zones": broadcast.zones,
+                "area": bool(broadcast.area),
+                "channels": broadcast.channels,
+                "exercise": broadcast.exercise,
+                "template": template,
+                "priority": broadcast.priority,
+                "origin": broadcast.origin,
+                "approved_by": broadcast.approved_by,
+                "send_at": broadcast.send_at,
+            },
+            template=template,
+        )
+        _journal_started(session, journal, broadcast, actor=created_by, on_started=on_started)
     return Created(broadcast, created=True, audience=audience)
+
+
+def _move(session: Session, broadcast_id: int, *where: ColumnElement[bool], **values: Any) -> bool:
+    """One conditional UPDATE of the broadcast: ``values`` only if it still matches ``where``
+    (the UPDATE locks its row); whether it did. Two callers at once: one moves it."""
+    moved = session.execute(
+        update(Broadcast).where(col(Broadcast.id) == broadcast_id, *where).values(**values)
+    )
+    return rowcount(moved) == 1
+
+
+def _insert_once(session: Session, broadcast: Broadcast) -> Broadcast | None:
+    """Insert ``broadcast``: None, or the broadcast another transaction stored meanwhile
+    under its idempotency key (two rule runs at once: the unique key lets one insert win,
+    the other answers the winner)."""
+    key = broadcast.idempotency_key
+    if not key:
+        session.add(broadcast)
+        session.flush()
+        return None
+    try:
+        with session.begin_nested():
+            session.add(broadcast)
+            session.flush()
+    except IntegrityError:
+        existing = by_idempotency_key(session, key)
+        if existing is None:
+            raise
+        return existing
+    return None
 
 
 def by_idempotency_key(session: Session, key: str) -> Broadcast | None:
     return (
-        session.execute(select(Broadcast).where(Broadcast.idempotency_key == key)).scalars().first()
+        session.execute(select(Broadcast).where(col(Broadcast.idempotency_key) == key))
+        .scalars()
+        .first()
     )
 
 
 def get(session: Session, broadcast_id: int, *, lock: bool = False) -> Broadcast:
-    query = select(Broadcast).where(Broadcast.id == broadcast_id)
+    query = select(Broadcast).where(col(Broadcast.id) == broadcast_id)
     if lock:
         query = query.with_for_update()
-    found = session.execute(query).scalars().first()
+    found: Broadcast | None = session.execute(query).scalars().first()
     if found is None:
         raise BroadcastNotFound(f"no broadcast {broadcast_id}")
     return found
@@ -419,10 +504,12 @@ def approve_broadcast(
     *,
     broadcast_id: int,
     approver: str,
-    zones,
+    zones: ZoneSet,
     queue: MessageQueue,
     now: datetime | None = None,
     first_chunk: int | None = None,
+    journal: Journal | None = None,
+    on_started: OnStarted | None = None,
 ) -> Broadcast:
     """The second person's approval: never the drafter; only once."""
     now = now or utcnow()
@@ -444,12 +531,15 @@ def approve_broadcast(
             "person must"
         )
     # Conditional, so two approvers at once cannot both move it on.
-    moved = session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.awaiting_approval)
-        .values(status=BroadcastStatus.scheduled, approved_by=approver, approved_at=now)
-    ).rowcount
-    if moved != 1:
+    moved = _move(
+        session,
+        broadcast_id,
+        col(Broadcast.status) == BroadcastStatus.awaiting_approval,
+        status=BroadcastStatus.scheduled,
+        approved_by=approver,
+        approved_at=now,
+    )
+    if not moved:
         raise BroadcastConflict(
             f"broadcast {broadcast_id} was approved meanwhile", code="already_approved"
         )
@@ -464,7 +554,70 @@ def approve_broadcast(
             first_chunk=first_chunk,
         )
         session.refresh(broadcast)
+    if journal is not None:
+        before, after = {"status": "awaiting_approval"}, {"status": str(broadcast.status)}
+        _journal(
+            session, journal, broadcast, "approved", actor=approver, before=before, after=after
+        )
+        _journal_started(session, journal, broadcast, actor=approver, on_started=on_started)
     return broadcast
+
+
+def update_broadcast(
+    session: Session,
+    *,
+    broadcast_id: int,
+    editor: str,
+    zones: ZoneSet,
+    approval_threshold: int,
+    messages: Mapping[str, str] | None = None,
+    zone_ids: Sequence[str] | None = None,
+    area: Mapping[str, Any] | None = None,
+    send_at: datetime | None = None,
+    needs_approval: bool = False,
+    now: datetime | None = None,
+) -> tuple[Broadcast, bool]:
+    """Change a broadcast not yet started (its texts, target or ``send_at``), by its drafter.
+
+    Any change voids its approval: what was approved is not what would be sent. It is then
+    ``awaiting_approval`` if it had been approved, if ``needs_approval`` (its template is not
+    pre-approved) or if its audience is now at least the threshold; else ``scheduled``.
+    Returns the broadcast and whether an approval was voided."""
+    now = now or utcnow()
+    broadcast = get(session, broadcast_id, lock=True)
+    if broadcast.status not in (BroadcastStatus.awaiting_approval, BroadcastStatus.scheduled):
+        raise BroadcastConflict(
+            f"broadcast {broadcast_id} is {broadcast.status}: only one not yet started changes",
+            code="not_editable",
+        )
+    if editor != broadcast.created_by:
+        raise SelfApproval(
+            f"only {broadcast.created_by}, who drafted broadcast {broadcast_id}, may change it "
+            "(draft a new one): its approver must be a second person",
+            code="not_the_drafter",
+        )
+    if messages is not None:
+        broadcast.messages = check_messages(messages, exercise=broadcast.exercise)
+    if zone_ids is not None or area is not None:
+        ids = list(zone_ids) if zone_ids is not None else list(broadcast.zones)
+        target = resolve_target(zones, ids, area if area is not None else broadcast.area)
+        broadcast.zones = list(target.zone_ids)
+        broadcast.area = dict(area) if area is not None else broadcast.area
+    if send_at is not None:
+        broadcast.send_at = check_send_at(send_at, now=now)
+    target = resolve_target(zones, broadcast.zones, broadcast.area)
+    audience = audience_mod.compute(
+        session, target=target, channels=broadcast.channels, exercise=broadcast.exercise
+    )
+    broadcast.recipients = audience.total
+    broadcast.by_language = audience.by_language(LANGUAGES)
+    voided = broadcast.approved_by is not None
+    broadcast.approved_by = broadcast.approved_at = None
+    waits = voided or needs_approval or audience.total >= approval_threshold
+    broadcast.status = BroadcastStatus.awaiting_approval if waits else BroadcastStatus.scheduled
+    session.add(broadcast)
+    session.flush()
+    return broadcast, voided
 
 
 @dataclass
@@ -475,7 +628,12 @@ class Cancelled:
 
 
 def cancel_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, now: datetime | None = None
+    session: Session,
+    *,
+    broadcast_id: int,
+    actor: str,
+    now: datetime | None = None,
+    journal: Journal | None = None,
 ) -> Cancelled:
     """Stop what has not left yet: queued messages become cancelled in one UPDATE."""
     now = now or utcnow()
@@ -485,22 +643,38 @@ def cancel_broadcast(
         raise BroadcastConflict(
             f"broadcast {broadcast_id} is already {previous}", code="not_cancellable"
         )
-    moved = session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status.in_(ACTIVE))
-        .values(status=BroadcastStatus.cancelled, cancelled_by=actor, cancelled_at=now)
-    ).rowcount
-    if moved != 1:
+    moved = _move(
+        session,
+        broadcast_id,
+        col(Broadcast.status).in_(ACTIVE),
+        status=BroadcastStatus.cancelled,
+        cancelled_by=actor,
+        cancelled_at=now,
+    )
+    if not moved:
         raise BroadcastConflict(f"broadcast {broadcast_id} changed meanwhile; try again")
-    stopped = (
+    stopped = rowcount(
         session.execute(
             update(Message)
-            .where(Message.broadcast_id == broadcast_id, Message.status == MessageStatus.queued)
+            .where(
+                col(Message.broadcast_id) == broadcast_id,
+                col(Message.status).in_([MessageStatus.queued, MessageStatus.held]),
+            )
             .values(status=MessageStatus.cancelled, updated_at=now)
-        ).rowcount
-        or 0
+        )
     )
     session.refresh(broadcast)
+    if journal is not None:
+        _journal(
+            session,
+            journal,
+            broadcast,
+            "cancelled",
+            actor=actor,
+            before={"status": str(previous)},
+            after={"status": "cancelled", "messages_cancelled": stopped},
+            messages_cancelled=stopped,
+        )
     return Cancelled(broadcast, str(previous), stopped)
 
 
@@ -521,14 +695,24 @@ def start_sending(
     session: Session,
     *,
     broadcast_id: int,
-    zones,
+    zones: ZoneSet,
     queue: MessageQueue,
     now: datetime | None = None,
     audience: Audience | None = None,
     first_chunk: int | None = None,
+    journal: Journal | None = None,
+    actor: str = "scheduler",
+    on_started: OnStarted | None = None,
+    approval_threshold: int | None = None,
+    count_later: bool = False,
 ) -> Started | None:
     """Write the broadcast's first outbox rows and queue them after commit; None if it is not
     (or no longer) ``scheduled`` — already sending, cancelled, awaiting approval.
+
+    With ``count_later`` (and ``first_chunk``) the audience is not counted here: the first
+    chunk is found with LIMIT queries (:func:`write_next_chunk`), ``recipients`` is what it
+    holds until the caller runs :func:`count_audience` after the commit
+    (:func:`counted_later` tells it to).
 
     The audience is computed now (or is ``audience``, computed in this transaction), so
     opt-outs since drafting are respected; ``recipients`` and ``by_language`` count all of it.
@@ -537,32 +721,79 @@ def start_sending(
     commit (and a periodic one, for a process that stops first). Without it, all of them
     (for a caller with neither). A broadcast that reaches
     nobody is ``completed`` at once (no worker would ever complete it).
+
+    Given ``approval_threshold``, a broadcast nobody approved whose audience is now at least
+    that goes back to ``awaiting_approval`` instead, with nothing written (None; journalled
+    ``broadcast.awaiting_approval``). A direct send's rows held for approval
+    (:func:`send_direct`) are queued as they are.
     """
     now = now or utcnow()
-    claimed = session.execute(
-        update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.scheduled)
-        .values(status=BroadcastStatus.sending, started_at=now)
-    ).rowcount
-    if claimed != 1:
+    scheduled = col(Broadcast.status) == BroadcastStatus.scheduled
+    if not _move(session, broadcast_id, scheduled, status=BroadcastStatus.sending, started_at=now):
         return None
     broadcast = get(session, broadcast_id)
     session.refresh(broadcast)
+    held = _release_held(session, broadcast, queue, now)
+    if held is not None:
+        if journal is not None:
+            _journal_started(session, journal, broadcast, actor=actor, on_started=on_started)
+        return held
     t0 = time.perf_counter()
+    if count_later and audience is None and first_chunk:
+        size = min(first_chunk, FIRST_CHUNK_UNCOUNTED)
+        started = _start_from_first_chunk(
+            session, broadcast=broadcast, zones=zones, queue=queue, now=now, size=size
+        )
+        if journal is not None:
+            _journal_started(session, journal, broadcast, actor=actor, on_started=on_started)
+        return started
     if audience is None:
         target = resolve_target(zones, broadcast.zones, broadcast.area)
         audience = audience_mod.compute(
             session, target=target, channels=broadcast.channels, exercise=broadcast.exercise
         )
     t1 = time.perf_counter()
+    if (
+        approval_threshold is not None
+        and broadcast.approved_by is None
+        and audience.total >= approval_threshold
+    ):
+        # The audience grew past the threshold since it was drafted: a second person first.
+        _move(
+            session,
+            broadcast_id,
+            col(Broadcast.status) == BroadcastStatus.sending,
+            status=BroadcastStatus.awaiting_approval,
+            started_at=None,
+            recipients=audience.total,
+            by_language=audience.by_language(LANGUAGES),
+        )
+        session.refresh(broadcast)
+        log.warning(
+            "broadcast %s: %s recipients now (threshold %s) and not approved: awaiting approval",
+            broadcast_id,
+            audience.total,
+            approval_threshold,
+        )
+        if journal is not None:
+            _journal(
+                session,
+                journal,
+                broadcast,
+                "awaiting_approval",
+                actor=actor,
+                before={"status": "scheduled"},
+                after={"status": "awaiting_approval", "recipients": broadcast.recipients},
+            )
+        return None
     head, cursor = _head(audience, first_chunk)
-    write_outbox(session, broadcast=broadcast, audience=head, now=now)
+    store.write_outbox(session, broadcast=broadcast, audience=head, now=now)
     ids = list(
         session.connection()
         .execute(
-            select(Message.id)
-            .where(Message.broadcast_id == broadcast_id, Message.status == MessageStatus.queued)
-            .order_by(Message.id)
+            select(store.M.c.id)
+            .where(store.M.c.broadcast_id == broadcast_id, store.M.c.status == MessageStatus.queued)
+            .order_by(store.M.c.id)
         )
         .scalars()
     )
@@ -576,8 +807,194 @@ def start_sending(
         broadcast.completed_at = now
     session.add(broadcast)
     session.flush()
-    enqueue_after_commit(session, queue, ids)
+    store.enqueue_after_commit(session, queue, ids, lanes.lane(broadcast.priority))
+    if journal is not None:
+        _journal_started(session, journal, broadcast, actor=actor, on_started=on_started)
     return Started(broadcast, audience.total, ids, t1 - t0, t2 - t1, complete=cursor is None)
+
+
+def _release_held(
+    session: Session, broadcast: Broadcast, queue: MessageQueue, now: datetime
+) -> Started | None:
+    """A direct send approved: its held rows queued as they are (None: it has none)."""
+    ids = list(
+        session.execute(
+            select(col(Message.id))
+            .where(
+                col(Message.broadcast_id) == broadcast.id, col(Message.status) == MessageStatus.held
+            )
+            .order_by(col(Message.id))
+        ).scalars()
+    )
+    if not ids:
+        return None
+    session.execute(
+        update(Message)
+        .where(col(Message.id).in_(ids), col(Message.status) == MessageStatus.held)
+        .values(status=MessageStatus.queued, queued_at=now, updated_at=now)
+    )
+    store.enqueue_after_commit(session, queue, ids, lanes.lane(broadcast.priority))
+    return Started(broadcast, len(ids), ids, 0.0, 0.0)
+
+
+_UNCOUNTED = "alerts_uncounted_broadcasts"  # session.info: started before they were counted
+
+
+def _start_from_first_chunk(
+    session: Session,
+    *,
+    broadcast: Broadcast,
+    zones: ZoneSet,
+    queue: MessageQueue,
+    now: datetime,
+    size: int,
+) -> Started:
+    """The start of :func:`start_sending` with ``count_later``: the outbox's first chunk."""
+    t0 = time.perf_counter()
+    stages = [stage for stage in STAGES if stage in broadcast.channels]
+    broadcast.audience_complete = not stages
+    broadcast.audience_cursor = f"{stages[0]}:0" if stages else None
+    session.add(broadcast)
+    session.flush()
+    ids: list[int] = []
+    # Each stage (channel) is a chunk of its own: one with fewer candidates than asked moves
+    # on to the next, until `size` rows are written or the audience is complete.
+    for _ in range(len(stages) + 1):
+        if broadcast.audience_complete or len(ids) >= size:
+            break
+        chunk = write_next_chunk(
+            session,
+            broadcast_id=stored_id(broadcast),
+            zones=zones,
+            queue=queue,
+            size=size - len(ids),
+            now=now,
+        )
+        if chunk is None:
+            break
+        ids += chunk.message_ids
+    if broadcast.audience_complete:  # the first chunk was all of it: counted from the outbox
+        if not broadcast.recipients:
+            broadcast.status = BroadcastStatus.completed
+            broadcast.completed_at = now
+    else:  # what is known so far; count_audience tells the whole after the commit
+        broadcast.recipients = len(ids)
+        session.info.setdefault(_UNCOUNTED, set()).add(broadcast.id)
+    session.add(broadcast)
+    session.flush()
+    seconds = time.perf_counter() - t0
+    return Started(
+        broadcast, broadcast.recipients, ids, 0.0, seconds, complete=broadcast.audience_complete
+    )
+
+
+def counted_later(session: Session, broadcast_id: int) -> bool:
+    """Whether this unit of work started the broadcast before counting its audience (the
+    caller runs :func:`count_audience` after the commit)."""
+    return broadcast_id in session.info.get(_UNCOUNTED, set())
+
+
+def count_audience(session: Session, *, broadcast_id: int, zones: ZoneSet) -> Broadcast | None:
+    """Count the audience of a broadcast started with ``count_later`` (after its commit) and
+    store ``recipients`` and ``by_language``; the broadcast, to tell the screens. Once its
+    outbox is complete the figures counted from the rows written stand (:func:`write_next_chunk`
+    counts them), and are what it returns. None when it was cancelled."""
+    broadcast = get(session, broadcast_id)
+    if broadcast.status not in (BroadcastStatus.sending, BroadcastStatus.completed):
+        return None
+    if broadcast.audience_complete:
+        return broadcast
+    target = resolve_target(zones, broadcast.zones, broadcast.area)
+    audience = audience_mod.compute(
+        session, target=target, channels=broadcast.channels, exercise=broadcast.exercise
+    )
+    _move(  # not once the outbox is complete: its own count stands
+        session,
+        broadcast_id,
+        col(Broadcast.audience_complete).is_(False),
+        recipients=audience.total,
+        by_language=audience.by_language(LANGUAGES),
+    )
+    session.refresh(broadcast)
+    status: str = broadcast.status  # as refreshed: it may have been cancelled meanwhile
+    return broadcast if status != BroadcastStatus.cancelled else None
+
+
+def event_data(broadcast: Broadcast, **extra: Any) -> dict[str, Any]:
+    """A life-cycle event's data (``broadcast.created``, ``.started``, …)."""
+    return {
+        "id": broadcast.id,
+        "status": str(broadcast.status),
+        "title": broadcast.title,
+        "recipients": broadcast.recipients,
+        "by_language": broadcast.by_language,
+        "channels": broadcast.channels,
+        "zones": broadcast.zones,
+        "exercise": broadcast.exercise,
+        "priority": broadcast.priority,
+        "origin": broadcast.origin,
+        "created_by": broadcast.created_by,
+        "approved_by": broadcast.approved_by,
+        "send_at": broadcast.send_at,
+        **extra,
+    }
+
+
+def _journal(
+    session: Session,
+    journal: Journal,
+    broadcast: Broadcast,
+    step: str,
+    *,
+    actor: str,
+    after: Mapping[str, Any],
+    before: Mapping[str, Any] | None = None,
+    **event: Any,
+) -> None:
+    """A life-cycle step (``broadcast.<step>``): audited (``before``, ``after``) and emitted
+    (:func:`event_data` and ``event``)."""
+    journal.audit(
+        session,
+        actor=actor,
+        action=f"broadcast.{step}",
+        target_type="broadcast",
+        target_id=stored_id(broadcast),
+        before=before,
+        after=after,
+    )
+    journal.emit(session, f"broadcast.{step}", event_data(broadcast, **event))
+
+
+def _journal_started(
+    session: Session,
+    journal: Journal,
+    broadcast: Broadcast,
+    *,
+    actor: str,
+    on_started: OnStarted | None,
+) -> None:
+    """A broadcast that went public (sending, or completed at once having reached nobody):
+    audited, ``broadcast.started``, the application's step, then ``broadcast.completed``."""
+    if broadcast.status not in (BroadcastStatus.sending, BroadcastStatus.completed):
+        return
+    after = {"recipients": broadcast.recipients, "by_language": broadcast.by_language}
+    _journal(
+        session,
+        journal,
+        broadcast,
+        "started",
+        actor=actor,
+        after=after,
+        started_at=broadcast.started_at,
+    )
+    if on_started is not None:
+        on_started(session, broadcast)
+    if broadcast.status == BroadcastStatus.completed:  # reached nobody: done at once
+        journal.emit(
+            session,
+            "broadcast.completed",
+            event_data(broadcast, completed_at=broadcast.completed_at, counts={}),
+        )
 
 
 def _head(audience: Audience, size: int | None) -> tuple[Audience, str | None]:
@@ -615,7 +1032,7 @@ def write_next_chunk(
     session: Session,
     *,
     broadcast_id: int,
-    zones,
+    zones: ZoneSet,
     queue: MessageQueue,
     size: int | None = None,
     now: datetime | None = None,
@@ -634,21 +1051,19 @@ def write_next_chunk(
     """
     now = now or utcnow()
     size = size or CHUNK
-    locked = session.execute(
-        update(Broadcast)
-        .where(
-            Broadcast.id == broadcast_id,
-            Broadcast.status == BroadcastStatus.sending,
-            Broadcast.audience_complete.is_(False),
-        )
-        .values(audience_cursor=Broadcast.audience_cursor)
-    ).rowcount
-    if locked != 1:
+    locked = _move(
+        session,
+        broadcast_id,
+        col(Broadcast.status) == BroadcastStatus.sending,
+        col(Broadcast.audience_complete).is_(False),
+        audience_cursor=col(Broadcast.audience_cursor),
+    )
+    if not locked:
         return None
     broadcast = (
         session.execute(
             select(Broadcast)
-            .where(Broadcast.id == broadcast_id)
+            .where(col(Broadcast.id) == broadcast_id)
             .execution_options(populate_existing=True)
         )
         .scalars()
@@ -667,7 +1082,7 @@ def write_next_chunk(
             after_id=int(after or 0),
             limit=size,
         )
-        ids = _write_chunk(session, broadcast=broadcast, audience=chunk.audience, now=now)
+        ids = store.write_chunk(session, broadcast=broadcast, audience=chunk.audience, now=now)
         if chunk.candidates >= size and chunk.last_id is not None:
             cursor: str | None = f"{stage}:{chunk.last_id}"
         else:  # this channel is done
@@ -681,69 +1096,24 @@ def write_next_chunk(
         broadcast.audience_complete = True
         by_language = dict.fromkeys(LANGUAGES, 0)
         for language, count in session.execute(
-            select(Message.language, func.count())
-            .where(Message.broadcast_id == broadcast_id)
-            .group_by(Message.language)
+            select(col(Message.language), func.count())
+            .where(col(Message.broadcast_id) == broadcast_id)
+            .group_by(col(Message.language))
         ).all():
             by_language[language] = count
         broadcast.recipients = sum(by_language.values())
         broadcast.by_language = by_language
     session.add(broadcast)
     session.flush()
-    enqueue_after_commit(session, queue, ids)
+    store.enqueue_after_commit(session, queue, ids, lanes.lane(broadcast.priority))
     return ChunkWritten(broadcast_id, ids, cursor is None)
-
-
-def _write_chunk(
-    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
-) -> list[int]:
-    """:func:`write_outbox`, conflict-safe; returns the new rows' ids.
-
-    The lock and the cursor keep a chunk from being written twice; a row that is there all
-    the same (a phone number that moved from one subscriber to a later one) must not fail the
-    chunk for ever: on a unique violation the chunk is written again row by row, skipping
-    the rows already there. The ids are those above the highest id before the write (ids
-    only grow, and nobody else writes this broadcast's rows while it is locked).
-    """
-    if not audience.total:
-        return []
-    before = session.execute(select(func.coalesce(func.max(Message.id), 0))).scalar_one()
-    bind = session.connection()
-    try:
-        with session.begin_nested():
-            write_outbox(session, broadcast=broadcast, audience=audience, now=now)
-    except (IntegrityError, bind.dialect.dbapi.IntegrityError):
-        log.warning("broadcast %s: a chunk met rows already written; skipping them", broadcast.id)
-        _insert_skipping_duplicates(session, broadcast=broadcast, audience=audience, now=now)
-    # By the primary key alone (a range of the newest rows); the broadcast is picked here: an
-    # index on broadcast_id would walk all its earlier rows for every chunk.
-    rows = session.connection().execute(
-        select(Message.id, Message.broadcast_id).where(Message.id > before).order_by(Message.id)
-    )
-    return [message_id for message_id, bid in rows if bid == broadcast.id]
-
-
-def _insert_skipping_duplicates(
-    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
-) -> None:
-    if session.connection().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    rows = [dict(zip(_COPY_COLUMNS, row, strict=True)) for row in _rows(broadcast, audience, now)]
-    session.execute(
-        insert(Message.__table__).on_conflict_do_nothing(
-            index_elements=["broadcast_id", "dedupe_key"]
-        ),
-        rows,
-    )
 
 
 def finish_audience(
     *,
     unit_of_work: Callable[[], AbstractContextManager[Session]],
     broadcast_id: int,
-    zones,
+    zones: ZoneSet,
     queue: MessageQueue,
     size: int | None = None,
 ) -> int:
@@ -771,12 +1141,12 @@ def incomplete_audiences(session: Session) -> list[int]:
     """Ids of the broadcasts being sent whose outbox is not all written yet."""
     return list(
         session.execute(
-            select(Broadcast.id)
+            select(col(Broadcast.id))
             .where(
-                Broadcast.status == BroadcastStatus.sending,
-                Broadcast.audience_complete.is_(False),
+                col(Broadcast.status) == BroadcastStatus.sending,
+                col(Broadcast.audience_complete).is_(False),
             )
-            .order_by(Broadcast.id)
+            .order_by(col(Broadcast.id))
         ).scalars()
     )
 
@@ -803,13 +1173,17 @@ def send_direct(
     origin: str = "direct",
     exercise: bool = False,
     now: datetime | None = None,
+    journal: Journal | None = None,
+    priority: str = lanes.EMERGENCY,
+    approval_threshold: int | None = None,
 ) -> Created:
     """SMS to a short list of named people (the liaison contacts), not to an audience of
     zones: the broadcast goes straight to ``sending``, its rows are written to the outbox
     (one per number, each with its own text when given) and queued after the commit.
 
-    No approval: the list is the caller's, a few people who asked for these messages.
-    ``idempotency_key`` is required: the same key again returns the first broadcast and
+    No approval for a few people who asked for these messages; given ``approval_threshold``,
+    a list at least that long waits for a second person (``awaiting_approval``, its rows
+    ``held``: :func:`approve_broadcast` queues them). ``idempotency_key`` is required: the same key again returns the first broadcast and
     writes nothing (``created=False``); the outbox's unique (broadcast, number) backs it.
     """
     now = now or utcnow()
@@ -823,145 +1197,84 @@ def send_direct(
     by_language = dict.fromkeys(LANGUAGES, 0)
     for r in rows.values():
         by_language[r.language] = by_language.get(r.language, 0) + 1
+    wait = approval_threshold is not None and bool(rows) and len(rows) >= approval_threshold
     broadcast = Broadcast(
-        status=BroadcastStatus.sending if rows else BroadcastStatus.completed,
+        status=(
+            BroadcastStatus.awaiting_approval
+            if wait
+            else BroadcastStatus.sending
+            if rows
+            else BroadcastStatus.completed
+        ),
         title=title[:200],
         messages=texts,
         zones=[],
         channels=[Channel.sms.value],
         exercise=exercise,
+        priority=check_priority(priority),
         recipients=len(rows),
         by_language=by_language,
         origin=origin[:120],
         idempotency_key=idempotency_key,
         created_by=created_by[:120],
         created_at=now,
-        approved_by=created_by[:120],
-        approved_at=now,
-        started_at=now,
+        approved_by=None if wait else created_by[:120],
+        approved_at=None if wait else now,
+        started_at=None if wait else now,
         completed_at=None if rows else now,
     )
-    try:
-        with session.begin_nested():  # two at once: one insert wins, the other returns it
-            session.add(broadcast)
-            session.flush()
-    except IntegrityError:
-        existing = by_idempotency_key(session, idempotency_key)
-        if existing is None:
-            raise
+    existing = _insert_once(session, broadcast)
+    if existing is not None:
         return Created(existing, created=False)
     messages_rows = []
     for r in rows.values():
         body = r.body or texts.get(r.language) or next(iter(texts.values()), "")
         messages_rows.append(
             Message(
-                broadcast_id=broadcast.id,
+                broadcast_id=stored_id(broadcast),
                 channel=Channel.sms,
                 dedupe_key=f"sms:{r.phone}",
                 address=r.phone,
                 language=r.language,
                 body=r.body,
                 segments=sms_text.segments(body),
-                status=MessageStatus.queued,
+                status=MessageStatus.held if wait else MessageStatus.queued,
                 queued_at=now,
                 updated_at=now,
             )
         )
     session.add_all(messages_rows)
     session.flush()
-    enqueue_after_commit(session, queue, [m.id for m in messages_rows])
+    if not wait:
+        store.enqueue_after_commit(
+            session, queue, [stored_id(m) for m in messages_rows], lanes.lane(priority)
+        )
+    if journal is not None:
+        # Which people, by count only: numbers and personal texts (links) stay out of the log.
+        _journal(
+            session,
+            journal,
+            broadcast,
+            "created",
+            actor=created_by,
+            after={
+                "status": str(broadcast.status),
+                "recipients": broadcast.recipients,
+                "channels": broadcast.channels,
+                "exercise": broadcast.exercise,
+                "origin": broadcast.origin,
+                "direct": True,
+            },
+            direct=True,
+        )
+        if wait:  # its start is journalled when it is approved
+            return Created(broadcast, created=True)
+        started = event_data(broadcast, started_at=broadcast.started_at)
+        journal.emit(session, "broadcast.started", started)
+        if broadcast.status == BroadcastStatus.completed:  # nobody with a number
+            done = event_data(broadcast, completed_at=broadcast.completed_at, counts={})
+            journal.emit(session, "broadcast.completed", done)
     return Created(broadcast, created=True)
-
-
-def write_outbox(
-    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
-) -> None:
-    """Bulk INSERT of one outbox row per recipient (push first: it is instant and free).
-
-    Through the driver, in the session's transaction: PostgreSQL ``COPY`` (psycopg runs it in
-    C; executemany would still send one INSERT per row), SQLite's C ``executemany`` over a
-    generator (no list of 200,000 dicts, no per-row SQLAlchemy bind processing: the one
-    timestamp is rendered once). The unique (broadcast_id, dedupe_key) stays the guard: a
-    duplicate fails the whole transaction rather than send anything twice.
-    """
-    bind = session.connection()
-    dialect = bind.dialect
-    if dialect.name == "postgresql":
-        stamp: Any = now
-    else:
-        processor = Message.__table__.c.queued_at.type._cached_bind_processor(dialect)
-        stamp = processor(now) if processor else now
-    rows = _rows(broadcast, audience, stamp)
-    raw = bind.connection.driver_connection
-    columns = ", ".join(_COPY_COLUMNS)
-    if dialect.name == "postgresql":
-        with raw.cursor() as cursor, cursor.copy(f"COPY message ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    cursor = raw.cursor()
-    try:
-        marks = ", ".join("?" for _ in _COPY_COLUMNS)
-        cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows)
-    finally:
-        cursor.close()
-
-
-def _rows(broadcast: Broadcast, audience: Audience, stamp: Any):
-    """The outbox rows of ``audience``, in _COPY_COLUMNS order (push first)."""
-    segments = {lang: sms_text.segments(text) for lang, text in broadcast.messages.items()}
-    queued, sms, push = MessageStatus.queued.value, Channel.sms.value, Channel.push.value
-    bid = broadcast.id
-    for pid, endpoint, lang in zip(
-        audience.push_ids, audience.push_endpoints, audience.push_languages, strict=True
-    ):
-        yield (
-            bid,
-            push,
-            None,
-            pid,
-            endpoint_key(endpoint),
-            endpoint,
-            lang,
-            1,
-            queued,
-            0,
-            stamp,
-            stamp,
-        )
-    for sid, phone, lang in zip(
-        audience.sms_subscriber_ids, audience.sms_phones, audience.sms_languages, strict=True
-    ):
-        yield (
-            bid,
-            sms,
-            sid,
-            None,
-            f"sms:{phone}",
-            phone,
-            lang,
-            segments[lang],
-            queued,
-            0,
-            stamp,
-            stamp,
-        )
-
-
-_COPY_COLUMNS = (
-    "broadcast_id",
-    "channel",
-    "subscriber_id",
-    "push_subscription_id",
-    "dedupe_key",
-    "address",
-    "language",
-    "segments",
-    "status",
-    "attempts",
-    "queued_at",
-    "updated_at",
-)
 
 
 def due_scheduled(session: Session, *, now: datetime | None = None) -> list[int]:
@@ -969,12 +1282,12 @@ def due_scheduled(session: Session, *, now: datetime | None = None) -> list[int]
     now = now or utcnow()
     return list(
         session.execute(
-            select(Broadcast.id)
+            select(col(Broadcast.id))
             .where(
-                Broadcast.status == BroadcastStatus.scheduled,
-                (Broadcast.send_at.is_(None)) | (Broadcast.send_at <= now),
+                col(Broadcast.status) == BroadcastStatus.scheduled,
+                (col(Broadcast.send_at).is_(None)) | (col(Broadcast.send_at) <= now),
             )
-            .order_by(Broadcast.id)
+            .order_by(col(Broadcast.id))
         ).scalars()
     )
 
@@ -990,9 +1303,9 @@ def counts(session: Session, broadcast_ids: Sequence[int]) -> dict[int, dict[str
     if not out:
         return out
     rows = session.execute(
-        select(Message.broadcast_id, Message.status, func.count())
-        .where(Message.broadcast_id.in_(list(out)))
-        .group_by(Message.broadcast_id, Message.status)
+        select(col(Message.broadcast_id), col(Message.status), func.count())
+        .where(col(Message.broadcast_id).in_(list(out)))
+        .group_by(col(Message.broadcast_id), col(Message.status))
     ).all()
     for bid, status, count in rows:
         out[bid][str(status)] = count
@@ -1002,9 +1315,9 @@ def counts(session: Session, broadcast_ids: Sequence[int]) -> dict[int, dict[str
 def list_broadcasts(
     session: Session, *, status: str | None = None, limit: int = 50, before_id: int | None = None
 ) -> list[Broadcast]:
-    query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+    query = select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit)
     if status:
-        query = query.where(Broadcast.status == status)
+        query = query.where(col(Broadcast.status) == status)
     if before_id:
-        query = query.where(Broadcast.id < before_id)
+        query = query.where(col(Broadcast.id) < before_id)
     return list(session.execute(query).scalars())

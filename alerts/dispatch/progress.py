@@ -11,9 +11,8 @@ When nothing is left ``queued`` or ``sending``, a conditional UPDATE (``WHERE st
 tick whose UPDATE changed the row records the audit entry and emits ``broadcast.completed``,
 so it happens once even with two schedulers overlapping during a hand-over.
 
-``alerts`` does not know the application's events or audit log: ``emit(session, type,
-data)`` and ``audit(session, actor=…, action=…, target_type=…, target_id=…, before=…,
-after=…)`` are passed in.
+``alerts`` does not know the application's events or audit log: a ``Journal``
+(alerts.journal) is passed in.
 """
 
 from __future__ import annotations
@@ -24,12 +23,13 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
 from alerts.dispatch.store import B, count_by_status
+from alerts.journal import Journal
 from alerts.models import BroadcastStatus
 from alerts.sqltypes import utcnow
 
@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "sending", "sent", "delivered", "failed", "cancelled")
 FINISHED = ("sent", "delivered", "failed", "cancelled")
 ACTOR = "dispatch"
-
-Emit = Callable[[Session, str, dict[str, Any]], None]
-Audit = Callable[..., None]
 
 
 @dataclass
@@ -84,8 +81,7 @@ def tick(
     session: Session,
     *,
     tracker: ProgressTracker,
-    emit: Emit,
-    audit: Audit,
+    journal: Journal,
     now: float | None = None,
 ) -> list[dict[str, Any]]:
     """One round over the broadcasts in ``sending``; returns the progress it computed.
@@ -116,19 +112,17 @@ def tick(
         }
         report.append(data)
         if left == 0:
-            _complete(session, broadcast_id, data, emit=emit, audit=audit)
+            _complete(session, broadcast_id, data, journal)
             tracker.forget(broadcast_id)
             continue
         if tracker.should_emit(broadcast_id, tuple(counts.values()), now):
-            emit(session, "broadcast.progress", data)
+            journal.emit(session, "broadcast.progress", data)
     return report
 
 
-def _complete(
-    session: Session, broadcast_id: int, data: dict[str, Any], *, emit: Emit, audit: Audit
-) -> bool:
+def _complete(session: Session, broadcast_id: int, data: dict[str, Any], journal: Journal) -> bool:
     at = utcnow()
-    changed = session.execute(
+    result = session.execute(
         update(B)
         .where(
             B.c.id == broadcast_id,
@@ -136,11 +130,11 @@ def _complete(
             B.c.audience_complete.is_(True),  # not while chunks of its outbox are to come
         )
         .values(status=BroadcastStatus.completed.value, completed_at=at)
-    ).rowcount
-    if not changed:
+    )
+    if not cast("CursorResult[Any]", result).rowcount:  # an UPDATE's result
         return False
-    emit(session, "broadcast.progress", data)
-    audit(
+    journal.emit(session, "broadcast.progress", data)
+    journal.audit(
         session,
         actor=ACTOR,
         action="broadcast.completed",
@@ -149,7 +143,7 @@ def _complete(
         before={"status": BroadcastStatus.sending.value},
         after={"status": BroadcastStatus.completed.value, "counts": data["counts"]},
     )
-    emit(
+    journal.emit(
         session,
         "broadcast.completed",
         {"id": broadcast_id, "status": "completed", "counts": data["counts"], "completed_at": at},
@@ -162,8 +156,7 @@ def run_ticks(
     *,
     unit_of_work: Callable[[], AbstractContextManager[Session]],
     tracker: ProgressTracker,
-    emit: Emit,
-    audit: Audit,
+    journal: Journal,
     seconds: float,
     interval: float = 0.25,
     should_stop: Callable[[], bool] = lambda: False,
@@ -176,7 +169,7 @@ def run_ticks(
         started = time.monotonic()
         try:
             with unit_of_work() as session:
-                report = tick(session, tracker=tracker, emit=emit, audit=audit)
+                report = tick(session, tracker=tracker, journal=journal)
         except Exception as exc:  # the database is restarting: the next tick tries again
             log.warning("progress tick failed (%s: %s)", type(exc).__name__, str(exc)[:200])
             report = None

@@ -23,15 +23,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
 from alerts.dispatch import store
+from alerts.dispatch.lanes import NORMAL, Priority
 from alerts.dispatch.queue import MessageQueue
 from alerts.dispatch.store import Stuck
 from alerts.dispatch.worker import text_for
@@ -41,6 +42,8 @@ from alerts.sqltypes import utcnow
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -71,8 +74,9 @@ def reconcile(
     report = ReconcileReport()
     _requeue_lost(unit_of_work, queue, report, grace, stale_after, batch, max_batches)
     for _ in range(max_batches):
-        now = utcnow()
         with unit_of_work() as session:
+            # Claims are stamped on the database's clock: their age is judged on it too.
+            now = store.database_now(session)
             rows = store.stuck_sending(
                 session,
                 timeout_cutoff=now - timedelta(seconds=claim_timeout),
@@ -86,7 +90,7 @@ def reconcile(
         verdicts = _look_up(rows, texts, providers)
         requeue: list[int] = []
         with unit_of_work() as session:
-            now = utcnow()
+            now = store.database_now(session)
             for row in rows:
                 verdict = verdicts.get(row.id)
                 report.reclaimed += 1
@@ -114,7 +118,13 @@ def reconcile(
                 elif store.settle_stuck(session, row, kind="requeue", now=now):
                     requeue.append(row.id)
         report.resent += len(requeue)
-        queue.enqueue(requeue)
+        # each back in its broadcast's lane
+        by_lane: dict[Priority, list[int]] = {}
+        lanes = {r.id: texts[r.broadcast_id].priority for r in rows if r.broadcast_id in texts}
+        for message_id in requeue:
+            by_lane.setdefault(lanes.get(message_id, NORMAL), []).append(message_id)
+        for lane, ids in by_lane.items():
+            queue.enqueue(ids, lane)
         if len(rows) < batch:
             break
     if report.requeued or report.reclaimed:
@@ -143,9 +153,11 @@ def _requeue_lost(
             ids = store.stale_queued(
                 session, cutoff=now - timedelta(seconds=age), now=now, limit=batch
             )
+            lanes = store.by_lane(session, ids) if ids else {}
         if not ids:
             return
-        queue.enqueue(ids)
+        for lane, some in lanes.items():
+            queue.enqueue(some, lane)
         report.requeued += len(ids)
         if len(ids) < batch:
             return
@@ -214,7 +226,7 @@ def _look_up(
         return {row.id: UNKNOWN for row, _ in wanted}
 
 
-def run_coroutine(coro):
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, also from a thread whose event loop is already running (the reconciler is
     plain sync code; a caller such as a test harness may hold a loop in this thread)."""
     try:

@@ -1,4 +1,7 @@
-"""The outbox's SQL for dispatch: claiming rows, storing results, finding stuck rows.
+"""The outbox: one ``message`` row per recipient and channel, from its bulk write to its
+result. Writing a broadcast's rows (:func:`write_outbox`, :func:`write_chunk`), handing them
+to the queue once committed (:func:`enqueue_after_commit`), and dispatch's SQL: claiming
+rows, storing results, finding stuck rows.
 
 Synchronous functions on a caller's Session (the worker runs them in a thread, one session
 per batch). They use SQLAlchemy Core on the tables, not ORM objects: a worker handles
@@ -11,7 +14,8 @@ workers at once, is sent once. A cancelled broadcast's rows are never claimed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,28 +27,40 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
-    delete,
     func,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from alerts import text as sms_text
+from alerts.broadcasts.audience import Audience
+from alerts.dispatch.lanes import LANES, NORMAL, Priority, lane
+from alerts.dispatch.queue import MessageQueue
+from alerts.journal import after_commit
 from alerts.models import (
     Broadcast,
     BroadcastStatus,
+    Channel,
     Message,
     MessageStatus,
     PushSubscription,
     Subscriber,
 )
+from alerts.sqltypes import rowcount, utcnow
+from alerts.subscribers.service import endpoint_key, remove_push_subscription
 
-M: Table = Message.__table__  # type: ignore[assignment]
-B: Table = Broadcast.__table__  # type: ignore[assignment]
-P: Table = PushSubscription.__table__  # type: ignore[assignment]
-S: Table = Subscriber.__table__  # type: ignore[assignment]
+log = logging.getLogger(__name__)
+
+M: Table = Message.__table__  # type: ignore[attr-defined]
+B: Table = Broadcast.__table__  # type: ignore[attr-defined]
+P: Table = PushSubscription.__table__  # type: ignore[attr-defined]
+S: Table = Subscriber.__table__  # type: ignore[attr-defined]
 
 QUEUED, SENDING = MessageStatus.queued.value, MessageStatus.sending.value
 SENT, FAILED, CANCELLED = MessageStatus.sent.value, MessageStatus.failed.value, "cancelled"
@@ -75,6 +91,7 @@ class BroadcastInfo:
     messages: dict[str, str]
     title: str
     exercise: bool
+    priority: Priority = NORMAL
 
 
 @dataclass(slots=True)
@@ -101,7 +118,8 @@ class Result:
     sent · failed · retry (back to queued at ``next_attempt_at``) · cancelled (its broadcast
     was cancelled before it left) · release (not sent: back to queued now, e.g. shutdown) ·
     unresolved (ambiguous and the provider could not tell: stays ``sending``; the reconciler
-    looks it up again after the claim timeout).
+    looks it up again after the claim timeout) · dropped (nothing to store: a claim of this
+    worker that a newer claim of the same row superseded, after the reconciler took it over).
     """
 
     id: int
@@ -133,11 +151,16 @@ _CANCELLED_BROADCASTS = select(B.c.id).where(B.c.status == BroadcastStatus.cance
 
 # The two statements on the hot path are plain SQL with values converted once per batch:
 # SQLAlchemy's per-row parameter processing would hold the GIL that the sending loop needs.
+# A claim retried after an error of unknown outcome (the connection dropped while COMMIT was
+# on its way) takes again the rows its own earlier attempt claimed: same worker, same `now`
+# stamped in updated_at, still `sending`. Those never reached a sender (the attempt returned
+# nothing), so taking them is safe; without it they waited for the reconciler's claim timeout.
 _CLAIM_SQL = (
-    "UPDATE message SET status = 'sending', claimed_by = {p}, claimed_at = {p}, "
-    "attempts = attempts + 1, updated_at = {p} "
-    "WHERE id = {ids} AND status = 'queued' "
-    "AND (next_attempt_at IS NULL OR next_attempt_at <= {p}) "
+    "UPDATE message SET status = 'sending', claimed_by = {p}, claimed_at = {claimed_at}, "
+    "attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END, updated_at = {p} "
+    "WHERE id = {ids} AND ((status = 'queued' "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= {p})) "
+    "OR (status = 'sending' AND claimed_by = {p} AND updated_at = {p})) "
     "AND broadcast_id NOT IN (SELECT id FROM broadcast WHERE status = 'cancelled') "
     "RETURNING id, broadcast_id, channel, address, language, segments, attempts, "
     "subscriber_id, push_subscription_id, queued_at, body"
@@ -190,7 +213,8 @@ def claim(
     now: datetime,
     known_broadcasts: Iterable[int] = (),
 ) -> ClaimOutcome:
-    """Claim the ``queued`` rows among ``ids`` that are due, for ``worker_id``.
+    """Claim the ``queued`` rows among ``ids`` that are due, for ``worker_id`` (and, on a retry
+    with the same ``now``, the rows its own lost attempt claimed: see _CLAIM_SQL).
 
     Also returns the broadcasts' texts (those not in ``known_broadcasts``), push keys for
     push rows, and the due time of rows that are queued but not yet due (a retry enqueued
@@ -201,11 +225,14 @@ def claim(
     when = _db_time(dialect, now)
     ids = list(ids)
     if dialect.name == "postgresql":
-        sql, params = _CLAIM_SQL.format(ids="ANY(%s)", p="%s"), (worker_id, when, when, ids, when)
-    else:
-        sql = _CLAIM_SQL.format(ids="(" + ",".join("?" * len(ids)) + ")", p="?")
+        # The claim's time is the database's (one clock for every worker and the reconciler
+        # that judges claims by their age), not this host's.
+        sql = _CLAIM_SQL.format(ids="ANY(%s)", p="%s", claimed_at="now()")
+        params = (worker_id, when, ids, when, worker_id, when)
+    else:  # one host: its clock is the only one
+        sql = _CLAIM_SQL.format(ids="(" + ",".join("?" * len(ids)) + ")", p="?", claimed_at="?")
         sql = sql.replace("id = (", "id IN (")
-        params = (worker_id, when, when, *ids, when)
+        params = (worker_id, when, when, *ids, when, worker_id, when)
     rows = conn.exec_driver_sql(sql, params).fetchall()
     outcome = ClaimOutcome([Claimed(*row) for row in rows])
     if len(rows) < len(ids):
@@ -283,17 +310,35 @@ def triage(session: Session, ids: Sequence[int], *, now: datetime) -> Triage:
             .where(M.c.id.in_(chunk), M.c.status == QUEUED)
             .values(status=CANCELLED, updated_at=now)
         )
-        outcome.cancelled += int(answer.rowcount or 0)
+        outcome.cancelled += rowcount(answer)
     return outcome
 
 
 def load_broadcasts(session: Session, ids: Iterable[int]) -> dict[int, BroadcastInfo]:
     rows = session.execute(
-        select(B.c.id, B.c.status, B.c.messages, B.c.title, B.c.exercise).where(
+        select(B.c.id, B.c.status, B.c.messages, B.c.title, B.c.exercise, B.c.priority).where(
             B.c.id.in_(list(ids))
         )
     ).all()
-    return {r[0]: BroadcastInfo(r[0], r[1], dict(r[2] or {}), r[3] or "", bool(r[4])) for r in rows}
+    return {
+        r[0]: BroadcastInfo(r[0], r[1], dict(r[2] or {}), r[3] or "", bool(r[4]), lane(r[5]))
+        for r in rows
+    }
+
+
+def by_lane(session: Session, ids: Sequence[int]) -> dict[Priority, list[int]]:
+    """Message ids grouped by the lane of their broadcast (for re-queueing them)."""
+    out: dict[Priority, list[int]] = {}
+    ids = list(ids)
+    for first in range(0, len(ids), _TRIAGE_CHUNK_SQLITE):
+        rows = session.execute(
+            select(M.c.id, B.c.priority)
+            .select_from(M.join(B, B.c.id == M.c.broadcast_id))
+            .where(M.c.id.in_(ids[first : first + _TRIAGE_CHUNK_SQLITE]))
+        ).all()
+        for message_id, priority in rows:
+            out.setdefault(lane(priority), []).append(message_id)
+    return out
 
 
 def broadcast_statuses(session: Session, ids: Iterable[int]) -> dict[int, str]:
@@ -402,7 +447,7 @@ def record(session: Session, results: Sequence[Result], *, worker_id: str, now: 
         "unresolved": _UNRESOLVED,
     }
     for kind, params_list in by_kind.items():
-        if kind != "sent":
+        if kind not in ("sent", "dropped"):
             session.execute(statements[kind], params_list)
     sent = [r for r in results if r.kind == "sent"]
     if sent:
@@ -411,6 +456,34 @@ def record(session: Session, results: Sequence[Result], *, worker_id: str, now: 
         mark_opted_out(session, opted_out, now=now)
     if gone:
         remove_push_subscriptions(session, gone)
+
+
+def renew_claims(
+    session: Session, ids: Sequence[int], *, worker_id: str, now: datetime
+) -> list[int]:
+    """Renew this worker's claims on ``ids`` (``claimed_at`` = now): the reconciler reclaims
+    only claims older than its timeouts, so a live worker's are never taken from it. Returns
+    the ids still claimed by this worker (the others were taken over, or finished)."""
+    answer = session.execute(
+        update(M)
+        .where(M.c.id.in_(list(ids)), M.c.status == SENDING, M.c.claimed_by == worker_id)
+        .values(claimed_at=_claim_time(session, now))
+        .returning(M.c.id)
+    )
+    return list(answer.scalars())
+
+
+def _claim_time(session: Session, now: datetime) -> Any:
+    """What `claimed_at` is set to: the database's clock on PostgreSQL (see `claim`)."""
+    return func.now() if session.get_bind().dialect.name == "postgresql" else now
+
+
+def database_now(session: Session) -> datetime:
+    """The database's clock (PostgreSQL), else this host's: what claims' ages are judged by."""
+    if session.get_bind().dialect.name == "postgresql":
+        value: datetime = session.execute(select(func.now())).scalar_one()
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return utcnow()
 
 
 def mark_opted_out(session: Session, subscriber_ids: Iterable[int], *, now: datetime) -> None:
@@ -423,25 +496,11 @@ def mark_opted_out(session: Session, subscriber_ids: Iterable[int], *, now: date
 
 
 def remove_push_subscriptions(session: Session, subscription_ids: Iterable[int]) -> None:
-    """The push service says these subscriptions are gone (404/410): delete them.
-
-    Messages keep their address (the endpoint) but no longer point at the row. The
-    subscribers service owns the rule when it has it (it also fails messages still queued
-    for that subscription).
-    """
-    ids = list(subscription_ids)
-    try:
-        from alerts.subscribers.service import remove_push_subscription
-    except ImportError:
-        remove_push_subscription = None
-    if remove_push_subscription is not None:
-        for subscription_id in ids:
-            remove_push_subscription(session, subscription_id)
-        return
-    session.execute(
-        update(M).where(M.c.push_subscription_id.in_(ids)).values(push_subscription_id=None)
-    )
-    session.execute(delete(P).where(P.c.id.in_(ids)))
+    """The push service says these subscriptions are gone (404/410): delete them, by the
+    subscribers service's rule (messages still queued for one fail; every message keeps its
+    endpoint as its address)."""
+    for subscription_id in subscription_ids:
+        remove_push_subscription(session, subscription_id)
 
 
 def fail_messages(
@@ -453,7 +512,56 @@ def fail_messages(
         .where(M.c.id.in_(list(ids)), or_(M.c.status == QUEUED, M.c.status == SENDING))
         .values(status=FAILED, error_code=code[:20], error_message=text[:300], updated_at=now)
     )
-    return int(answer.rowcount or 0)
+    return rowcount(answer)
+
+
+def due_queued(
+    session: Session, *, now: datetime, limit: int, lanes: Sequence[Priority] = LANES
+) -> list[int]:
+    """Ids a claim would take now (queued, due, their broadcast not cancelled), the highest
+    lane first and oldest first within a lane: the work itself, read from the outbox while
+    the queue cannot be reached (an evacuation order never waits behind bulk, Redis or not)."""
+    ids: list[int] = []
+    for priority in [p for p in LANES if p in lanes]:
+        if len(ids) >= limit:
+            break
+        if priority == NORMAL:  # whatever is not in a higher lane (as `lane()` reads it)
+            in_lane = M.c.broadcast_id.not_in(
+                select(B.c.id).where(B.c.priority.in_([p for p in LANES if p != NORMAL]))
+            )
+        else:
+            in_lane = M.c.broadcast_id.in_(select(B.c.id).where(B.c.priority == priority))
+        ids += session.execute(
+            select(M.c.id)
+            .where(
+                M.c.status == QUEUED,
+                or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= now),
+                M.c.broadcast_id.not_in(_CANCELLED_BROADCASTS),
+                in_lane,
+            )
+            .order_by(M.c.id)
+            .limit(limit - len(ids))
+        ).scalars()
+    return ids
+
+
+def fail_poison(
+    session: Session, ids: Sequence[int], *, min_attempts: int, code: str, text: str, now: datetime
+) -> list[int]:
+    """Mark failed the not-yet-final rows among ``ids`` that this database has seen claimed
+    ``min_attempts`` times or more (a queue entry that keeps coming back): the database's
+    own count decides, never the queue's delivery count. Returns the ids marked."""
+    answer = session.execute(
+        update(M)
+        .where(
+            M.c.id.in_(list(ids)),
+            or_(M.c.status == QUEUED, M.c.status == SENDING),
+            M.c.attempts >= min_attempts,
+        )
+        .values(status=FAILED, error_code=code[:20], error_message=text[:300], updated_at=now)
+        .returning(M.c.id)
+    )
+    return [int(i) for i in answer.scalars()]
 
 
 # -- reconciliation ------------------------------------------------------------------------
@@ -574,8 +682,7 @@ def settle_stuck(
         values = dict(claimed_at=now)
     else:
         raise ValueError(kind)
-    answer = session.execute(update(M).where(guard).values(updated_at=now, **values))
-    return bool(answer.rowcount)
+    return bool(rowcount(session.execute(update(M).where(guard).values(updated_at=now, **values))))
 
 
 def count_by_status(session: Session, broadcast_id: int) -> dict[str, int]:
@@ -586,3 +693,156 @@ def count_by_status(session: Session, broadcast_id: int) -> dict[str, int]:
         .group_by(M.c.status)
     ).all()
     return {status: int(n) for status, n in rows}
+
+
+# --- writing the outbox ----------------------------------------------------------------------
+
+
+def enqueue_after_commit(
+    session: Session, queue: MessageQueue, message_ids: Sequence[int], priority: Priority = NORMAL
+) -> None:
+    """``message_ids`` to ``queue`` in the lane of ``priority`` (their broadcast's) once the root
+    transaction of ``session`` has committed.
+
+    A rolled-back broadcast queues nothing, and a crash between commit and enqueue is
+    repaired by the reconciler, which re-queues rows still ``queued`` (the claim makes a
+    second enqueue harmless). "Commits" means the root transaction (alerts.journal.after_commit):
+    rows written inside a savepoint are not visible to a worker until the outer transaction
+    commits; enqueued before, a worker would find nothing to claim, drop the ids, and the
+    messages would wait for the reconciler.
+    """
+    ids = list(message_ids)
+    if ids:
+        after_commit(session, lambda: queue.enqueue(ids, priority))
+
+
+def write_outbox(
+    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
+) -> None:
+    """Bulk INSERT of one outbox row per recipient (push first: it is instant and free).
+
+    Through the driver, in the session's transaction: PostgreSQL ``COPY`` (psycopg runs it in
+    C; executemany would still send one INSERT per row), SQLite's C ``executemany`` over a
+    generator (no list of 200,000 dicts, no per-row SQLAlchemy bind processing: the one
+    timestamp is rendered once). The unique (broadcast_id, dedupe_key) stays the guard: a
+    duplicate fails the whole transaction rather than send anything twice.
+    """
+    bind = session.connection()
+    dialect = bind.dialect
+    if dialect.name == "postgresql":
+        stamp: Any = now
+    else:
+        processor = M.c.queued_at.type._cached_bind_processor(dialect)
+        stamp = processor(now) if processor else now
+    rows = _rows(broadcast, audience, stamp)
+    raw: Any = bind.connection.driver_connection  # psycopg's or sqlite3's own connection
+    columns = ", ".join(_COPY_COLUMNS)
+    if dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY message ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cursor = raw.cursor()
+    try:
+        marks = ", ".join("?" for _ in _COPY_COLUMNS)
+        cursor.executemany(f"INSERT INTO message ({columns}) VALUES ({marks})", rows)
+    finally:
+        cursor.close()
+
+
+def _rows(broadcast: Broadcast, audience: Audience, stamp: Any) -> Iterator[tuple[Any, ...]]:
+    """The outbox rows of ``audience``, in _COPY_COLUMNS order (push first)."""
+    segments = {lang: sms_text.segments(text) for lang, text in broadcast.messages.items()}
+    queued, sms, push = MessageStatus.queued.value, Channel.sms.value, Channel.push.value
+    bid = broadcast.id
+    for pid, endpoint, lang in zip(
+        audience.push_ids, audience.push_endpoints, audience.push_languages, strict=True
+    ):
+        yield (
+            bid,
+            push,
+            None,
+            pid,
+            endpoint_key(endpoint),
+            endpoint,
+            lang,
+            1,
+            queued,
+            0,
+            stamp,
+            stamp,
+        )
+    for sid, phone, lang in zip(
+        audience.sms_subscriber_ids, audience.sms_phones, audience.sms_languages, strict=True
+    ):
+        yield (
+            bid,
+            sms,
+            sid,
+            None,
+            f"sms:{phone}",
+            phone,
+            lang,
+            segments[lang],
+            queued,
+            0,
+            stamp,
+            stamp,
+        )
+
+
+_COPY_COLUMNS = (
+    "broadcast_id",
+    "channel",
+    "subscriber_id",
+    "push_subscription_id",
+    "dedupe_key",
+    "address",
+    "language",
+    "segments",
+    "status",
+    "attempts",
+    "queued_at",
+    "updated_at",
+)
+
+
+def write_chunk(
+    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
+) -> list[int]:
+    """:func:`write_outbox`, conflict-safe; returns the new rows' ids.
+
+    The lock and the cursor keep a chunk from being written twice; a row that is there all
+    the same (a phone number that moved from one subscriber to a later one) must not fail the
+    chunk for ever: on a unique violation the chunk is written again row by row, skipping
+    the rows already there. The ids are those above the highest id before the write (ids
+    only grow, and nobody else writes this broadcast's rows while it is locked).
+    """
+    if not audience.total:
+        return []
+    before = session.execute(select(func.coalesce(func.max(M.c.id), 0))).scalar_one()
+    bind = session.connection()
+    try:
+        with session.begin_nested():
+            write_outbox(session, broadcast=broadcast, audience=audience, now=now)
+    except (IntegrityError, bind.dialect.loaded_dbapi.IntegrityError):
+        log.warning("broadcast %s: a chunk met rows already written; skipping them", broadcast.id)
+        _insert_skipping_duplicates(session, broadcast=broadcast, audience=audience, now=now)
+    # By the primary key alone (a range of the newest rows); the broadcast is picked here: an
+    # index on broadcast_id would walk all its earlier rows for every chunk.
+    rows = session.connection().execute(
+        select(M.c.id, M.c.broadcast_id).where(M.c.id > before).order_by(M.c.id)
+    )
+    return [message_id for message_id, bid in rows if bid == broadcast.id]
+
+
+def _insert_skipping_duplicates(
+    session: Session, *, broadcast: Broadcast, audience: Audience, now: datetime
+) -> None:
+    postgresql = session.connection().dialect.name == "postgresql"
+    insert = postgresql_insert if postgresql else sqlite_insert
+    rows = [dict(zip(_COPY_COLUMNS, row, strict=True)) for row in _rows(broadcast, audience, now)]
+    session.execute(
+        insert(M).on_conflict_do_nothing(index_elements=["broadcast_id", "dedupe_key"]),
+        rows,
+    )

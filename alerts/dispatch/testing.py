@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -40,6 +41,37 @@ class Seeded:
     subscriber_ids: dict[str, int]  # address → subscriber id
 
 
+def _insert_broadcast(
+    session: Session,
+    *,
+    texts: dict[str, str],
+    status: str,
+    channel: str,
+    recipients: int,
+    now: datetime,
+) -> int:
+    """A started test broadcast's row; its id."""
+    broadcast_id: int = session.execute(
+        insert(B)
+        .values(
+            status=status,
+            title="Signal 8",
+            messages=texts,
+            zones=[],
+            channels=[channel],
+            exercise=False,
+            recipients=recipients,
+            by_language={},
+            origin="test",
+            created_by="test",
+            created_at=now,
+            started_at=now,
+        )
+        .returning(B.c.id)
+    ).scalar_one()
+    return broadcast_id
+
+
 def seed_broadcast(
     session: Session,
     *,
@@ -56,24 +88,9 @@ def seed_broadcast(
     """A broadcast to ``count`` new subscribers (languages round-robin), its messages queued."""
     texts = dict(texts or TEXTS)
     now = utcnow()
-    broadcast_id = session.execute(
-        insert(B)
-        .values(
-            status=status,
-            title="Signal 8",
-            messages=texts,
-            zones=[],
-            channels=[channel],
-            exercise=False,
-            recipients=count,
-            by_language={},
-            origin="test",
-            created_by="test",
-            created_at=now,
-            started_at=now,
-        )
-        .returning(B.c.id)
-    ).scalar_one()
+    broadcast_id = _insert_broadcast(
+        session, texts=texts, status=status, channel=channel, recipients=count, now=now
+    )
     numbers = list(addresses) if addresses is not None else None
     if numbers is not None and len(numbers) != count:
         raise ValueError("addresses must have `count` items")
@@ -141,24 +158,14 @@ def seed_push_broadcast(
     """A push broadcast to browser subscriptions (PushSubscription JSON, as stored)."""
     texts = dict(texts or TEXTS)
     now = utcnow()
-    broadcast_id = session.execute(
-        insert(B)
-        .values(
-            status="sending",
-            title="Signal 8",
-            messages=texts,
-            zones=[],
-            channels=["push"],
-            exercise=False,
-            recipients=len(subscriptions),
-            by_language={},
-            origin="test",
-            created_by="test",
-            created_at=now,
-            started_at=now,
-        )
-        .returning(B.c.id)
-    ).scalar_one()
+    broadcast_id = _insert_broadcast(
+        session,
+        texts=texts,
+        status="sending",
+        channel="push",
+        recipients=len(subscriptions),
+        now=now,
+    )
     message_ids, expected, ids = [], {}, {}
     for index, sub in enumerate(subscriptions):
         subscription_id = session.execute(

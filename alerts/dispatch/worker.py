@@ -9,6 +9,11 @@ small pipeline so that no stage waits for another more than it must:
 
 - **Claim**: ``queued → sending`` for this worker, only for due rows of broadcasts that are
   not cancelled. Nothing else leads to a send, so duplicates from the queue are harmless.
+- **Claims are leases** (with ``claim_ttl``): the reconciler takes a claim over when it looks
+  abandoned (older than its timeouts), so this worker renews its claims' ``claimed_at`` every
+  ``claim_ttl / 3``, and sends a row only while its claim was confirmed (claimed or renewed)
+  less than ``claim_ttl`` ago. A worker slowed down (or whose renewals fail) gives the row
+  back instead of sending it after another worker may have been handed it.
 - **Skipping** entries that need nothing (a cancelled broadcast's, already sent) is cheap:
   once a batch needed nothing, the feeder reads many entries at once (growing to
   ``SKIP_READ_MAX``), sorts all their ids with one read (``store.triage``) and acknowledges
@@ -17,7 +22,15 @@ small pipeline so that no stage waits for another more than it must:
   ids that need sending go through the claim as always, and no rate budget is spent on the
   rest. It stops as soon as a batch holds work (or the queue is empty), so a worker never
   takes more than one large batch of live entries for itself.
-- **Back-pressure**: at most ``max_held`` rows are claimed and not yet stored. With a rate
+- **Priority lanes** (``alerts.dispatch.lanes``): the feeder reads the highest non-empty lane
+  first, and what it has received waits in this worker per lane; claimed rows wait for a
+  sender (and, for SMS under a rate ceiling, for a slot) per lane too, so an evacuation
+  order claimed now goes before bulk rows claimed a second ago. The ``max_held`` budget
+  counts a lane's rows with those of the lanes above it: bulk rows filling it never stop
+  an emergency's from being claimed. SMS take their rate slot in a few *pacers* (about two
+  blocks of the ceiling), each holding one row: a new emergency row waits for those few
+  slots, not for every claimed row ahead of it.
+- **Back-pressure**: at most ``max_held`` rows of a lane are claimed and not yet stored. With a rate
   ceiling that is about two seconds of the rate, so a claim is never held long and a cancel
   stops nearly everything that has not left (a sender also checks the broadcast's status,
   refreshed twice a second, just before sending).
@@ -46,6 +59,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -56,8 +70,9 @@ from typing import Any
 from sqlmodel import Session
 
 from alerts.dispatch import store
+from alerts.dispatch.lanes import LANES, NORMAL, Priority
 from alerts.dispatch.queue import QueueConsumer, QueueEntry
-from alerts.dispatch.ratelimit import RateLimiter
+from alerts.dispatch.sms_ceiling import SmsCeiling
 from alerts.dispatch.store import BroadcastInfo, Claimed, Result
 from alerts.providers.base import Outcome, OutgoingMessage, Provider, SendResult, SupportsLookup
 from alerts.sqltypes import utcnow
@@ -69,6 +84,8 @@ FALLBACK_LANGUAGES = ("zh-Hant", "zh-Hans", "en", "pt")
 # The cap bounds the live entries one worker may take with its last skipping read.
 SKIP_READ_FIRST = 50
 SKIP_READ_MAX = 500
+# While a lower lane's budget is full, how often the feeder looks for higher-lane work.
+ROOM_POLL = 0.05
 DEFAULT_PUSH_TITLE = "颱風警告 Typhoon warning"
 
 
@@ -82,7 +99,7 @@ def backoff(
     rand: Callable[[], float] = random.random,
 ) -> float:
     """Seconds before the next attempt after ``attempts`` attempts (1 = the first failed)."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay = min(cap, base * (2.0 ** max(0, attempts - 1)))
     delay *= 1.0 + jitter * (2.0 * rand() - 1.0)
     if retry_after:
         delay = max(delay, min(float(retry_after), 3600.0))
@@ -98,6 +115,51 @@ def text_for(messages: Mapping[str, str], language: str) -> str | None:
         if messages.get(candidate):
             return messages[candidate]
     return next((t for t in messages.values() if t), None)
+
+
+class _Lanes:
+    """Claimed rows waiting in this worker, handed out highest lane first (one event loop).
+
+    Each item put adds a token to an asyncio queue and a getter takes whatever is highest
+    when it gets a token, so the order is by lane, then first in first out."""
+
+    def __init__(self) -> None:
+        self._items: dict[Priority, deque[tuple[Claimed, OutgoingMessage]]] = {
+            lane: deque() for lane in LANES
+        }
+        self._tokens: asyncio.Queue[bool] = asyncio.Queue()
+
+    def put(self, lane: Priority, item: tuple[Claimed, OutgoingMessage]) -> None:
+        self._items[lane].append(item)
+        self._tokens.put_nowait(True)
+
+    async def get(self) -> tuple[Claimed, OutgoingMessage] | None:
+        """The next item; None once `stop` was called and what was there is taken."""
+        while True:
+            if not await self._tokens.get():
+                return None
+            for lane in LANES:
+                if self._items[lane]:
+                    return self._items[lane].popleft()
+            # drained meanwhile (stopping): wait for the next token
+
+    def stop(self, getters: int) -> None:
+        for _ in range(getters):
+            self._tokens.put_nowait(False)
+
+    def drain(self) -> list[tuple[Claimed, OutgoingMessage]]:
+        out = [item for lane in LANES for item in self._items[lane]]
+        for items in self._items.values():
+            items.clear()
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self._items.values())
+
+
+def _lane_of(entry: Any) -> Priority:
+    """The lane a claimed row (or a result) came in: its queue entry's."""
+    return entry.entry.lane if isinstance(entry, _Entry) else NORMAL
 
 
 @dataclass(eq=False)
@@ -131,7 +193,7 @@ class Worker:
         consumer: QueueConsumer,
         providers: Mapping[str, Provider],
         worker_id: str,
-        limiter: RateLimiter | None = None,
+        limiter: SmsCeiling | None = None,
         status_callback: str | None = None,
         validity_period: int | None = None,
         concurrency: int = 500,
@@ -147,6 +209,7 @@ class Worker:
         heartbeat: Callable[[], Awaitable[None]] | None = None,
         heartbeat_every: float = 3.0,
         db_threads: int = 4,
+        claim_ttl: float | None = None,
     ) -> None:
         self.unit_of_work = unit_of_work
         self.consumer = consumer
@@ -174,10 +237,23 @@ class Worker:
         self.flush_size = flush_size
         self.heartbeat = heartbeat
         self.heartbeat_every = heartbeat_every
+        # Shorter than the reconciler's youngest take-over age by the time a send needs to
+        # reach the provider once started (None: no lease, e.g. without a reconciler).
+        self.claim_ttl = claim_ttl
         self.stats = WorkerStats()
 
+        # SMS rows take their rate slot in this many pacers (about two blocks of slots: every
+        # slot used, and a new emergency row waits for no more than these few).
+        self.pacers = max(2, 2 * limiter.block) if limiter is not None else 0
+
         self._executor = ThreadPoolExecutor(db_threads, thread_name_prefix="dispatch-db")
-        self._local: asyncio.Queue[tuple[Claimed, OutgoingMessage] | None] | None = None
+        self._local: _Lanes | None = None  # claimed rows ready to send (slot taken if need be)
+        self._paced: _Lanes | None = None  # claimed SMS rows waiting for a rate slot
+        self._pacer_tasks: list[asyncio.Task[Any]] = []
+        # received, not yet claimed: (id, its entry) per lane
+        self._pending: dict[Priority, deque[tuple[int, _Entry]]] = {lane: deque() for lane in LANES}
+        self._held_by_lane: dict[Priority, int] = dict.fromkeys(LANES, 0)
+        self._batch_needed = False  # a claim since the pending work was last empty needed a send
         self._results: list[Result] = []
         self._results_ready: asyncio.Event | None = None
         self._room: asyncio.Event | None = None
@@ -186,21 +262,30 @@ class Worker:
         self._to_ack: list[_Entry] = []
         self._broadcasts: dict[int, BroadcastInfo] = {}
         self._push_keys: dict[int, dict[str, Any]] = {}
-        self._timers: dict[int, list[int]] = {}  # due bucket (ms) → ids to re-enqueue
+        # (due bucket of 50 ms, lane) → ids to re-enqueue
+        self._timers: dict[tuple[int, Priority], list[int]] = {}
         self._timer_handles: list[asyncio.TimerHandle] = []
         self._paused_until: dict[str, float] = {}
         self._stopping = False
+        self._receiving = False  # the feeder is parked in consumer.receive (holds nothing)
         self._tasks: list[asyncio.Task[Any]] = []
         self._senders: list[asyncio.Task[Any]] = []
         self._feeder: asyncio.Task[Any] | None = None
         self._writer: asyncio.Task[Any] | None = None
         self._last_reclaim = 0.0
         self._skip_read = 0  # > 0: entries lately needed nothing; read this many and triage
+        # held id → (its claim's attempt number, monotonic time the claim was last confirmed)
+        self._leases: dict[int, tuple[int, float]] = {}
+        self._last_lease_warning = 0.0
+        # When work in hand last moved on (received, claimed, sent, stored, acknowledged):
+        # `stalled_for` tells a live worker from a stuck one (`typhoon health worker`).
+        self._progress_at = time.monotonic()
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._local = asyncio.Queue(maxsize=max(self.concurrency, self.claim_batch))
+        self._local = _Lanes()
+        self._paced = _Lanes()
         self._results_ready = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -209,9 +294,15 @@ class Worker:
             asyncio.create_task(self._sender(), name=f"dispatch-sender-{i}")
             for i in range(self.concurrency)
         ]
+        self._pacer_tasks = [
+            asyncio.create_task(self._pacer(), name=f"dispatch-pacer-{i}")
+            for i in range(self.pacers)
+        ]
         self._writer = asyncio.create_task(self._write_loop(), name="dispatch-writer")
         self._feeder = asyncio.create_task(self._feed_loop(), name="dispatch-feeder")
         self._tasks = [asyncio.create_task(self._maintain(), name="dispatch-maintenance")]
+        if self.claim_ttl is not None:
+            self._tasks.append(asyncio.create_task(self._renew_loop(), name="dispatch-leases"))
         log.info(
             "dispatch worker %s started (concurrency %d, max held %d, rate %s)",
             self.worker_id,
@@ -226,25 +317,39 @@ class Worker:
             return
         self._stopping = True
         deadline = time.monotonic() + timeout
+        # Wake the feeder rather than wait out its receive (up to a second) or its wait for
+        # room: parked in receive it holds nothing yet. In-process, the ids stay in the
+        # deque; a Redis entry read at this very instant stays pending in the group and
+        # comes back through XAUTOCLAIM (at-least-once, and the claim is conditional).
+        if self._receiving:
+            self._feeder.cancel()
+        if self._room is not None:
+            self._room.set()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._feeder), max(1.0, timeout / 3))
         if not self._feeder.done():
             self._feeder.cancel()
-        # What is still waiting in the local queue has not left: give it back.
-        assert self._local is not None
-        while not self._local.empty():
-            item = self._local.get_nowait()
-            if item is not None:
-                self._put_result(Result(item[0].id, "release", entry=item[0].entry))
-        for _ in self._senders:
-            self._local.put_nowait(None)
+            with contextlib.suppress(BaseException):
+                await self._feeder
+        # Received and never claimed: the queue's again.
+        await self._hand_back(self._take_pending())
+        # What waits for a slot or a sender has not left: give it back.
+        for task in self._pacer_tasks:
+            task.cancel()
+        await asyncio.gather(*self._pacer_tasks, return_exceptions=True)
+        assert self._local is not None and self._paced is not None
+        for row, _message in self._paced.drain() + self._local.drain():
+            self._give_back(row)
+        self._local.stop(len(self._senders))
         _, late = await asyncio.wait(self._senders, timeout=max(1.0, deadline - time.monotonic()))
         for task in late:
             task.cancel()
         # Hand retry timers over now: the next worker's claim defers them to their due time.
         for handle in self._timer_handles:
             handle.cancel()
-        pending_retries = list(itertools.chain.from_iterable(self._timers.values()))
+        pending_retries: dict[Priority, list[int]] = {}
+        for (_bucket, lane), ids in self._timers.items():
+            pending_retries.setdefault(lane, []).extend(ids)
         self._timers.clear()
         assert self._writer is not None
         if self._results_ready is not None:
@@ -255,9 +360,9 @@ class Worker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(self._writer, *self._tasks, self._feeder, return_exceptions=True)
-        if pending_retries:
+        for lane, ids in pending_retries.items():
             with contextlib.suppress(Exception):
-                await self.consumer.enqueue(pending_retries)
+                await self.consumer.enqueue(ids, lane)
         await self._ack_pending(final=True)
         await self.consumer.close()
         if self.limiter is not None:
@@ -270,6 +375,34 @@ class Worker:
             self.stats,
             self.limiter.missed if self.limiter else 0,
         )
+
+    def idle(self, *, retries_within: float = 0.0) -> bool:
+        """Nothing in hand: every entry received is finished, stored and acknowledged, and
+        no retry of ours is due within `retries_within` seconds (`emergency.drain` waits on
+        this; the queue's own backlog is the caller's to check)."""
+        if self._entries or self._held or self._results or self._to_ack:
+            return False
+        if any(self._pending.values()) or (self._local and len(self._local)):
+            return False
+        if self._paced is not None and len(self._paced):
+            return False
+        next_retry = (
+            min(bucket for bucket, _ in self._timers) / 20 - time.monotonic()
+            if self._timers
+            else None
+        )
+        return next_retry is None or next_retry > retries_within
+
+    def stalled_for(self) -> float:
+        """Seconds this worker has held work without moving any of it on; 0 while it moves
+        or has nothing in hand (waiting for work is not being stuck)."""
+        in_hand = self._entries or self._held or self._results or self._to_ack
+        waiting = any(self._pending.values()) or any(
+            lanes is not None and len(lanes) for lanes in (self._local, self._paced)
+        )
+        if not in_hand and not waiting:
+            return 0.0
+        return max(0.0, time.monotonic() - self._progress_at)
 
     async def _drained(self) -> None:
         while self._results or self._held > 0:
@@ -318,10 +451,7 @@ class Worker:
         delay = 0.1
         while not self._stopping:
             try:
-                await self._wait_for_room()
-                if self._stopping:
-                    break
-                entries = await self._next_entries()
+                await self._feed_once()
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
@@ -334,11 +464,40 @@ class Worker:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                continue
-            if entries:
-                await self._feed(entries)
 
-    async def _next_entries(self) -> list[QueueEntry]:
+    def _room_for(self, lane: Priority) -> int:
+        """How many more rows of ``lane`` may be claimed: its rows and those of the lanes
+        above it, claimed and not yet stored, stay under ``max_held``."""
+        ahead = sum(self._held_by_lane[other] for other in LANES[: LANES.index(lane) + 1])
+        return self.max_held - ahead
+
+    def _open_lanes(self) -> list[Priority]:
+        return [lane for lane in LANES if self._room_for(lane) > 0]
+
+    async def _feed_once(self) -> None:
+        """One step: read the lanes above the work in hand, else claim some of that work."""
+        open_lanes = self._open_lanes()
+        if not open_lanes:
+            await self._wait_for_room()
+            return
+        ready = next((lane for lane in open_lanes if self._pending[lane]), None)
+        # The lanes above the work in hand (every open lane when there is none) come first.
+        ahead = open_lanes if ready is None else open_lanes[: open_lanes.index(ready)]
+        if ahead:
+            if ready is not None:
+                wait = 0.0  # work in hand: only a look
+            elif len(open_lanes) == len(LANES):
+                wait = 1.0
+            else:  # a lower lane waits for room: come back for it soon
+                wait = ROOM_POLL
+            entries = await self._next_entries(ahead, wait)
+            if entries:
+                await self._accept(entries)
+                return
+        if ready is not None and not self._stopping:
+            await self._claim_pending(ready)
+
+    async def _next_entries(self, lanes: list[Priority], wait: float) -> list[QueueEntry]:
         now = time.monotonic()
         if now - self._last_reclaim >= self.reclaim_every:
             self._last_reclaim = now
@@ -350,27 +509,35 @@ class Worker:
                     len(reclaimed),
                 )
                 return reclaimed
-        max_entries = min(10, max(1, (self.max_held - self._held) // 100))
-        entries = await self.consumer.receive(max(max_entries, self._skip_read), timeout=1.0)
-        if not entries:
+        max_entries = min(10, max(1, self._room_for(lanes[-1]) // 100))
+        self._receiving = True
+        try:
+            entries = await self.consumer.receive(
+                max(max_entries, self._skip_read), timeout=wait, lanes=lanes
+            )
+        finally:
+            self._receiving = False
+        if not entries and wait > 0 and len(lanes) == len(LANES):
             # Drained: what comes next is new work, read at the normal pace.
             self._skip_read = 0
         return entries
 
     async def _wait_for_room(self) -> None:
         assert self._room is not None
-        while self._held >= self.max_held and not self._stopping:
+        while not self._open_lanes() and not self._stopping:
             self._room.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._room.wait(), 1.0)
 
-    async def _feed(self, entries: list[QueueEntry]) -> None:
+    async def _accept(self, entries: list[QueueEntry]) -> None:
+        """Received entries: poison ones parked, the rest waiting per lane to be claimed
+        (sorted out first by triage while entries lately needed nothing)."""
+        self._progress_at = time.monotonic()
         batch: list[tuple[_Entry, list[int]]] = []
         for queue_entry in entries:
             self.stats.received += len(queue_entry.ids)
             if queue_entry.deliveries > self.max_deliveries:
-                await self._park(queue_entry)
-                continue
+                queue_entry = await self._park(queue_entry)
             entry = _Entry(queue_entry, remaining=len(queue_entry.ids))
             self._entries[id(entry)] = entry
             if not queue_entry.ids:
@@ -381,23 +548,26 @@ class Worker:
             if triaged is None:
                 return
             batch = triaged
-        work = [(message_id, entry) for entry, ids in batch for message_id in ids]
-        position = 0
-        needed = False
-        while position < len(work):
-            if self._stopping:
-                # Not claimed: leave these ids on the queue for the next worker.
-                await self._hand_back(work[position:])
-                return
-            await self._wait_for_room()
-            room = max(1, min(self.claim_batch, self.max_held - self._held))
-            chunk = work[position : position + room]
-            position += len(chunk)
-            needed = await self._claim_and_queue(chunk) or needed
-        if work and not needed:
-            # A whole batch needed nothing: likely more of the same ahead (a cancelled
-            # broadcast's entries). Read many at once and sort them out with one query.
-            self._skip_read = max(SKIP_READ_FIRST, self._skip_read)
+        for entry, ids in batch:
+            self._pending[entry.entry.lane].extend((message_id, entry) for message_id in ids)
+
+    async def _claim_pending(self, lane: Priority) -> None:
+        pending = self._pending[lane]
+        room = max(1, min(self.claim_batch, self._room_for(lane)))
+        chunk = [pending.popleft() for _ in range(min(room, len(pending)))]
+        self._batch_needed = await self._claim_and_queue(chunk) or self._batch_needed
+        if not any(self._pending.values()):
+            if not self._batch_needed:
+                # What was received needed nothing: likely more of the same ahead (a
+                # cancelled broadcast's entries). Read many at once, sort them with one query.
+                self._skip_read = max(SKIP_READ_FIRST, self._skip_read)
+            self._batch_needed = False
+
+    def _take_pending(self) -> list[tuple[int, _Entry]]:
+        out = [item for lane in LANES for item in self._pending[lane]]
+        for pending in self._pending.values():
+            pending.clear()
+        return out
 
     async def _triage(
         self, batch: list[tuple[_Entry, list[int]]]
@@ -416,8 +586,9 @@ class Worker:
         except Exception:
             await self._hand_back([(i, entry) for entry, ids in batch for i in ids])
             return None
+        lanes = {i: entry.entry.lane for entry, ids in batch for i in ids}
         for message_id, due in triage.deferred.items():
-            self._schedule(message_id, due)
+            self._schedule(message_id, due, lanes.get(message_id, NORMAL))
         self.stats.cancelled += triage.cancelled
         claimable = triage.claimable
         keep = []
@@ -443,6 +614,7 @@ class Worker:
                 self._complete(entry, 1)
             else:
                 owner[message_id] = entry
+        asked = time.monotonic()  # the claim's time (claimed_at) is taken now
         try:
             outcome = await self._db_retrying(
                 "claim",
@@ -456,6 +628,7 @@ class Worker:
         except Exception:
             await self._hand_back(list(owner.items()))
             return True
+        self._progress_at = time.monotonic()
         self._broadcasts.update(outcome.broadcasts)
         self._push_keys.update(outcome.push_keys)
         missing = {row.broadcast_id for row in outcome.claimed} - self._broadcasts.keys()
@@ -467,15 +640,18 @@ class Worker:
         for row in outcome.claimed:
             row.entry = owner[row.id]
             claimed_ids.add(row.id)
+            self._leases[row.id] = (row.attempts, asked)
         self.stats.claimed += len(outcome.claimed)
         self._held += len(outcome.claimed)
+        for row in outcome.claimed:
+            self._held_by_lane[_lane_of(row.entry)] += 1
         # Ids not claimed are someone else's business now (or not due yet: come back then).
         for message_id, entry in owner.items():
             if message_id not in claimed_ids:
                 self._complete(entry, 1)
         for message_id, due in outcome.deferred.items():
-            self._schedule(message_id, due)
-        assert self._local is not None
+            self._schedule(message_id, due, _lane_of(owner.get(message_id)))
+        assert self._local is not None and self._paced is not None
         for index, row in enumerate(outcome.claimed):
             if self._stopping:  # claimed but not sent: give them back
                 for rest in outcome.claimed[index:]:
@@ -485,7 +661,10 @@ class Worker:
             if isinstance(message, Result):
                 self._put_result(message)
                 continue
-            await self._local.put((row, message))
+            if self.limiter is not None and row.channel == "sms":
+                self._paced.put(_lane_of(row.entry), (row, message))
+            else:
+                self._local.put(_lane_of(row.entry), (row, message))
         return bool(outcome.claimed or outcome.deferred)
 
     def _outgoing(self, row: Claimed) -> OutgoingMessage | Result:
@@ -540,33 +719,76 @@ class Worker:
             validity_period=self.validity_period,
         )
 
-    async def _park(self, queue_entry: QueueEntry) -> None:
+    async def _park(self, queue_entry: QueueEntry) -> QueueEntry:
+        """The queue says this entry keeps coming back. That is Redis's word (anyone who can
+        write there can say it: XCLAIM … RETRYCOUNT): only the ids that the database has seen
+        claimed `max_deliveries` times or more are failed as poison (and a record of them
+        parked); the rest are what is returned, handled like any other entry."""
         reason = (
             f"queue entry {queue_entry.entry_id} delivered {queue_entry.deliveries} times "
-            f"without completing (limit {self.max_deliveries}): parked"
+            f"and its messages claimed {self.max_deliveries} times or more without a "
+            f"result (limit {self.max_deliveries}): parked"
         )
-        log.error("dispatch: %s; its %d messages are marked failed", reason, len(queue_entry.ids))
-        await self._db_retrying(
+        failed = await self._db_retrying(
             "park",
-            store.fail_messages,
+            store.fail_poison,
             queue_entry.ids,
+            min_attempts=self.max_deliveries,
             code="poison",
             text=reason,
             now=utcnow(),
         )
-        self.stats.parked += len(queue_entry.ids)
-        await self.consumer.park(queue_entry, reason)
+        if failed:
+            log.error("dispatch: %s; its %d messages are marked failed", reason, len(failed))
+            self.stats.parked += len(failed)
+            # A record for inspection only (no entry id): the entry itself is acknowledged
+            # once the rest of its ids are done.
+            parked = QueueEntry(failed, None, queue_entry.deliveries, queue_entry.lane)
+            await self.consumer.park(parked, reason)
+        else:
+            log.warning(
+                "dispatch: queue entry %s says it was delivered %d times, but the database "
+                "never saw its messages claimed that often: handled as usual",
+                queue_entry.entry_id,
+                queue_entry.deliveries,
+            )
+        poisoned = set(failed)
+        rest = [i for i in queue_entry.ids if i not in poisoned]
+        return QueueEntry(rest, queue_entry.entry_id, queue_entry.deliveries, queue_entry.lane)
 
     async def _hand_back(self, work: Sequence[tuple[int, _Entry]]) -> None:
         """Stopping: ids received but not claimed go back on the queue, and their entries
         count as done (re-enqueued ids are the queue's again)."""
-        ids = [message_id for message_id, _ in work]
-        with contextlib.suppress(Exception):
-            await self.consumer.enqueue(ids)
+        by_lane: dict[Priority, list[int]] = {}
+        for message_id, entry in work:
+            by_lane.setdefault(_lane_of(entry), []).append(message_id)
+        for lane, ids in by_lane.items():
+            with contextlib.suppress(Exception):
+                await self.consumer.enqueue(ids, lane)
         for _, entry in work:
             self._complete(entry, 1)
 
     # -- sending --------------------------------------------------------------------------
+
+    def _give_back(self, row: Claimed) -> None:
+        """A claimed row that will not be sent now (stopping): back to queued."""
+        lapsed = self._lapsed(row)  # a superseded claim gives back nothing
+        kind = "dropped" if lapsed is not None and lapsed.kind == "dropped" else "release"
+        self._put_result(Result(row.id, kind, entry=row.entry))
+
+    async def _pacer(self) -> None:
+        """SMS rows, highest lane first, each to a sender once its rate slot has come."""
+        assert self._paced is not None and self._local is not None and self.limiter is not None
+        while True:
+            item = await self._paced.get()
+            if item is None:
+                return
+            try:
+                await self.limiter.acquire(item[0].segments or 1)
+            except asyncio.CancelledError:
+                self._give_back(item[0])
+                raise
+            self._local.put(_lane_of(item[0].entry), item)
 
     async def _sender(self) -> None:
         assert self._local is not None
@@ -592,14 +814,14 @@ class Worker:
             self._put_result(result)
 
     async def _send(self, row: Claimed, message: OutgoingMessage) -> Result:
+        lapsed = self._lapsed(row)  # it may have waited long in the local queue
+        if lapsed is not None:
+            return lapsed
+        # An SMS under a rate ceiling comes here when its slot has come (a pacer took it):
+        # nothing waits from here to the request, so the provider sees our pacing.
         broadcast = self._broadcasts.get(row.broadcast_id)
         if broadcast is not None and broadcast.status == "cancelled":
             return Result(row.id, "cancelled")
-        if self.limiter is not None and row.channel == "sms":
-            # The slot is taken right before the request, so the provider sees our pacing.
-            await self.limiter.acquire(row.segments or 1)
-            if broadcast is not None and broadcast.status == "cancelled":
-                return Result(row.id, "cancelled")
         provider = self.providers.get(row.channel)
         if provider is None:
             return Result(
@@ -630,14 +852,15 @@ class Worker:
                 ambiguous=True,
             )
         if answer.outcome is Outcome.RETRY and answer.ambiguous:
-            answer = await self._reconcile(provider, row, message, answer)
-            if answer is None:
+            known = await self._reconcile(provider, row, message, answer)
+            if known is None:
                 return Result(
                     row.id,
                     "unresolved",
                     error_code="ambiguous",
                     error_message="timed out; the provider could not say if it has it",
                 )
+            answer = known
         return self._result(row, answer)
 
     async def _reconcile(
@@ -727,6 +950,7 @@ class Worker:
     # -- results --------------------------------------------------------------------------
 
     def _put_result(self, result: Result) -> None:
+        self._progress_at = time.monotonic()
         if result.kind == "cancelled":
             self.stats.cancelled += 1
         self._results.append(result)
@@ -753,19 +977,24 @@ class Worker:
             await self._ack_pending()
 
     def _stored(self, batch: list[Result]) -> None:
-        released: list[int] = []
+        self._progress_at = time.monotonic()
+        released: dict[Priority, list[int]] = {}
         for result in batch:
+            lane = _lane_of(result.entry)
             if result.kind == "retry" and result.next_attempt_at is not None:
-                self._schedule(result.id, result.next_attempt_at)
+                self._schedule(result.id, result.next_attempt_at, lane)
             elif result.kind == "release":
-                released.append(result.id)
+                released.setdefault(lane, []).append(result.id)
             if result.entry is not None:
                 self._complete(result.entry, 1)
+            if result.kind != "dropped":  # a superseded claim's: the newer one stays
+                self._leases.pop(result.id, None)
+            self._held_by_lane[lane] = max(0, self._held_by_lane[lane] - 1)
         self._held -= len(batch)
-        if self._held < self.max_held and self._room is not None:
+        if self._room is not None:
             self._room.set()
-        if released:
-            asyncio.get_running_loop().create_task(self._enqueue_quietly(released))
+        for lane, ids in released.items():
+            asyncio.get_running_loop().create_task(self._enqueue_quietly(ids, lane))
 
     def _complete(self, entry: _Entry, count: int) -> None:
         entry.remaining -= count
@@ -780,6 +1009,7 @@ class Worker:
         for attempt in range(attempts):
             try:
                 await self.consumer.ack([e.entry for e in batch])
+                self._progress_at = time.monotonic()
                 return
             except Exception as exc:
                 if attempt == attempts - 1:
@@ -793,32 +1023,33 @@ class Worker:
 
     # -- retry timers -----------------------------------------------------------------------
 
-    def _schedule(self, message_id: int, due: datetime) -> None:
+    def _schedule(self, message_id: int, due: datetime, lane: Priority = NORMAL) -> None:
         delay = max(0.0, (due - utcnow()).total_seconds()) + 0.02
         bucket = int((time.monotonic() + delay) * 20)  # 50 ms buckets
-        ids = self._timers.get(bucket)
+        key = (bucket, lane)
+        ids = self._timers.get(key)
         if ids is None:
-            self._timers[bucket] = [message_id]
+            self._timers[key] = [message_id]
             loop = asyncio.get_running_loop()
-            handle = loop.call_later(bucket / 20 + 0.05 - time.monotonic(), self._fire, bucket)
+            handle = loop.call_later(bucket / 20 + 0.05 - time.monotonic(), self._fire, key)
             self._timer_handles.append(handle)
         else:
             ids.append(message_id)
 
-    def _fire(self, bucket: int) -> None:
-        ids = self._timers.pop(bucket, None)
+    def _fire(self, key: tuple[int, Priority]) -> None:
+        ids = self._timers.pop(key, None)
         self._timer_handles = [
             h
             for h in self._timer_handles
             if not h.cancelled() and h.when() > asyncio.get_running_loop().time()
         ]
         if ids:
-            asyncio.get_running_loop().create_task(self._enqueue_quietly(ids))
+            asyncio.get_running_loop().create_task(self._enqueue_quietly(ids, key[1]))
 
-    async def _enqueue_quietly(self, ids: list[int]) -> None:
+    async def _enqueue_quietly(self, ids: list[int], lane: Priority = NORMAL) -> None:
         for attempt in range(5):
             try:
-                await self.consumer.enqueue(ids)
+                await self.consumer.enqueue(ids, lane)
                 return
             except Exception as exc:
                 await asyncio.sleep(0.2 * (attempt + 1))
@@ -828,6 +1059,55 @@ class Worker:
             len(ids),
             type(last).__name__,
         )
+
+    # -- claim leases -----------------------------------------------------------------------
+
+    def _lapsed(self, row: Claimed) -> Result | None:
+        """``None`` while this claim may be sent on; else what to store instead of sending:
+        ``dropped`` when a newer claim of ours holds the row (the reconciler took this one
+        over and we claimed it again), ``release`` when the claim was last confirmed more
+        than ``claim_ttl`` ago (the reconciler may have handed it to another worker)."""
+        if self.claim_ttl is None:
+            return None
+        lease = self._leases.get(row.id)
+        if lease is None or lease[0] != row.attempts:
+            return Result(row.id, "dropped")
+        age = time.monotonic() - lease[1]
+        if age <= self.claim_ttl:
+            return None
+        if time.monotonic() - self._last_lease_warning > 10.0:
+            self._last_lease_warning = time.monotonic()
+            log.warning(
+                "dispatch worker %s: the claim of message %s was last confirmed %.0f s ago "
+                "(limit %.0f s): given back, not sent",
+                self.worker_id,
+                row.id,
+                age,
+                self.claim_ttl,
+            )
+        return Result(row.id, "release")
+
+    async def _renew_loop(self) -> None:
+        """Renew the claims this worker holds, so none of them looks abandoned."""
+        assert self.claim_ttl is not None
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            if not self._leases:
+                continue
+            asked = time.monotonic()
+            try:
+                kept = await self._db(
+                    store.renew_claims, list(self._leases), worker_id=self.worker_id, now=utcnow()
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database away: rows past their lease go back
+                log.warning("dispatch: claims not renewed (%s)", type(exc).__name__)
+                continue
+            for message_id in kept:
+                lease = self._leases.get(message_id)
+                if lease is not None:
+                    self._leases[message_id] = (lease[0], asked)
 
     # -- upkeep ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ interface does not pull in the Twilio SDK.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from alerts.providers.base import (
     Channel,
@@ -84,7 +85,7 @@ def build_providers(
     return providers
 
 
-async def close_providers(providers: dict[Channel, Provider]) -> None:
+async def close_providers(providers: Mapping[str, Provider]) -> None:
     """Close every provider's connections (call from the lifespan's shutdown)."""
     for provider in providers.values():
         await provider.close()

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -78,6 +79,10 @@ SYSTEMIC_CODES = frozenset(
     }
 )
 RATE_LIMIT_CODES = frozenset({20429, 14107})
+# Reconciling an ambiguous send: a page of the recipient's messages per request, and how much
+# earlier than our first attempt Twilio's clock may have stamped our message.
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_CLOCK_SLACK = timedelta(seconds=5)
 SYSTEMIC_RETRY_AFTER = 60.0  # seconds; long enough for a human to look
 
 # Statuses a looked-up message can have: still on its way / delivered / given up.
@@ -89,7 +94,7 @@ FINAL_FAILURE_STATUSES = frozenset({"failed", "undelivered", "canceled"})
 _last_answer: ContextVar[dict[str, Any] | None] = ContextVar("twilio_last_answer", default=None)
 
 
-class PooledAsyncTwilioHttpClient(AsyncTwilioHttpClient):
+class PooledAsyncTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped SDK
     """The SDK's async client with a sized pool, real timeouts and no SDK retries."""
 
     def __init__(
@@ -125,7 +130,7 @@ class PooledAsyncTwilioHttpClient(AsyncTwilioHttpClient):
         self,
         method: str,
         url: str,
-        params: dict[str, object] | None = None,
+        params: Mapping[str, str | int | float] | None = None,
         data: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
@@ -201,43 +206,31 @@ def classify_twilio_error(
     status: int, code: int | None, message: str | None, retry_after: str | None = None
 ) -> SendResult:
     """Map an error answer from Twilio's API to an outcome (see ``base`` for the meanings)."""
-    error_code = str(code if code is not None else status)
+    # Every error answer names Twilio's status, code and message; the outcome differs.
+    failed = partial(
+        SendResult,
+        provider_status=str(status),
+        error_code=str(code if code is not None else status),
+        error_message=message,
+    )
     if status == 429 or code in RATE_LIMIT_CODES:
         # Too many concurrent requests: never processed, always safe to retry.
-        return SendResult(
-            outcome=Outcome.RETRY,
-            provider_status=str(status),
-            error_code=error_code,
-            error_message=message,
-            retry_after=parse_retry_after(retry_after),
-        )
+        return failed(outcome=Outcome.RETRY, retry_after=parse_retry_after(retry_after))
     if code in SYSTEMIC_CODES or status in (401, 403):
-        return SendResult(
+        return failed(
             outcome=Outcome.RETRY,
-            provider_status=str(status),
-            error_code=error_code,
-            error_message=message,
             retry_after=parse_retry_after(retry_after) or SYSTEMIC_RETRY_AFTER,
             systemic=True,
         )
     if status >= 500:
         # A gateway answering for Twilio cannot know whether Twilio took the message.
-        return SendResult(
+        return failed(
             outcome=Outcome.RETRY,
-            provider_status=str(status),
-            error_code=error_code,
-            error_message=message,
             retry_after=parse_retry_after(retry_after),
             ambiguous=status in (502, 504),
         )
     # Any other 4xx is about this request (number, body): retrying would fail the same way.
-    return SendResult(
-        outcome=Outcome.PERMANENT_FAILURE,
-        provider_status=str(status),
-        error_code=error_code,
-        error_message=message,
-        opted_out=code in OPTED_OUT_CODES,
-    )
+    return failed(outcome=Outcome.PERMANENT_FAILURE, opted_out=code in OPTED_OUT_CODES)
 
 
 class TwilioProvider:
@@ -257,7 +250,7 @@ class TwilioProvider:
         timeout: float = 10.0,
         connect_timeout: float = 5.0,
         pool_size: int = 100,
-        lookup_limit: int = 20,
+        lookup_limit: int = 1000,
     ) -> None:
         if not (from_number or messaging_service_sid):
             raise ValueError("Twilio needs a from_number or a messaging_service_sid")
@@ -336,18 +329,37 @@ class TwilioProvider:
     async def lookup(self, message: OutgoingMessage) -> SendResult | None:
         """Reconcile an ambiguous send: did Twilio create this message after all?
 
-        Twilio has no idempotency key for message creation, so we list recent messages to
-        the same number (newest first) and match on sender and body, created no earlier
-        than ``message.first_attempt_at`` (minus a little clock slack) when it is known.
+        Twilio has no idempotency key for message creation, so we read the messages to the
+        same number (from our sender), newest first, page by page, for one with the same
+        body created no earlier than ``message.first_attempt_at`` (minus clock slack).
+
+        ``None`` ("not there": sending it again is safe) only once every message to that
+        number since the first attempt has been read. A number that got many messages since
+        (a liaison contact gets every notice; in the fault run 25 reached one contact within
+        a second) is read further back, up to ``lookup_limit`` messages; past that, or when
+        a page fails, the answer is "cannot tell" (retry, ambiguous), never "not there".
         """
         since = _aware(message.first_attempt_at)
+        oldest = since - LOOKUP_CLOCK_SLACK if since else None
         filters: dict[str, Any] = {"to": str(message.to)}
         if self.from_number and not self.messaging_service_sid:
             filters["from_"] = self.from_number
+        read = 0
         try:
-            found = await self.client.messages.list_async(
-                **filters, limit=self.lookup_limit, page_size=self.lookup_limit
+            records = await self.client.messages.stream_async(
+                **filters, limit=self.lookup_limit, page_size=LOOKUP_PAGE_SIZE
             )
+            async for record in records:
+                read += 1
+                created = record.date_created
+                if oldest and created and created < oldest:
+                    # Twilio lists newest first (by the time sent, else created): once both
+                    # times are before the first attempt, nothing further down can be ours.
+                    if (record.date_sent or created) < oldest:
+                        return None
+                    continue  # created before our first attempt: not ours
+                if record.body == message.body:
+                    return self._result_for_status(record.sid, record.status, record.error_code)
         except (TimeoutError, TwilioException, aiohttp.ClientError, ValueError) as exc:
             return SendResult(
                 outcome=Outcome.RETRY,
@@ -355,13 +367,15 @@ class TwilioProvider:
                 error_message=f"{type(exc).__name__}: {exc}"[:300],
                 ambiguous=True,
             )
-        for record in found:
-            if record.body != message.body:
-                continue
-            if since and record.date_created and record.date_created < since - timedelta(seconds=5):
-                continue
-            return self._result_for_status(record.sid, record.status, record.error_code)
-        return None
+        if read < self.lookup_limit:
+            return None  # the list ended: every message to this number was read
+        return SendResult(
+            outcome=Outcome.RETRY,
+            error_code="lookup_incomplete",
+            error_message=f"more than {self.lookup_limit} messages to this number since the "
+            "first attempt: cannot tell whether Twilio has it",
+            ambiguous=True,
+        )
 
     async def fetch_status(self, provider_id: str) -> SendResult:
         """Current state of a message by SID (for receipts that never arrived)."""

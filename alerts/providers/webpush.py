@@ -20,6 +20,7 @@ import base64
 import json
 import logging
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,9 +65,10 @@ def load_vapid_key(private_key: str) -> Vapid01:
 
 def vapid_public_key_of(private_key: str | ec.EllipticCurvePrivateKey) -> str:
     """The browser-facing public key (base64url uncompressed point) of a private key."""
-    if isinstance(private_key, str):
-        private_key = load_vapid_key(private_key).private_key
-    point = private_key.public_key().public_bytes(
+    key: ec.EllipticCurvePrivateKey = (
+        load_vapid_key(private_key).private_key if isinstance(private_key, str) else private_key
+    )
+    point = key.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     return _b64url(point)
@@ -133,7 +135,7 @@ class WebPushProvider:
             return cached[1]
         expires = now + self.token_lifetime
         claims = {"sub": self.vapid_subject, "aud": audience, "exp": expires}
-        headers = self._vapid.sign(claims)
+        headers: dict[str, str] = self._vapid.sign(claims)
         self._vapid_cache[audience] = (expires, headers)
         return headers
 
@@ -179,38 +181,21 @@ def classify_push_answer(status: int, headers: Any, reason: str | None = None) -
             outcome=Outcome.SENT, provider_id=headers.get("Location"), provider_status="201"
         )
     retry_after = parse_retry_after(headers.get("Retry-After"))
-    if status in (404, 410):  # subscription expired or unsubscribed: remove it
-        return SendResult(
-            outcome=Outcome.PERMANENT_FAILURE,
-            provider_status=provider_status,
-            error_code=provider_status,
-            error_message=reason,
-            gone=True,
-        )
-    if status == 429 or status >= 500:
-        return SendResult(
-            outcome=Outcome.RETRY,
-            provider_status=provider_status,
-            error_code=provider_status,
-            error_message=reason,
-            retry_after=retry_after,
-        )
-    if status == 401:  # our VAPID token was refused: our configuration, not the recipient
-        return SendResult(
-            outcome=Outcome.RETRY,
-            provider_status=provider_status,
-            error_code=provider_status,
-            error_message=reason,
-            retry_after=retry_after or 60.0,
-            systemic=True,
-        )
-    # 400 malformed, 403 subscribed with another applicationServerKey, 413 too large.
-    return SendResult(
-        outcome=Outcome.PERMANENT_FAILURE,
+    # Every error answer names the HTTP status and reason; the outcome differs.
+    failed = partial(
+        SendResult,
         provider_status=provider_status,
         error_code=provider_status,
         error_message=reason,
     )
+    if status in (404, 410):  # subscription expired or unsubscribed: remove it
+        return failed(outcome=Outcome.PERMANENT_FAILURE, gone=True)
+    if status == 429 or status >= 500:
+        return failed(outcome=Outcome.RETRY, retry_after=retry_after)
+    if status == 401:  # our VAPID token was refused: our configuration, not the recipient
+        return failed(outcome=Outcome.RETRY, retry_after=retry_after or 60.0, systemic=True)
+    # 400 malformed, 403 subscribed with another applicationServerKey, 413 too large.
+    return failed(outcome=Outcome.PERMANENT_FAILURE)
 
 
 def _permanent(code: str, message: str) -> SendResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Container
 from typing import Any
 
 from alerts.languages import LanguageError, normalise_language
@@ -79,7 +80,7 @@ def location(lat: Any, lon: Any) -> tuple[float | None, float | None]:
     return la, lo
 
 
-def zone(value: Any, known) -> str | None:
+def zone(value: Any, known: Container[str]) -> str | None:
     """A known zone id (case-insensitive), or None when empty. ``known`` supports ``in``."""
     text = str(value or "").strip().lower()
     if not text:

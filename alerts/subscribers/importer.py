@@ -18,6 +18,12 @@ are found. ``added + updated + rejected`` is the number of data rows (blank line
 
 Columns missing from the header are left alone on update (a file without ``tags`` does not
 clear tags); ``opted_out`` is never changed by an import. Re-running a file is harmless.
+
+One record is one line: a quoted field never carries a record onto the next line. Subscriber
+data has no line breaks in it, and a reader that lets quotes span lines turns one stray quote
+into thousands of swallowed rows (up to the next stray quote, or until a "field larger than
+field limit" error eats them all). So a line whose quotes do not close on it is rejected
+alone, and ``added + updated + rejected`` equals the data lines (blank lines aside).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sqlmodel import Session
 
 from alerts.subscribers import service
 from alerts.subscribers.fields import FieldProblem
+from geo.zones import ZoneSet
 
 REQUIRED = ("phone", "language", "lat", "lon")
 OPTIONAL = ("name", "zone", "channels", "tags")
@@ -79,7 +86,7 @@ def import_csv(
     stream: TextIO,
     *,
     transaction: Callable[[], AbstractContextManager[Session]],
-    zones,
+    zones: ZoneSet,
     on_reject: Callable[[Rejected], None] = lambda _r: None,
     default_language: str | None = None,
     batch_size: int = BATCH_SIZE,
@@ -87,8 +94,8 @@ def import_csv(
     """Import every row of ``stream`` (opened with ``newline=""``); see the module docstring."""
     started = time.perf_counter()
     summary = ImportSummary()
-    reader = csv.reader(stream)
-    columns = _header(reader)
+    lines = iter(stream)
+    columns = _header(lines)
     batch: dict[str, dict[str, Any]] = {}
     repeats = 0
 
@@ -106,7 +113,7 @@ def import_csv(
         batch.clear()
         repeats = 0
 
-    for line, record in _records(reader):
+    for line, record in _records(lines):
         if isinstance(record, csv.Error):
             summary.rows += 1
             summary.rejected += 1
@@ -141,15 +148,15 @@ def import_csv(
     return summary
 
 
-def _header(reader) -> list[str]:
+def _header(lines: Iterator[str]) -> list[str]:
     try:
-        header = next(reader)
+        header = _fields(next(lines))
     except StopIteration:
         raise ImportFileError(
             f"the file is empty: expected a header line {','.join(REQUIRED)}[,{','.join(OPTIONAL)}]"
         ) from None
-    except csv.Error as exc:
-        raise ImportFileError(f"line 1: {exc}") from None
+    if isinstance(header, csv.Error):
+        raise ImportFileError(f"line 1: {header}")
     columns = [c.strip().lower() for c in header]
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
@@ -169,17 +176,24 @@ def _header(reader) -> list[str]:
     return columns
 
 
-def _records(reader) -> Iterator[tuple[int, list[str] | csv.Error]]:
-    """(first line of the record, its fields or the CSV error); a quoted field may span
-    lines. The reader carries on after an error (an oversized field, say), so one bad line
-    is one rejected row, not a failed import."""
-    last = reader.line_num
-    while True:
-        try:
-            record: list[str] | csv.Error = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            record = exc
-        yield last + 1, record
-        last = reader.line_num
+MAX_LINE = 4096  # characters: a subscriber line is well under 200
+
+
+def _records(lines: Iterator[str]) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(line number, its fields or why they cannot be read), one line at a time."""
+    for number, line in enumerate(lines, start=2):  # line 1 is the header
+        yield number, _fields(line)
+
+
+def _fields(line: str) -> list[str] | csv.Error:
+    """The fields of one line, with CSV quoting within the line (a quoted field may hold a
+    comma or a doubled quote); a quote not closed on its line is an error of this line alone."""
+    text = line.rstrip("\r\n")
+    if len(text) > MAX_LINE:
+        return csv.Error(f"line longer than {MAX_LINE} characters")
+    if '"' not in text:
+        return text.split(",")  # the usual line: no quoting to undo
+    try:
+        return next(csv.reader((text,), strict=True), [""])
+    except csv.Error as exc:
+        return csv.Error(f"{exc} (a quote that is not closed on its line?)")

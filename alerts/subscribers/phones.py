@@ -69,6 +69,7 @@ def normalise_phone(raw: str, *, regions: tuple[str, ...] = DEFAULT_REGIONS) -> 
     fast = _fast_mobile(text, regions)
     if fast is not None:
         return fast
+    candidates: list[tuple[str, str | None]]
     if text.startswith("+"):
         candidates = [(text, None)]
     else:
@@ -123,12 +124,14 @@ _ORDER_BEFORE_MOBILE = (
 
 class _Region:
     def __init__(self, region: str) -> None:
-        from phonenumbers import PhoneMetadata
+        from phonenumbers import PhoneMetadata, PhoneNumberDesc
 
         meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None:
+            raise ValueError(f"no phone number metadata for region {region!r}")
         self.prefix = f"+{meta.country_code}"
 
-        def pattern(desc) -> re.Pattern[str] | None:
+        def pattern(desc: PhoneNumberDesc | None) -> re.Pattern[str] | None:
             if desc is None or desc.national_number_pattern is None:
                 return None
             return re.compile(f"(?:{desc.national_number_pattern})")
@@ -136,7 +139,7 @@ class _Region:
         self.general = pattern(meta.general_desc)
         self.before = [p for p in (pattern(getattr(meta, n)) for n in _ORDER_BEFORE_MOBILE) if p]
         self.mobile = pattern(meta.mobile)
-        self.lengths = tuple(meta.mobile.possible_length or ())
+        self.lengths = tuple(meta.mobile.possible_length or ()) if meta.mobile else ()
 
     def mobile_e164(self, national: str) -> str | None:
         if len(national) not in self.lengths or self.mobile is None or self.general is None:

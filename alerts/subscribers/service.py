@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from alerts.languages import LANGUAGES
 from alerts.models import (
@@ -32,8 +32,9 @@ from alerts.models import (
     PushVapidKey,
     Subscriber,
 )
-from alerts.sqltypes import utcnow
+from alerts.sqltypes import rowcount, stored_id, utcnow
 from alerts.subscribers import fields
+from geo.zones import ZoneSet
 
 # Push services of the browsers we expect (Chrome/Android, Firefox, Edge, Safari). The
 # endpoint is chosen by the browser, but it reaches us from an unauthenticated request and
@@ -49,6 +50,8 @@ KNOWN_PUSH_HOSTS: tuple[str, ...] = (
 MAX_ENDPOINT = 2000
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
+_SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+
 
 class SubscriberExists(ValueError):
     def __init__(self, subscriber_id: int) -> None:
@@ -59,7 +62,9 @@ class SubscriberExists(ValueError):
 # --- subscribers ----------------------------------------------------------------------
 
 
-def clean(values: dict[str, Any], *, zones, default_language: str | None = None) -> dict[str, Any]:
+def clean(
+    values: dict[str, Any], *, zones: ZoneSet, default_language: str | None = None
+) -> dict[str, Any]:
     """One subscriber's fields checked and normalised (raises :class:`fields.FieldProblem`).
 
     ``values`` may hold phone, language, lat, lon, zone, channels, name, tags, exercise;
@@ -86,7 +91,7 @@ def clean(values: dict[str, Any], *, zones, default_language: str | None = None)
     return out
 
 
-def assign_zones(rows: Sequence[dict[str, Any]], *, zones) -> None:
+def assign_zones(rows: Sequence[dict[str, Any]], *, zones: ZoneSet) -> None:
     """Fill ``zone_id`` of located rows that have none, vectorised (home community)."""
     todo = [r for r in rows if r.get("zone_id") is None and r.get("lat") is not None]
     if not todo:
@@ -96,12 +101,12 @@ def assign_zones(rows: Sequence[dict[str, Any]], *, zones) -> None:
         row["zone_id"] = zone_id
 
 
-def add_subscriber(session: Session, *, zones, values: dict[str, Any]) -> Subscriber:
+def add_subscriber(session: Session, *, zones: ZoneSet, values: dict[str, Any]) -> Subscriber:
     """A new subscriber (raises FieldProblem, or SubscriberExists for a known phone)."""
     row = clean(values, zones=zones)
     assign_zones([row], zones=zones)
     existing = session.execute(
-        select(Subscriber.id).where(Subscriber.phone == row["phone"])
+        select(col(Subscriber.id)).where(col(Subscriber.phone) == row["phone"])
     ).scalar_one_or_none()
     if existing is not None:
         raise SubscriberExists(existing)
@@ -127,7 +132,7 @@ def upsert(
     params = [
         {**defaults, **r, "opted_out": False, "created_at": now, "updated_at": now} for r in rows
     ]
-    table = Subscriber.__table__
+    table: Table = Subscriber.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     changed = [k for k in keys if k != "phone"] + ["updated_at"]
     if dialect == "postgresql":
@@ -136,7 +141,7 @@ def upsert(
         existing = session.execute(
             select(func.count())
             .select_from(Subscriber)
-            .where(Subscriber.phone.in_([r["phone"] for r in rows]))
+            .where(col(Subscriber.phone).in_([r["phone"] for r in rows]))
         ).scalar_one()
         # sqlite3's executemany is a C loop over one prepared statement: fast as it is.
         stmt = sqlite.insert(table)
@@ -178,7 +183,7 @@ def _upsert_postgresql(session: Session, params: list[dict[str, Any]], changed: 
         )
     )
     connection.execute(text("TRUNCATE subscriber_import"))
-    raw = connection.connection.driver_connection
+    raw: Any = connection.connection.driver_connection  # psycopg's own connection
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY subscriber_import ({', '.join(columns)}) FROM STDIN") as copy,
@@ -198,7 +203,9 @@ def _upsert_postgresql(session: Session, params: list[dict[str, Any]], changed: 
 
 
 def get_by_phone(session: Session, phone: str) -> Subscriber | None:
-    return session.execute(select(Subscriber).where(Subscriber.phone == phone)).scalars().first()
+    return (
+        session.execute(select(Subscriber).where(col(Subscriber.phone) == phone)).scalars().first()
+    )
 
 
 @dataclass(frozen=True)
@@ -230,7 +237,7 @@ def set_opt_out(
     """
     now = now or utcnow()
     subscriber = (
-        session.execute(select(Subscriber).where(Subscriber.phone == phone).with_for_update())
+        session.execute(select(Subscriber).where(col(Subscriber.phone) == phone).with_for_update())
         .scalars()
         .first()
     )
@@ -242,7 +249,7 @@ def set_opt_out(
         )
         session.add(subscriber)
         session.flush()
-        return OptOutChange(subscriber.id, subscriber.language, False, True, created=True)
+        return OptOutChange(stored_id(subscriber), subscriber.language, False, True, created=True)
     before = subscriber.opted_out
     if before != opted_out:
         subscriber.opted_out = opted_out
@@ -250,12 +257,14 @@ def set_opt_out(
         subscriber.updated_at = now
         session.add(subscriber)
         session.flush()
-    return OptOutChange(subscriber.id, subscriber.language, before, opted_out, created=False)
+    return OptOutChange(
+        stored_id(subscriber), subscriber.language, before, opted_out, created=False
+    )
 
 
 def stats(session: Session) -> dict[str, Any]:
     """Counts for the dashboard: by language, zone and channel (of those not opted out)."""
-    s = Subscriber
+    s = _SUBSCRIBER.c
     total, opted_out, exercise = session.execute(
         select(
             func.count(),
@@ -264,7 +273,7 @@ def stats(session: Session) -> dict[str, Any]:
         )
     ).one()
     active = s.opted_out.is_(False)
-    by_language = dict(
+    by_language: dict[str, int] = dict(
         session.execute(select(s.language, func.count()).where(active).group_by(s.language)).all()
     )
     by_zone = {
@@ -360,7 +369,7 @@ def save_push_subscription(
     auth = check_key(auth, field="auth", size=16)
     language = fields.language(language)
     row = (
-        session.execute(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
+        session.execute(select(PushSubscription).where(col(PushSubscription.endpoint) == endpoint))
         .scalars()
         .first()
     )
@@ -391,7 +400,7 @@ def save_push_subscription(
 def delete_push_subscription(session: Session, *, endpoint: str) -> bool:
     """The browser unsubscribed (knowing the endpoint is the capability)."""
     found = session.execute(
-        select(PushSubscription.id).where(PushSubscription.endpoint == endpoint)
+        select(col(PushSubscription.id)).where(col(PushSubscription.endpoint) == endpoint)
     ).scalar_one_or_none()
     return found is not None and remove_push_subscription(session, found)
 
@@ -407,7 +416,8 @@ def remove_push_subscription(session: Session, subscription_id: int) -> bool:
     session.execute(
         update(Message)
         .where(
-            Message.push_subscription_id == subscription_id, Message.status == MessageStatus.queued
+            col(Message.push_subscription_id) == subscription_id,
+            col(Message.status) == MessageStatus.queued,
         )
         .values(
             status=MessageStatus.failed,
@@ -418,24 +428,40 @@ def remove_push_subscription(session: Session, subscription_id: int) -> bool:
     )
     session.execute(
         update(Message)
-        .where(Message.push_subscription_id == subscription_id)
+        .where(col(Message.push_subscription_id) == subscription_id)
         .values(push_subscription_id=None)
     )
-    result = session.execute(delete(PushSubscription).where(PushSubscription.id == subscription_id))
-    return (result.rowcount or 0) > 0
+    gone = delete(PushSubscription).where(col(PushSubscription.id) == subscription_id)
+    return rowcount(session.execute(gone)) > 0
 
 
 # --- VAPID keys for development -------------------------------------------------------
 
 
+class StoredSecretCipher(Protocol):
+    """Encrypts a secret for the database and back (the application's key, never stored)."""
+
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, stored: str) -> str: ...
+
+    def is_encrypted(self, stored: str) -> bool: ...
+
+
 def vapid_keys(
-    session: Session, *, private_key: str | None = None, public_key: str | None = None
+    session: Session,
+    *,
+    cipher: StoredSecretCipher,
+    private_key: str | None = None,
+    public_key: str | None = None,
 ) -> tuple[str, str]:
     """The VAPID (private, public) key pair: the configured one, else the stored dev pair.
 
-    With no configured key a pair is generated once and stored in the database, so every
-    process (API, workers) and every restart uses the same key, and browsers that
-    subscribed stay reachable. Production sets VAPID_PRIVATE_KEY (and its public key).
+    With no configured key a pair is generated once and stored in the database, the private
+    key encrypted by `cipher`, so every process (API, workers) and every restart uses the same
+    key and browsers that subscribed stay reachable, while the database alone does not give
+    the key away. A plaintext key stored by an earlier version is encrypted when first read.
+    Production sets VAPID_PRIVATE_KEY (and its public key).
     """
     from alerts.providers.webpush import generate_vapid_keys, vapid_public_key_of
 
@@ -446,16 +472,23 @@ def vapid_keys(
         private, public = generate_vapid_keys()
         dialect = session.get_bind().dialect.name
         stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-            PushVapidKey.__table__
-        ).values(id=1, private_key=private, public_key=public, created_at=utcnow())
+            PushVapidKey.__table__  # type: ignore[attr-defined]
+        ).values(id=1, private_key=cipher.encrypt(private), public_key=public, created_at=utcnow())
         session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
         row = session.get(PushVapidKey, 1)  # another process may have won the race
         assert row is not None
-    return row.private_key, row.public_key
+    if not cipher.is_encrypted(row.private_key):  # stored in plaintext by an earlier version
+        plaintext = row.private_key
+        row.private_key = cipher.encrypt(plaintext)
+        session.add(row)
+        session.flush()
+        return plaintext, row.public_key
+    return cipher.decrypt(row.private_key), row.public_key
 
 
 __all__ = [
     "OptOutChange",
+    "StoredSecretCipher",
     "SubscriberExists",
     "add_subscriber",
     "assign_zones",

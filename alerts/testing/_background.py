@@ -8,11 +8,29 @@ state is scheduled onto this loop, so no locks are needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Protocol, TypeVar, cast
+
+from aiohttp import web
 
 T = TypeVar("T")
+
+
+async def listen(
+    app: web.Application, host: str, port: int, *, backlog: int = 128
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host``:``port`` (0: a free port): its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=backlog, reuse_address=True)
+    await site.start()
+    server = cast("asyncio.Server | None", site._server)  # uvloop's Server has sockets too
+    assert server is not None and server.sockets
+    return runner, f"http://{host}:{server.sockets[0].getsockname()[1]}"
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -22,6 +40,34 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+class LocalServer(Protocol):
+    async def start(self, host: str = ..., port: int = ...) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+def serve_until_signal(make: Callable[[], LocalServer], host: str, port: int, banner: str) -> None:
+    """A fake service's command line: ``make()`` its server on a loop of its own, print
+    ``banner`` (``{url}``: where it listens), and serve until SIGINT or SIGTERM."""
+
+    async def serve() -> None:
+        server = make()
+        url = await server.start(host, port)
+        print(banner.replace("{url}", url), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(serve())
+    finally:
+        loop.close()
 
 
 class BackgroundLoop:
@@ -63,3 +109,56 @@ async def _cancel_other_tasks() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Handle:
+    """What a test holds of a fake server that runs on a background loop."""
+
+    def __init__(self, background: BackgroundLoop) -> None:
+        self._background = background
+
+    def _on_loop(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` on the server's loop, where its state is changed."""
+
+        async def run() -> T:
+            return func(*args)
+
+        return self._background.call(run())
+
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01
+    ) -> bool:
+        """Poll until ``predicate()`` is true (e.g. callbacks arrived); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+
+S = TypeVar("S", bound=LocalServer)
+
+
+@contextlib.contextmanager
+def serving(
+    name: str, make: Callable[[], S], host: str, port: int
+) -> Iterator[tuple[S, BackgroundLoop]]:
+    """``make()`` a server and serve it on a loopback port from a loop in a background
+    thread (``name``) for the ``with`` block."""
+    background = BackgroundLoop(name)
+    background.start()
+    try:
+
+        async def start() -> S:
+            server = make()
+            await server.start(host, port)
+            return server
+
+        server = background.call(start())
+        try:
+            yield server, background
+        finally:
+            background.call(server.stop())
+    finally:
+        background.stop()

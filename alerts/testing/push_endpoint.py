@@ -26,10 +26,9 @@ import asyncio
 import base64
 import contextlib
 import os
-import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -40,7 +39,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import jwt as vapid_jwt
 
-from alerts.testing._background import BackgroundLoop, new_event_loop
+from alerts.testing._background import (
+    BackgroundLoop,
+    Handle,
+    listen,
+    serve_until_signal,
+    serving,
+)
 
 MAX_RECORD = 4096  # RFC 8291: push services must accept 4096-byte payloads; we allow no more
 MAX_VAPID_LIFETIME = 24 * 3600
@@ -96,9 +101,8 @@ class PushKnobs:
 
 def _subscription_id(ref: str | dict[str, Any]) -> str:
     """Accept a subscription dict, its endpoint URL, or its id."""
-    if isinstance(ref, dict):
-        ref = ref["endpoint"]
-    return ref.rstrip("/").rsplit("/", 1)[-1]
+    endpoint = str(ref["endpoint"]) if isinstance(ref, dict) else ref
+    return endpoint.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _parse_vapid(header: str) -> tuple[str, str] | None:
@@ -132,13 +136,7 @@ class PushEndpointServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.base_url = f"http://{host}:{server.sockets[0].getsockname()[1]}"
+        self._runner, self.base_url = await listen(self.app(), host, port)
         return self.base_url
 
     async def stop(self) -> None:
@@ -259,10 +257,10 @@ class PushEndpointServer:
         return web.json_response({"ok": True})
 
 
-class PushEndpointHandle:
+class PushEndpointHandle(Handle):
     def __init__(self, server: PushEndpointServer, background: BackgroundLoop) -> None:
+        super().__init__(background)
         self._server = server
-        self._background = background
         self.base_url = server.base_url
 
     @property
@@ -274,51 +272,23 @@ class PushEndpointHandle:
         return self._server.counters
 
     def new_subscription(self, application_server_key: str | None = None) -> dict[str, Any]:
-        return self._background.call(_run(self._server.new_subscription, application_server_key))
+        return self._on_loop(self._server.new_subscription, application_server_key)
 
     def control(self, **knobs: Any) -> None:
         """``gone=[subscription…]``, ``not_found=[…]``, ``fail_429_next``, ``retry_after``,
         ``fail_500_next``, ``delay`` (subscriptions as dicts, endpoint URLs or ids)."""
-        self._background.call(_run(self._server.knobs.apply, knobs))
+        self._on_loop(self._server.knobs.apply, knobs)
 
     def expire(self, subscription: str | dict[str, Any]) -> None:
         """From now on this subscription answers 410 Gone (the user revoked permission)."""
-        self._background.call(_run(self._server.knobs.gone.add, _subscription_id(subscription)))
-
-    def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01
-    ) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
-
-
-async def _run(func: Callable[..., Any], *args: Any) -> Any:
-    return func(*args)
+        self._on_loop(self._server.knobs.gone.add, _subscription_id(subscription))
 
 
 @contextlib.contextmanager
 def run_push_endpoint(port: int = 0, *, host: str = "127.0.0.1") -> Iterator[PushEndpointHandle]:
     """Serve the push endpoint on a loopback port in a background thread."""
-    background = BackgroundLoop("push-endpoint-fake")
-    background.start()
-    try:
-
-        async def start() -> PushEndpointServer:
-            server = PushEndpointServer()
-            await server.start(host, port)
-            return server
-
-        server = background.call(start())
-        try:
-            yield PushEndpointHandle(server, background)
-        finally:
-            background.call(server.stop())
-    finally:
-        background.stop()
+    with serving("push-endpoint-fake", PushEndpointServer, host, port) as (server, background):
+        yield PushEndpointHandle(server, background)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,23 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8098)
     args = parser.parse_args(argv)
-
-    async def serve() -> None:
-        server = PushEndpointServer()
-        base_url = await server.start(args.host, args.port)
-        print(f"fake push service on {base_url}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
-
-    loop = new_event_loop()
-    try:
-        loop.run_until_complete(serve())
-    finally:
-        loop.close()
+    serve_until_signal(PushEndpointServer, args.host, args.port, "fake push service on {url}")
 
 
 if __name__ == "__main__":

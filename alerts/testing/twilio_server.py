@@ -37,9 +37,8 @@ import json
 import random
 import re
 import secrets
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -49,7 +48,13 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from alerts.testing._background import BackgroundLoop, new_event_loop
+from alerts.testing._background import (
+    BackgroundLoop,
+    Handle,
+    listen,
+    serve_until_signal,
+    serving,
+)
 from alerts.text import MAX_BODY_CHARS, segments
 
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -276,14 +281,7 @@ class TwilioFakeServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=1024, reuse_address=True)
-        await site.start()
-        server = site._server  # the bound port, when port=0
-        assert server is not None and server.sockets
-        bound_port = server.sockets[0].getsockname()[1]
-        self.base_url = f"http://{host}:{bound_port}"
+        self._runner, self.base_url = await listen(self.app(), host, port, backlog=1024)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=15)  # Twilio waits at most 15 s too
         )
@@ -418,7 +416,8 @@ class TwilioFakeServer:
         to, from_ = query.get("To"), query.get("From")
         page_size = max(1, min(int(query.get("PageSize", "50")), 1000))
         page = max(0, int(query.get("Page", "0")))
-        skip, items = page * page_size, []
+        skip = page * page_size
+        items: list[dict[str, Any]] = []
         more = False
         # Newest first, as Twilio lists; by To through the index (a reconciler asks about
         # hundreds of numbers after a worker dies, each a scan of 50,000 messages otherwise).
@@ -536,12 +535,12 @@ class TwilioFakeServer:
 # Running it beside a test: a background thread with its own loop
 
 
-class TwilioServerHandle:
+class TwilioServerHandle(Handle):
     """What ``run_twilio_server`` yields. Reads are safe from any thread (append-only data)."""
 
     def __init__(self, server: TwilioFakeServer, background: BackgroundLoop) -> None:
+        super().__init__(background)
         self._server = server
-        self._background = background
         self.base_url = server.base_url
         self.account_sid = server.state.account_sid
         self.auth_token = server.state.auth_token
@@ -560,7 +559,7 @@ class TwilioServerHandle:
         return self._server.state.callbacks
 
     def stats(self) -> dict[str, Any]:
-        return self._background.call(_run(self._server.state.stats))
+        return self._on_loop(self._server.state.stats)
 
     def control(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs (see ``Knobs``; ``fail_429_for=seconds`` too). Returns them all."""
@@ -570,7 +569,7 @@ class TwilioServerHandle:
             state.knobs.apply(knobs)
             return state.knobs.public()
 
-        return self._background.call(_run(apply))
+        return self._on_loop(apply)
 
     def reset(self, *, knobs: bool = True) -> None:
         state = self._server.state
@@ -580,22 +579,7 @@ class TwilioServerHandle:
             if knobs:
                 state.knobs = Knobs()
 
-        self._background.call(_run(reset))
-
-    def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01
-    ) -> bool:
-        """Poll until ``predicate()`` is true (e.g. callbacks arrived); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
-
-
-async def _run(func: Callable[[], Any]) -> Any:
-    return func()
+        self._on_loop(reset)
 
 
 @contextlib.contextmanager
@@ -609,23 +593,14 @@ def run_twilio_server(
     **knobs: Any,
 ) -> Iterator[TwilioServerHandle]:
     """Serve the fake on a loopback port in a background thread for the ``with`` block."""
-    background = BackgroundLoop("twilio-fake")
-    background.start()
-    try:
 
-        async def start() -> TwilioFakeServer:
-            server = TwilioFakeServer(account_sid=account_sid, auth_token=auth_token, record=record)
-            server.state.knobs.apply(knobs)
-            await server.start(host, port)
-            return server
+    def make() -> TwilioFakeServer:
+        server = TwilioFakeServer(account_sid=account_sid, auth_token=auth_token, record=record)
+        server.state.knobs.apply(knobs)
+        return server
 
-        server = background.call(start())
-        try:
-            yield TwilioServerHandle(server, background)
-        finally:
-            background.call(server.stop())
-    finally:
-        background.stop()
+    with serving("twilio-fake", make, host, port) as (server, background):
+        yield TwilioServerHandle(server, background)
 
 
 # ---------------------------------------------------------------------------------------
@@ -645,7 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="probability of a 500")
     args = parser.parse_args(argv)
 
-    async def serve() -> None:
+    def make() -> TwilioFakeServer:
         server = TwilioFakeServer(
             account_sid=args.account_sid, auth_token=args.auth_token, record=args.record
         )
@@ -657,20 +632,10 @@ def main(argv: list[str] | None = None) -> None:
                 "error_rate": args.error_rate,
             }
         )
-        base_url = await server.start(args.host, args.port)
-        print(f"fake Twilio API on {base_url} (account {args.account_sid})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop()
+        return server
 
-    loop = new_event_loop()
-    try:
-        loop.run_until_complete(serve())
-    finally:
-        loop.close()
+    banner = f"fake Twilio API on {{url}} (account {args.account_sid})"
+    serve_until_signal(make, args.host, args.port, banner)
 
 
 if __name__ == "__main__":

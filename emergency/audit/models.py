@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Column, Field, SQLModel
 
-from emergency.db import JSONType, UTCDateTime, utcnow
+from alerts.sqltypes import JSONType, UTCDateTime, utcnow
 
 
 class AuditEntry(SQLModel, table=True):
@@ -24,3 +24,6 @@ class AuditEntry(SQLModel, table=True):
     )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # HMAC-SHA256 of `hash` with TYPHOON_AUDIT_KEY, a key kept outside the database: someone
+    # who can write to the database can recompute the hashes of a rewritten chain, not these.
+    seal: str | None = Field(default=None, max_length=64)

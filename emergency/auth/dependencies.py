@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
+from emergency.auth.sessions import service as session_service
 from emergency.exceptions import Forbidden, NotAuthenticated
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: commit when the handler returns, else roll back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request: commit when the handler returns, else roll back.
+
+    A session connects on first use, so it is made here on the event loop; what does I/O (the
+    commit, the rollback, closing a session still in a transaction) runs in the thread pool,
+    and not at all when the handler committed already (the hot field report path does)."""
     session = request.app.state.db.session()
     try:
         yield session
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        if session.in_transaction():  # pragma: no cover - a rollback that failed
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 # scope="function": commit before the response is sent, so a 2xx means it is stored.
@@ -33,15 +44,35 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="API token from `typhoon user add`")
 
 
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    if credentials is None and request.cookies.get(session_service.COOKIE):
+        return _cookie_user(request, session)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("missing bearer token (Authorization: Bearer …)")
     user = auth_service.user_for_token(session, credentials.credentials)
     if user is None:
         raise NotAuthenticated("invalid or revoked token", code="invalid_token")
+    return user
+
+
+def _cookie_user(request: Request, session: Session) -> User:
+    """A browser signed in with a password: its session cookie, and for a change its CSRF
+    token in X-CSRF-Token (the cookie alone never acts)."""
+    found = session_service.resolve(session, request.cookies.get(session_service.COOKIE))
+    if found is None:
+        raise NotAuthenticated("the session has ended: sign in again", code="session_expired")
+    user, login = found
+    if request.method not in _SAFE_METHODS and not session_service.csrf_ok(
+        login, request.headers.get(session_service.CSRF_HEADER)
+    ):
+        raise Forbidden("missing or wrong X-CSRF-Token", code="csrf_failed")
     return user
 
 

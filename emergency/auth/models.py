@@ -28,6 +28,8 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_type=String(20))
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # made by `typhoon serve --demo`: only such users get a demo token re-issued and shown
+    demo: bool = False
 
 
 class ApiToken(SQLModel, table=True):
@@ -39,6 +41,7 @@ class ApiToken(SQLModel, table=True):
     label: str = Field(default="", max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: never
 
 
 class UserPublic(SQLModel):

@@ -7,13 +7,19 @@ tokens this long), so a database leak does not leak working tokens.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, column, exists, table
+from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.auth.models import ApiToken, Role, User
-from emergency.exceptions import Conflict, InvalidInput
+from emergency.db import utcnow
+from emergency.drills import service as drill_service
+from emergency.exceptions import Conflict, InvalidInput, NotFound
 
 TOKEN_PREFIX = "tyh_"
 
@@ -22,7 +28,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session: Session, *, name: str, role: Role | str, actor: str) -> tuple[User, str]:
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    role: Role | str,
+    actor: str,
+    demo: bool = False,
+    expires_at: datetime | None = None,
+) -> tuple[User, str]:
     """Create a user and its first token; the token is returned once and never stored."""
     name = name.strip()
     if not name or len(name) > 80:
@@ -35,10 +49,10 @@ def create_user(session: Session, *, name: str, role: Role | str, actor: str) ->
         ) from None
     if session.exec(select(User).where(User.name == name)).first():
         raise Conflict(f"user '{name}' already exists", code="user_exists")
-    user = User(name=name, role=role)
+    user = User(name=name, role=role, demo=demo)
     session.add(user)
     session.flush()
-    token = issue_token(session, user=user, actor=actor)
+    token = issue_token(session, user=user, actor=actor, expires_at=expires_at)
     audit_service.record(
         session,
         actor=actor,
@@ -50,9 +64,18 @@ def create_user(session: Session, *, name: str, role: Role | str, actor: str) ->
     return user, token
 
 
-def issue_token(session: Session, *, user: User, actor: str, label: str = "") -> str:
+def issue_token(
+    session: Session,
+    *,
+    user: User,
+    actor: str,
+    label: str = "",
+    expires_at: datetime | None = None,
+) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    session.add(
+        ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, expires_at=expires_at)
+    )
     session.flush()
     audit_service.record(
         session,
@@ -60,22 +83,222 @@ def issue_token(session: Session, *, user: User, actor: str, label: str = "") ->
         action="token.issued",
         target_type="user",
         target_id=user.id,
-        after={"label": label},
+        after={"label": label, "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+@dataclass(frozen=True)
+class Credential:
+    """A valid token: whose it is, and which token (the live hub closes a revoked one's
+    websockets and counts websockets per token)."""
+
+    user: User
+    token_id: int
+    expires_at: datetime | None
+
+    @property
+    def key(self) -> str:
+        return f"token:{self.token_id}"
+
+
+def authenticate(session: Session, token: str) -> Credential | None:
+    """The credential of a token that is not revoked, not expired, of an active user.
+
+    Every request asks this: one statement, built once, that also reads what the field
+    report needs of its caller (see below)."""
     if not token or len(token) > 200:
         return None
-    row = session.exec(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    ).first()
-    if row is None or not row.active:
+    row = session.execute(_CREDENTIAL, {"token_hash": hash_token(token)}).first()
+    if row is None:
         return None
-    return row
+    user: User = row.User
+    if not user.active or _expired(row.expires_at, utcnow()):
+        return None
+    # Read with the token, for this unit of work: the team a field token reports for and
+    # whether the user is a drill's (the field report needs both; a join on primary keys).
+    drill_service.remember(session, user, drill=bool(row.drill))
+    if user.id is not None:
+        session.info.setdefault(_TEAMS, {})[user.id] = Team(row.group_id, row.crew_id, row.label)
+    return Credential(user=user, token_id=row.token_id, expires_at=row.expires_at)
+
+
+@dataclass(frozen=True)
+class Team:
+    """The team a field account reports for (`label` None: the user has no field account)."""
+
+    group_id: int | None
+    crew_id: int | None
+    label: str | None
+
+
+_TEAMS = "typhoon_caller_teams"  # session.info: user id -> Team, read with the token
+
+
+def known_team(session: Session, user: User) -> Team | None:
+    """The caller's team as read with its token in this unit of work (None: not read)."""
+    teams: dict[int, Team] = session.info.get(_TEAMS, {})
+    return teams.get(user.id) if user.id is not None else None
+
+
+_USER = User.__table__.c  # type: ignore[attr-defined]
+_TOKEN = ApiToken.__table__.c  # type: ignore[attr-defined]
+_ACCOUNT = table(
+    "field_account", column("user_id"), column("group_id"), column("crew_id"), column("label")
+)
+_DRILL = table("drill_user", column("user_id"))
+_CREDENTIAL = (
+    select(  # type: ignore[call-overload]
+        User,  # loaded by the ORM (no model constructor), or the one the session holds
+        _TOKEN.id.label("token_id"),
+        _TOKEN.expires_at,
+        _ACCOUNT.c.group_id,
+        _ACCOUNT.c.crew_id,
+        _ACCOUNT.c.label,
+        exists().where(_DRILL.c.user_id == _USER.id).label("drill"),
+    )
+    .join_from(ApiToken.__table__, User.__table__, _TOKEN.user_id == _USER.id)
+    .outerjoin(_ACCOUNT, _ACCOUNT.c.user_id == _USER.id)
+    .where(_TOKEN.token_hash == bindparam("token_hash"), _TOKEN.revoked_at.is_(None))
+)
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    credential = authenticate(session, token)
+    return credential.user if credential else None
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    if expires_at is None:
+        return False
+    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
+        expires_at = expires_at.replace(tzinfo=now.tzinfo)
+    return expires_at <= now
+
+
+def invalid_tokens(session: Session, token_ids: set[int]) -> set[int]:
+    """Of `token_ids`, those no longer valid: revoked, expired, gone, or of a deactivated
+    user (what the live hub asks every few seconds about its open websockets)."""
+    if not token_ids:
+        return set()
+    now = utcnow()
+    valid: set[int] = set()
+    ids = sorted(token_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(
+            select(ApiToken.id, ApiToken.expires_at)
+            .join(User, ApiToken.user_id == User.id)
+            .where(
+                col(ApiToken.id).in_(ids[start : start + 500]),
+                col(ApiToken.revoked_at).is_(None),
+                col(User.active).is_(True),
+            )
+        ).all()
+        valid.update(token_id for token_id, expires in rows if not _expired(expires, now))
+    return token_ids - valid
+
+
+def invalid_credentials(session: Session, keys: set[str]) -> set[str]:
+    """Of credential keys (`token:<id>`, `session:<id>` of a password sign-in), those no
+    longer valid: what the live hub asks every few seconds about its open websockets."""
+    from emergency.auth.sessions.models import LoginSession
+
+    tokens = {int(k.split(":", 1)[1]) for k in keys if k.startswith("token:")}
+    invalid = {f"token:{t}" for t in invalid_tokens(session, tokens)}
+    logins = sorted(int(k.split(":", 1)[1]) for k in keys if k.startswith("session:"))
+    now = utcnow()
+    for start in range(0, len(logins), 500):
+        chunk = logins[start : start + 500]
+        rows = session.exec(
+            select(LoginSession.id, LoginSession.expires_at)
+            .join(User, LoginSession.user_id == User.id)
+            .where(
+                col(LoginSession.id).in_(chunk),
+                col(LoginSession.ended_at).is_(None),
+                col(User.active).is_(True),
+            )
+        ).all()
+        live = {login_id for login_id, expires in rows if not _expired(expires, now)}
+        invalid.update(f"session:{login_id}" for login_id in chunk if login_id not in live)
+    return invalid
+
+
+def revoke_tokens(session: Session, *, name: str, actor: str) -> int:
+    """Revoke every token of user `name` and end its browser sessions (its open websockets
+    close within seconds); the number of tokens revoked. Revoking again revokes nothing and
+    is not an error."""
+    user = _user_named(session, name)
+    now = utcnow()
+    tokens = list(
+        session.exec(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+            .with_for_update()
+        )
+    )
+    for api_token in tokens:
+        api_token.revoked_at = now
+        session.add(api_token)
+    logins = _end_logins(session, user_id=user.id, now=now)
+    session.flush()
+    if tokens or logins:
+        audit_service.record(
+            session,
+            actor=actor,
+            action="token.revoked",
+            target_type="user",
+            target_id=user.id,
+            after={"tokens": len(tokens), "sessions": logins},
+        )
+    return len(tokens)
+
+
+def _end_logins(session: Session, *, user_id: int, now: datetime) -> int:
+    """End the user's browser sessions (password sign-ins) too: revoked means signed out."""
+    from emergency.auth.sessions.models import LoginSession
+
+    logins = list(
+        session.exec(
+            select(LoginSession).where(
+                LoginSession.user_id == user_id, col(LoginSession.ended_at).is_(None)
+            )
+        )
+    )
+    for login in logins:
+        login.ended_at = now
+        session.add(login)
+    return len(logins)
+
+
+def rotate_token(session: Session, *, name: str, actor: str) -> tuple[int, str]:
+    """Revoke every token of user `name` and issue a new one: (tokens revoked, the new
+    token, returned once)."""
+    revoked = revoke_tokens(session, name=name, actor=actor)
+    token = issue_token(session, user=_user_named(session, name), actor=actor, label="rotated")
+    return revoked, token
+
+
+def _user_named(session: Session, name: str) -> User:
+    user = get_by_name(session, name)
+    if user is None:
+        raise NotFound(f"no user named '{name}'", code="user_not_found")
+    return user
+
+
+_DURATION = re.compile(r"^\s*(\d{1,5})\s*([mhd])\s*$")
+_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+MAX_EXPIRY = timedelta(days=366)
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '24h', '7d' → a timedelta of 1 minute to a year (the life of a token)."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise InvalidInput(f"expires: {text!r} is not a duration such as 90m, 24h or 7d")
+    value = int(match.group(1)) * _UNIT[match.group(2)]
+    if not timedelta(minutes=1) <= value <= MAX_EXPIRY:
+        raise InvalidInput("expires: between 1 minute and 366 days")
+    return value
 
 
 def get_by_name(session: Session, name: str) -> User | None:

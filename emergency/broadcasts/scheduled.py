@@ -17,10 +17,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from alerts import receipts
 from alerts.broadcasts import service as core
 from emergency.broadcasts import service as broadcast_service
+from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,8 @@ FINISH_AUDIENCES_EVERY = 10.0
 RECEIPTS_EVERY = 15.0
 
 
-def start_broadcast(*, broadcast_id: int) -> None:
+def start_broadcast(*, runtime: Runtime, broadcast_id: int) -> None:
     """One-off job (module-level, so the job store can name it)."""
-    from emergency.scheduler import job_runtime
-
-    runtime = job_runtime()
     with runtime.db.unit_of_work() as session:
         started = broadcast_service.start_broadcast(
             session, broadcast_id=broadcast_id, runtime=runtime
@@ -44,9 +43,9 @@ def start_broadcast(*, broadcast_id: int) -> None:
         )
 
 
-def start_due_broadcasts(*, runtime) -> int:
+def start_due_broadcasts(*, runtime: Runtime, now: datetime | None = None) -> int:
     with runtime.db.session() as session:
-        due = core.due_scheduled(session)
+        due = core.due_scheduled(session, now=now)
     count = 0
     for broadcast_id in due:
         with runtime.db.unit_of_work() as session:
@@ -66,7 +65,7 @@ def start_due_broadcasts(*, runtime) -> int:
     return count
 
 
-def finish_audiences(*, runtime) -> int:
+def finish_audiences(*, runtime: Runtime) -> int:
     with runtime.db.session() as session:
         unfinished = core.incomplete_audiences(session)
     written = 0
@@ -76,6 +75,6 @@ def finish_audiences(*, runtime) -> int:
     return written
 
 
-def apply_pending_receipts(*, runtime) -> int:
+def apply_pending_receipts(*, runtime: Runtime) -> int:
     with runtime.db.unit_of_work() as session:
         return receipts.apply_pending(session)

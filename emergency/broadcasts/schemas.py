@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency.clock import ApiTime
+
 VariableValue = str | int | float | dict[str, str]
+Channel = Literal["sms", "push"]
+CHANNELS: tuple[Channel, ...] = ("sms", "push")
 
 
 class BroadcastIn(BaseModel):
@@ -30,12 +34,34 @@ class BroadcastIn(BaseModel):
     area: dict[str, Any] | None = Field(
         default=None, description="GeoJSON Polygon or MultiPolygon (or a Feature of one)"
     )
-    channels: list[Literal["sms", "push"]] = Field(default_factory=lambda: ["sms", "push"])
-    send_at: datetime | None = Field(
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
+    send_at: ApiTime | None = Field(
         default=None, description="null: now; else a future time with its time zone"
     )
     exercise: bool = False
     title: str = Field(default="", max_length=200)
+    priority: Literal["emergency", "high", "normal"] | None = Field(
+        default=None,
+        description="the queue lane: emergency goes before any bulk broadcast being sent; "
+        "null: the template's (evacuation orders, corrections, No. 8 stay indoors: "
+        "emergency), else normal",
+    )
+
+
+class BroadcastChange(BaseModel):
+    """What may change in a broadcast not yet started; any change voids its approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: dict[str, str] | None = None
+    template: str | None = Field(default=None, max_length=80)
+    variables: dict[str, VariableValue] = Field(default_factory=dict)
+    zones: list[str] | None = Field(default=None, max_length=200)
+    area: dict[str, Any] | None = None
+    send_at: ApiTime | None = None
+    priority: Literal["emergency", "high", "normal"] | None = Field(
+        default=None, description="the queue lane (a change voids the approval too)"
+    )
 
 
 class CountsPublic(BaseModel):
@@ -59,6 +85,7 @@ class BroadcastPublic(BaseModel):
     zones: list[str]
     area: dict[str, Any] | None
     exercise: bool
+    priority: str
     origin: str
     created_by: str
     created_at: datetime
@@ -80,8 +107,9 @@ class CancelPublic(BroadcastPublic):
 
 class TemplatePublic(BaseModel):
     id: str
-    title: str
+    title: dict[str, str] = Field(description="per language: zh-Hans, zh-Hant, pt, en")
     description: str
     preapproved: bool
+    priority: str
     variables: dict[str, str]
     messages: dict[str, str]

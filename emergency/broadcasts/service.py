@@ -12,10 +12,12 @@ The entry points (the HTTP routes, the rules engine, the scheduled jobs call the
 - `send_to_people(session, messages=…, recipients=[DirectRecipient], idempotency_key=…,
   actor=…, runtime=…) -> Broadcast`: SMS to a few named people (liaison notices)
 
-`runtime` defaults to the process's Runtime (`emergency.scheduler.job_runtime()`), so the
-rules engine can call without one. Events: `broadcast.created`, `broadcast.approved`,
-`broadcast.started`, `broadcast.cancelled` (and `broadcast.completed` for a broadcast that
-reaches nobody); progress and completion otherwise come from the dispatch engine.
+Every entry point takes the caller's Runtime (`runtime=`). What is the application's stays
+here: template resolution, the error mapping, the CAP alert of a broadcast that goes public,
+the scheduler's timed jobs. The audit entries and events (`broadcast.created`, `.approved`,
+`.started`, `.cancelled`, and `.completed` for one that reaches nobody) are written by
+alerts.broadcasts.service through the application's journal (emergency.journal); progress
+and completion otherwise come from the dispatch engine.
 A timed broadcast's job is added to the scheduler's persistent store after the commit (a
 rolled-back broadcast schedules nothing); the periodic `start_due_broadcasts` starts any
 whose job was lost. A big broadcast's start writes only the first chunk of its outbox; the
@@ -25,39 +27,52 @@ periodic `finish_audiences` for any that a stopped process left unfinished.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import event
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from alerts.broadcasts import service as core
-from alerts.models import Broadcast, BroadcastStatus
+from alerts.dispatch import lanes
+from alerts.journal import after_commit
+from alerts.models import Broadcast, BroadcastStatus, Message, Subscriber
+from alerts.sqltypes import stored_id
 from alerts.templates import TemplateError
-from emergency.audit import service as audit_service
-from emergency.broadcasts.schemas import BroadcastPublic, CountsPublic
-from emergency.broadcasts.templates import templates as runtime_templates
+from emergency.auth.models import User
+from emergency.broadcasts.schemas import BroadcastIn, BroadcastPublic, CountsPublic
 from emergency.clock import local_iso
 from emergency.db import utcnow
-from emergency.events import service as event_service
+from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, Forbidden, InvalidInput
+from emergency.journal import JOURNAL
+from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+# What repairs an after-commit step of this module that failed (a lost timed job, an audience
+# left unwritten, a cancelled job left in the store): the periodic jobs.
+REPAIRED = "the periodic start_due_broadcasts / finish_audiences jobs"
 
 
-def _runtime(runtime: Any) -> Any:
-    if runtime is not None:
-        return runtime
-    from emergency.scheduler import job_runtime
+def _app_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """The one mapping of alerts' BroadcastError to the application's AppError (same
+    message, code and HTTP status), for every entry point that calls alerts."""
 
-    return job_runtime()
+    @functools.wraps(function)
+    def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except core.BroadcastError as exc:
+            raise AppError(exc.message, code=exc.code, status_code=exc.status) from None
 
-
-def _app_error(exc: core.BroadcastError) -> AppError:
-    return AppError(exc.message, code=exc.code, status_code=exc.status)
+    return mapped
 
 
 def job_id(broadcast_id: int) -> str:
@@ -68,7 +83,7 @@ def job_id(broadcast_id: int) -> str:
 
 
 def resolve_texts(
-    runtime: Any,
+    runtime: Runtime,
     *,
     messages: Mapping[str, str] | None,
     template: str | None,
@@ -82,7 +97,7 @@ def resolve_texts(
         )
     if template:
         try:
-            spec = runtime_templates(runtime).get(template)
+            spec = runtime.config.templates.get(template)
             return spec.render(variables or {}), spec
         except TemplateError as exc:
             code = "unknown_template" if exc.field == "template" else "template_variables"
@@ -102,7 +117,7 @@ def resolve_texts(
 
 def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> BroadcastPublic:
     return BroadcastPublic(
-        id=broadcast.id,
+        id=stored_id(broadcast),
         status=str(broadcast.status),
         title=broadcast.title,
         recipients=broadcast.recipients,
@@ -113,6 +128,7 @@ def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> Bro
         zones=broadcast.zones,
         area=broadcast.area,
         exercise=broadcast.exercise,
+        priority=broadcast.priority,
         origin=broadcast.origin,
         created_by=broadcast.created_by,
         created_at=broadcast.created_at,
@@ -129,16 +145,10 @@ def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> Bro
     )
 
 
+@_app_errors
 def get_public(session: Session, broadcast_id: int) -> BroadcastPublic:
-    try:
-        broadcast = core.get(session, broadcast_id)
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
+    broadcast = core.get(session, broadcast_id)
     return public(broadcast, core.counts(session, [broadcast_id])[broadcast_id])
-
-
-def find_by_key(session: Session, key: str) -> Broadcast | None:
-    return core.by_idempotency_key(session, key)
 
 
 def list_public(
@@ -149,119 +159,142 @@ def list_public(
             f"status: unknown status {status!r}; use {', '.join(s.value for s in BroadcastStatus)}"
         )
     rows = core.list_broadcasts(session, status=status, limit=limit, before_id=before_id)
-    counts = core.counts(session, [b.id for b in rows])
-    return [public(b, counts[b.id]) for b in rows]
+    counts = core.counts(session, [stored_id(b) for b in rows])
+    return [public(b, counts[stored_id(b)]) for b in rows]
 
 
-def summary(session: Session, *, limit: int = 10) -> dict[str, Any]:
+def summary(session: Session, *, limit: int = 10, exercise: bool = False) -> dict[str, Any]:
     """The dashboard's section: broadcasts waiting, scheduled or sending (with their counts),
-    the latest finished ones, and how many people can be reached."""
-    from sqlalchemy import func, select
-
-    from alerts.models import Subscriber
-
+    the latest finished ones, and how many people can be reached. Real broadcasts, or the
+    drills' (`exercise`): the situation keeps them apart."""
     active_states = [
         BroadcastStatus.awaiting_approval,
         BroadcastStatus.scheduled,
         BroadcastStatus.sending,
     ]
-    by_status = dict(
+    status, real_or_drill = col(Broadcast.status), col(Broadcast.exercise).is_(exercise)
+    by_status: dict[str, int] = dict(
         session.execute(
-            select(Broadcast.status, func.count())
-            .where(Broadcast.status.in_(active_states))
-            .group_by(Broadcast.status)
-        ).all()
+            sa_select(status, func.count())
+            .where(status.in_(active_states), real_or_drill)
+            .group_by(status)
+        )
+        .tuples()
+        .all()
     )
     active = list(
         session.execute(
-            select(Broadcast)
-            .where(Broadcast.status.in_(active_states))
-            .order_by(Broadcast.id.desc())
+            sa_select(Broadcast)
+            .where(status.in_(active_states), real_or_drill)
+            .order_by(col(Broadcast.id).desc())
             .limit(limit)
         ).scalars()
     )
     recent = list(
         session.execute(
-            select(Broadcast)
-            .where(Broadcast.status.in_([BroadcastStatus.completed, BroadcastStatus.cancelled]))
-            .order_by(Broadcast.id.desc())
+            sa_select(Broadcast)
+            .where(
+                status.in_([BroadcastStatus.completed, BroadcastStatus.cancelled]),
+                real_or_drill,
+            )
+            .order_by(col(Broadcast.id).desc())
             .limit(5)
         ).scalars()
     )
-    counts = core.counts(session, [b.id for b in active + recent])
+    counts = core.counts(session, [stored_id(b) for b in active + recent])
     reachable, opted_out = session.execute(
-        select(
-            func.count().filter(Subscriber.opted_out.is_(False)),
-            func.count().filter(Subscriber.opted_out.is_(True)),
+        sa_select(
+            func.count().filter(col(Subscriber.opted_out).is_(False)),
+            func.count().filter(col(Subscriber.opted_out).is_(True)),
         )
     ).one()
     return {
         **{str(state): by_status.get(state, 0) for state in active_states},
         "active": [
-            public(b, counts[b.id]).model_dump(mode="json", exclude={"area"}) for b in active
+            public(b, counts[stored_id(b)]).model_dump(mode="json", exclude={"area"})
+            for b in active
         ],
         "recent": [
-            public(b, counts[b.id]).model_dump(mode="json", exclude={"area"}) for b in recent
+            public(b, counts[stored_id(b)]).model_dump(mode="json", exclude={"area"})
+            for b in recent
         ],
         "subscribers": {"reachable": reachable, "opted_out": opted_out},
-    }
-
-
-def _event_data(broadcast: Broadcast, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": broadcast.id,
-        "status": str(broadcast.status),
-        "title": broadcast.title,
-        "recipients": broadcast.recipients,
-        "by_language": broadcast.by_language,
-        "channels": broadcast.channels,
-        "zones": broadcast.zones,
-        "exercise": broadcast.exercise,
-        "origin": broadcast.origin,
-        "created_by": broadcast.created_by,
-        "approved_by": broadcast.approved_by,
-        "send_at": broadcast.send_at,
-        **extra,
     }
 
 
 # --- preview -----------------------------------------------------------------------------
 
 
-def preview(session: Session, *, runtime: Any, body) -> dict[str, Any]:
+@_app_errors
+def preview(session: Session, *, runtime: Runtime, body: BroadcastIn) -> dict[str, Any]:
     texts, spec = resolve_texts(
         runtime, messages=body.messages, template=body.template, variables=body.variables
     )
     settings = runtime.settings
-    try:
-        checked = core.check_messages(texts, exercise=body.exercise)
-        channels = core.check_channels(body.channels)
-        target = core.resolve_target(runtime.zones, body.zones, body.area)
-        core.check_send_at(body.send_at, now=utcnow())
-        result = core.preview(
-            session,
-            messages=checked,
-            target=target,
-            channels=channels,
-            exercise=body.exercise,
-            approval_threshold=settings.approval_threshold,
-            price_per_segment=settings.sms_price,
-            currency=settings.sms_currency,
-            sms_rate=settings.sms_rate,
-            max_eta_seconds=settings.sms_max_eta,
-        )
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
+    checked = core.check_messages(texts, exercise=body.exercise)
+    channels = core.check_channels(body.channels)
+    target = core.resolve_target(runtime.zones, body.zones, body.area)
+    core.check_send_at(body.send_at, now=utcnow())
+    result = core.preview(
+        session,
+        messages=checked,
+        target=target,
+        channels=channels,
+        exercise=body.exercise,
+        approval_threshold=settings.approval_threshold,
+        price_per_segment=settings.sms_price,
+        currency=settings.sms_currency,
+        sms_rate=settings.sms_rate,
+        max_eta_seconds=settings.sms_max_eta,
+    )
+    priority = priority_for(body.priority, spec)
     result["template"] = (
-        {"id": body.template, "preapproved": spec.preapproved} if spec is not None else None
+        {"id": body.template, "preapproved": spec.preapproved, "priority": spec.priority}
+        if spec is not None
+        else None
     )
     result["exercise"] = body.exercise
+    result["priority"] = priority
+    if spec is not None and not spec.preapproved:
+        result["needs_approval"] = True  # the two-person rule, whatever the audience
+    _eta_behind_queue(session, result["eta"], sms_rate=settings.sms_rate, priority=priority)
     return result
+
+
+def priority_for(asked: str | None, spec: Any) -> str:
+    """The lane a broadcast goes in: as asked, else its template's, else normal."""
+    if asked:
+        return asked
+    return str(spec.priority) if spec is not None else lanes.NORMAL
+
+
+def _eta_behind_queue(
+    session: Session, eta: dict[str, Any], *, sms_rate: float, priority: str
+) -> None:
+    """What the composer shows as the ETA: this broadcast's own time plus the SMS segments
+    already waiting (queued or being sent) ahead of it at TYPHOON_SMS_RATE: those of its
+    own lane and the lanes above it (a lower lane's wait for it, not it for them)."""
+    ahead = session.exec(
+        select(func.count(), func.coalesce(func.sum(Message.segments), 0))
+        .join(Broadcast, col(Broadcast.id) == col(Message.broadcast_id))
+        .where(
+            Message.channel == "sms",
+            col(Message.status).in_(("queued", "sending")),
+            col(Broadcast.priority).in_(lanes.at_or_above(priority)),
+        )
+    ).one()
+    eta["queue_ahead_messages"] = int(ahead[0])
+    eta["queue_ahead_segments"] = int(ahead[1])
+    wait = int(ahead[1]) / sms_rate if sms_rate else 0.0
+    eta["queue_ahead_seconds"] = round(wait, 1)
+    eta["seconds_with_queue"] = round(eta["seconds"] + wait, 1)
+    eta["lanes_ahead"] = list(lanes.at_or_above(priority))
 
 
 # --- the life cycle ----------------------------------------------------------------------
 
 
+@_app_errors
 def create_broadcast(
     session: Session,
     *,
@@ -278,16 +311,18 @@ def create_broadcast(
     origin: str | None = None,
     idempotency_key: str | None = None,
     preapproved_by: str | None = None,
-    runtime: Any = None,
+    priority: str | None = None,
+    runtime: Runtime,
 ) -> Broadcast:
     """Draft a broadcast and take it as far as it may go (see alerts.broadcasts.service).
 
     `zones` are zone ids. `preapproved_by` (e.g. "rule:signal8-stay-indoors") skips the
     two-person approval and is recorded as the approver; only a template marked
-    `preapproved: true` may be sent so. The same `idempotency_key` twice returns the first
-    broadcast and does nothing else.
+    `preapproved: true` may be sent so. A template marked `preapproved: false` always waits
+    for a second person, whoever drafts it and however few people it reaches. `priority`
+    (None: the template's, else normal) is the queue lane. The same `idempotency_key` twice
+    returns the first broadcast and does nothing else.
     """
-    runtime = _runtime(runtime)
     texts, spec = resolve_texts(runtime, messages=messages, template=template, variables=variables)
     if preapproved_by and (spec is None or not spec.preapproved):
         raise Forbidden(
@@ -295,53 +330,33 @@ def create_broadcast(
             code="not_preapproved",
         )
     if not title and spec is not None:
-        title = spec.title
-    try:
-        created = core.create_broadcast(
-            session,
-            zones=runtime.zones,
-            queue=runtime.queue,
-            messages=texts,
-            zone_ids=list(zones),
-            area=area,
-            channels=list(channels),
-            send_at=send_at,
-            exercise=exercise,
-            created_by=actor,
-            approval_threshold=runtime.settings.approval_threshold,
-            title=title,
-            origin=origin or actor,
-            idempotency_key=idempotency_key,
-            preapproved_by=preapproved_by,
-            first_chunk=core.FIRST_CHUNK,
-        )
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
-    broadcast = created.broadcast
-    if not created.created:
-        return broadcast
-    audit_service.record(
+        title = spec.title_in("en")
+    created = core.create_broadcast(
         session,
-        actor=actor,
-        action="broadcast.created",
-        target_type="broadcast",
-        target_id=broadcast.id,
-        after={
-            "status": str(broadcast.status),
-            "recipients": broadcast.recipients,
-            "zones": broadcast.zones,
-            "area": bool(broadcast.area),
-            "channels": broadcast.channels,
-            "exercise": broadcast.exercise,
-            "template": template,
-            "origin": broadcast.origin,
-            "approved_by": broadcast.approved_by,
-            "send_at": broadcast.send_at,
-        },
+        zones=runtime.zones,
+        queue=runtime.queue,
+        messages=texts,
+        zone_ids=list(zones),
+        area=area,
+        channels=list(channels),
+        send_at=send_at,
+        exercise=exercise,
+        created_by=actor,
+        approval_threshold=runtime.settings.approval_threshold,
+        title=title,
+        origin=origin or actor,
+        idempotency_key=idempotency_key,
+        preapproved_by=preapproved_by,
+        first_chunk=core.FIRST_CHUNK,
+        template=template,
+        journal=JOURNAL,
+        on_started=_on_started(runtime),
+        priority=priority_for(priority, spec),
+        needs_approval=spec is not None and not spec.preapproved,
     )
-    event_service.emit(session, "broadcast.created", _event_data(broadcast, template=template))
-    _after_transition(session, runtime, broadcast, actor=actor)
-    return broadcast
+    if created.created:
+        _schedule_if_timed(session, runtime, created.broadcast)
+    return created.broadcast
 
 
 def send_to_people(
@@ -354,14 +369,16 @@ def send_to_people(
     title: str = "",
     origin: str | None = None,
     exercise: bool = False,
-    runtime: Any = None,
+    approval_threshold: int | None = None,
+    runtime: Runtime,
 ) -> Broadcast:
     """SMS to a few named people (the liaison contacts), each possibly with a text of their
     own: through the same outbox, queue and workers as every broadcast, with no approval
     and no CAP alert (it is not a public warning). Audited, `broadcast.created` and
     `broadcast.started`; progress and completion from the dispatch engine. The same
-    `idempotency_key` again returns the first broadcast and sends nothing."""
-    runtime = _runtime(runtime)
+    `idempotency_key` again returns the first broadcast and sends nothing. Priority
+    `emergency`. Given `approval_threshold`, a list at least that long waits for a second
+    person's approval (`awaiting_approval`: nothing sent until then)."""
     created = core.send_direct(
         session,
         queue=runtime.queue,
@@ -372,153 +389,178 @@ def send_to_people(
         title=title,
         origin=origin or actor,
         exercise=exercise,
+        journal=JOURNAL,
+        approval_threshold=approval_threshold,
     )
-    broadcast = created.broadcast
-    if not created.created:
-        return broadcast
-    # Which people, by count only: numbers and personal texts (links) stay out of the log.
-    audit_service.record(
+    return created.broadcast
+
+
+def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None:
+    """A drill user (everything it does is an exercise) acts on the drills' broadcasts only:
+    its approval is never the second person of a real one, nor does it stop one (403)."""
+    if not drill_service.is_drill_user(session, user):
+        return
+    broadcast = session.get(Broadcast, broadcast_id)  # none: the action answers its 404
+    if broadcast is not None and not broadcast.exercise:
+        raise Forbidden(
+            f"{user.name} is a drill user: it approves and cancels only a drill's broadcasts, "
+            f"and broadcast {broadcast_id} is real",
+            code="drill_user",
+        )
+
+
+@_app_errors
+def approve_broadcast(
+    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
+) -> Broadcast:
+    broadcast = core.approve_broadcast(
+        session,
+        broadcast_id=broadcast_id,
+        approver=actor,
+        zones=runtime.zones,
+        queue=runtime.queue,
+        first_chunk=core.FIRST_CHUNK,
+        journal=JOURNAL,
+        on_started=_on_started(runtime),
+    )
+    _schedule_if_timed(session, runtime, broadcast)
+    return broadcast
+
+
+@_app_errors
+def update_broadcast(
+    session: Session,
+    *,
+    broadcast_id: int,
+    actor: str,
+    messages: Mapping[str, str] | None = None,
+    template: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    zones: Sequence[str] | None = None,
+    area: Mapping[str, Any] | None = None,
+    send_at: datetime | None = None,
+    priority: str | None = None,
+    runtime: Runtime,
+) -> Broadcast:
+    """Change a broadcast not yet started (by its drafter): its approval is void, and it
+    waits for a second person again when it needs one (see alerts.broadcasts.service).
+    `priority` moves it to another lane (its messages are queued when it starts)."""
+    texts = spec = None
+    if messages is not None or template is not None:
+        texts, spec = resolve_texts(
+            runtime, messages=messages, template=template, variables=variables
+        )
+    before = core.get(session, broadcast_id)
+    old = {"status": str(before.status), "approved_by": before.approved_by}
+    broadcast, voided = core.update_broadcast(
+        session,
+        broadcast_id=broadcast_id,
+        editor=actor,
+        zones=runtime.zones,
+        approval_threshold=runtime.settings.approval_threshold,
+        messages=texts,
+        zone_ids=zones,
+        area=area,
+        send_at=send_at,
+        # one waiting for a second person still does, whatever changed: a change without
+        # the template (priority, send time) would otherwise send an evacuation order
+        # (template not pre-approved) to an audience under the threshold, unapproved
+        needs_approval=(spec is not None and not spec.preapproved)
+        or before.status == BroadcastStatus.awaiting_approval,
+    )
+    if priority is not None:
+        broadcast.priority = priority
+        session.add(broadcast)
+    JOURNAL.audit(
         session,
         actor=actor,
-        action="broadcast.created",
+        action="broadcast.updated",
         target_type="broadcast",
-        target_id=broadcast.id,
+        target_id=stored_id(broadcast),
+        before=old,
         after={
             "status": str(broadcast.status),
             "recipients": broadcast.recipients,
-            "channels": broadcast.channels,
-            "exercise": broadcast.exercise,
-            "origin": broadcast.origin,
-            "direct": True,
+            "zones": broadcast.zones,
+            "send_at": broadcast.send_at,
+            "priority": broadcast.priority,
+            "texts_changed": texts is not None,
+            "approval_voided": voided,
         },
     )
-    event_service.emit(session, "broadcast.created", _event_data(broadcast, direct=True))
-    event_service.emit(
-        session, "broadcast.started", _event_data(broadcast, started_at=broadcast.started_at)
-    )
-    if broadcast.status == BroadcastStatus.completed:  # nobody with a number
-        event_service.emit(
-            session,
-            "broadcast.completed",
-            _event_data(broadcast, completed_at=broadcast.completed_at, counts={}),
-        )
+    JOURNAL.emit(session, "broadcast.updated", core.event_data(broadcast, approval_voided=voided))
+    bid = stored_id(broadcast)
+    after_commit(session, lambda: _unschedule(runtime, bid), repaired_by=REPAIRED)
+    if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at is not None:
+        _schedule_if_timed(session, runtime, broadcast)
+    elif broadcast.status == BroadcastStatus.scheduled:  # no time: it goes now
+        start_broadcast(session, broadcast_id=bid, actor=actor, runtime=runtime)
     return broadcast
 
 
-def approve_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Any = None
-) -> Broadcast:
-    runtime = _runtime(runtime)
-    try:
-        broadcast = core.approve_broadcast(
-            session,
-            broadcast_id=broadcast_id,
-            approver=actor,
-            zones=runtime.zones,
-            queue=runtime.queue,
-            first_chunk=core.FIRST_CHUNK,
-        )
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
-    audit_service.record(
-        session,
-        actor=actor,
-        action="broadcast.approved",
-        target_type="broadcast",
-        target_id=broadcast.id,
-        before={"status": "awaiting_approval"},
-        after={"status": str(broadcast.status)},
-    )
-    event_service.emit(session, "broadcast.approved", _event_data(broadcast))
-    _after_transition(session, runtime, broadcast, actor=actor)
-    return broadcast
-
-
+@_app_errors
 def cancel_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Any = None
+    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
 ) -> tuple[Broadcast, int]:
-    runtime = _runtime(runtime)
-    try:
-        done = core.cancel_broadcast(session, broadcast_id=broadcast_id, actor=actor)
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
-    broadcast = done.broadcast
-    audit_service.record(
-        session,
-        actor=actor,
-        action="broadcast.cancelled",
-        target_type="broadcast",
-        target_id=broadcast.id,
-        before={"status": done.previous_status},
-        after={"status": "cancelled", "messages_cancelled": done.messages_cancelled},
-    )
-    event_service.emit(
-        session,
-        "broadcast.cancelled",
-        _event_data(broadcast, messages_cancelled=done.messages_cancelled),
-    )
+    done = core.cancel_broadcast(session, broadcast_id=broadcast_id, actor=actor, journal=JOURNAL)
+    broadcast, bid = done.broadcast, stored_id(done.broadcast)
     if done.previous_status == BroadcastStatus.scheduled:
-        _after_commit(session, lambda: _unschedule(runtime, broadcast.id))
+        after_commit(session, lambda: _unschedule(runtime, bid), repaired_by=REPAIRED)
     return broadcast, done.messages_cancelled
 
 
+@_app_errors
 def start_broadcast(
-    session: Session, *, broadcast_id: int, actor: str = "scheduler", runtime: Any = None
+    session: Session, *, broadcast_id: int, actor: str = "scheduler", runtime: Runtime
 ) -> Broadcast | None:
     """Start a scheduled broadcast now (its time has come); None if it is not scheduled."""
-    runtime = _runtime(runtime)
-    try:
-        started = core.start_sending(
-            session,
-            broadcast_id=broadcast_id,
-            zones=runtime.zones,
-            queue=runtime.queue,
-            first_chunk=core.FIRST_CHUNK,
-        )
-    except core.BroadcastError as exc:
-        raise _app_error(exc) from None
-    if started is None:
-        return None
-    _started(session, runtime, started.broadcast, actor=actor)
-    return started.broadcast
-
-
-def _after_transition(session: Session, runtime: Any, broadcast: Broadcast, *, actor: str) -> None:
-    """What follows a create or an approval: the start's events, or the timed job."""
-    if broadcast.status in (BroadcastStatus.sending, BroadcastStatus.completed):
-        _started(session, runtime, broadcast, actor=actor)
-    elif broadcast.status == BroadcastStatus.scheduled and broadcast.send_at is not None:
-        when, bid = broadcast.send_at, broadcast.id
-        _after_commit(session, lambda: _schedule(runtime, bid, when))
-
-
-def _started(session: Session, runtime: Any, broadcast: Broadcast, *, actor: str) -> None:
-    audit_service.record(
+    started = core.start_sending(
         session,
+        broadcast_id=broadcast_id,
+        zones=runtime.zones,
+        queue=runtime.queue,
+        first_chunk=core.FIRST_CHUNK,
+        journal=JOURNAL,
         actor=actor,
-        action="broadcast.started",
-        target_type="broadcast",
-        target_id=broadcast.id,
-        after={"recipients": broadcast.recipients, "by_language": broadcast.by_language},
+        on_started=_on_started(runtime),
+        approval_threshold=runtime.settings.approval_threshold,
     )
-    event_service.emit(
-        session, "broadcast.started", _event_data(broadcast, started_at=broadcast.started_at)
-    )
-    _publish_cap(session, runtime, broadcast)
-    if broadcast.status == BroadcastStatus.sending and not broadcast.audience_complete:
-        # Only the first chunk of the outbox is in this transaction: the rest right after
-        # the commit, in a thread, so the request (a signal's) answers now.
-        bid = broadcast.id
-        _after_commit(session, lambda: finish_audience_soon(runtime, bid))
-    if broadcast.status == BroadcastStatus.completed:  # reached nobody: done at once
-        event_service.emit(
-            session,
-            "broadcast.completed",
-            _event_data(broadcast, completed_at=broadcast.completed_at, counts={}),
-        )
+    return None if started is None else started.broadcast
 
 
-def _publish_cap(session: Session, runtime: Any, broadcast: Broadcast) -> None:
+def _schedule_if_timed(session: Session, runtime: Runtime, broadcast: Broadcast) -> None:
+    """A broadcast scheduled for later: its timed job, added to the scheduler after the commit."""
+    if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at is not None:
+        when, bid = broadcast.send_at, stored_id(broadcast)
+        after_commit(session, lambda: _schedule(runtime, bid, when), repaired_by=REPAIRED)
+
+
+def _on_started(runtime: Runtime) -> core.OnStarted:
+    """The application's part when a broadcast goes public (alerts journals the rest): its
+    CAP alert, and the rest of a big outbox written after the commit."""
+
+    def step(session: Session, broadcast: Broadcast) -> None:
+        if broadcast.zones or broadcast.area:  # public; a direct send (named people) is not
+            _publish_cap(session, runtime, broadcast)
+        if broadcast.status == BroadcastStatus.sending and not broadcast.audience_complete:
+            # Only the first chunk of the outbox is in this transaction: the rest right after
+            # the commit, in a thread, so the request (a signal's) answers now.
+            bid = stored_id(broadcast)
+            if core.counted_later(session, bid):  # started from a first chunk: count it first
+                after_commit(
+                    session,
+                    lambda: finish_audience_soon(runtime, bid, count=True),
+                    repaired_by=REPAIRED,
+                )
+            else:
+                after_commit(
+                    session, lambda: finish_audience_soon(runtime, bid), repaired_by=REPAIRED
+                )
+
+    return step
+
+
+def _publish_cap(session: Session, runtime: Runtime, broadcast: Broadcast) -> None:
     """Our CAP 1.2 alert of the broadcast, now that it is public (idempotent per broadcast;
     emergency.cap owns the feed)."""
     try:
@@ -528,26 +570,7 @@ def _publish_cap(session: Session, runtime: Any, broadcast: Broadcast) -> None:
     cap_service.publish_broadcast_cap(session, runtime=runtime, broadcast=broadcast)
 
 
-def _after_commit(session: Session, action) -> None:
-    """Run `action` once the unit of work has committed: its root transaction, not a
-    savepoint (a rule's broadcast is drafted inside one, and SQLAlchemy fires after_commit
-    when a savepoint is released too: a job scheduled then may run before the row exists)."""
-    done = False
-
-    def run(committed: Session) -> None:
-        nonlocal done
-        if done or committed.in_nested_transaction():
-            return
-        done = True
-        try:
-            action()
-        except Exception:  # the periodic safety job repairs a lost timed job
-            log.exception("after-commit scheduling step failed")
-
-    event.listen(session, "after_commit", run)
-
-
-def finish_audience(runtime: Any, broadcast_id: int) -> int:
+def finish_audience(runtime: Runtime, broadcast_id: int) -> int:
     """Write the rest of a started broadcast's outbox (chunk by chunk, each queued after its
     commit); returns the rows written. A failure is logged: the periodic
     `finish_audiences` job resumes from the broadcast's cursor."""
@@ -565,7 +588,29 @@ def finish_audience(runtime: Any, broadcast_id: int) -> int:
         return 0
 
 
-def finish_audience_soon(runtime: Any, broadcast_id: int) -> None:
+def count_audience(runtime: Runtime, broadcast_id: int) -> None:
+    """Count the audience of a broadcast started before it was counted, store it, and tell
+    the screens (`broadcast.counted`). A failure is logged: the outbox, once complete, is
+    counted from its rows."""
+    try:
+        with runtime.db.unit_of_work() as session:
+            broadcast = core.count_audience(session, broadcast_id=broadcast_id, zones=runtime.zones)
+            if broadcast is not None:
+                JOURNAL.emit(session, "broadcast.counted", core.event_data(broadcast))
+    except Exception:
+        log.exception("broadcast %s: counting its audience failed", broadcast_id)
+
+
+def finish_audience_soon(runtime: Runtime, broadcast_id: int, *, count: bool = False) -> None:
+    """In a thread: write the rest of the outbox; with `count`, another counts the audience
+    meanwhile (the worker must not run dry behind the first chunk while it is counted)."""
+    if count:
+        threading.Thread(
+            target=count_audience,
+            args=(runtime, broadcast_id),
+            name=f"broadcast-{broadcast_id}-count",
+            daemon=True,  # a process that stops first: the complete outbox is counted
+        ).start()
     threading.Thread(
         target=finish_audience,
         args=(runtime, broadcast_id),
@@ -574,23 +619,17 @@ def finish_audience_soon(runtime: Any, broadcast_id: int) -> None:
     ).start()
 
 
-def _scheduler(runtime: Any):
-    return runtime.extras.get("scheduler")
-
-
-def _schedule(runtime: Any, broadcast_id: int, when: datetime) -> None:
-    scheduler = _scheduler(runtime)
+def _schedule(runtime: Runtime, broadcast_id: int, when: datetime) -> None:
+    scheduler = runtime.scheduler
     if scheduler is None:  # no scheduler in this process: start_due_broadcasts will start it
         log.info("no scheduler here; broadcast %s waits for the periodic start", broadcast_id)
         return
-    from emergency.broadcasts.scheduled import start_broadcast
-
     scheduler.run_at(
-        start_broadcast, when, job_id=job_id(broadcast_id), kwargs={"broadcast_id": broadcast_id}
+        "broadcast.start", when, job_id=job_id(broadcast_id), kwargs={"broadcast_id": broadcast_id}
     )
 
 
-def _unschedule(runtime: Any, broadcast_id: int) -> None:
-    scheduler = _scheduler(runtime)
+def _unschedule(runtime: Runtime, broadcast_id: int) -> None:
+    scheduler = runtime.scheduler
     if scheduler is not None:
         scheduler.cancel(job_id(broadcast_id))

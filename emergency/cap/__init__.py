@@ -3,6 +3,8 @@ signals, build our own alerts and publish them as an Atom feed.
 
     alert = parse_cap(body)                                   # CapError(code, message)
     signals = signals_from_cap(alert, catalogue, mappings)     # [SignalAssertion]
+    reading = read_cap(alert, catalogue, mappings)             # assertions, conflicts, questions
+    problems = profile_problems(alert)                         # Google public-alert profile
     xml = signal_change_alert(catalogue=..., source="SMG", kind="tropical_cyclone", ...)
     feed = atom_feed([AtomEntry(xml, url)], feed_id=..., title=..., updated=..., self_url=...)
 """
@@ -23,8 +25,10 @@ from emergency.cap.mapping import (
     SIGNAL_VALUE_NAME,
     CapMapping,
     CapMappings,
+    CapReading,
     SignalAssertion,
     load_cap_mappings,
+    read_cap,
     signals_from_cap,
 )
 from emergency.cap.models import (
@@ -38,8 +42,9 @@ from emergency.cap.models import (
     CapResource,
     format_cap_time,
 )
-from emergency.cap.parse import DEFAULT_MAX_BYTES, parse_cap, parse_cap_time
-from emergency.cap.schema import cap_schema
+from emergency.cap.parse import DEFAULT_MAX_BYTES, parse_cap, parse_cap_time, parse_cap_within
+from emergency.cap.profile import profile_problems
+from emergency.cap.xsd import cap_schema
 
 __all__ = [
     "ATOM_NS",
@@ -57,6 +62,7 @@ __all__ = [
     "CapInfo",
     "CapMapping",
     "CapMappings",
+    "CapReading",
     "CapReference",
     "CapResource",
     "InfoSpec",
@@ -71,6 +77,9 @@ __all__ = [
     "make_identifier",
     "parse_cap",
     "parse_cap_time",
+    "parse_cap_within",
+    "profile_problems",
+    "read_cap",
     "signal_change_alert",
     "signals_from_cap",
 ]

@@ -59,7 +59,8 @@ def atom_feed(
         _link(feed, rel="alternate", href=alternate_url, type="text/html")
     for item in entries:
         _entry(feed, item)
-    return etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    data: bytes = etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return data
 
 
 def _entry(feed: etree._Element, item: AtomEntry) -> None:

@@ -160,42 +160,65 @@ def signal_change_alert(
 ) -> bytes:
     """The CAP alert announcing a signal change (level None: lowered), in four languages.
 
-    msgType is Alert for a first raise, Update when `references` name the alert(s) it
-    supersedes, and Cancel when lowering (which then needs `references`). Urgency and
-    severity come from the level's rank (Catalogue.cap_severity).
+    msgType is Alert for a first raise and Update when `references` name the alert(s) it
+    supersedes. Lowering is an Update of low severity (Minor, Past, Observed, AllClear)
+    that expires an hour later, the way the Google Public Alerts guidelines end an event:
+    a Cancel means "sent in error". Otherwise severity comes from the level's rank
+    (Catalogue.cap_severity); certainty and urgency from what the signal is: a warning
+    issued ahead (Level.forecast: SMG No. 1 and No. 3, the mainland's colour warnings,
+    storm surge) is Likely/Expected, a signal in force now Observed/Immediate. Each
+    language's headline is in that language and names the place the signal is for
+    (澳門 / 澳门 / Macau for SMG's); <source> names the agency (SMG); <instruction> comes
+    from the catalogue unless given; <expires> when known.
     """
     code = catalogue.canonical(source, kind, level)
     before = catalogue.canonical(source, kind, previous) if previous is not None else None
     change = catalogue.compare(code.source, code.kind, previous, code.level)
+    src = catalogue.source(code.source)
     knd = catalogue.kind(code.source, code.kind)
     lowering = code.level is None
     if lowering and not references:
         raise ValueError(
-            "lowering a signal is a Cancel: give the references of the alert(s) it cancels"
+            "lowering a signal is an Update: give the references of the alert(s) it ends"
         )
-    msg_type = "Cancel" if lowering else ("Update" if references else "Alert")
+    msg_type = "Update" if references else "Alert"
 
     shown = code.level if not lowering else (before.level if before else None)
-    signal_value = format_signal_code(code.source, code.kind, shown)
+    level_obj = catalogue.level(code.source, code.kind, shown) if shown is not None else None
     if lowering:
-        severity, urgency, responses = "Minor", "Past", ["AllClear"]
+        severity, urgency, certainty, responses = "Minor", "Past", "Observed", ["AllClear"]
+        expires = sent + ALL_CLEAR_FOR
+        signal_value = format_signal_code(code.source, code.kind, None)
     else:
+        assert level_obj is not None and code.level is not None
         severity = catalogue.cap_severity(code.source, code.kind, code.level)
-        urgency = "Immediate" if severity in ("Extreme", "Severe") else "Expected"
+        forecast = level_obj.forecast if level_obj.forecast is not None else knd.forecast
+        urgency, certainty = ("Expected", "Likely") if forecast else ("Immediate", "Observed")
         responses = [_RESPONSE_BY_SEVERITY[severity]]
+        signal_value = format_signal_code(code.source, code.kind, code.level)
     parameters: list[Pair] = [("SIGNAL_CHANGE", str(change))]
     if before is not None and before.level is not None:
         parameters.append(("SIGNAL_PREVIOUS", str(before)))
+    agency = src.names["en"] if src.id == src.names["en"] else f"{src.names['en']} ({src.id})"
 
     infos = []
     for language in LANGUAGE_ORDER:
-        if shown is not None:
-            level_obj = catalogue.level(code.source, code.kind, shown)
-            name = level_obj.name(language)
-            description = level_obj.meaning_in(language)
+        name = level_obj.name(language) if level_obj is not None else knd.names[language]
+        if lowering:
+            ended = (_LOWERED_SIGNAL if code.kind == "tropical_cyclone" else _LOWERED)[language]
+            headline = ended.format(name=name)
+            description = headline + _PERIOD[language]
+            instruction = _ALL_CLEAR_INSTRUCTION[language]
         else:
-            name, description = knd.names[language], None
-        headline = _LOWERED[language].format(name=name) if lowering else name
+            assert level_obj is not None
+            headline = name
+            description = level_obj.meaning_in(language)
+            own = level_obj.instruction or knd.instruction
+            instruction = own[language] if own else None
+        if src.place is not None:
+            headline = _PLACED[language].format(place=src.place[language], text=headline)
+        if instructions:
+            instruction = _local(instructions, language)
         infos.append(
             InfoSpec(
                 language=language,
@@ -204,14 +227,14 @@ def signal_change_alert(
                 response_types=responses,
                 urgency=urgency,
                 severity=severity,
-                certainty="Observed",
+                certainty=certainty,
                 event_codes=[(SIGNAL_VALUE_NAME, signal_value)],
                 effective=effective or sent,
-                expires=None if lowering else expires,
+                expires=expires,
                 sender_name=_local(sender_names, language) if sender_names else None,
                 headline=headline,
                 description=description,
-                instruction=_local(instructions, language) if instructions else None,
+                instruction=instruction,
                 web=web,
                 contact=contact,
                 parameters=parameters,
@@ -224,6 +247,7 @@ def signal_change_alert(
         sent=sent,
         status=status,
         msg_type=msg_type,
+        source=agency,
         references=references,
         infos=infos,
     )
@@ -299,11 +323,34 @@ def broadcast_alert(
 
 # --- wording ---------------------------------------------------------------------------
 
-_LOWERED = {
-    "zh-Hans": "{name}已解除",
-    "zh-Hant": "{name}已解除",
-    "pt": "{name}: cancelado",
+# An all-clear stays in feeds this long: long enough to be seen, then it expires.
+ALL_CLEAR_FOR = timedelta(hours=1)
+_LOWERED_SIGNAL = {  # a tropical cyclone signal is lowered (除下, arriado)
+    "zh-Hans": "{name}已除下",
+    "zh-Hant": "{name}已除下",
+    "pt": "{name} arriado",
+    "en": "{name} lowered",
+}
+_LOWERED = {  # a warning is cancelled
+    "zh-Hans": "{name}已取消",
+    "zh-Hant": "{name}已取消",
+    "pt": "{name} cancelado",
     "en": "{name} cancelled",
+}
+_PERIOD = {"zh-Hans": "。", "zh-Hant": "。", "pt": ".", "en": "."}
+_PLACED = {
+    "zh-Hans": "{place}：{text}",
+    "zh-Hant": "{place}：{text}",
+    "pt": "{place}: {text}",
+    "en": "{place}: {text}",
+}
+_ALL_CLEAR_INSTRUCTION = {
+    "zh-Hans": "外出时留意倒塌树木、积水及坠落物；按横琴三防指挥部的指示行事。",
+    "zh-Hant": "外出時留意倒塌樹木、積水及墜落物；按橫琴三防指揮部的指示行事。",
+    "pt": "Ao sair, cuidado com árvores caídas, água acumulada e objectos a cair; siga as "
+    "instruções do posto de comando de Hengqin.",
+    "en": "Outside, watch for fallen trees, standing water and falling objects; follow the "
+    "Hengqin command post's instructions.",
 }
 _BROADCAST_EVENT = {
     "zh-Hans": "公共安全警报",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from emergency.cap.exceptions import CapError
 from emergency.cap.models import CapAlert, CapInfo, CapReference
+from emergency.cap.smg_text import Reading, read_signal
 from emergency.catalogue import (
     Catalogue,
     CatalogueError,
@@ -137,8 +138,11 @@ class CapMapping(_Model):
     event: Regex | None = None  # searched in <event>; a (?P<level>...) group may give the level
     event_code: CodeMatch | None = None
     parameter: CodeMatch | None = None
+    # Read the level from the info's headline, else its event, as people write SMG's signals
+    # in Chinese, Portuguese and English (emergency.cap.smg_text); `level` is not given.
+    reader: Literal["smg_text"] | None = None
     signal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+:[a-z0-9_]+$")]  # SOURCE:kind
-    level: str | LevelFrom | None  # a level id, {from: ...}, or null (lowers the signal)
+    level: str | LevelFrom | None = None  # a level id, {from: ...}, or null (lowers the signal)
     values: dict[str, str | None] = {}  # feed word -> level id (null lowers); keys loosely matched
 
     @field_validator("event", mode="before")
@@ -153,8 +157,14 @@ class CapMapping(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> CapMapping:
+        if self.reader is not None:
+            if "level" in self.model_fields_set:
+                raise ValueError("a mapping with a reader takes its level from the text: no level")
+            return self
         if self.event is None and self.event_code is None and self.parameter is None:
-            raise ValueError("a mapping needs at least one of event, event_code, parameter")
+            raise ValueError("a mapping needs at least one of event, event_code, parameter, reader")
+        if "level" not in self.model_fields_set:
+            raise ValueError("give the level: a level id, {from: ...}, or null (lowers the signal)")
         if isinstance(self.level, LevelFrom):
             source = self.level.from_
             if source == "event" and (self.event is None or "level" not in self.event.groupindex):
@@ -254,6 +264,20 @@ def check_mappings(mappings: CapMappings, *, catalogue: Catalogue) -> Iterator[C
 Lookup = Callable[[CapReference], CapAlert | None]
 
 
+@dataclass(frozen=True, slots=True)
+class CapReading:
+    """What an alert says of our signals.
+
+    `assertions`: one per source+kind its infos agree on. `conflicts`: signals its infos
+    disagree on (e.g. the zh info says No. 8 NE, the en info No. 3): none of those is
+    asserted; the operator decides. `questions`: signals named but not readable as a level
+    (Signal No. 8 without its quadrant), also for the operator."""
+
+    assertions: list[SignalAssertion] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+
+
 def signals_from_cap(
     alert: CapAlert,
     catalogue: Catalogue,
@@ -265,18 +289,43 @@ def signals_from_cap(
     """Every signal the alert asserts, one per source+kind, in the order first seen.
 
     Raises CapError cap_unknown_signal when the alert names a level the catalogue does not
-    know, and cap_mapping_conflict when it asserts two levels of one signal.
+    know, and cap_mapping_conflict when it asserts two levels of one signal (`read_cap`
+    returns those instead, for the ingest flow to store and ask about).
     """
+    reading = read_cap(alert, catalogue, mappings, accept_status=accept_status, lookup=lookup)
+    if reading.conflicts:
+        raise CapError(
+            "cap_mapping_conflict",
+            f"alert {alert.identifier} asserts {'; '.join(reading.conflicts)}",
+        )
+    return reading.assertions
+
+
+def read_cap(
+    alert: CapAlert,
+    catalogue: Catalogue,
+    mappings: CapMappings,
+    *,
+    accept_status: Collection[str] = ("Actual",),
+    lookup: Lookup | None = None,
+) -> CapReading:
+    """The signals the alert asserts, the ones its infos disagree on and the ones it names
+    without a readable level (see CapReading). CapError cap_unknown_signal for a level the
+    catalogue does not know."""
     if alert.status not in accept_status or alert.msg_type in ("Ack", "Error"):
-        return []
+        return CapReading()
     cancel = alert.msg_type == "Cancel"
-    found: dict[tuple[str, str], SignalAssertion] = {}
+    said: dict[tuple[str, str], list[tuple[SignalAssertion, str]]] = {}
+    asked: dict[tuple[str, str], str] = {}
     for info in alert.infos:
-        for code, rule in _signals_in_info(alert, info, catalogue, mappings):
-            level = None if cancel else code.level
-            _add(found, alert, SignalAssertion(
-                source=code.source,
-                kind=code.kind,
+        for found, rule in _signals_in_info(alert, info, catalogue, mappings):
+            if isinstance(found, _Question):
+                asked.setdefault((found.source, found.kind), found.why)
+                continue
+            level = None if cancel else found.level
+            assertion = SignalAssertion(
+                source=found.source,
+                kind=found.kind,
                 level=level,
                 effective=info.effective or alert.sent,
                 expires=None if level is None else info.expires,
@@ -287,18 +336,33 @@ def signals_from_cap(
                 msg_type=alert.msg_type,
                 references=tuple(alert.references),
                 rule=rule,
-            ))  # fmt: skip
-    if cancel and not found and lookup is not None:
+            )
+            said.setdefault((found.source, found.kind), []).append((assertion, info.language))
+    reading = CapReading()
+    for key, versions in said.items():
+        levels = {a.level for a, _ in versions}
+        if len(levels) == 1:
+            reading.assertions.append(versions[0][0])
+        else:
+            told = ", ".join(f"{a.code} ({language})" for a, language in versions)
+            reading.conflicts.append(f"{key[0]}:{key[1]}: {told}")
+    for key, why in asked.items():
+        if key not in said:  # another info gave the level: the question is answered
+            reading.questions.append(f"{key[0]}:{key[1]}: {why}")
+    if cancel and not said and lookup is not None:
         for reference in alert.references:
             earlier = lookup(reference)
             if earlier is None:
                 continue
-            for before in signals_from_cap(
+            for before in read_cap(
                 earlier, catalogue, mappings, accept_status=(earlier.status,)
-            ):
+            ).assertions:
                 key = (before.source, before.kind)
-                if key not in found:
-                    found[key] = SignalAssertion(
+                if key in said:
+                    continue
+                said[key] = []
+                reading.assertions.append(
+                    SignalAssertion(
                         source=before.source,
                         kind=before.kind,
                         level=None,
@@ -312,49 +376,74 @@ def signals_from_cap(
                         references=tuple(alert.references),
                         rule=before.rule,
                     )
-    return list(found.values())
+                )
+    return reading
 
 
-def _add(
-    found: dict[tuple[str, str], SignalAssertion], alert: CapAlert, new: SignalAssertion
-) -> None:
-    key = (new.source, new.kind)
-    old = found.get(key)
-    if old is None:
-        found[key] = new
-    elif old.level != new.level:
-        raise CapError(
-            "cap_mapping_conflict",
-            f"alert {alert.identifier} asserts both {old.code} ({old.rule}) and {new.code} ({new.rule})",
-        )
+@dataclass(frozen=True, slots=True)
+class _Question:
+    source: str
+    kind: str
+    why: str
 
 
 def _signals_in_info(
     alert: CapAlert, info: CapInfo, catalogue: Catalogue, mappings: CapMappings
-) -> list[tuple[SignalCode, str]]:
+) -> list[tuple[SignalCode | _Question, str]]:
     own = [value for name, value in info.event_codes if name.strip().upper() == SIGNAL_VALUE_NAME]
     if own:
         return [(_resolve_own(alert, value, catalogue), SIGNAL_VALUE_NAME) for value in own]
-    out: list[tuple[SignalCode, str]] = []
+    out: list[tuple[SignalCode | _Question, str]] = []
     seen: set[tuple[str, str]] = set()
     for mapping in mappings.mappings:
         if mapping.target in seen or not mapping.sender_matches(alert.sender):
             continue
+        source, kind = mapping.target
+        if mapping.reader is not None:
+            reading = _read_texts(kind, info)
+            if reading is None:
+                continue
+            seen.add(mapping.target)
+            if reading.ambiguous:
+                out.append((_Question(source, kind, reading.ambiguous), mapping.name))
+                continue
+            out.append(
+                (_canonical(alert, mapping, source, kind, reading.level, catalogue), mapping.name)
+            )
+            continue
         matched, text = mapping.level_text(info)
         if not matched:
             continue
-        source, kind = mapping.target
-        level = _translate(mapping, text)
-        try:
-            code = catalogue.canonical(source, kind, level)
-        except CatalogueError as exc:
-            raise CapError(
-                "cap_unknown_signal",
-                f"alert {alert.identifier}, mapping {mapping.name!r}: {exc.message}",
-            ) from None
         seen.add(mapping.target)
-        out.append((code, mapping.name))
+        level = _translate(mapping, text)
+        out.append((_canonical(alert, mapping, source, kind, level, catalogue), mapping.name))
     return out
+
+
+def _read_texts(kind: str, info: CapInfo) -> Reading | None:
+    """The first of headline and event that names the kind's signal."""
+    for text in (info.headline, info.event):
+        reading = read_signal(kind, text or "")
+        if reading is not None:
+            return reading
+    return None
+
+
+def _canonical(
+    alert: CapAlert,
+    mapping: CapMapping,
+    source: str,
+    kind: str,
+    level: str | None,
+    catalogue: Catalogue,
+) -> SignalCode:
+    try:
+        return catalogue.canonical(source, kind, level)
+    except CatalogueError as exc:
+        raise CapError(
+            "cap_unknown_signal",
+            f"alert {alert.identifier}, mapping {mapping.name!r}: {exc.message}",
+        ) from None
 
 
 def _translate(mapping: CapMapping, text: str | None) -> str | None:

@@ -8,10 +8,19 @@ Order of checks, cheapest and most dangerous first:
    no network) and the parsed tree is checked again for any DTD, in case the prolog
    scan was fooled by an unusual encoding;
 3. well-formedness (cap_not_xml);
-4. the OASIS CAP 1.2 schema (cap_schema_invalid, naming the element and line);
-5. the rules the schema cannot express (cap_rule_violation): references of
-   Update/Cancel/Ack/Error, times, expiry after effective/sent, polygons, circles,
-   identifier/sender characters, restriction/addresses for the scope.
+4. structural limits (cap_too_complex), before the schema: attributes per element,
+   elements, depth, text length. Schema validation costs grow with these (20,000
+   attributes on one element kept a core busy for minutes), and no real alert comes near
+   them; `parse_cap_within` also runs the parse in a worker thread with a deadline, so
+   neither the event loop nor the request waits on it for ever;
+5. the OASIS CAP 1.2 schema (cap_schema_invalid, naming the element and line);
+6. the rules of the CAP 1.2 text the schema cannot express (cap_rule_violation):
+   references of Update/Cancel/Ack/Error, times, polygons, circles, identifier/sender
+   characters, restriction/addresses for the scope. No rule the standard does not have:
+   an <expires> equal to <sent> (a tsunami cancellation) is valid.
+
+The bytes received are never rewritten here: callers keep them as they came (encoding,
+declaration, comments, signature), next to the parsed form.
 
 Times: the schema's pattern already insists on YYYY-MM-DDThh:mm:ss±hh:mm (no 'Z', no
 fractional seconds). The only leniency is what xs:dateTime itself allows: surrounding
@@ -22,7 +31,11 @@ midnight at the end of that day.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
 
 from lxml import etree
@@ -40,10 +53,20 @@ from emergency.cap.models import (
     Pair,
     Point,
 )
-from emergency.cap.schema import cap_schema
+from emergency.cap.xsd import cap_schema
 
-# A real CAP alert with four languages and detailed polygons is tens of kB.
-DEFAULT_MAX_BYTES = 256 * 1024
+# A real CAP alert is tens of kB; IPAWS alerts carry their audio inline (one of 459 kB is
+# in the wild). TYPHOON_CAP_MAX_BYTES overrides it.
+DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_DEADLINE_SECONDS = 10.0
+
+# Structural limits, checked on the parsed tree before the schema. CAP elements have no
+# attributes (a signature's have a few); the largest real alerts we know have a few
+# thousand elements (hundreds of geocodes) and nest 7 deep (two XML signatures).
+MAX_ATTRIBUTES = 50  # per element
+MAX_ELEMENTS = 10_000
+MAX_DEPTH = 32
+MAX_TEXT_CHARS = DEFAULT_MAX_BYTES  # one text or attribute value
 
 _NS = "{" + CAP_NS + "}"
 _MAX_SCHEMA_ERRORS = 5
@@ -64,6 +87,32 @@ def parse_cap(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CapAlert:
         raise CapError("cap_schema_invalid", _wrong_root(root), path="/")
     _check_schema(root)
     return _Reader().alert(root)
+
+
+def parse_cap_within(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    seconds: float = DEFAULT_DEADLINE_SECONDS,
+) -> CapAlert:
+    """`parse_cap` in a worker thread, waited for at most `seconds` (then a 422
+    cap_too_complex). For requests and the feed poller: the limits keep any document well
+    under the deadline; the deadline is the backstop if a document still found a slow path.
+    """
+    future = _parse_pool().submit(parse_cap, data, max_bytes=max_bytes)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        future.cancel()
+        raise CapError(
+            "cap_too_complex", f"the alert could not be checked within {seconds:g} s"
+        ) from None
+
+
+@functools.cache
+def _parse_pool() -> ThreadPoolExecutor:
+    # Two threads: one slow document never holds up the next alert.
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="cap-parse")
 
 
 def parse_xml_safely(data: bytes, *, remove_blank_text: bool = False) -> etree._Element:
@@ -93,7 +142,43 @@ def parse_xml_safely(data: bytes, *, remove_blank_text: bool = False) -> etree._
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise CapError("cap_forbidden_dtd", "DOCTYPE/DTD and entity declarations are not accepted")
+    check_structure(root)
     return root
+
+
+def check_structure(root: etree._Element) -> None:
+    """CapError cap_too_complex past the structural limits (module docstring, step 4)."""
+    for count, (element, depth) in enumerate(_walk(root), 1):
+        where = f"line {element.sourceline}" if element.sourceline else "the document"
+        if count > MAX_ELEMENTS:
+            raise CapError("cap_too_complex", f"more than {MAX_ELEMENTS} elements (at {where})")
+        if depth > MAX_DEPTH:
+            raise CapError(
+                "cap_too_complex", f"elements nested more than {MAX_DEPTH} deep (at {where})"
+            )
+        attributes = element.attrib
+        if len(attributes) > MAX_ATTRIBUTES:
+            raise CapError(
+                "cap_too_complex",
+                f"<{etree.QName(element).localname}> at {where} has {len(attributes)} "
+                f"attributes, over the limit of {MAX_ATTRIBUTES}",
+            )
+        texts = [element.text, element.tail, *attributes.values()]
+        if any(t is not None and len(t) > MAX_TEXT_CHARS for t in texts):
+            raise CapError(
+                "cap_too_complex", f"a text at {where} is over {MAX_TEXT_CHARS} characters"
+            )
+
+
+def _walk(root: etree._Element) -> Iterator[tuple[etree._Element, int]]:
+    """(element, depth) for every element, without recursion."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if not isinstance(element.tag, str):  # comments and PIs (kept by some parsers)
+            continue
+        yield element, depth
+        stack.extend((child, depth + 1) for child in element)
 
 
 # --- DTD refusal before parsing -------------------------------------------------------
@@ -302,12 +387,6 @@ class _Reader:
             for name in ("effective", "onset", "expires")
         }
         effective, expires = times["effective"], times["expires"]
-        start = effective or sent
-        if start is not None and expires is not None and expires <= start:
-            what = "effective" if effective else "sent"
-            self.fail(
-                f"{path}/expires", f"expires ({_text(fields['expires'])}) is not after {what}"
-            )
         return CapInfo(
             language=_opt(fields.get("language")) or "en-US",
             categories=[_text(c) for c in _all(elem, "category")],
@@ -405,7 +484,8 @@ class _Reader:
 
 
 def _local(elem: etree._Element) -> str:
-    return etree.QName(elem).localname
+    name: str = etree.QName(elem).localname
+    return name
 
 
 def _singles(elem: etree._Element) -> dict[str, etree._Element]:

@@ -2,9 +2,12 @@
 
 - POST /api/v1/cap (operator token): one alert, `application/cap+xml` or `application/xml`;
   201 with what it changed, 200 for a duplicate (nothing changed), 4xx for a bad alert
-  (413 cap_too_large, 415, 422 cap_forbidden_dtd / cap_not_xml / cap_schema_invalid /
-  cap_rule_violation / cap_unknown_signal …) with nothing stored.
-- GET /api/v1/cap/received: what came in and what it did.
+  (413 cap_too_large over TYPHOON_CAP_MAX_BYTES, 415, 422 cap_forbidden_dtd / cap_not_xml /
+  cap_too_complex / cap_schema_invalid / cap_rule_violation / cap_unknown_signal /
+  cap_sent_in_future …) with nothing stored. The parse runs in a worker thread with a
+  deadline (TYPHOON_CAP_PARSE_SECONDS), never on the event loop.
+- GET /api/v1/cap/received: what came in and what it did; GET /api/v1/cap/received/{id}.xml:
+  the bytes exactly as received.
 - GET /api/v1/cap/feed.atom, GET /api/v1/cap/alerts and GET /api/v1/cap/alerts/{identifier}.xml:
   our own alerts, public (no token), with ETags; per client address at most
   TYPHOON_CAP_FEED_RATE_LIMIT requests a minute (then 429 with Retry-After).
@@ -16,17 +19,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emergency import ratelimit
+from emergency import request_limits
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.cap import flows as cap_flows
 from emergency.cap import service as cap_service
 from emergency.cap.atom import ATOM_MIME
 from emergency.cap.models import CAP_MIME
-from emergency.cap.parse import DEFAULT_MAX_BYTES
 from emergency.cap.schemas import CapIngestPublic, CapPublishedPublic, CapReceivedPublic
 from emergency.cap.tables import CapPublished, CapReceived
 from emergency.clock import local_iso
+from emergency.db import to_public
 from emergency.dependencies import RuntimeDep
+from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, NotFound, PayloadTooLarge
 
 router = APIRouter(prefix="/api/v1/cap", tags=["cap"])
@@ -39,11 +43,11 @@ def public_rate_limited(request: Request) -> None:
     limit = request.app.state.settings.cap_feed_rate_limit
     if not limit:
         return
-    allowed, retry = ratelimit.limiter(request.app, "cap_feed", limit=limit, window=60.0).allow(
-        ratelimit.client_address(request)
-    )
+    allowed, retry = request_limits.limiter(
+        request.app, "cap_feed", limit=limit, window=60.0
+    ).allow(request_limits.client_address(request))
     if not allowed:
-        raise ratelimit.too_many("requests for the public CAP feed from this address", retry)
+        raise request_limits.too_many("requests for the public CAP feed from this address", retry)
 
 
 PublicRateLimited = Depends(public_rate_limited)
@@ -60,7 +64,7 @@ async def cap_body(request: Request) -> bytes:
             code="unsupported_media_type",
             status_code=415,
         )
-    limit = DEFAULT_MAX_BYTES
+    limit = request.app.state.settings.cap_max_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
@@ -100,19 +104,20 @@ def post_cap(
     response: Response,
 ):
     """Ingest one CAP 1.2 alert; its signals go through the same flow as an operator's."""
-    result = cap_flows.ingest_cap(session, runtime=runtime, data=body, posted_by=user.name)
+    result = cap_flows.ingest_cap(
+        session,
+        runtime=runtime,
+        data=body,
+        posted_by=user.name,
+        drill=drill_service.is_drill_user(session, user),
+    )
     record = result.record
     if result.duplicate:
         response.status_code = 200
-    return CapIngestPublic(
-        id=record.id,
-        identifier=record.identifier,
-        sender=record.sender,
-        sent=record.sent,
-        status=record.status,
-        msg_type=record.msg_type,
+    return to_public(
+        CapIngestPublic,
+        record,
         duplicate=result.duplicate,
-        outcome=record.outcome,
         signals=result.signals,
         actions=[] if result.duplicate else result.actions,
         published=[] if result.duplicate else result.published,
@@ -128,7 +133,8 @@ def list_received(user: Reader, session: SessionDep, limit: int = Query(100, ge=
 @router.get("/received/{received_id}.xml", response_class=Response)
 def get_received_xml(received_id: int, user: Reader, session: SessionDep):
     row = cap_flows.get_received(session, received_id=received_id)
-    return Response(row.raw_xml.encode("utf-8"), media_type=CAP_MIME)
+    data = row.raw if row.raw is not None else row.raw_xml.encode("utf-8")
+    return Response(data, media_type=CAP_MIME)
 
 
 @router.get("/alerts", response_model=list[CapPublishedPublic], dependencies=[PublicRateLimited])
@@ -167,38 +173,13 @@ def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request):
 
 
 def _received_public(row: CapReceived) -> CapReceivedPublic:
-    return CapReceivedPublic(
-        id=row.id,
-        identifier=row.identifier,
-        sender=row.sender,
-        sent=row.sent,
-        status=row.status,
-        msg_type=row.msg_type,
-        references=row.references,
-        received_at=row.received_at,
-        received_at_local=local_iso(row.received_at),
-        origin=row.origin,
-        feed_id=row.feed_id,
-        posted_by=row.posted_by,
-        size=row.size,
-        outcome=row.outcome,
-        result=row.result,
-    )
+    return to_public(CapReceivedPublic, row, received_at_local=local_iso(row.received_at))
 
 
 def _published_public(runtime, row: CapPublished) -> CapPublishedPublic:
-    return CapPublishedPublic(
-        id=row.id,
-        identifier=row.identifier,
-        sent=row.sent,
+    return to_public(
+        CapPublishedPublic,
+        row,
         sent_local=local_iso(row.sent),
-        status=row.status,
-        msg_type=row.msg_type,
-        references=row.references,
-        source=row.source,
-        kind=row.kind,
-        level=row.level,
-        signal_change_id=row.signal_change_id,
-        broadcast_id=row.broadcast_id,
         url=cap_service.alert_url(runtime, row.identifier),
     )

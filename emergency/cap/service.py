@@ -3,9 +3,14 @@ served as an Atom feed (GET /api/v1/cap/feed.atom) and one by one (GET /api/v1/c
 
 - `publish_signal_change`: called by the signal flow for every change. The first alert of a
   signal is an Alert, the next ones Updates that reference the previous one, and lowering is
-  a Cancel of it; a drill's alerts have status Exercise.
+  an Update of low severity (AllClear) that references it; a drill's alerts have status
+  Exercise.
 - `publish_broadcast_cap`: called when a public broadcast goes out (the broadcasts flow, and
-  the rules when their broadcast is sent automatically); idempotent per broadcast.
+  the rules when their broadcast is sent automatically); idempotent per broadcast. A
+  broadcast sent because a condition stopped holding (a rule's reverse: "signal lowered") is
+  an all-clear: an Update of low severity of our previous broadcast alert, not a Severe Alert.
+Every alert passes the OASIS schema and the offline checks of the Google Public Alerts CAP
+profile (emergency.cap.profile) before it is stored.
 
 Publishing never fails the change it describes: a problem is logged and the change stands.
 """
@@ -13,24 +18,27 @@ Publishing never fails the change it describes: a problem is logged and the chan
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import timedelta
 
 from shapely.geometry import MultiPolygon, Polygon, shape
-from shapely.ops import unary_union
 from sqlmodel import Session, col, select
 
 from emergency.cap.atom import AtomEntry, atom_feed
 from emergency.cap.build import (
+    ALL_CLEAR_FOR,
     AreaSpec,
     broadcast_alert,
     cap_time,
     make_identifier,
     signal_change_alert,
 )
+from emergency.cap.parse import parse_cap
+from emergency.cap.profile import profile_problems
 from emergency.cap.tables import CapPublished
 from emergency.db import utcnow
 from emergency.events import service as event_service
-from emergency.signals.context import cached, zones
+from emergency.rules.models import is_reverse_key
+from emergency.runtime import Runtime
 from geo.cap import cap_polygons
 
 log = logging.getLogger(__name__)
@@ -56,24 +64,14 @@ FEED_LIMIT = 50
 # --- areas -------------------------------------------------------------------------------
 
 
-def hengqin_area(runtime: Any) -> AreaSpec:
+def hengqin_area(runtime: Runtime) -> AreaSpec:
     """All of our zones as one CAP area (their union; its convex hull if it is in pieces)."""
-
-    def build() -> AreaSpec:
-        geometries = [z.geometry for z in zones(runtime)]
-        if not geometries:
-            return AreaSpec(area_desc=HENGQIN_NAMES)
-        union = unary_union(geometries)
-        if not isinstance(union, Polygon):
-            union = union.convex_hull  # one polygon: a warning errs on the side of more area
-        return AreaSpec(area_desc=HENGQIN_NAMES, polygons=cap_polygons(union))
-
-    return cached(runtime, "cap.hengqin_area", build)
+    return AreaSpec(area_desc=HENGQIN_NAMES, polygons=runtime.config.hengqin_polygons)
 
 
-def zone_areas(runtime: Any, zone_ids: list[str], area: dict | None = None) -> list[AreaSpec]:
+def zone_areas(runtime: Runtime, zone_ids: list[str], area: dict | None = None) -> list[AreaSpec]:
     """One CAP area per zone (named in each language), plus a drawn GeoJSON area if any."""
-    zone_set = zones(runtime)
+    zone_set = runtime.zones
     areas = []
     for zone_id in zone_ids:
         zone = zone_set.get(zone_id)
@@ -95,7 +93,7 @@ def zone_areas(runtime: Any, zone_ids: list[str], area: dict | None = None) -> l
 # --- publishing --------------------------------------------------------------------------
 
 
-def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPublished | None:
+def publish_signal_change(session: Session, *, runtime: Runtime, change) -> CapPublished | None:
     """Our CAP alert for one signal change (see the module docstring)."""
     status = "Exercise" if change.exercise else "Actual"
     previous = session.exec(
@@ -109,8 +107,8 @@ def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPubli
         .limit(1)
     ).first()
     references = []
-    if previous is not None and previous.msg_type != "Cancel":
-        references = [_reference(previous)]
+    if previous is not None and previous.msg_type != "Cancel" and previous.level is not None:
+        references = [_reference(previous)]  # an all-clear ended the previous one
     if change.level is None and not references:
         # Raised before we published alerts (or never announced): nothing to cancel.
         log.info(
@@ -131,18 +129,20 @@ def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPubli
             sender=SENDER,
             sent=sent,
             references=references,
+            expires=change.expires_at,
             areas=[hengqin_area(runtime)],
             sender_names=SENDER_NAMES,
             status=status,
             web=runtime.settings.public_url,
         )
+        _check_profile(xml)
     except Exception:
         log.exception(
             "could not build the CAP alert of a signal change",
             extra={"signal_change_id": change.id},
         )
         return None
-    msg_type = "Cancel" if change.level is None else ("Update" if references else "Alert")
+    msg_type = "Update" if references else "Alert"
     row = CapPublished(
         identifier=identifier,
         sender=SENDER,
@@ -159,9 +159,12 @@ def publish_signal_change(session: Session, *, runtime: Any, change) -> CapPubli
     return _store(session, runtime=runtime, row=row)
 
 
-def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPublished | None:
+def publish_broadcast_cap(
+    session: Session, *, runtime: Runtime, broadcast, all_clear: bool = False
+) -> CapPublished | None:
     """The CAP alert of a public broadcast (one <info> per language of its messages); the same
-    broadcast again returns the alert already published."""
+    broadcast again returns the alert already published. `all_clear`: the broadcast says a
+    danger has passed (a rule's reverse action): an Update of low severity."""
     existing = session.exec(
         select(CapPublished).where(CapPublished.broadcast_id == broadcast.id)
     ).first()
@@ -170,6 +173,19 @@ def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPu
     sent = utcnow()
     identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
     status = "Exercise" if broadcast.exercise else "Actual"
+    # The broadcasts flow publishes as soon as a broadcast goes out: a rule's reverse action
+    # is recognised by the broadcast's idempotency key, the key of the rule's run.
+    all_clear = all_clear or is_reverse_key(getattr(broadcast, "idempotency_key", None))
+    references: list[str] = []
+    if all_clear:
+        earlier = session.exec(
+            select(CapPublished)
+            .where(col(CapPublished.broadcast_id).is_not(None), CapPublished.status == status)
+            .order_by(col(CapPublished.id).desc())
+            .limit(1)
+        ).first()
+        references = [_reference(earlier)] if earlier is not None else []
+    tone = _ALL_CLEAR if all_clear else _WARNING
     try:
         areas = zone_areas(runtime, list(broadcast.zones or []), broadcast.area)
         xml = broadcast_alert(
@@ -178,11 +194,22 @@ def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPu
             sent=sent,
             messages={k: v for k, v in dict(broadcast.messages).items() if v},
             areas=areas,
-            headlines=_headlines(broadcast),
+            headlines={
+                lang: f"{HENGQIN_PLACE[lang]}{_SEP[lang]}{text}"
+                for lang, text in tone["headline"].items()
+            },
+            urgency=tone["urgency"],
+            severity=tone["severity"],
+            certainty="Observed",
+            response_types=[tone["response"]],
+            expires=sent + (ALL_CLEAR_FOR if all_clear else BROADCAST_FOR),
+            msg_type="Update" if references else "Alert",
+            references=references,
             sender_names=SENDER_NAMES,
             status=status,
             web=runtime.settings.public_url,
         )
+        _check_profile(xml)
     except Exception:
         log.exception(
             "could not build the CAP alert of a broadcast", extra={"broadcast_id": broadcast.id}
@@ -193,19 +220,50 @@ def publish_broadcast_cap(session: Session, *, runtime: Any, broadcast) -> CapPu
         sender=SENDER,
         sent=sent,
         status=status,
-        msg_type="Alert",
+        msg_type="Update" if references else "Alert",
+        references=" ".join(references) or None,
         broadcast_id=broadcast.id,
         xml=xml.decode("utf-8"),
     )
     return _store(session, runtime=runtime, row=row)
 
 
-def _headlines(broadcast) -> dict[str, str] | None:
-    title = (getattr(broadcast, "title", "") or "").strip()
-    return {lang: title for lang in dict(broadcast.messages)} if title else None
+HENGQIN_PLACE = {"zh-Hans": "横琴", "zh-Hant": "橫琴", "pt": "Hengqin", "en": "Hengqin"}
+_SEP = {"zh-Hans": "：", "zh-Hant": "：", "pt": ": ", "en": ": "}
+# A public broadcast stays current a day unless a later alert replaces it; an all-clear an hour.
+BROADCAST_FOR = timedelta(hours=24)
+_WARNING = {
+    "headline": {
+        "zh-Hans": "三防指挥部公共安全警报",
+        "zh-Hant": "三防指揮部公共安全警報",
+        "pt": "alerta de segurança pública do posto de comando",
+        "en": "public safety alert from the command post",
+    },
+    "urgency": "Immediate",
+    "severity": "Severe",
+    "response": "Execute",  # do what the message says
+}
+_ALL_CLEAR = {
+    "headline": {
+        "zh-Hans": "警报解除，外出请注意安全",
+        "zh-Hant": "警報解除，外出請注意安全",
+        "pt": "fim do alerta, cuidado ao sair",
+        "en": "all clear, take care outside",
+    },
+    "urgency": "Past",
+    "severity": "Minor",
+    "response": "AllClear",
+}
 
 
-def _store(session: Session, *, runtime: Any, row: CapPublished) -> CapPublished:
+def _check_profile(xml: bytes) -> None:
+    """Never publish what the Google Public Alerts profile's offline checks refuse."""
+    problems = profile_problems(parse_cap(xml, max_bytes=max(len(xml), 1)))
+    if problems:
+        raise ValueError("the alert breaks the CAP profile: " + "; ".join(problems))
+
+
+def _store(session: Session, *, runtime: Runtime, row: CapPublished) -> CapPublished:
     session.add(row)
     session.flush()
     event_service.emit(
@@ -233,7 +291,7 @@ def _reference(row: CapPublished) -> str:
 # --- reading -----------------------------------------------------------------------------
 
 
-def alert_url(runtime: Any, identifier: str) -> str:
+def alert_url(runtime: Runtime, identifier: str) -> str:
     return f"{runtime.settings.public_url}/api/v1/cap/alerts/{identifier}.xml"
 
 
@@ -253,10 +311,10 @@ def feed_version(session: Session) -> int:
     return int(newest or 0)
 
 
-def atom(session: Session, *, runtime: Any, limit: int = FEED_LIMIT) -> bytes:
+def atom(session: Session, *, runtime: Runtime, limit: int = FEED_LIMIT) -> bytes:
     """Our newest alerts as an Atom feed, built once per version of the feed and reused."""
     version = feed_version(session)
-    memo = runtime.extras.get("cap.feed")
+    memo = runtime.memo.atom_feed
     if memo and memo[0] == (version, limit):
         return memo[1]
     rows = list_published(session, limit=limit)
@@ -274,5 +332,5 @@ def atom(session: Session, *, runtime: Any, limit: int = FEED_LIMIT) -> bytes:
         author_uri=base,
         alternate_url=f"{base}/",
     )
-    runtime.extras["cap.feed"] = ((version, limit), data)
+    runtime.memo.atom_feed = ((version, limit), data)
     return data

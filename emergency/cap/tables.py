@@ -3,9 +3,11 @@
 (`emergency.cap.models` holds the parsed-alert dataclasses of the CAP library; these are the
 database tables.)
 
-A received alert is kept whole (its XML, within the size limit) with what it did, so a
-duplicate is recognised by (sender, identifier), a later Cancel can find the alerts it
-references, and an operator can see why an alert changed nothing.
+A received alert is kept whole with what it did: `raw` holds the bytes exactly as they came
+(encoding, declaration, comments, signature: a signed alert can still be verified), `raw_xml`
+the same document as text for reading and searching. A duplicate is recognised by (sender,
+identifier), a later Cancel can find the alerts it references, and an operator can see why an
+alert changed nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from emergency.db import JSONType, UTCDateTime, utcnow
@@ -25,6 +27,8 @@ class Outcome(StrEnum):
     no_change = "no_change"  # the signals it asserts were already in force, or skipped
     nothing_mapped = "nothing_mapped"  # it names no signal we know (or is Ack/Error)
     not_actual = "not_actual"  # Test, Draft or System: stored and acknowledged, never acted on
+    untrusted = "untrusted"  # it names a source's signal, but its sender is not trusted for it
+    conflict = "conflict"  # its infos disagree on a signal: stored, the operator decides
 
 
 class CapReceived(SQLModel, table=True):
@@ -45,6 +49,7 @@ class CapReceived(SQLModel, table=True):
     posted_by: str = Field(max_length=120)  # the user who posted it, or feed:<id>
     size: int
     raw_xml: str = Field(sa_column=Column(Text, nullable=False))
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     outcome: Outcome = Field(sa_type=String(16))
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
 

@@ -75,6 +75,10 @@ class Level(_Model):
     color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
     aliases: list[str] = []
     cap_severity: CapSeverity | None = None
+    # A warning issued ahead of what it warns of (our CAP: certainty Likely, urgency
+    # Expected) rather than a state in force now (Observed, Immediate); default: the kind's.
+    forecast: bool | None = None
+    instruction: Names | None = None  # what to do, per language (default: the kind's)
 
     def name(self, language: Language) -> str:
         return self.names[language]
@@ -93,6 +97,8 @@ class Kind(_Model):
     names: Names
     replaces_current: bool = True
     cap_category: CapCategory = "Met"
+    forecast: bool = False  # see Level.forecast
+    instruction: Names | None = None  # what to do, per language, for any level of the kind
     levels: Annotated[list[Level], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -118,6 +124,8 @@ class Kind(_Model):
 class Source(_Model):
     id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
     names: Names
+    # Where its signals are in force, per language: our CAP headlines say so (澳門 / Macau).
+    place: Names | None = None
     kinds: Annotated[list[Kind], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from emergency.db import UTCDateTime, utcnow
+from emergency.drills.models import exercise_field
 
 
 class CrewStatus(StrEnum):
@@ -49,6 +50,7 @@ class Crew(SQLModel, table=True):
     status_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_by: str | None = Field(default=None, max_length=120)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = exercise_field(index=True)
 
 
 class CrewTask(SQLModel, table=True):
@@ -66,3 +68,4 @@ class CrewTask(SQLModel, table=True):
     assigned_by: str = Field(max_length=120)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_by: str | None = Field(default=None, max_length=120)
+    exercise: bool = exercise_field(index=True)

@@ -1,9 +1,11 @@
-"""HTTP routes of the crews domain."""
+"""HTTP routes of the crews domain. Lists show real crews; `?exercise=true` (or a drill
+user's token) the drill's; `"exercise": true` in a body makes the change a drill's."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from emergency import visibility
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.crews import service as crew_service
 from emergency.crews.schemas import (
@@ -14,74 +16,130 @@ from emergency.crews.schemas import (
     TaskIn,
     TaskPublic,
 )
+from emergency.drills import service as drill_service
 from emergency.field.dependencies import ZonesDep
+from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
 
 
 @router.get("", response_model=list[CrewPublic])
-def list_crews(user: Reader, session: SessionDep):
-    return [crew_service.public(session, c) for c in crew_service.list_crews(session)]
+def list_crews(user: Reader, session: SessionDep, exercise: bool = False):
+    """Crews and their open tasks (a task for a request for help: its note for operators)."""
+    exercise = drill_service.is_drill(session, user, exercise)
+    return [
+        visibility.crew(crew_service.public(session, c).model_dump(), user.role)
+        for c in crew_service.list_crews(session, exercise=exercise)
+    ]
 
 
 @router.get("/totals")
-def crew_totals(user: Reader, session: SessionDep) -> dict:
+def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
     """Crews and people by status (what the wall screen shows)."""
-    return crew_service.totals(session)
+    return crew_service.totals(session, drill_service.is_drill(session, user, exercise))
 
 
 @router.post("", response_model=CrewPublic, status_code=201)
-def create_crew(body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    crew = crew_service.create_crew(session, actor=user.name, zones=zones, **body.model_dump())
-    return crew_service.public(session, crew)
+def create_crew(
+    body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+):
+    """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
+
+    def create() -> CrewPublic:
+        crew = crew_service.create_crew(
+            session,
+            actor=user.name,
+            zones=zones,
+            exercise=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
+        )
+        return crew_service.public(session, crew)
+
+    return once.run(create, status_code=201)
 
 
 @router.post("/standby", response_model=StandbyResult)
-def all_standby(user: Operator, session: SessionDep):
-    """Every resting or released crew to standby; deployed crews keep their tasks."""
-    changed = crew_service.set_all_standby(session, actor=user.name, origin="operator")
-    return StandbyResult(changed=[crew_service.public(session, c) for c in changed])
+def all_standby(user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False):
+    """Every resting or released crew to standby; deployed crews keep their tasks
+    (`?exercise=true`: the drill's crews)."""
+
+    def standby() -> StandbyResult:
+        changed = crew_service.set_all_standby(
+            session,
+            actor=user.name,
+            origin="operator",
+            exercise=drill_service.is_drill(session, user, exercise),
+        )
+        return StandbyResult(changed=[crew_service.public(session, c) for c in changed])
+
+    return once.run(standby)
 
 
 @router.post("/{crew_id}/status", response_model=CrewPublic)
-def set_crew_status(crew_id: int, body: CrewStatusIn, user: Operator, session: SessionDep):
-    crew_service.set_status(
-        session,
-        crew_id=crew_id,
-        status=body.status,
-        actor=user.name,
-        origin="operator",
-        headcount=body.headcount,
-        note=body.note,
-    )
-    return crew_service.public(session, crew_service.get_crew(session, crew_id=crew_id))
+def set_crew_status(
+    crew_id: int, body: CrewStatusIn, user: Operator, session: SessionDep, once: IdempotentDep
+):
+    def set_it() -> CrewPublic:
+        crew_service.set_status(
+            session,
+            crew_id=crew_id,
+            status=body.status,
+            actor=user.name,
+            origin="operator",
+            headcount=body.headcount,
+            note=body.note,
+            drill=drill_service.is_drill(session, user, body.exercise),
+        )
+        return crew_service.public(session, crew_service.get_crew(session, crew_id=crew_id))
+
+    return once.run(set_it)
 
 
 @router.post("/{crew_id}/tasks", response_model=TaskPublic, status_code=201)
-def add_task(crew_id: int, body: TaskIn, user: Operator, session: SessionDep):
-    """A task for a crew: a hazard to deal with, a request for help, or anything else."""
+def add_task(crew_id: int, body: TaskIn, user: Operator, session: SessionDep, once: IdempotentDep):
+    """A task for a crew: a hazard to deal with, a request for help, or anything else (an
+    `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    task = field_flows.assign_crew_task(
-        session,
-        crew_id=crew_id,
-        actor=user.name,
-        description=body.description,
-        hazard_id=body.hazard_id,
-        help_request_id=body.help_request_id,
-    )
-    return crew_service.task_public(task)
+    def assign() -> dict:
+        task = field_flows.assign_crew_task(
+            session,
+            crew_id=crew_id,
+            actor=user.name,
+            description=body.description,
+            hazard_id=body.hazard_id,
+            help_request_id=body.help_request_id,
+            drill=drill_service.is_drill(session, user, body.exercise),
+        )
+        return TaskPublic.model_validate(crew_service.task_public(task)).model_dump(mode="json")
+
+    return once.run(assign, status_code=201)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
-def task_done(task_id: int, user: Operator, session: SessionDep):
-    return crew_service.task_public(
-        crew_service.end_task(session, task_id=task_id, actor=user.name)
+def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+    return once.run(
+        lambda: crew_service.task_public(
+            crew_service.end_task(
+                session,
+                task_id=task_id,
+                actor=user.name,
+                drill=drill_service.is_drill_user(session, user),
+            )
+        )
     )
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
-def task_cancel(task_id: int, user: Operator, session: SessionDep):
-    return crew_service.task_public(
-        crew_service.end_task(session, task_id=task_id, actor=user.name, done=False)
+def task_cancel(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+    return once.run(
+        lambda: crew_service.task_public(
+            crew_service.end_task(
+                session,
+                task_id=task_id,
+                actor=user.name,
+                done=False,
+                drill=drill_service.is_drill_user(session, user),
+            )
+        )
     )

@@ -21,18 +21,25 @@ class CrewIn(_In):
     lat: float | None = None
     lon: float | None = None
     status: CrewStatus = CrewStatus.standby
+    exercise: bool = Field(
+        default=False, description="a drill's crew: never counted in real figures"
+    )
 
 
 class CrewStatusIn(_In):
     status: CrewStatus
     headcount: int | None = Field(default=None, ge=0, le=10_000)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = Field(
+        default=False, description="a drill's change: it may change a drill's crew only"
+    )
 
 
 class TaskIn(_In):
     description: str = Field(min_length=1, max_length=500)
     hazard_id: int | None = None
     help_request_id: int | None = None
+    exercise: bool = Field(default=False, description="a drill's task: for a drill's crew only")
 
 
 class TaskPublic(BaseModel):
@@ -45,6 +52,7 @@ class TaskPublic(BaseModel):
     assigned_at: datetime
     assigned_by: str
     ended_at: datetime | None
+    exercise: bool = False
 
 
 class CrewPublic(BaseModel):
@@ -61,6 +69,7 @@ class CrewPublic(BaseModel):
     status_at_local: str
     note: str | None
     open_tasks: list[TaskPublic] = []
+    exercise: bool = False
 
 
 class StandbyResult(BaseModel):

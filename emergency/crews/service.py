@@ -3,6 +3,9 @@
 For rules: `set_all_standby(session, *, actor, origin)` puts every crew that is resting or
 released on standby (deployed crews stay on their task); idempotent. Every change emits
 `crew.updated` with the totals the screens show.
+
+A drill's crews are exercise crews (`exercise`), with their own status and tasks: a drill
+never changes a real crew (emergency.drills), and their events carry the drill's totals.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from emergency.audit import service as audit_service
 from emergency.clock import local_iso
 from emergency.crews.models import TRANSITIONS, Crew, CrewStatus, CrewTask, TaskStatus
 from emergency.crews.schemas import CrewPublic, TaskPublic
-from emergency.db import utcnow
+from emergency.db import get_or_404, to_public, utcnow
+from emergency.drills import service as drill_service
 from emergency.events import service as event_service
-from emergency.exceptions import Conflict, InvalidInput, NotFound
+from emergency.exceptions import Conflict, InvalidInput
 from emergency.field.common import check_location, check_origin
 
 EVENT = "crew.updated"
@@ -33,6 +37,7 @@ def create_crew(
     lon: float | None = None,
     status: CrewStatus | str = CrewStatus.standby,
     zones=None,
+    exercise: bool = False,
 ) -> Crew:
     name = name.strip()
     if not name:
@@ -53,6 +58,7 @@ def create_crew(
         zone_id=zone_id,
         status=CrewStatus(status),
         updated_by=actor,
+        exercise=exercise,
     )
     session.add(crew)
     session.flush()
@@ -63,21 +69,18 @@ def create_crew(
         target_type="crew",
         target_id=crew.id,
         after={"name": name, "headcount": headcount, "status": crew.status},
+        exercise=exercise,
     )
     _emit(session, crew, action="created")
     return crew
 
 
 def get_crew(session: Session, *, crew_id: int, lock: bool = False) -> Crew:
-    query = select(Crew).where(Crew.id == crew_id)
-    crew = session.exec(query.with_for_update() if lock else query).first()
-    if crew is None:
-        raise NotFound(f"crew {crew_id} not found", code="crew_not_found")
-    return crew
+    return get_or_404(session, Crew, crew_id, "crew", code="crew_not_found", lock=lock)
 
 
-def list_crews(session: Session) -> list[Crew]:
-    return list(session.exec(select(Crew).order_by(col(Crew.id))))
+def list_crews(session: Session, *, exercise: bool = False) -> list[Crew]:
+    return list(session.exec(select(Crew).where(Crew.exercise == exercise).order_by(col(Crew.id))))
 
 
 def set_status(
@@ -89,9 +92,10 @@ def set_status(
     origin: str,
     headcount: int | None = None,
     note: str | None = None,
+    drill: bool = False,
 ) -> Crew | None:
     """Change a crew's status (and headcount); None when nothing changed; 409 when the
-    change is not allowed (TRANSITIONS)."""
+    change is not allowed (TRANSITIONS), or when a drill names a real crew."""
     origin = check_origin(origin)
     try:
         status = CrewStatus(status)
@@ -100,6 +104,7 @@ def set_status(
             f"status: {status!r} must be one of {', '.join(s.value for s in CrewStatus)}"
         ) from None
     crew = get_crew(session, crew_id=crew_id, lock=True)
+    drill_service.follow(crew.exercise, drill=drill, what=f"crew {crew.id}")
     same_count = headcount is None or headcount == crew.headcount
     if crew.status == status and same_count:
         return None
@@ -125,25 +130,37 @@ def set_status(
         target_id=crew.id,
         before=before,
         after={"status": crew.status, "headcount": crew.headcount, "origin": origin, "note": note},
+        exercise=crew.exercise,
     )
     _emit(session, crew, action="status")
     return crew
 
 
-def set_all_standby(session: Session, *, actor: str, origin: str) -> list[Crew]:
+def set_all_standby(
+    session: Session, *, actor: str, origin: str, exercise: bool = False
+) -> list[Crew]:
     """Every resting or released crew to standby (deployed crews keep working); returns the
-    crews that changed, [] when all already were on standby or deployed."""
+    crews that changed, [] when all already were on standby or deployed. `exercise`: the
+    drill's crews (a drill's call-out never touches the real ones)."""
     origin = check_origin(origin)
     crews = session.exec(
         select(Crew)
-        .where(col(Crew.status).in_([CrewStatus.resting, CrewStatus.released]))
+        .where(
+            col(Crew.status).in_([CrewStatus.resting, CrewStatus.released]),
+            Crew.exercise == exercise,
+        )
         .order_by(col(Crew.id))
         .with_for_update()
     ).all()
     changed = []
     for crew in crews:
         result = set_status(
-            session, crew_id=crew.id, status=CrewStatus.standby, actor=actor, origin=origin
+            session,
+            crew_id=crew.id,
+            status=CrewStatus.standby,
+            actor=actor,
+            origin=origin,
+            drill=exercise,
         )
         if result is not None:
             changed.append(result)
@@ -158,9 +175,12 @@ def add_task(
     actor: str,
     hazard_id: int | None = None,
     help_request_id: int | None = None,
+    drill: bool = False,
 ) -> CrewTask:
-    """Give a crew a task; a crew on standby is deployed, a resting or released one refused."""
+    """Give a crew a task; a crew on standby is deployed, a resting or released one refused.
+    A drill's task goes to a drill's crew only."""
     crew = get_crew(session, crew_id=crew_id, lock=True)
+    exercise = drill_service.follow(crew.exercise, drill=drill, what=f"crew {crew.id}")
     if crew.status not in (CrewStatus.standby, CrewStatus.deployed):
         raise Conflict(
             f"crew {crew.id} is {crew.status}: put it on standby before giving it a task",
@@ -172,6 +192,7 @@ def add_task(
         help_request_id=help_request_id,
         description=description,
         assigned_by=actor,
+        exercise=exercise,
     )
     session.add(task)
     session.flush()
@@ -182,21 +203,28 @@ def add_task(
         target_type="crew",
         target_id=crew.id,
         after={"task_id": task.id, "hazard_id": hazard_id, "help_request_id": help_request_id},
+        exercise=exercise,
     )
     if crew.status != CrewStatus.deployed:
         set_status(
-            session, crew_id=crew.id, status=CrewStatus.deployed, actor=actor, origin="operator"
+            session,
+            crew_id=crew.id,
+            status=CrewStatus.deployed,
+            actor=actor,
+            origin="operator",
+            drill=exercise,
         )
     else:
         _emit(session, crew, action="task")
     return task
 
 
-def end_task(session: Session, *, task_id: int, actor: str, done: bool = True) -> CrewTask:
+def end_task(
+    session: Session, *, task_id: int, actor: str, done: bool = True, drill: bool = False
+) -> CrewTask:
     """Mark a task done (or cancelled). A deployed crew with no task left stands by again."""
-    task = session.get(CrewTask, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} not found", code="task_not_found")
+    task = get_or_404(session, CrewTask, task_id, "task", code="task_not_found")
+    exercise = drill_service.follow(task.exercise, drill=drill, what=f"task {task_id}")
     if task.status != TaskStatus.assigned:
         raise Conflict(f"task {task_id} is already {task.status}", code="illegal_transition")
     task.status = TaskStatus.done if done else TaskStatus.cancelled
@@ -210,6 +238,7 @@ def end_task(session: Session, *, task_id: int, actor: str, done: bool = True) -
         target_type="crew",
         target_id=task.crew_id,
         after={"task_id": task.id},
+        exercise=exercise,
     )
     crew = get_crew(session, crew_id=task.crew_id, lock=True)
     if crew.status == CrewStatus.deployed and not open_tasks(session, crew_id=crew.id):
@@ -220,55 +249,42 @@ def end_task(session: Session, *, task_id: int, actor: str, done: bool = True) -
             actor=actor,
             origin="system",
             note="no task left",
+            drill=exercise,
         )
     else:
         _emit(session, crew, action="task")
     return task
 
 
-def open_tasks(session: Session, *, crew_id: int | None = None) -> list[CrewTask]:
+def open_tasks(
+    session: Session, *, crew_id: int | None = None, exercise: bool = False
+) -> list[CrewTask]:
+    """A crew's open tasks; without a crew, every open task of reality (or of the drills)."""
     query = (
         select(CrewTask).where(CrewTask.status == TaskStatus.assigned).order_by(col(CrewTask.id))
     )
     if crew_id is not None:
         query = query.where(CrewTask.crew_id == crew_id)
+    else:
+        query = query.where(CrewTask.exercise == exercise)
     return list(session.exec(query))
 
 
 def task_public(t: CrewTask) -> TaskPublic:
-    return TaskPublic(
-        id=t.id,
-        crew_id=t.crew_id,
-        hazard_id=t.hazard_id,
-        help_request_id=t.help_request_id,
-        description=t.description,
-        status=t.status,
-        assigned_at=t.assigned_at,
-        assigned_by=t.assigned_by,
-        ended_at=t.ended_at,
-    )
+    return to_public(TaskPublic, t)
 
 
 def public(session: Session, crew: Crew) -> CrewPublic:
-    return CrewPublic(
-        id=crew.id,
-        name=crew.name,
-        unit=crew.unit,
-        headcount=crew.headcount,
-        station=crew.station,
-        lat=crew.lat,
-        lon=crew.lon,
-        zone_id=crew.zone_id,
-        status=crew.status,
-        status_at=crew.status_at,
+    return to_public(
+        CrewPublic,
+        crew,
         status_at_local=local_iso(crew.status_at),
-        note=crew.note,
         open_tasks=[task_public(t) for t in open_tasks(session, crew_id=crew.id)],
     )
 
 
-def totals(session: Session) -> dict:
-    crews = list_crews(session)
+def totals(session: Session, exercise: bool = False) -> dict:
+    crews = list_crews(session, exercise=exercise)
     by_status = {s.value: {"crews": 0, "people": 0} for s in CrewStatus}
     for c in crews:
         by_status[c.status]["crews"] += 1
@@ -280,15 +296,18 @@ def totals(session: Session) -> dict:
         "on_duty_crews": len(on_island),
         "on_duty_people": sum(c.headcount for c in on_island),
         "by_status": by_status,
-        "open_tasks": len(open_tasks(session)),
+        "open_tasks": len(open_tasks(session, exercise=exercise)),
     }
 
 
-def summary(session: Session) -> dict:
-    """The situation's `crews` section."""
+def summary(session: Session, exercise: bool = False) -> dict:
+    """The situation's `crews` section (of reality, or of the drills)."""
     return {
-        **totals(session),
-        "items": [public(session, c).model_dump(mode="json") for c in list_crews(session)],
+        **totals(session, exercise),
+        "items": [
+            public(session, c).model_dump(mode="json")
+            for c in list_crews(session, exercise=exercise)
+        ],
     }
 
 
@@ -298,7 +317,8 @@ def _emit(session: Session, crew: Crew, *, action: str) -> None:
         EVENT,
         {
             "action": action,
+            "exercise": crew.exercise,
             "crew": public(session, crew).model_dump(mode="json"),
-            "totals": totals(session),
+            "totals": totals(session, crew.exercise),
         },
     )

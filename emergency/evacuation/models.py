@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
+from sqlalchemy import String, false, text
 from sqlmodel import Column, Field, SQLModel
 
 from emergency.db import JSONType, UTCDateTime, utcnow
+from emergency.drills.models import exercise_field
 
 
 class OrderLevel(StrEnum):
@@ -24,7 +25,10 @@ class OrderStatus(StrEnum):
 
 class Shelter(SQLModel, table=True):
     """A shelter; created from config/zones/shelters.geojson, its occupancy and open flag
-    live here (geo.shelters.Shelter is the same thing as a value, for nearest-shelter)."""
+    live here (geo.shelters.Shelter is the same thing as a value, for nearest-shelter).
+
+    A drill has a state of its own for every shelter (`exercise_is_open`,
+    `exercise_occupancy`): a drill opens and fills shelters without touching the real state."""
 
     __tablename__ = "shelter"
 
@@ -38,10 +42,14 @@ class Shelter(SQLModel, table=True):
     zone_id: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_by: str | None = Field(default=None, max_length=120)
+    exercise_is_open: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    exercise_occupancy: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
 
 class EvacuationOrder(SQLModel, table=True):
-    """An order for one zone; at most one `active` per zone (the service keeps it so)."""
+    """An order for one zone; at most one `active` per zone and mode, real or exercise (the
+    service keeps it so). The zones ordered in one action share its shelters and the broadcast
+    drafted with it (`broadcast_id`); lifting drafts the lift message (`lift_broadcast_id`)."""
 
     __tablename__ = "evacuation_order"
 
@@ -56,6 +64,12 @@ class EvacuationOrder(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_by: str | None = Field(default=None, max_length=120)
     ended_origin: str | None = Field(default=None, max_length=80)
+    shelter_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
+    )
+    broadcast_id: int | None = Field(default=None, index=True)
+    lift_broadcast_id: int | None = None
+    exercise: bool = exercise_field(index=True)
 
 
 class Movement(SQLModel, table=True):
@@ -78,3 +92,4 @@ class Movement(SQLModel, table=True):
     reported_by: str = Field(max_length=120)
     field_report_id: int | None = Field(default=None, index=True)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = exercise_field(index=True)

@@ -1,12 +1,23 @@
-"""HTTP routes of evacuation orders, movements and shelters."""
+"""HTTP routes of evacuation orders, movements and shelters.
+
+Lists and totals are of reality; `?exercise=true` (or a drill user's token) shows the drill's
+(its orders, movements, and every shelter's drill state). `"exercise": true` in a body makes
+the change a drill's (emergency.drills). Every change accepts an `Idempotency-Key` header
+(emergency.idempotency): the same key and body again answers the stored result, once.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.broadcasts import service as broadcast_service
+from emergency.dependencies import RuntimeDep
+from emergency.drills import service as drill_service
+from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
 from emergency.evacuation.schemas import (
+    BroadcastRef,
     LiftIn,
     MovementIn,
     MovementPublic,
@@ -19,13 +30,18 @@ from emergency.evacuation.schemas import (
     ShelterPublic,
 )
 from emergency.field.dependencies import ZonesDep
+from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
-def list_shelters(user: Reader, session: SessionDep):
-    return [evacuation_service.shelter_public(s) for s in evacuation_service.list_shelters(session)]
+def list_shelters(user: Reader, session: SessionDep, exercise: bool = False):
+    exercise = drill_service.is_drill(session, user, exercise)
+    return [
+        evacuation_service.shelter_public(s, exercise)
+        for s in evacuation_service.list_shelters(session)
+    ]
 
 
 @router.get("/shelters/nearest", response_model=list[NearestShelter])
@@ -36,98 +52,195 @@ def nearest_shelters(
     lon: float = Query(..., examples=[113.53]),
     people: int = Query(1, ge=1, le=5000),
     limit: int = Query(3, ge=1, le=20),
+    exercise: bool = False,
 ):
     """The nearest open shelters with room for `people`, nearest first (empty: none)."""
-    return evacuation_service.nearest(session, lat=lat, lon=lon, people=people, limit=limit)
+    return evacuation_service.nearest(
+        session,
+        lat=lat,
+        lon=lon,
+        people=people,
+        limit=limit,
+        exercise=drill_service.is_drill(session, user, exercise),
+    )
 
 
 @router.post("/shelters/{shelter_id}/open", response_model=ShelterPublic)
 def open_or_close_shelter(
-    shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep
+    shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep, once: IdempotentDep
 ):
     """Open (`"open": true`) or close a shelter; the same state again is a no-op."""
-    evacuation_service.set_shelter_open(
-        session,
-        shelter_id=shelter_id,
-        open=body.open,
-        actor=user.name,
-        origin="operator",
-        note=body.note,
-    )
-    return evacuation_service.shelter_public(
-        evacuation_service.get_shelter(session, shelter_id=shelter_id)
-    )
+    exercise = drill_service.is_drill(session, user, body.exercise)
+
+    def change() -> ShelterPublic:
+        evacuation_service.set_shelter_open(
+            session,
+            shelter_id=shelter_id,
+            open=body.open,
+            actor=user.name,
+            origin="operator",
+            note=body.note,
+            exercise=exercise,
+        )
+        return evacuation_service.shelter_public(
+            evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
+        )
+
+    return once.run(change)
 
 
 @router.put("/shelters/{shelter_id}/occupancy", response_model=ShelterPublic)
-def set_occupancy(shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep):
+def set_occupancy(
+    shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep, once: IdempotentDep
+):
     """Correct the occupancy after a head count (people leave shelters too)."""
-    evacuation_service.set_occupancy(
-        session, shelter_id=shelter_id, occupancy=body.occupancy, actor=user.name, note=body.note
-    )
-    return evacuation_service.shelter_public(
-        evacuation_service.get_shelter(session, shelter_id=shelter_id)
-    )
+    exercise = drill_service.is_drill(session, user, body.exercise)
+
+    def change() -> ShelterPublic:
+        evacuation_service.set_occupancy(
+            session,
+            shelter_id=shelter_id,
+            occupancy=body.occupancy,
+            actor=user.name,
+            note=body.note,
+            exercise=exercise,
+        )
+        return evacuation_service.shelter_public(
+            evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
+        )
+
+    return once.run(change)
 
 
 @router.get("/evacuation/orders", response_model=list[OrderPublic])
-def list_orders(user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False):
-    orders = evacuation_service.list_orders(session, active_only=active)
+def list_orders(
+    user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False, exercise: bool = False
+):
+    orders = evacuation_service.list_orders(
+        session, active_only=active, exercise=drill_service.is_drill(session, user, exercise)
+    )
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
-@router.post("/evacuation/orders", response_model=OrderResult)
-def issue_order(body: OrderIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    """Advise or order the evacuation of a zone; the level in force again is a no-op."""
-    order = evacuation_service.issue_order(
-        session,
-        zone_id=body.zone_id,
-        level=body.level,
-        actor=user.name,
-        origin="operator",
-        note=body.note,
-        zones=zones,
-    )
+def _result(outcome: evacuation_flows.Outcome, zones) -> OrderResult:
+    orders = [evacuation_service.order_public(o, zones) for o in outcome.orders]
+    b = outcome.broadcast
     return OrderResult(
-        changed=order is not None,
-        order=evacuation_service.order_public(order, zones) if order else None,
+        changed=bool(orders),
+        order=orders[0] if orders else None,
+        orders=orders,
+        broadcast=BroadcastRef(
+            id=b.id,
+            status=str(b.status),
+            recipients=b.recipients,
+            needs_approval=broadcast_service.public(b).needs_approval,
+            exercise=b.exercise,
+        )
+        if b is not None and orders
+        else None,
+    )
+
+
+@router.post("/evacuation/orders", response_model=OrderResult)
+def issue_order(
+    body: OrderIn,
+    user: Operator,
+    session: SessionDep,
+    zones: ZonesDep,
+    runtime: RuntimeDep,
+    once: IdempotentDep,
+):
+    """Advise or order the evacuation of zones, with the shelters to go to: one action that
+    makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
+    a second person). Zones already at that level are left as they are; all of them: a no-op
+    (`changed: false`, no broadcast)."""
+    exercise = drill_service.is_drill(session, user, body.exercise)
+    return once.run(
+        lambda: _result(
+            evacuation_flows.issue(
+                session,
+                zone_ids=body.zones(),
+                level=body.level,
+                shelter_ids=body.shelter_ids,
+                actor=user.name,
+                origin="operator",
+                note=body.note,
+                zones=zones,
+                exercise=exercise,
+                channels=body.channels,
+                runtime=runtime,
+            ),
+            zones,
+        )
     )
 
 
 @router.post("/evacuation/orders/lift", response_model=OrderResult)
-def lift_order(body: LiftIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    """Lift the order in force for a zone (none in force: a no-op)."""
-    order = evacuation_service.lift_order(
-        session,
-        zone_id=body.zone_id,
-        actor=user.name,
-        origin="operator",
-        note=body.note,
-        zones=zones,
-    )
-    return OrderResult(
-        changed=order is not None,
-        order=evacuation_service.order_public(order, zones) if order else None,
+def lift_order(
+    body: LiftIn,
+    user: Operator,
+    session: SessionDep,
+    zones: ZonesDep,
+    runtime: RuntimeDep,
+    once: IdempotentDep,
+):
+    """Lift the orders in force for zones and draft the lift message (template
+    `evacuation_lifted`); none in force: a no-op."""
+    exercise = drill_service.is_drill(session, user, body.exercise)
+    return once.run(
+        lambda: _result(
+            evacuation_flows.lift(
+                session,
+                zone_ids=body.zones(),
+                actor=user.name,
+                origin="operator",
+                note=body.note,
+                zones=zones,
+                exercise=exercise,
+                channels=body.channels,
+                runtime=runtime,
+            ),
+            zones,
+        )
     )
 
 
 @router.get("/evacuation/movements", response_model=list[MovementPublic])
-def list_movements(user: Reader, session: SessionDep, limit: int = Query(500, ge=1, le=5000)):
+def list_movements(
+    user: Reader,
+    session: SessionDep,
+    limit: int = Query(500, ge=1, le=5000),
+    exercise: bool = False,
+):
     return [
         evacuation_service.movement_public(m)
-        for m in evacuation_service.list_movements(session, limit=limit)
+        for m in evacuation_service.list_movements(
+            session, limit=limit, exercise=drill_service.is_drill(session, user, exercise)
+        )
     ]
 
 
 @router.post("/evacuation/movements", response_model=MovementPublic, status_code=201)
-def record_movement(body: MovementIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    """People moved (reported to the desk by phone); field teams use /api/v1/field-reports."""
-    movement = evacuation_service.record_movement(
-        session, actor=user.name, zones=zones, **body.model_dump()
+def record_movement(
+    body: MovementIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+):
+    """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
+    With an `Idempotency-Key`, a repeated request counts the people once."""
+    exercise = drill_service.is_drill(session, user, body.exercise)
+    return once.run(
+        lambda: evacuation_service.movement_public(
+            evacuation_service.record_movement(
+                session,
+                actor=user.name,
+                zones=zones,
+                exercise=exercise,
+                **body.model_dump(exclude={"exercise"}),
+            )
+        ),
+        status_code=201,
     )
-    return evacuation_service.movement_public(movement)
 
 
 @router.get("/evacuation/totals")
-def totals(user: Reader, session: SessionDep) -> dict:
-    return evacuation_service.summary(session)
+def totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
+    return evacuation_service.summary(session, drill_service.is_drill(session, user, exercise))

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emergency.evacuation.models import OrderLevel
+
+Channel = Literal["sms", "push"]
+
+
+def _every_channel() -> list[Channel]:
+    return ["sms", "push"]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _exercise(what: str) -> Any:
+    return Field(default=False, description=what)
 
 
 class ShelterPublic(BaseModel):
@@ -26,6 +37,7 @@ class ShelterPublic(BaseModel):
     zone_id: str | None
     updated_at: datetime
     updated_at_local: str
+    exercise: bool = Field(default=False, description="the drill's state of the shelter")
 
 
 class NearestShelter(BaseModel):
@@ -36,22 +48,58 @@ class NearestShelter(BaseModel):
 class ShelterOpenIn(_In):
     open: bool
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = _exercise("the shelter's drill state (a drill never opens a real one)")
 
 
 class OccupancyIn(_In):
     occupancy: int = Field(ge=0, le=100_000)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = _exercise("the shelter's drill occupancy")
 
 
-class OrderIn(_In):
-    zone_id: str = Field(min_length=1, max_length=64, examples=["north_shore_works"])
+class _Zones(_In):
+    zone_id: str | None = Field(
+        default=None, min_length=1, max_length=64, examples=["north_shore_works"]
+    )
+    zone_ids: list[str] = Field(
+        default_factory=list, max_length=100, examples=[["north_shore_works", "xiaohengqin"]]
+    )
+
+    @model_validator(mode="after")
+    def _some_zone(self) -> Self:
+        if not self.zone_id and not self.zone_ids:
+            raise ValueError("give zone_id or zone_ids")
+        if any(not z or len(z) > 64 for z in self.zone_ids):
+            raise ValueError("zone_ids: each a zone id of 1 to 64 characters")
+        return self
+
+    def zones(self) -> list[str]:
+        """The zones named, in order, once each."""
+        return list(dict.fromkeys([*([self.zone_id] if self.zone_id else []), *self.zone_ids]))
+
+
+class OrderIn(_Zones):
+    """One evacuation order: its zones, level and shelters; its broadcast (the template
+    `evacuation_order`, to the zones) is drafted with it."""
+
     level: OrderLevel
+    shelter_ids: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="the shelters to go to (open ones); none: the nearest open shelter",
+    )
+    channels: list[Channel] = Field(default_factory=_every_channel)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = _exercise("a drill's order: its broadcast goes to the exercise list")
 
 
-class LiftIn(_In):
-    zone_id: str = Field(min_length=1, max_length=64)
+class LiftIn(_Zones):
+    """Lift the orders in force for these zones; the lift message (template
+    `evacuation_lifted`) is drafted with it."""
+
+    channels: list[Channel] = Field(default_factory=_every_channel)
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = _exercise("the drill's orders")
 
 
 class OrderPublic(BaseModel):
@@ -67,11 +115,29 @@ class OrderPublic(BaseModel):
     note: str | None
     ended_at: datetime | None
     ended_by: str | None
+    shelter_ids: list[str] = []
+    broadcast_id: int | None = None
+    lift_broadcast_id: int | None = None
+    exercise: bool = False
+
+
+class BroadcastRef(BaseModel):
+    """The broadcast drafted with an order (or its lifting): GET /api/v1/broadcasts/{id}."""
+
+    id: int
+    status: str
+    recipients: int
+    needs_approval: bool
+    exercise: bool
 
 
 class OrderResult(BaseModel):
     changed: bool
-    order: OrderPublic | None
+    order: OrderPublic | None = Field(
+        default=None, description="the first zone's order (one zone: the order)"
+    )
+    orders: list[OrderPublic] = Field(default_factory=list, description="one per zone changed")
+    broadcast: BroadcastRef | None = None
 
 
 class MovementIn(_In):
@@ -85,6 +151,7 @@ class MovementIn(_In):
         default=None, max_length=200, description="a safe place that is not a shelter"
     )
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = _exercise("a drill's movement: it fills the shelters' drill state")
 
 
 class MovementPublic(BaseModel):
@@ -102,3 +169,4 @@ class MovementPublic(BaseModel):
     reported_by: str
     field_report_id: int | None
     note: str | None
+    exercise: bool = False

@@ -1,21 +1,24 @@
 """Evacuation orders, movements of people, and shelters.
 
-Entry points for rules and flows (all keyword-only, add + flush, never commit):
-`issue_order`, `lift_order` (idempotent: None when nothing changed), `set_shelter_open`
+Entry points for flows (all keyword-only, add + flush, never commit): `issue_order`,
+`lift_order` (one zone each; idempotent: None when nothing changed), `set_shelter_open`
 (idempotent), `set_occupancy`, `record_movement`, `nearest`. Orders emit
-`evacuation.updated`; shelters emit `shelter.updated`.
+`evacuation.updated`; shelters emit `shelter.updated`. An evacuation order as one action (its
+zones, shelters and the broadcast drafted with it) is `emergency.evacuation.flows`.
+
+Reality and drills are apart: orders and movements carry `exercise` (a zone has at most one
+active order of each), every shelter has a drill state (`shelter_state`), and every event says
+which it is about and carries its totals.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import get_or_404, to_public, utcnow
 from emergency.evacuation.models import (
     EvacuationOrder,
     Movement,
@@ -30,7 +33,7 @@ from emergency.evacuation.schemas import (
     ShelterPublic,
 )
 from emergency.events import service as event_service
-from emergency.exceptions import Conflict, InvalidInput, NotFound
+from emergency.exceptions import Conflict, InvalidInput
 from emergency.field.common import check_location, check_origin
 from geo import shelters as geo_shelters
 from geo.zones import ZoneSet
@@ -42,11 +45,14 @@ SHELTER_EVENT = "shelter.updated"
 # --- shelters ------------------------------------------------------------------------------
 
 
-def sync_shelters(session: Session, *, path: Path, zones: ZoneSet | None = None) -> int:
-    """Add the shelters of a GeoJSON file that the table lacks; names, places and capacity
-    follow the file, occupancy and the open flag stay as they are. Returns how many were new."""
+def sync_shelters(
+    session: Session, *, shelters: list[geo_shelters.Shelter], zones: ZoneSet | None = None
+) -> int:
+    """Add the shelters of config/zones/shelters.geojson that the table lacks; names, places
+    and capacity follow the file, occupancy and the open flag stay as they are. Returns how
+    many were new."""
     created = 0
-    for s in geo_shelters.load_shelters(path):
+    for s in shelters:
         row = session.get(Shelter, s.id)
         if row is None:
             row = Shelter(
@@ -73,12 +79,15 @@ def list_shelters(session: Session) -> list[Shelter]:
     return list(session.exec(select(Shelter).order_by(col(Shelter.id))))
 
 
+def shelter_state(shelter: Shelter, exercise: bool = False) -> tuple[bool, int]:
+    """(open, occupancy) of a shelter in reality, or in the drills."""
+    if exercise:
+        return shelter.exercise_is_open, shelter.exercise_occupancy
+    return shelter.is_open, shelter.occupancy
+
+
 def get_shelter(session: Session, *, shelter_id: str, lock: bool = False) -> Shelter:
-    query = select(Shelter).where(Shelter.id == shelter_id)
-    row = session.exec(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise NotFound(f"shelter {shelter_id!r} not found", code="shelter_not_found")
-    return row
+    return get_or_404(session, Shelter, shelter_id, "shelter", code="shelter_not_found", lock=lock)
 
 
 def set_shelter_open(
@@ -89,13 +98,17 @@ def set_shelter_open(
     actor: str,
     origin: str,
     note: str | None = None,
+    exercise: bool = False,
 ) -> Shelter | None:
-    """Open or close a shelter; None when it already is so."""
+    """Open or close a shelter (in a drill: its drill state); None when it already is so."""
     origin = check_origin(origin)
     shelter = get_shelter(session, shelter_id=shelter_id, lock=True)
-    if shelter.is_open == open:
+    if shelter_state(shelter, exercise)[0] == open:
         return None
-    shelter.is_open, shelter.updated_at, shelter.updated_by = open, utcnow(), actor
+    if exercise:
+        shelter.exercise_is_open = open
+    else:
+        shelter.is_open, shelter.updated_at, shelter.updated_by = open, utcnow(), actor
     session.add(shelter)
     session.flush()
     audit_service.record(
@@ -106,22 +119,32 @@ def set_shelter_open(
         target_id=shelter.id,
         before={"open": not open},
         after={"open": open, "origin": origin, "note": note},
+        exercise=exercise,
     )
-    _emit_shelter(session, shelter, action="opened" if open else "closed")
+    _emit_shelter(session, shelter, action="opened" if open else "closed", exercise=exercise)
     return shelter
 
 
 def set_occupancy(
-    session: Session, *, shelter_id: str, occupancy: int, actor: str, note: str | None = None
+    session: Session,
+    *,
+    shelter_id: str,
+    occupancy: int,
+    actor: str,
+    note: str | None = None,
+    exercise: bool = False,
 ) -> Shelter | None:
     """Correct a shelter's occupancy after a head count (people also leave shelters)."""
     if occupancy < 0:
         raise InvalidInput("occupancy: must be ≥ 0")
     shelter = get_shelter(session, shelter_id=shelter_id, lock=True)
-    if shelter.occupancy == occupancy:
+    before = shelter_state(shelter, exercise)[1]
+    if before == occupancy:
         return None
-    before = shelter.occupancy
-    shelter.occupancy, shelter.updated_at, shelter.updated_by = occupancy, utcnow(), actor
+    if exercise:
+        shelter.exercise_occupancy = occupancy
+    else:
+        shelter.occupancy, shelter.updated_at, shelter.updated_by = occupancy, utcnow(), actor
     session.add(shelter)
     session.flush()
     audit_service.record(
@@ -132,93 +155,116 @@ def set_occupancy(
         target_id=shelter.id,
         before={"occupancy": before},
         after={"occupancy": occupancy, "note": note},
+        exercise=exercise,
     )
-    _emit_shelter(session, shelter, action="occupancy")
+    _emit_shelter(session, shelter, action="occupancy", exercise=exercise)
     return shelter
 
 
 def nearest(
-    session: Session, *, lat: float, lon: float, people: int = 1, limit: int = 3
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    people: int = 1,
+    limit: int = 3,
+    exercise: bool = False,
 ) -> list[NearestShelter]:
-    """The nearest open shelters with room for `people`, nearest first."""
+    """The nearest open shelters with room for `people`, nearest first (in a drill: by the
+    drill's state)."""
     check_location(lat, lon)
     rows = {s.id: s for s in list_shelters(session)}
-    values = [
-        geo_shelters.Shelter(
-            id=s.id,
-            name=s.name,
-            lon=s.lon,
-            lat=s.lat,
-            capacity=s.capacity,
-            occupancy=s.occupancy,
-            is_open=s.is_open,
+    values = []
+    for s in rows.values():
+        is_open, occupancy = shelter_state(s, exercise)
+        values.append(
+            geo_shelters.Shelter(
+                id=s.id,
+                name=s.name,
+                lon=s.lon,
+                lat=s.lat,
+                capacity=s.capacity,
+                occupancy=occupancy,
+                is_open=is_open,
+            )
         )
-        for s in rows.values()
-    ]
     matches = geo_shelters.nearest_shelters(
         lon=lon, lat=lat, shelters=values, people=people, limit=limit
     )
     return [
         NearestShelter(
-            shelter=shelter_public(rows[m.shelter.id]), distance_m=round(m.distance_m, 1)
+            shelter=shelter_public(rows[m.shelter.id], exercise), distance_m=round(m.distance_m, 1)
         )
         for m in matches
     ]
 
 
-def shelter_public(s: Shelter) -> ShelterPublic:
-    return ShelterPublic(
-        id=s.id,
-        name=s.name,
-        lat=s.lat,
-        lon=s.lon,
-        capacity=s.capacity,
-        occupancy=s.occupancy,
-        room=max(s.capacity - s.occupancy, 0),
-        is_open=s.is_open,
-        over_capacity=s.occupancy > s.capacity,
-        zone_id=s.zone_id,
-        updated_at=s.updated_at,
+def shelter_public(s: Shelter, exercise: bool = False) -> ShelterPublic:
+    """The shelter as reality sees it, or as the drills do (`exercise`)."""
+    is_open, occupancy = shelter_state(s, exercise)
+    return to_public(
+        ShelterPublic,
+        s,
+        occupancy=occupancy,
+        room=max(s.capacity - occupancy, 0),
+        is_open=is_open,
+        over_capacity=occupancy > s.capacity,
         updated_at_local=local_iso(s.updated_at),
+        exercise=exercise,
     )
 
 
-def _emit_shelter(session: Session, shelter: Shelter, *, action: str) -> None:
+def _emit_shelter(session: Session, shelter: Shelter, *, action: str, exercise: bool) -> None:
     event_service.emit(
         session,
         SHELTER_EVENT,
         {
             "action": action,
-            "shelter": shelter_public(shelter).model_dump(mode="json"),
-            "totals": shelter_totals(session),
+            "exercise": exercise,
+            "shelter": shelter_public(shelter, exercise).model_dump(mode="json"),
+            "totals": shelter_totals(session, exercise),
         },
     )
 
 
-def shelter_totals(session: Session) -> dict[str, int]:
-    rows = list_shelters(session)
-    open_rows = [s for s in rows if s.is_open]
+def shelter_totals(session: Session, exercise: bool = False) -> dict[str, int]:
+    states = [(s, *shelter_state(s, exercise)) for s in list_shelters(session)]
+    open_rows = [(s, occupancy) for s, is_open, occupancy in states if is_open]
     return {
-        "shelters": len(rows),
+        "shelters": len(states),
         "open": len(open_rows),
-        "capacity_open": sum(s.capacity for s in open_rows),
-        "occupancy": sum(s.occupancy for s in rows),
-        "room_open": sum(max(s.capacity - s.occupancy, 0) for s in open_rows),
+        "capacity_open": sum(s.capacity for s, _ in open_rows),
+        "occupancy": sum(occupancy for _, _, occupancy in states),
+        "room_open": sum(max(s.capacity - occupancy, 0) for s, occupancy in open_rows),
     }
 
 
 # --- orders --------------------------------------------------------------------------------
 
 
-def _check_zone(zone_id: str, zones: ZoneSet | None) -> None:
+def check_zone(zone_id: str, zones: ZoneSet | None) -> None:
     if zones is not None and zone_id not in zones:
         raise InvalidInput(f"zone_id: unknown zone {zone_id!r}", code="unknown_zone")
 
 
-def active_order(session: Session, *, zone_id: str) -> EvacuationOrder | None:
+def check_level(level: str) -> OrderLevel:
+    try:
+        return OrderLevel(level)
+    except ValueError:
+        raise InvalidInput(f"level: {level!r} must be 'advised' or 'mandatory'") from None
+
+
+def active_order(
+    session: Session, *, zone_id: str, exercise: bool = False
+) -> EvacuationOrder | None:
+    """The zone's order in force, in reality or in the drills (locked until the commit)."""
     return session.exec(
         select(EvacuationOrder)
-        .where(EvacuationOrder.zone_id == zone_id, EvacuationOrder.status == OrderStatus.active)
+        .where(
+            EvacuationOrder.zone_id == zone_id,
+            EvacuationOrder.status == OrderStatus.active,
+            EvacuationOrder.exercise == exercise,
+        )
         .with_for_update()
     ).first()
 
@@ -232,17 +278,19 @@ def issue_order(
     origin: str,
     note: str | None = None,
     zones: ZoneSet | None = None,
+    exercise: bool = False,
+    shelter_ids: list[str] = (),
+    emit: bool = True,
 ) -> EvacuationOrder | None:
     """Order (or advise) the evacuation of a zone. The same level again → None; another
-    level supersedes the order in force. `zones`, when given, checks the zone id."""
+    level supersedes the order in force. `zones`, when given, checks the zone id. The flow
+    (emergency.evacuation.flows) gives the shelters, links the broadcast drafted with it and
+    then emits the event itself (`emit=False`)."""
     origin = check_origin(origin)
-    try:
-        level = OrderLevel(level)
-    except ValueError:
-        raise InvalidInput(f"level: {level!r} must be 'advised' or 'mandatory'") from None
-    _check_zone(zone_id, zones)
+    level = check_level(level)
+    check_zone(zone_id, zones)
     now = utcnow()
-    current = active_order(session, zone_id=zone_id)
+    current = active_order(session, zone_id=zone_id, exercise=exercise)
     if current is not None and current.level == level:
         return None
     if current is not None:
@@ -251,7 +299,14 @@ def issue_order(
         session.add(current)
         session.flush()
     order = EvacuationOrder(
-        zone_id=zone_id, level=level, issued_at=now, issued_by=actor, origin=origin, note=note
+        zone_id=zone_id,
+        level=level,
+        issued_at=now,
+        issued_by=actor,
+        origin=origin,
+        note=note,
+        shelter_ids=list(shelter_ids),
+        exercise=exercise,
     )
     session.add(order)
     session.flush()
@@ -262,9 +317,17 @@ def issue_order(
         target_type="evacuation_zone",
         target_id=zone_id,
         before={"level": current.level if current else None},
-        after={"level": level, "origin": origin, "note": note, "order_id": order.id},
+        after={
+            "level": level,
+            "origin": origin,
+            "note": note,
+            "order_id": order.id,
+            "shelter_ids": list(shelter_ids),
+        },
+        exercise=exercise,
     )
-    _emit_order(session, order, action="changed" if current else "issued", zones=zones)
+    if emit:
+        emit_order(session, order, action="changed" if current else "issued", zones=zones)
     return order
 
 
@@ -276,11 +339,13 @@ def lift_order(
     origin: str,
     note: str | None = None,
     zones: ZoneSet | None = None,
+    exercise: bool = False,
+    emit: bool = True,
 ) -> EvacuationOrder | None:
-    """Lift the order in force for a zone; None when there is none."""
+    """Lift the order in force for a zone; None when there is none (`emit`: as issue_order)."""
     origin = check_origin(origin)
-    _check_zone(zone_id, zones)
-    current = active_order(session, zone_id=zone_id)
+    check_zone(zone_id, zones)
+    current = active_order(session, zone_id=zone_id, exercise=exercise)
     if current is None:
         return None
     current.status, current.ended_at, current.ended_by = OrderStatus.lifted, utcnow(), actor
@@ -295,15 +360,22 @@ def lift_order(
         target_id=zone_id,
         before={"level": current.level},
         after={"level": None, "origin": origin, "note": note},
+        exercise=exercise,
     )
-    _emit_order(session, current, action="lifted", zones=zones)
+    if emit:
+        emit_order(session, current, action="lifted", zones=zones)
     return current
 
 
 def list_orders(
-    session: Session, *, active_only: bool = False, limit: int = 500
+    session: Session, *, active_only: bool = False, limit: int = 500, exercise: bool = False
 ) -> list[EvacuationOrder]:
-    query = select(EvacuationOrder).order_by(col(EvacuationOrder.id).desc()).limit(limit)
+    query = (
+        select(EvacuationOrder)
+        .where(EvacuationOrder.exercise == exercise)
+        .order_by(col(EvacuationOrder.id).desc())
+        .limit(limit)
+    )
     if active_only:
         query = query.where(EvacuationOrder.status == OrderStatus.active)
     return list(session.exec(query))
@@ -311,31 +383,25 @@ def list_orders(
 
 def order_public(order: EvacuationOrder, zones: ZoneSet | None = None) -> OrderPublic:
     zone = zones.get(order.zone_id) if zones is not None else None
-    return OrderPublic(
-        id=order.id,
-        zone_id=order.zone_id,
+    return to_public(
+        OrderPublic,
+        order,
         zone_name=dict(zone.name) if zone else None,
-        level=order.level,
-        status=order.status,
-        issued_at=order.issued_at,
         issued_at_local=local_iso(order.issued_at),
-        issued_by=order.issued_by,
-        origin=order.origin,
-        note=order.note,
-        ended_at=order.ended_at,
-        ended_by=order.ended_by,
+        shelter_ids=list(order.shelter_ids or []),
     )
 
 
-def _emit_order(session: Session, order: EvacuationOrder, *, action: str, zones) -> None:
+def emit_order(session: Session, order: EvacuationOrder, *, action: str, zones) -> None:
     event_service.emit(
         session,
         ORDER_EVENT,
         {
             "entity": "order",
             "action": action,
+            "exercise": order.exercise,
             "order": order_public(order, zones).model_dump(mode="json"),
-            "totals": evacuation_totals(session),
+            "totals": evacuation_totals(session, order.exercise),
         },
     )
 
@@ -357,11 +423,14 @@ def record_movement(
     note: str | None = None,
     field_report_id: int | None = None,
     zones: ZoneSet | None = None,
+    exercise: bool = False,
 ) -> Movement:
     """People moved to a shelter (its occupancy grows) or to another safe place.
 
     A closed shelter cannot take people (409: open it first, or send them elsewhere); an
     open one may go over its capacity, because the people are there: the screens flag it.
+    A drill's movement (`exercise`) fills the shelter's drill state and follows the drill's
+    order of its zone.
     """
     if people < 1:
         raise InvalidInput("people: must be at least 1")
@@ -371,16 +440,18 @@ def record_movement(
     if from_zone_id is None and zones is not None and lat is not None:
         from_zone_id = zones.zone_of(lon, lat)
     elif from_zone_id is not None:
-        _check_zone(from_zone_id, zones)
+        check_zone(from_zone_id, zones)
     shelter = None
     if shelter_id:
         shelter = get_shelter(session, shelter_id=shelter_id, lock=True)
-        if not shelter.is_open:
+        if not shelter_state(shelter, exercise)[0]:
+            where = "in the drill" if exercise else ""
             raise Conflict(
-                f"shelter {shelter_id!r} is closed: open it before moving people in",
+                f"shelter {shelter_id!r} is closed{where and ' ' + where}: open it before moving "
+                "people in",
                 code="shelter_closed",
             )
-    order = active_order(session, zone_id=from_zone_id) if from_zone_id else None
+    order = active_order(session, zone_id=from_zone_id, exercise=exercise) if from_zone_id else None
     movement = Movement(
         people=people,
         from_zone_id=from_zone_id,
@@ -393,9 +464,13 @@ def record_movement(
         reported_by=actor,
         field_report_id=field_report_id,
         note=note,
+        exercise=exercise,
     )
     session.add(movement)
-    if shelter is not None:
+    if shelter is not None and exercise:
+        shelter.exercise_occupancy += people
+        session.add(shelter)
+    elif shelter is not None:
         shelter.occupancy += people
         shelter.updated_at, shelter.updated_by = utcnow(), actor
         session.add(shelter)
@@ -407,6 +482,7 @@ def record_movement(
         target_type="evacuation_movement",
         target_id=movement.id,
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
+        exercise=exercise,
     )
     event_service.emit(
         session,
@@ -414,63 +490,70 @@ def record_movement(
         {
             "entity": "movement",
             "action": "recorded",
+            "exercise": exercise,
             "movement": movement_public(movement).model_dump(mode="json"),
-            "totals": evacuation_totals(session),
+            "totals": evacuation_totals(session, exercise),
         },
     )
     if shelter is not None:
-        _emit_shelter(session, shelter, action="people_arrived")
+        _emit_shelter(session, shelter, action="people_arrived", exercise=exercise)
     return movement
 
 
-def list_movements(session: Session, *, limit: int = 500) -> list[Movement]:
-    return list(session.exec(select(Movement).order_by(col(Movement.id).desc()).limit(limit)))
-
-
-def movement_public(m: Movement) -> MovementPublic:
-    return MovementPublic(
-        id=m.id,
-        people=m.people,
-        from_zone_id=m.from_zone_id,
-        from_place=m.from_place,
-        lat=m.lat,
-        lon=m.lon,
-        shelter_id=m.shelter_id,
-        to_place=m.to_place,
-        order_id=m.order_id,
-        at=m.at,
-        at_local=local_iso(m.at),
-        reported_by=m.reported_by,
-        field_report_id=m.field_report_id,
-        note=m.note,
+def list_movements(session: Session, *, limit: int = 500, exercise: bool = False) -> list[Movement]:
+    return list(
+        session.exec(
+            select(Movement)
+            .where(Movement.exercise == exercise)
+            .order_by(col(Movement.id).desc())
+            .limit(limit)
+        )
     )
 
 
-def evacuation_totals(session: Session) -> dict[str, int]:
-    active = list_orders(session, active_only=True)
-    moved = session.exec(select(func.coalesce(func.sum(Movement.people), 0))).one()
+def movement_public(m: Movement) -> MovementPublic:
+    return to_public(MovementPublic, m, at_local=local_iso(m.at))
+
+
+def evacuation_totals(session: Session, exercise: bool = False) -> dict[str, int]:
+    """Orders in force, orders issued (every action, zone by zone) and people moved: of
+    reality, or of the drills."""
+    active = list_orders(session, active_only=True, exercise=exercise)
+    mine = Movement.exercise == exercise
+    moved = session.exec(select(func.coalesce(func.sum(Movement.people), 0)).where(mine)).one()
     to_shelters = session.exec(
         select(func.coalesce(func.sum(Movement.people), 0)).where(
-            col(Movement.shelter_id).is_not(None)
+            mine, col(Movement.shelter_id).is_not(None)
         )
+    ).one()
+    issued = session.exec(
+        select(func.count())
+        .select_from(EvacuationOrder)
+        .where(EvacuationOrder.exercise == exercise)
     ).one()
     return {
         "orders_active": len(active),
         "orders_mandatory": sum(1 for o in active if o.level == OrderLevel.mandatory),
         "orders_advised": sum(1 for o in active if o.level == OrderLevel.advised),
+        "orders_issued": int(issued),
         "people_evacuated": int(moved),
         "people_to_shelters": int(to_shelters),
-        "movements": int(session.exec(select(func.count()).select_from(Movement)).one()),
+        "movements": int(
+            session.exec(select(func.count()).select_from(Movement).where(mine)).one()
+        ),
     }
 
 
-def summary(session: Session) -> dict:
-    """The situation's `evacuation` section."""
+def summary(session: Session, exercise: bool = False) -> dict:
+    """The situation's `evacuation` section (of reality, or of the drills)."""
     return {
-        **evacuation_totals(session),
+        **evacuation_totals(session, exercise),
         "orders": [
-            order_public(o).model_dump(mode="json") for o in list_orders(session, active_only=True)
+            order_public(o).model_dump(mode="json")
+            for o in list_orders(session, active_only=True, exercise=exercise)
         ],
-        "shelters": shelter_totals(session),
-        "shelter_list": [shelter_public(s).model_dump(mode="json") for s in list_shelters(session)],
+        "shelters": shelter_totals(session, exercise),
+        "shelter_list": [
+            shelter_public(s, exercise).model_dump(mode="json") for s in list_shelters(session)
+        ],
     }

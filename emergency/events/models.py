@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Column, Field, SQLModel
 
-from emergency.db import JSONType, UTCDateTime, utcnow
+from alerts.sqltypes import JSONType, UTCDateTime, utcnow
 
 
 class Event(SQLModel, table=True):

@@ -5,15 +5,15 @@ Loaded with the shared YAML loader, so a mistake names file:line:field.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from emergency.configfiles import ConfigProblem, load_yaml
+from emergency.configfiles import ConfigModel, ConfigProblem, Slug, listed_twice, load_yaml
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "pt", "en")
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,59}$")]
 
 
 def _all_languages(names: dict[str, str]) -> dict[str, str]:
@@ -29,21 +29,17 @@ def _all_languages(names: dict[str, str]) -> dict[str, str]:
 Names = Annotated[dict[str, str], AfterValidator(_all_languages)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StatusDef(_Model):
+class StatusDef(ConfigModel):
     id: Slug
     level: Literal["ok", "warn", "bad"]
     name: Names
 
 
-class KindDef(_Model):
+class KindDef(ConfigModel):
     statuses: list[StatusDef] = Field(min_length=1)
 
 
-class FacilityDef(_Model):
+class FacilityDef(ConfigModel):
     id: Slug
     kind: Slug
     initial: Slug
@@ -52,7 +48,7 @@ class FacilityDef(_Model):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
-class FacilitiesFile(_Model):
+class FacilitiesFile(ConfigModel):
     kinds: dict[Slug, KindDef]
     facilities: list[FacilityDef] = Field(min_length=1)
 
@@ -60,12 +56,9 @@ class FacilitiesFile(_Model):
         return list(self.kinds[kind].statuses)
 
 
-def _check(model: FacilitiesFile):
-    seen: set[str] = set()
+def _check(model: FacilitiesFile) -> Iterator[ConfigProblem]:
+    yield from listed_twice(model.facilities, "id", "facilities", "facility")
     for i, f in enumerate(model.facilities):
-        if f.id in seen:
-            yield ConfigProblem(("facilities", i, "id"), f"duplicate facility id {f.id!r}")
-        seen.add(f.id)
         if f.kind not in model.kinds:
             yield ConfigProblem(
                 ("facilities", i, "kind"),

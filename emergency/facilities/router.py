@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.drills import service as drill_service
 from emergency.facilities import service as facility_service
 from emergency.facilities.schemas import (
     FacilityChangePublic,
@@ -12,38 +13,56 @@ from emergency.facilities.schemas import (
     FacilityStatusIn,
     FacilityStatusResult,
 )
-from emergency.field.startup import lifespan
+from emergency.idempotency import IdempotentDep
 
-router = APIRouter(prefix="/api/v1/facilities", tags=["facilities"], lifespan=lifespan)
+router = APIRouter(prefix="/api/v1/facilities", tags=["facilities"])
 
 
 @router.get("", response_model=list[FacilityPublic])
-def list_facilities(user: Reader, session: SessionDep):
+def list_facilities(user: Reader, session: SessionDep) -> list[FacilityPublic]:
     """Every key facility with its status in force."""
     return [facility_service.public(f) for f in facility_service.list_facilities(session)]
 
 
 @router.post("/{facility_id}/status", response_model=FacilityStatusResult)
-def set_status(facility_id: str, body: FacilityStatusIn, user: Operator, session: SessionDep):
+def set_status(
+    facility_id: str,
+    body: FacilityStatusIn,
+    user: Operator,
+    session: SessionDep,
+    once: IdempotentDep,
+) -> FacilityStatusResult:
     """Set a facility's status (an operator's decision). The status in force again is a no-op."""
-    change = facility_service.set_status(
-        session,
-        facility_id=facility_id,
-        status=body.status,
-        actor=user.name,
-        origin="operator",
-        note=body.note,
-    )
-    facility = facility_service.get(session, facility_id=facility_id)
-    return FacilityStatusResult(
-        changed=change is not None,
-        change=facility_service.change_public(change) if change else None,
-        facility=facility_service.public(facility),
-    )
+
+    def set_it() -> FacilityStatusResult:
+        # a facility has no drill status: a drill user's change would be a real one (409)
+        drill_service.follow(
+            False,
+            drill=drill_service.is_drill_user(session, user),
+            what=f"facility {facility_id}",
+        )
+        change = facility_service.set_status(
+            session,
+            facility_id=facility_id,
+            status=body.status,
+            actor=user.name,
+            origin="operator",
+            note=body.note,
+        )
+        facility = facility_service.get(session, facility_id=facility_id)
+        return FacilityStatusResult(
+            changed=change is not None,
+            change=facility_service.change_public(change) if change else None,
+            facility=facility_service.public(facility),
+        )
+
+    return once.run(set_it)
 
 
 @router.get("/history", response_model=list[FacilityChangePublic])
-def all_history(user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)):
+def all_history(
+    user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)
+) -> list[FacilityChangePublic]:
     return [
         facility_service.change_public(c) for c in facility_service.history(session, limit=limit)
     ]
@@ -52,6 +71,6 @@ def all_history(user: Reader, session: SessionDep, limit: int = Query(200, ge=1,
 @router.get("/{facility_id}/history", response_model=list[FacilityChangePublic])
 def facility_history(
     facility_id: str, user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)
-):
+) -> list[FacilityChangePublic]:
     changes = facility_service.history(session, facility_id=facility_id, limit=limit)
     return [facility_service.change_public(c) for c in changes]

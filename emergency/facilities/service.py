@@ -7,19 +7,20 @@ copied into the `facility` table by `sync` at start-up, so callers need only a s
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import get_or_404, to_public, utcnow
 from emergency.events import service as event_service
-from emergency.exceptions import InvalidInput, NotFound
+from emergency.exceptions import InvalidInput
 from emergency.facilities.config import FacilitiesFile
 from emergency.facilities.models import Facility, FacilityChange
 from emergency.facilities.schemas import (
     FacilityChangePublic,
     FacilityPublic,
-    StatusOption,
 )
 from emergency.field.common import check_origin
 
@@ -52,11 +53,10 @@ def list_facilities(session: Session) -> list[Facility]:
     return list(session.exec(select(Facility).order_by(col(Facility.sort), col(Facility.id))))
 
 
-def get(session: Session, *, facility_id: str) -> Facility:
-    row = session.get(Facility, facility_id)
-    if row is None:
-        raise NotFound(f"facility {facility_id!r} not found", code="facility_not_found")
-    return row
+def get(session: Session, *, facility_id: str, lock: bool = False) -> Facility:
+    return get_or_404(
+        session, Facility, facility_id, "facility", code="facility_not_found", lock=lock
+    )
 
 
 def set_status(
@@ -70,11 +70,7 @@ def set_status(
 ) -> FacilityChange | None:
     """Set a facility's status; None when it already is in that status (nothing recorded)."""
     origin = check_origin(origin)
-    facility = session.exec(
-        select(Facility).where(Facility.id == facility_id).with_for_update()
-    ).first()
-    if facility is None:
-        raise NotFound(f"facility {facility_id!r} not found", code="facility_not_found")
+    facility = get(session, facility_id=facility_id, lock=True)
     allowed = [s["id"] for s in facility.statuses]
     if status not in allowed:
         raise InvalidInput(
@@ -128,7 +124,7 @@ def history(
     return list(session.exec(query))
 
 
-def _status_def(facility: Facility) -> dict:
+def _status_def(facility: Facility) -> dict[str, Any]:
     return next(
         (s for s in facility.statuses if s["id"] == facility.status),
         {"id": facility.status, "level": "warn", "name": {}},
@@ -137,38 +133,20 @@ def _status_def(facility: Facility) -> dict:
 
 def public(facility: Facility) -> FacilityPublic:
     current = _status_def(facility)
-    return FacilityPublic(
-        id=facility.id,
-        kind=facility.kind,
-        name=facility.name,
-        status=facility.status,
+    return to_public(
+        FacilityPublic,
+        facility,
         status_name=current["name"],
         level=current["level"],
-        statuses=[StatusOption(**s) for s in facility.statuses],
-        lat=facility.lat,
-        lon=facility.lon,
-        changed_at=facility.changed_at,
         changed_at_local=local_iso(facility.changed_at),
-        changed_by=facility.changed_by,
-        origin=facility.origin,
     )
 
 
 def change_public(change: FacilityChange) -> FacilityChangePublic:
-    return FacilityChangePublic(
-        id=change.id,
-        facility_id=change.facility_id,
-        previous_status=change.previous_status,
-        status=change.status,
-        at=change.at,
-        at_local=local_iso(change.at),
-        actor=change.actor,
-        origin=change.origin,
-        note=change.note,
-    )
+    return to_public(FacilityChangePublic, change, at_local=local_iso(change.at))
 
 
-def summary(session: Session) -> dict:
+def summary(session: Session) -> dict[str, Any]:
     """The situation's `facilities` section: each facility's status, and how many are not ok."""
     items = [public(f).model_dump(mode="json") for f in list_facilities(session)]
     return {

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.dependencies import RuntimeDep
 from emergency.feeds import service as feed_service
+from emergency.feeds.schemas import FeedPolled, PollAnswer
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 
@@ -19,18 +20,18 @@ def get_feeds(user: Reader, session: SessionDep, runtime: RuntimeDep) -> list[di
     return feed_service.summary(session, runtime=runtime)
 
 
-@router.post("/poll")
-async def post_poll(user: Operator, runtime: RuntimeDep) -> dict:
+@router.post("/poll", response_model=PollAnswer)
+async def post_poll(user: Operator, runtime: RuntimeDep) -> PollAnswer:
     results = await asyncio.to_thread(feed_service.poll_due, runtime)
-    return {
-        "polled": [
-            {
-                "feed_id": r.feed_id,
-                "ok": r.ok,
-                "status": r.status,
-                "new_alerts": r.new_alerts,
-                "errors": r.errors,
-            }
+    return PollAnswer(
+        polled=[
+            FeedPolled(
+                feed_id=r.feed_id,
+                ok=r.ok,
+                status=r.status,
+                new_alerts=r.new_alerts,
+                errors=r.errors,
+            )
             for r in results
         ]
-    }
+    )

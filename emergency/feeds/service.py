@@ -4,11 +4,15 @@
 
 Each due feed is fetched (at the same time, in a few threads) with a conditional request
 (If-None-Match / If-Modified-Since), a timeout and a size limit; then, one feed at a time:
-- 304: nothing new; 200: the CAP alerts it holds (kind cap: the document; kind atom: each
-  entry's inline CAP content, or the CAP document its link points to, fetched once) are
-  ingested oldest first, each in its own unit of work through `cap.flows.ingest_cap`
-  (a duplicate is skipped there; a bad alert is recorded as the feed's last error and does
-  not stop the others);
+- 304: nothing new; 200: the document is read with the same safe parser and structural
+  limits as a CAP alert, and may be an RSS 2.0 channel (SMG publishes its CAP index so), an
+  Atom feed, or one CAP alert. Each RSS item's link, each Atom entry's inline CAP content
+  or link, is followed. A link is fetched again at every poll, conditionally (its own ETag
+  and Last-Modified, remembered in `feed_link`), and its document is ingested only when it
+  changed (else its SHA-256 is compared): an agency may rewrite one URL per warning type.
+  The alerts are ingested oldest first, each in its own unit of work through
+  `cap.flows.ingest_cap` (a duplicate is skipped there; a bad alert is recorded as the
+  feed's last error and does not stop the others);
 - a failure (timeout, refused connection, HTTP error, a feed that is not Atom) counts one
   more failure in a row and the next poll waits interval × 2^failures, at most
   max_backoff_seconds.
@@ -19,11 +23,12 @@ changes. Nothing here raises into the scheduler: one feed's trouble is that feed
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from lxml import etree
@@ -32,18 +37,21 @@ from sqlmodel import Session, select
 from emergency.cap import flows as cap_flows
 from emergency.cap.exceptions import CapError
 from emergency.cap.models import CAP_NS
-from emergency.cap.parse import DEFAULT_MAX_BYTES, parse_cap, parse_xml_safely
-from emergency.cap.tables import CapReceived
+from emergency.cap.parse import parse_cap_within, parse_xml_safely
 from emergency.clock import local_iso
 from emergency.db import utcnow
 from emergency.events import service as event_service
 from emergency.feeds.config import FeedDef, FeedsFile, feed_mappings, feeds_config
-from emergency.feeds.models import FeedState
+from emergency.feeds.models import FeedLink, FeedState
 from emergency.signals.models import Origin
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+CAP_ALERT = f"{{{CAP_NS}}}alert"
 MAX_FEED_BYTES = 5 * 1024 * 1024  # an Atom feed with its alerts inline
 MAX_ENTRIES = 200
 USER_AGENT = "hengqin-typhoon-coordinator/1 (+feed poller)"
@@ -70,7 +78,7 @@ class PollResult:
 # --- the job's work --------------------------------------------------------------------
 
 
-def poll_due(runtime: Any, *, now: datetime | None = None) -> list[PollResult]:
+def poll_due(runtime: Runtime, *, now: datetime | None = None) -> list[PollResult]:
     """Poll every enabled feed that is due; never raises (see the module docstring)."""
     config = feeds_config(runtime)
     feeds = config.enabled()
@@ -79,11 +87,7 @@ def poll_due(runtime: Any, *, now: datetime | None = None) -> list[PollResult]:
     now = now or utcnow()
     with runtime.db.unit_of_work() as session:
         states = {f.id: _state(session, f) for f in feeds}
-        due = [
-            f
-            for f in feeds
-            if states[f.id].next_poll_at is None or states[f.id].next_poll_at <= now
-        ]
+        due = [f for f in feeds if _due(states[f.id].next_poll_at, now)]
         validators = {f.id: (states[f.id].etag, states[f.id].last_modified) for f in due}
     if not due:
         return []
@@ -123,7 +127,8 @@ def fetch(
     """GET with validators, a timeout and a size limit; never raises."""
     headers = {
         "User-Agent": USER_AGENT,
-        "Accept": "application/atom+xml, application/cap+xml, application/xml;q=0.9",
+        "Accept": "application/rss+xml, application/atom+xml, application/cap+xml, "
+        "application/xml;q=0.9",
     }
     if etag:
         headers["If-None-Match"] = etag
@@ -152,24 +157,32 @@ def fetch(
         return Fetched(error=f"{type(exc).__name__}: {exc}"[:300])
 
 
-def _process(runtime: Any, config: FeedsFile, feed: FeedDef, answer: Fetched) -> PollResult:
+def _process(runtime: Runtime, config: FeedsFile, feed: FeedDef, answer: Fetched) -> PollResult:
     now = utcnow()
     result = PollResult(feed.id, False, answer.status)
     documents: list[tuple[bytes, str | None]] = []
+    links: list[FeedLink] = []
     if answer.error is None and answer.status == 200:
         try:
-            documents = _documents(runtime, feed, answer.body, config)
+            documents, links = _documents(runtime, feed, answer.body, config)
             result.ok = True
         except CapError as exc:
-            answer.error = f"not a usable {feed.kind} document: {exc.message}"[:300]
+            answer.error = f"not a usable feed document: {exc.message}"[:300]
     elif answer.error is None and answer.status == 304:
+        # The index is unchanged, but a document it links to may have been rewritten.
+        documents, links = _follow_listed(runtime, feed, config)
         result.ok = True
     elif answer.error is None:
         answer.error = f"HTTP {answer.status}"
     if result.ok:
-        for data, url in _oldest_first(documents, result):
+        max_bytes = runtime.settings.cap_max_bytes
+        for data, url in _oldest_first(documents, result, max_bytes=max_bytes):
             _ingest(runtime, feed, data, url, result)
     with runtime.db.unit_of_work() as session:
+        for link in links:
+            session.merge(link)
+        if answer.status == 200 and result.ok:
+            _mark_listed(session, feed, {link.url for link in links})
         state = _state(session, feed, lock=True)
         state.first_polled_at = state.first_polled_at or now
         state.last_polled_at, state.last_status = now, answer.status
@@ -206,68 +219,168 @@ def _process(runtime: Any, config: FeedsFile, feed: FeedDef, answer: Fetched) ->
 
 
 def _documents(
-    runtime: Any, feed: FeedDef, body: bytes, config: FeedsFile
-) -> list[tuple[bytes, str | None]]:
-    """(CAP document, its URL if fetched on its own) of a feed's answer."""
-    if feed.kind == "cap":
-        return [(body, feed.url)]
-    root = parse_xml_safely(body)  # no DTDs, no entities
-    if root.tag != ATOM + "feed":
-        raise CapError("feed_not_atom", f"the root element is {root.tag!r}, not an Atom <feed>")
+    runtime: Runtime, feed: FeedDef, body: bytes, config: FeedsFile
+) -> tuple[list[tuple[bytes, str | None]], list[FeedLink]]:
+    """(CAP document, its URL if fetched on its own) of a feed's answer, and the state of the
+    links followed (to remember once the poll is done)."""
+    root = parse_xml_safely(body)  # no DTDs, no entities, the structural limits
+    kind = {CAP_ALERT: "cap", ATOM + "feed": "atom", "rss": "rss"}.get(root.tag)
+    if kind is None or feed.kind not in ("auto", kind):
+        wanted = {
+            "auto": "an RSS 2.0 <rss>, an Atom <feed> or a CAP <alert>",
+            "rss": "an RSS 2.0 <rss>",
+            "atom": "an Atom <feed>",
+            "cap": "a CAP 1.2 <alert>",
+        }[feed.kind]
+        raise CapError("feed_not_supported", f"the root element is {root.tag!r}, not {wanted}")
+    if kind == "cap":
+        return [(body, feed.url)], []
     out: list[tuple[bytes, str | None]] = []
-    for entry in root.findall(ATOM + "entry")[:MAX_ENTRIES]:
-        inline = next(
-            (
-                child
-                for content in entry.findall(ATOM + "content")
-                for child in content
-                if child.tag == f"{{{CAP_NS}}}alert"
-            ),
-            None,
-        )
-        if inline is not None:
-            out.append((etree.tostring(inline, xml_declaration=True, encoding="UTF-8"), None))
-            continue
-        link = next(
-            (
-                ln.get("href")
-                for ln in entry.findall(ATOM + "link")
-                if "cap" in (ln.get("type") or "") and ln.get("href")
-            ),
-            None,
-        )
-        if link and not _already_fetched(runtime, link):
-            answer = fetch(link, timeout=config.timeout(feed), limit=DEFAULT_MAX_BYTES + 1)
-            if answer.status == 200 and answer.error is None:
-                out.append((answer.body, link))
-            else:
-                out.append((b"", f"{link} ({answer.error or f'HTTP {answer.status}'})"))
-    return out
+    urls: list[str] = []
+    for item in _items(root, kind)[:MAX_ENTRIES]:
+        if isinstance(item, bytes):
+            out.append((item, None))
+        elif item not in urls:
+            urls.append(item)
+    links = []
+    for url in urls:
+        data, link = _follow(runtime, feed, url, config)
+        links.append(link)
+        if data is not None:
+            out.append((data, url if data else f"{url} ({link.last_status or 'no answer'})"))
+    return out, links
 
 
-def _already_fetched(runtime: Any, url: str) -> bool:
+def _mark_listed(session: Session, feed: FeedDef, urls: set[str]) -> None:
+    """Which links the index lists now: those are followed again while it answers 304."""
+    session.flush()
+    for row in session.exec(select(FeedLink).where(FeedLink.feed_id == feed.id)):
+        listed = row.url in urls
+        if row.listed != listed:
+            row.listed = listed
+            session.add(row)
+
+
+def _due(next_poll_at: datetime | None, now: datetime) -> bool:
+    return next_poll_at is None or next_poll_at <= now
+
+
+def _follow_listed(
+    runtime: Runtime, feed: FeedDef, config: FeedsFile
+) -> tuple[list[tuple[bytes, str | None]], list[FeedLink]]:
     with runtime.db.session() as session:
-        return (
-            session.exec(select(CapReceived.id).where(CapReceived.source_url == url)).first()
-            is not None
+        urls = list(
+            session.exec(select(FeedLink.url).where(FeedLink.feed_id == feed.id, FeedLink.listed))
         )
+    out: list[tuple[bytes, str | None]] = []
+    links: list[FeedLink] = []
+    for url in urls[:MAX_ENTRIES]:
+        data, link = _follow(runtime, feed, url, config)
+        links.append(link)
+        if data:
+            out.append((data, url))
+    return out, links
 
 
-def _oldest_first(documents, result: PollResult) -> list[tuple[bytes, str | None]]:
-    """The documents in the order they were sent (Atom lists the newest first)."""
+def _items(root: etree._Element, kind: str) -> list[bytes | str]:
+    """Each item's inline CAP alert (bytes) or the URL of its CAP document (str)."""
+    found: list[bytes | str] = []
+    if kind == "atom":
+        for entry in root.findall(ATOM + "entry"):
+            inline = next(
+                (
+                    c
+                    for content in entry.findall(ATOM + "content")
+                    for c in content
+                    if c.tag == CAP_ALERT
+                ),
+                None,
+            )
+            if inline is not None:
+                found.append(etree.tostring(inline, xml_declaration=True, encoding="UTF-8"))
+                continue
+            links = entry.findall(ATOM + "link")
+            href = next(
+                (
+                    ln.get("href")
+                    for ln in links
+                    if "cap" in (ln.get("type") or "") and ln.get("href")
+                ),
+                None,
+            ) or next(
+                (
+                    ln.get("href")
+                    for ln in links
+                    if ln.get("rel", "alternate") == "alternate" and ln.get("href")
+                ),
+                None,
+            )
+            if href:
+                found.append(href.strip())
+        return found
+    for item in root.iter("item"):  # RSS 2.0: channel/item; the link, else a CAP enclosure
+        enclosure = next(
+            (e.get("url") for e in item.findall("enclosure") if "xml" in (e.get("type") or "")),
+            None,
+        )
+        link = (item.findtext("link") or "").strip() or enclosure
+        if link:
+            found.append(link)
+    return found
+
+
+def _follow(
+    runtime: Runtime, feed: FeedDef, url: str, config: FeedsFile
+) -> tuple[bytes | None, FeedLink]:
+    """A linked document, fetched conditionally: its bytes when they changed since the last
+    poll (b"" when it could not be fetched), None when they did not."""
+    with runtime.db.session() as session:
+        known = session.exec(
+            select(FeedLink).where(FeedLink.feed_id == feed.id, FeedLink.url == url)
+        ).first()
+        link = FeedLink.model_validate(known) if known else FeedLink(feed_id=feed.id, url=url)
+    if not url.startswith(("http://", "https://")):
+        link.last_status = None
+        return b"", link
+    answer = fetch(
+        url,
+        timeout=config.timeout(feed),
+        etag=link.etag,
+        last_modified=link.last_modified,
+        limit=runtime.settings.cap_max_bytes + 1,
+    )
+    link.fetched_at, link.last_status = utcnow(), answer.status
+    if answer.status == 304:
+        return None, link
+    if answer.status != 200 or answer.error is not None:
+        return b"", link
+    digest = hashlib.sha256(answer.body).hexdigest()
+    link.etag, link.last_modified = answer.etag, answer.last_modified
+    if digest == link.sha256:
+        return None, link  # the same document again (a server without validators)
+    link.sha256 = digest
+    return answer.body, link
+
+
+def _oldest_first(
+    documents, result: PollResult, *, max_bytes: int
+) -> list[tuple[bytes, str | None]]:
+    """The documents in the order they were sent (feeds list the newest first)."""
     dated = []
     for data, url in documents:
         if not data:
             result.errors.append(f"could not fetch {url}")
             continue
         try:
-            dated.append((parse_cap(data).sent, data, url))
+            dated.append((parse_cap_within(data, max_bytes=max_bytes).sent, data, url))
         except CapError as exc:
             result.errors.append(f"{exc.code}: {exc.message}"[:200])
     return [(data, url) for _, data, url in sorted(dated, key=lambda d: d[0])]
 
 
-def _ingest(runtime: Any, feed: FeedDef, data: bytes, url: str | None, result: PollResult) -> None:
+def _ingest(
+    runtime: Runtime, feed: FeedDef, data: bytes, url: str | None, result: PollResult
+) -> None:
     try:
         with runtime.db.unit_of_work() as session:
             ingested = cap_flows.ingest_cap(
@@ -343,7 +456,7 @@ def state_public(
     }
 
 
-def summary(session: Session, *, runtime: Any | None) -> list[dict]:
+def summary(session: Session, *, runtime: Runtime | None) -> list[dict]:
     """The situation's `feeds` section: each configured feed and whether it is stale."""
     if runtime is None:
         return []

@@ -1,10 +1,15 @@
 """Small checks shared by the field-operation domains (field, crews, evacuation, vulnerable,
-facilities): who set a change (origin), and whether a location is in the operating area."""
+facilities): who set a change (origin), whether a location is in the operating area, and the
+newest-first list of a domain's records (real or a drill's)."""
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Any, TypeVar
+
+from sqlmodel import SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from emergency.exceptions import InvalidInput
 from geo.areas import HENGQIN_MACAU_REGION
@@ -38,3 +43,18 @@ def check_location(lat: float | None, lon: float | None, *, field: str = "") -> 
             f"(lat {min_lat}..{max_lat}, lon {min_lon}..{max_lon})",
             code="outside_area",
         )
+
+
+RecordT = TypeVar("RecordT", bound=SQLModel)
+
+
+def newest(model: type[RecordT], *, exercise: bool, limit: int) -> SelectOfScalar[RecordT]:
+    """`model`'s records, newest first, the real ones or a drill's (`exercise`): a list
+    endpoint's query, to narrow further with `.where(...)`."""
+    record: Any = model  # a table model: its columns are class attributes
+    return (
+        select(model)
+        .where(record.exercise == exercise)
+        .order_by(col(record.id).desc())
+        .limit(limit)
+    )

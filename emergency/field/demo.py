@@ -13,11 +13,13 @@ from sqlmodel import select
 
 from emergency.auth import service as auth_service
 from emergency.auth.models import Role
+from emergency.config import ConfigSet
 from emergency.crews import service as crew_service
+from emergency.db import Database
 from emergency.evacuation import service as evacuation_service
 from emergency.field import service as field_service
 from emergency.field.models import FieldAccount, InspectionGroup
-from emergency.field.startup import load_reference_data, zones_for
+from emergency.startup import seed_reference_data
 from emergency.vulnerable import service as vulnerable_service
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,9 @@ RESIDENTS = [
 ]
 
 
-def load(db, settings) -> None:
-    load_reference_data(db, settings.config_dir)
-    zones = zones_for(settings.config_dir)
+def load(db: Database, config: ConfigSet) -> None:
+    seed_reference_data(db, config)
+    zones = config.zones
     with db.unit_of_work() as session:
         if session.exec(select(InspectionGroup)).first() is not None:
             return
@@ -99,7 +101,12 @@ def load(db, settings) -> None:
             )
         for shelter_id in ("lianhua_sports_hall", "hengqin_hou_kong_school"):
             evacuation_service.set_shelter_open(
-                session, shelter_id=shelter_id, open=True, actor="demo", origin="demo"
+                session,
+                shelter_id=shelter_id,
+                open=True,
+                actor="demo",
+                origin="demo",
+                exercise=True,
             )
         for kind, severity, lat, lon, place in HAZARDS:
             field_service.report_hazard(
@@ -112,14 +119,15 @@ def load(db, settings) -> None:
                 actor="demo",
                 group_id=groups[0].id,
                 zones=zones,
+                exercise=True,  # demo data: never a real alarm, escalation SMS or figure
             )
         team = auth_service.get_by_name(session, "field-team-1")
-        if team is not None and session.get(FieldAccount, team.id) is None:
+        if team is not None and team.demo and session.get(FieldAccount, team.id) is None:
             session.add(FieldAccount(user_id=team.id, label=groups[0].name, group_id=groups[0].id))
         worker = auth_service.get_by_name(session, "social-worker-demo")
         if worker is None:
             worker, _ = auth_service.create_user(
-                session, name="social-worker-demo", role=Role.field, actor="demo"
+                session, name="social-worker-demo", role=Role.field, actor="demo", demo=True
             )
             session.add(FieldAccount(user_id=worker.id, label="Social worker (demo)"))
         session.flush()

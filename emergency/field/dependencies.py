@@ -3,33 +3,38 @@ limit of the phones' writes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from emergency import ratelimit
+from emergency import request_limits
 from emergency.auth.dependencies import FieldReporter
+from emergency.dependencies import RuntimeDep
+from geo.zones import ZoneSet
 
 
-async def get_zones(request: Request) -> Any:  # async: no thread hand-over for an attribute
-    return getattr(request.app.state, "zones", None)
+async def get_zones(runtime: RuntimeDep) -> ZoneSet:  # async: no thread hand-over
+    return runtime.zones
 
 
-ZonesDep = Annotated[Any, Depends(get_zones)]
+ZonesDep = Annotated[ZoneSet, Depends(get_zones)]
 
 
-def field_rate_limited(request: Request, user: FieldReporter) -> None:
+async def field_rate_limited(request: Request, user: FieldReporter) -> None:
     """At most TYPHOON_FIELD_RATE_LIMIT field reports and photos per user per minute (after the
     role check, so a refused caller uses nobody's allowance). A phone flushing its offline
-    queue fits; a runaway one gets 429 with Retry-After, and the form retries later."""
+    queue fits; a runaway one gets 429 with Retry-After, and the form retries later.
+
+    `async`: with no limit set nothing is checked, so no thread is handed the request; the
+    limiter (which may ask Redis) runs in the thread pool."""
     limit = request.app.state.settings.field_rate_limit
     if not limit:
         return
-    allowed, retry = ratelimit.limiter(request.app, "field", limit=limit, window=60.0).allow(
-        f"user:{user.id}"
-    )
+    limiter = request_limits.limiter(request.app, "field", limit=limit, window=60.0)
+    allowed, retry = await run_in_threadpool(limiter.allow, f"user:{user.id}")
     if not allowed:
-        raise ratelimit.too_many("field reports and photos from this user", retry)
+        raise request_limits.too_many("field reports and photos from this user", retry)
 
 
 FieldRateLimited = Depends(field_rate_limited)

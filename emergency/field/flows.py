@@ -6,6 +6,11 @@ stored report (the phone's retry after a lost answer); the same key with another
 from another user, is a 409. The report row is inserted first and flushed: a retry (or two
 racing ones) meets the unique key there, before any effect, and the unit of work is rolled
 back to answer the stored report. A retry is rare, so no lookup is spent on every report.
+
+A report is a drill's when it says `"exercise": true` or comes through a field link issued for
+a drill (emergency.drills): what it makes is an exercise record, and it may change exercise
+records only. A report that changes a drill's record (a real team rectifying a drill's hazard)
+is a drill's report too.
 """
 
 from __future__ import annotations
@@ -13,21 +18,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from emergency.audit import service as audit_service
+from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
-from emergency.db import utcnow
+from emergency.db import connection, insert_row, new_row, utcnow
+from emergency.drills import service as drill_service
 from emergency.evacuation import service as evacuation_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput
 from emergency.field import photos as photo_service
 from emergency.field import service as field_service
-from emergency.field.common import check_location
+from emergency.field.common import check_location, newest
 from emergency.field.models import FieldReport
 from emergency.field.schemas import FieldContext, FieldReportIn, FieldReportPublic
 from emergency.vulnerable import service as vulnerable_service
@@ -44,24 +53,55 @@ def assign_crew_task(
     description: str,
     hazard_id: int | None = None,
     help_request_id: int | None = None,
+    drill: bool = False,
 ):
     """A task for a crew; a hazard or request for help named by it is assigned too."""
     if hazard_id is not None:
         field_service.assign_hazard(
-            session, hazard_id=hazard_id, actor=actor, crew_id=crew_id, note=description
+            session,
+            hazard_id=hazard_id,
+            actor=actor,
+            crew_id=crew_id,
+            note=description,
+            drill=drill,
         )
         return crew_service.open_tasks(session, crew_id=crew_id)[-1]
     if help_request_id is not None:
         field_service.assign_help_request(
-            session, help_request_id=help_request_id, crew_id=crew_id, actor=actor
+            session, help_request_id=help_request_id, crew_id=crew_id, actor=actor, drill=drill
         )
         return crew_service.open_tasks(session, crew_id=crew_id)[-1]
-    return crew_service.add_task(session, crew_id=crew_id, actor=actor, description=description)
+    return crew_service.add_task(
+        session, crew_id=crew_id, actor=actor, description=description, drill=drill
+    )
 
 
 def body_hash(body: FieldReportIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return _digest(body.model_dump(mode="json"))
+
+
+def _digest(fields: dict[str, Any]) -> str:
+    if not fields["exercise"]:  # the hash of a real report is what it was before drills
+        fields = {k: v for k, v in fields.items() if k != "exercise"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# The report's own columns; every other field it was sent with is kept in `data`.
+_COLUMNS = frozenset(
+    {
+        "kind",
+        "lat",
+        "lon",
+        "accuracy_m",
+        "note",
+        "observed_at",
+        "photo_id",
+        "group_id",
+        "crew_id",
+        "exercise",
+    }
+)
 
 
 def check_key(key: str | None) -> str:
@@ -98,28 +138,21 @@ def submit_report(
     body: FieldReportIn,
     zones=None,
 ) -> tuple[FieldReport, bool]:
-    """Store a field report and apply it; (report, True) when new, (stored, False) on replay."""
+    """Store a field report and apply it; (report, True) when new, (stored, False) on replay.
+
+    The hot write path (issue 18): the body is dumped once (for its hash and its `data`),
+    the team and the drill mark are read in one query, and the report row is inserted in
+    one Core statement (and later updated in one), not flushed by the unit of work."""
     key = check_key(key)
-    digest = body_hash(body)
+    fields = body.model_dump(mode="json")
+    digest = _digest(fields)
     check_location(body.lat, body.lon)
-    group_id, crew_id, label = _team(session, user, body)
-    photo_service.require(session, body.photo_id)
-    data = body.model_dump(
-        mode="json",
-        exclude_none=True,
-        exclude={
-            "kind",
-            "lat",
-            "lon",
-            "accuracy_m",
-            "note",
-            "observed_at",
-            "photo_id",
-            "group_id",
-            "crew_id",
-        },
-    )
-    report = FieldReport(
+    group_id, crew_id, label, drill_user = _team(session, user, body)
+    photo_service.require(session, body.photo_id, reader=user)
+    data = {k: v for k, v in fields.items() if k not in _COLUMNS and v is not None}
+    drill = bool(body.exercise) or drill_user
+    report = new_row(  # the body is validated: no model constructor (emergency.db.new_row)
+        FieldReport,
         idempotency_key=key,
         body_hash=digest,
         user_id=user.id,
@@ -137,10 +170,10 @@ def submit_report(
         group_id=group_id,
         crew_id=crew_id,
         observed_at=body.observed_at if body.observed_at and body.observed_at.tzinfo else None,
+        exercise=drill,
     )
-    session.add(report)
     try:
-        session.flush()  # the unique key: a retry fails here, before any effect
+        insert_row(session, report, attach=False)  # the unique key: a retry fails here
     except IntegrityError:
         session.rollback()
         existing = stored_report(session, key=key, user=user, digest=digest)
@@ -148,7 +181,7 @@ def submit_report(
             raise
         return existing, False
     actor = user.name if not label else f"{user.name} ({label})"
-    report.result = _apply(
+    report.result, report.exercise = _apply(
         session,
         report=report,
         body=body,
@@ -157,9 +190,9 @@ def submit_report(
         group_id=group_id,
         crew_id=crew_id,
         zones=zones,
+        drill=drill,
     )
-    session.add(report)
-    session.flush()
+    totals = field_service.settle_report(session, report)
     audit_service.record(
         session,
         actor=user.name,
@@ -167,30 +200,51 @@ def submit_report(
         target_type="field_report",
         target_id=report.id,
         after={"kind": report.kind, "result": report.result},
+        exercise=report.exercise,
     )
     event_service.emit(
         session,
         EVENT,
-        {"report": public_for_stream(report), "totals": field_service.report_totals(session)},
+        {
+            "exercise": report.exercise,
+            "report": public_for_stream(report),
+            "totals": totals,
+        },
     )
     return report, True
 
 
 def _team(
     session: Session, user: User, body: FieldReportIn
-) -> tuple[int | None, int | None, str | None]:
-    """The group or crew a report speaks for: a field user's account decides; an operator
-    names it in the body."""
+) -> tuple[int | None, int | None, str | None, bool]:
+    """The group or crew a report speaks for (a field user's account decides; an operator
+    names it in the body), the account's label, and whether the user is a drill's: one
+    query."""
+    team = auth_service.known_team(session, user)  # read with the token, as a rule
+    if team is None:
+        row = connection(session).execute(_TEAM, {"user_id": user.id}).one()
+        drill_service.remember(session, user, drill=bool(row.drill))
+        team = auth_service.Team(row.group_id, row.crew_id, row.label)
+    drill = drill_service.is_drill_user(session, user)
     if user.role == Role.field:
-        account = field_service.account_of(session, user)
+        has_account = team.label is not None
         for name, given, own in (
-            ("group_id", body.group_id, account and account.group_id),
-            ("crew_id", body.crew_id, account and account.crew_id),
+            ("group_id", body.group_id, team.group_id if has_account else None),
+            ("crew_id", body.crew_id, team.crew_id if has_account else None),
         ):
             if given is not None and given != own:
                 raise Forbidden(f"{name}: this field token reports for its own team only")
-        return (account.group_id, account.crew_id, account.label) if account else (None, None, None)
-    return body.group_id, body.crew_id, None
+        if has_account:
+            return team.group_id, team.crew_id, team.label, drill
+        return None, None, None, drill
+    return body.group_id, body.crew_id, None, drill
+
+
+_TEAM = text(
+    "SELECT a.group_id, a.crew_id, a.label, "
+    "EXISTS (SELECT 1 FROM drill_user AS d WHERE d.user_id = :user_id) AS drill "
+    "FROM (SELECT 1 AS one) AS one LEFT JOIN field_account AS a ON a.user_id = :user_id"
+)
 
 
 def _need(value, name: str, kind: str):
@@ -209,7 +263,9 @@ def _apply(
     group_id,
     crew_id,
     zones,
-) -> dict:
+    drill: bool,
+) -> tuple[dict, bool]:
+    """What the report does; and whether that was a drill's (its record is an exercise)."""
     kind = body.kind
     if kind in ("check_in", "check_out"):
         group_id = _need(group_id, "group_id", kind)
@@ -217,6 +273,7 @@ def _apply(
         extra = {"zones": zones} if kind == "check_in" else {}
         trip = call(
             session,
+            drill=drill,
             group_id=group_id,
             actor=actor,
             persons=body.persons,
@@ -226,7 +283,11 @@ def _apply(
             note=body.note,
             **extra,
         )
-        return {"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles}
+        return {
+            "trip_id": trip.id,
+            "persons": trip.persons,
+            "vehicles": trip.vehicles,
+        }, trip.exercise
     if kind == "hazard":
         hazard = field_service.report_hazard(
             session,
@@ -241,17 +302,20 @@ def _apply(
             group_id=group_id,
             field_report_id=report.id,
             zones=zones,
+            exercise=drill,
         )
-        return {"hazard_id": hazard.id, "due_at_local": local_iso(hazard.due_at)}
+        return {"hazard_id": hazard.id, "due_at_local": local_iso(hazard.due_at)}, hazard.exercise
     if kind == "rectified":
         hazard = field_service.rectify_hazard(
             session,
             hazard_id=_need(body.hazard_id, "hazard_id", kind),
             actor=actor,
+            user=user,
             note=body.note,
             photo_id=body.photo_id,
+            drill=drill,
         )
-        return {"hazard_id": hazard.id, "status": hazard.status}
+        return {"hazard_id": hazard.id, "status": hazard.status}, hazard.exercise
     if kind == "evacuated":
         movement = evacuation_service.record_movement(
             session,
@@ -265,12 +329,13 @@ def _apply(
             note=body.note,
             field_report_id=report.id,
             zones=zones,
+            exercise=drill,
         )
         return {
             "movement_id": movement.id,
             "people": movement.people,
             "shelter_id": movement.shelter_id,
-        }
+        }, movement.exercise
     if kind == "crew_status":
         crew_id = _need(crew_id, "crew_id", kind)
         crew_service.set_status(
@@ -281,9 +346,14 @@ def _apply(
             origin="field",
             headcount=body.headcount,
             note=body.note,
+            drill=drill,
         )
         crew = crew_service.get_crew(session, crew_id=crew_id)
-        return {"crew_id": crew.id, "status": crew.status, "headcount": crew.headcount}
+        return {
+            "crew_id": crew.id,
+            "status": crew.status,
+            "headcount": crew.headcount,
+        }, crew.exercise
     if kind == "help":
         request = field_service.create_help_request(
             session,
@@ -296,8 +366,9 @@ def _apply(
             photo_id=body.photo_id,
             field_report_id=report.id,
             zones=zones,
+            exercise=drill,
         )
-        return {"help_request_id": request.id}
+        return {"help_request_id": request.id}, request.exercise
     if kind == "resident_check":
         resident = vulnerable_service.record_check(
             session,
@@ -306,13 +377,18 @@ def _apply(
             user=user,
             note=body.note,
             field_report_id=report.id,
+            drill=drill,
         )
-        return {"resident_id": resident.id, "state": resident.state}
+        return {"resident_id": resident.id, "state": resident.state}, resident.exercise
     raise InvalidInput(f"kind: {kind!r} is not a report kind")  # pragma: no cover (schema)
 
 
 def public(report: FieldReport) -> FieldReportPublic:
-    return FieldReportPublic(
+    return FieldReportPublic.model_construct(**_public_fields(report))
+
+
+def _public_fields(report: FieldReport) -> dict[str, Any]:
+    return dict(
         id=report.id,
         idempotency_key=report.idempotency_key,
         kind=report.kind,
@@ -329,63 +405,82 @@ def public(report: FieldReport) -> FieldReportPublic:
         created_at_local=local_iso(report.created_at),
         data=report.data,
         result=report.result,
+        exercise=report.exercise,
     )
+
+
+def public_json(report: FieldReport) -> dict[str, Any]:
+    """FieldReportPublic as JSON values (what its model_dump(mode="json") gives)."""
+    data: dict[str, Any] = public(report).model_dump(mode="json")
+    return data
 
 
 def public_for_stream(report: FieldReport) -> dict:
     """What every screen may see: a resident check's note may name people, so it is left out."""
-    data = public(report).model_dump(mode="json")
+    data = public_json(report)
     if report.kind == "resident_check":
         data["note"] = None
     return data
 
 
 def list_reports(
-    session: Session, *, kind: str | None = None, limit: int = 200
+    session: Session, *, kind: str | None = None, limit: int = 200, exercise: bool = False
 ) -> list[FieldReport]:
-    from sqlmodel import col
-
-    query = select(FieldReport).order_by(col(FieldReport.id).desc()).limit(limit)
+    query = newest(FieldReport, exercise=exercise, limit=limit)
     if kind:
         query = query.where(FieldReport.kind == kind)
     return list(session.exec(query))
 
 
 def context(session: Session, *, user: User) -> FieldContext:
+    """What the form shows; a drill's link sees its drill (hazards, shelters, residents)."""
+    exercise = drill_service.is_drill_user(session, user)
     account = field_service.account_of(session, user)
     group = crew = None
     hazards = []
     if account and account.group_id:
         group = field_service.group_public(
-            session, field_service.get_group(session, group_id=account.group_id)
+            session, field_service.get_group(session, group_id=account.group_id), exercise
         )
         hazards = field_service.list_hazards(
-            session, status="open,assigned", group_id=account.group_id, limit=50
+            session,
+            status="open,assigned",
+            group_id=account.group_id,
+            limit=50,
+            exercise=exercise,
         )
     if account and account.crew_id:
         crew_row = crew_service.get_crew(session, crew_id=account.crew_id)
         crew = crew_service.public(session, crew_row).model_dump(mode="json")
         hazards += field_service.list_hazards(
-            session, status="open,assigned", crew_id=account.crew_id, limit=50
+            session,
+            status="open,assigned",
+            crew_id=account.crew_id,
+            limit=50,
+            exercise=exercise,
         )
     if user.role != Role.field:
-        hazards = field_service.list_hazards(session, status="open,assigned", limit=50)
-    shelters = [
-        {
-            "id": s.id,
-            "name": s.name,
-            "lat": s.lat,
-            "lon": s.lon,
-            "room": max(s.capacity - s.occupancy, 0),
-            "is_open": s.is_open,
-        }
-        for s in evacuation_service.list_shelters(session)
-    ]
+        hazards = field_service.list_hazards(
+            session, status="open,assigned", limit=50, exercise=exercise
+        )
+    shelters = []
+    for s in evacuation_service.list_shelters(session):
+        is_open, occupancy = evacuation_service.shelter_state(s, exercise)
+        shelters.append(
+            {
+                "id": s.id,
+                "name": s.name,
+                "lat": s.lat,
+                "lon": s.lon,
+                "room": max(s.capacity - occupancy, 0),
+                "is_open": is_open,
+            }
+        )
     residents = []
     if user.role == Role.field:
         residents = [
             {"id": r.id, "name": r.name, "address": r.address, "state": r.state}
-            for r in vulnerable_service.list_for(session, user=user)
+            for r in vulnerable_service.list_for(session, user=user, exercise=exercise)
         ]
     return FieldContext(
         user=user.name,
@@ -397,4 +492,5 @@ def context(session: Session, *, user: User) -> FieldContext:
         shelters=shelters,
         residents=residents,
         server_time=utcnow(),
+        exercise=exercise,
     )

@@ -11,6 +11,7 @@ from sqlalchemy import String
 from sqlmodel import Column, Field, SQLModel
 
 from emergency.db import JSONType, UTCDateTime, utcnow
+from emergency.drills.models import exercise_field
 
 
 class HazardKind(StrEnum):
@@ -86,6 +87,7 @@ class InspectionGroup(SQLModel, table=True):
     grid_cells: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: str = Field(max_length=120)
+    exercise: bool = exercise_field()
 
 
 class PatrolTrip(SQLModel, table=True):
@@ -109,6 +111,7 @@ class PatrolTrip(SQLModel, table=True):
     out_lat: float | None = None
     out_lon: float | None = None
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = exercise_field(index=True)
 
 
 class Photo(SQLModel, table=True):
@@ -123,6 +126,9 @@ class Photo(SQLModel, table=True):
     height: int
     uploaded_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The file was removed (retention, TYPHOON_RETAIN_PHOTOS_DAYS); the row stays for the
+    # records that name it, and GET answers 410.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Hazard(SQLModel, table=True):
@@ -153,6 +159,7 @@ class Hazard(SQLModel, table=True):
     rectification_photo_id: str | None = Field(default=None, foreign_key="photo.id", max_length=64)
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     verified_by: str | None = Field(default=None, max_length=120)
+    exercise: bool = exercise_field(index=True)
 
 
 class HelpRequest(SQLModel, table=True):
@@ -173,6 +180,7 @@ class HelpRequest(SQLModel, table=True):
     crew_id: int | None = Field(default=None, foreign_key="crew.id")
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_by: str | None = Field(default=None, max_length=120)
+    exercise: bool = exercise_field(index=True)
 
 
 class FieldReport(SQLModel, table=True):
@@ -198,3 +206,4 @@ class FieldReport(SQLModel, table=True):
     observed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    exercise: bool = exercise_field(index=True)

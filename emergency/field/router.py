@@ -1,13 +1,23 @@
 """HTTP routes of field operations: inspection groups, trips, hazards, requests for help,
-photos, field links and field reports (the phones' endpoint)."""
+photos, field links and field reports (the phones' endpoint).
+
+Lists show real records; `?exercise=true` (or a drill user's token) shows the drill's. A body
+with `"exercise": true`, or a drill user's token, makes the change a drill's
+(emergency.drills)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import orjson
 from fastapi import APIRouter, File, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from emergency import visibility
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
+from emergency.db import utcnow
 from emergency.dependencies import SettingsDep
+from emergency.drills import service as drill_service
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
@@ -18,6 +28,7 @@ from emergency.field.schemas import (
     AssignIn,
     FieldContext,
     FieldLinkIn,
+    FieldLinkListed,
     FieldLinkPublic,
     FieldReportIn,
     FieldReportPublic,
@@ -32,6 +43,7 @@ from emergency.field.schemas import (
     TripPublic,
     VerifyIn,
 )
+from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["field operations"])
 
@@ -51,19 +63,24 @@ def post_field_report(
     user: FieldReporter,
     session: SessionDep,
     zones: ZonesDep,
-    response: Response,
     idempotency_key: str | None = Header(
         None, alias="Idempotency-Key", description="a UUID made when the report was written"
     ),
-):
+) -> Response:
     """A report from the field. The same `Idempotency-Key` again stores nothing and answers
     the stored report with 200 (201 the first time)."""
     report, created = field_flows.submit_report(
         session, user=user, key=idempotency_key, body=body, zones=zones
     )
-    if not created:
-        response.status_code = 200
-    return field_flows.public(report)
+    # The hot path (issue 18): committed here, in the thread the handler runs in (the
+    # session's own exit then has nothing to do), and answered with the JSON the response
+    # model describes, made once (FastAPI would validate the model again to serialise it).
+    session.commit()
+    return Response(
+        orjson.dumps(field_flows.public_json(report)),
+        status_code=201 if created else 200,
+        media_type="application/json",
+    )
 
 
 @router.get("/field-reports", response_model=list[FieldReportPublic])
@@ -72,9 +89,12 @@ def list_field_reports(
     session: SessionDep,
     kind: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
+    exercise: bool = False,
 ):
+    exercise = drill_service.is_drill(session, user, exercise)
     return [
-        field_flows.public(r) for r in field_flows.list_reports(session, kind=kind, limit=limit)
+        field_flows.public(r)
+        for r in field_flows.list_reports(session, kind=kind, limit=limit, exercise=exercise)
     ]
 
 
@@ -88,7 +108,12 @@ def field_context(user: FieldReporter, session: SessionDep):
 def create_field_link(
     body: FieldLinkIn, user: Operator, session: SessionDep, settings: SettingsDep
 ):
-    """A field token for a team's phone, and the link (or QR code) that carries it."""
+    """A field token for a team's phone, and the link (or QR code) that carries it;
+    `"exercise": true` issues it for a drill (everything reported through it is an exercise);
+    with `expires_in_hours` the token stops working then."""
+    expires_at = (
+        utcnow() + timedelta(hours=body.expires_in_hours) if body.expires_in_hours else None
+    )
     field_user, token, url = field_service.create_field_link(
         session,
         label=body.label,
@@ -96,8 +121,54 @@ def create_field_link(
         public_url=settings.public_url,
         group_id=body.group_id,
         crew_id=body.crew_id,
+        exercise=drill_service.is_drill(session, user, body.exercise),
+        expires_at=expires_at,
     )
-    return FieldLinkPublic(user=field_user.name, token=token, url=url, qr_png=qr.png_data_uri(url))
+    return FieldLinkPublic(
+        user=field_user.name,
+        token=token,
+        url=url,
+        expires_at=expires_at,
+        qr_png=qr.png_data_uri(url),
+    )
+
+
+@router.get("/field/links", response_model=list[FieldLinkListed])
+def list_field_links(user: Operator, session: SessionDep):
+    """The team phones' links (never their tokens), newest first."""
+    return [
+        FieldLinkListed(
+            user_id=account.user_id,
+            user=field_user.name,
+            label=account.label,
+            group_id=account.group_id,
+            crew_id=account.crew_id,
+            created_at=account.created_at,
+            active=field_user.active,
+        )
+        for account, field_user in field_service.list_field_links(session)
+    ]
+
+
+@router.post("/field/links/{user_id}/revoke", response_model=FieldLinkListed)
+def revoke_field_link(user_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+    """The link stops working at once (a lost phone); again: no change."""
+
+    def revoke() -> FieldLinkListed:
+        account, field_user = field_service.revoke_field_link(
+            session, user_id=user_id, actor=user.name
+        )
+        return FieldLinkListed(
+            user_id=account.user_id,
+            user=field_user.name,
+            label=account.label,
+            group_id=account.group_id,
+            crew_id=account.crew_id,
+            created_at=account.created_at,
+            active=field_user.active,
+        )
+
+    return once.run(revoke)
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -112,6 +183,7 @@ def create_field_link(
         200: {"description": "the same photo was stored before"},
         413: {"description": "over 5 MB"},
         415: {"description": "not a JPEG, PNG or WebP image"},
+        507: {"description": "the photo store is full (TYPHOON_PHOTOS_MAX_MB)"},
     },
 )
 async def upload_photo(
@@ -127,8 +199,14 @@ async def upload_photo(
         raise PayloadTooLarge(f"photo: over the limit of {photo_service.MAX_BYTES} bytes")
     from starlette.concurrency import run_in_threadpool
 
+    quota = int(settings.photos_max_mb * 1_000_000) if settings.photos_max_mb else None
     photo, created = await run_in_threadpool(
-        photo_service.store, session, data=data, actor=user.name, data_dir=settings.data_dir
+        photo_service.store,
+        session,
+        data=data,
+        actor=user.name,
+        data_dir=settings.data_dir,
+        max_total_bytes=quota,
     )
     if not created:
         response.status_code = 200
@@ -142,9 +220,19 @@ async def upload_photo(
     )
 
 
-@router.get("/photos/{photo_id}", response_class=FileResponse)
-def get_photo(photo_id: str, user: Reader, session: SessionDep, settings: SettingsDep):
+@router.get(
+    "/photos/{photo_id}",
+    response_class=FileResponse,
+    responses={
+        403: {"description": "a field token asking for another team's photo"},
+        410: {"description": "removed by the retention rule (TYPHOON_RETAIN_PHOTOS_DAYS)"},
+    },
+)
+def get_photo(photo_id: str, user: FieldReporter, session: SessionDep, settings: SettingsDep):
+    """A field photo: for operators, and for a field team its own team's photos (a photo may
+    show a resident's home or face); not for viewers' screens."""
     photo = photo_service.get(session, photo_id=photo_id)
+    photo_service.check_can_read(session, photo, user)
     path = photo_service.path_for(settings.data_dir, photo.id, photo.content_type)
     return FileResponse(
         path,
@@ -160,19 +248,44 @@ def get_photo(photo_id: str, user: Reader, session: SessionDep, settings: Settin
 
 
 @router.get("/inspection-groups", response_model=list[GroupPublic])
-def list_groups(user: Reader, session: SessionDep):
-    return [field_service.group_public(session, g) for g in field_service.list_groups(session)]
+def list_groups(user: Reader, session: SessionDep, exercise: bool = False):
+    """Real groups with their real trips; `?exercise=true`: the drill's groups, and the drill's
+    trips of every group."""
+    exercise = drill_service.is_drill(session, user, exercise)
+    groups = field_service.list_groups(session, exercise=exercise)
+    if exercise:  # real groups that went out in a drill (a team training) are part of it
+        trips = {t.group_id for t in field_service.list_trips(session, exercise=True, limit=5000)}
+        groups += [g for g in field_service.list_groups(session) if g.id in trips]
+    return [field_service.group_public(session, g, exercise) for g in groups]
 
 
 @router.post("/inspection-groups", response_model=GroupPublic, status_code=201)
-def create_group(body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    group = field_service.create_group(session, actor=user.name, zones=zones, **body.model_dump())
-    return field_service.group_public(session, group)
+def create_group(
+    body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+):
+    """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
+    exercise = drill_service.is_drill(session, user, body.exercise)
+
+    def create() -> GroupPublic:
+        group = field_service.create_group(
+            session,
+            actor=user.name,
+            zones=zones,
+            exercise=exercise,
+            **body.model_dump(exclude={"exercise"}),
+        )
+        return field_service.group_public(session, group, exercise)
+
+    return once.run(create, status_code=201)
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
-def get_group(group_id: int, user: Reader, session: SessionDep):
-    return field_service.group_public(session, field_service.get_group(session, group_id=group_id))
+def get_group(group_id: int, user: Reader, session: SessionDep, exercise: bool = False):
+    return field_service.group_public(
+        session,
+        field_service.get_group(session, group_id=group_id),
+        drill_service.is_drill(session, user, exercise),
+    )
 
 
 @router.get("/patrol-trips", response_model=list[TripPublic])
@@ -181,17 +294,21 @@ def list_trips(
     session: SessionDep,
     group_id: int | None = None,
     limit: int = Query(500, ge=1, le=5000),
+    exercise: bool = False,
 ):
+    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.trip_public(t)
-        for t in field_service.list_trips(session, group_id=group_id, limit=limit)
+        for t in field_service.list_trips(
+            session, group_id=group_id, limit=limit, exercise=exercise
+        )
     ]
 
 
 @router.get("/inspections/totals")
-def inspection_totals(user: Reader, session: SessionDep) -> dict:
+def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
     """Groups, trips, inspector person-trips, vehicle-trips, hazards by status and overdue."""
-    return field_service.summary(session)
+    return field_service.summary(session, drill_service.is_drill(session, user, exercise))
 
 
 # --- hazards -------------------------------------------------------------------------------
@@ -204,19 +321,36 @@ def list_hazards(
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
     limit: int = Query(500, ge=1, le=5000),
+    exercise: bool = False,
 ):
+    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.hazard_public(h)
-        for h in field_service.list_hazards(session, status=status, overdue=overdue, limit=limit)
+        for h in field_service.list_hazards(
+            session, status=status, overdue=overdue, limit=limit, exercise=exercise
+        )
     ]
 
 
 @router.post("/hazards", response_model=HazardPublic, status_code=201)
-def report_hazard(body: HazardIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    """A hazard reported to the desk (field teams use /api/v1/field-reports)."""
-    return field_service.hazard_public(
-        field_service.report_hazard(session, actor=user.name, zones=zones, **body.model_dump())
-    )
+def report_hazard(
+    body: HazardIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+):
+    """A hazard reported to the desk (field teams use /api/v1/field-reports); an
+    `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
+
+    def report() -> dict:
+        hazard = field_service.report_hazard(
+            session,
+            actor=user.name,
+            zones=zones,
+            exercise=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
+        )
+        public = HazardPublic.model_validate(field_service.hazard_public(hazard))
+        return public.model_dump(mode="json")
+
+    return once.run(report, status_code=201)
 
 
 @router.get("/hazards/{hazard_id}", response_model=HazardPublic)
@@ -225,29 +359,56 @@ def get_hazard(hazard_id: int, user: Reader, session: SessionDep):
 
 
 @router.post("/hazards/{hazard_id}/assign", response_model=HazardPublic)
-def assign_hazard(hazard_id: int, body: AssignIn, user: Operator, session: SessionDep):
+def assign_hazard(
+    hazard_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
+):
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
-    return field_service.hazard_public(
-        field_service.assign_hazard(
-            session, hazard_id=hazard_id, actor=user.name, **body.model_dump()
+    return once.run(
+        lambda: field_service.hazard_public(
+            field_service.assign_hazard(
+                session,
+                hazard_id=hazard_id,
+                actor=user.name,
+                drill=drill_service.is_drill(session, user, body.exercise),
+                **body.model_dump(exclude={"exercise"}),
+            )
         )
     )
 
 
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardPublic)
-def rectify_hazard(hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep):
-    return field_service.hazard_public(
-        field_service.rectify_hazard(
-            session, hazard_id=hazard_id, actor=user.name, **body.model_dump()
+def rectify_hazard(
+    hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
+):
+    return once.run(
+        lambda: field_service.hazard_public(
+            field_service.rectify_hazard(
+                session,
+                hazard_id=hazard_id,
+                actor=user.name,
+                user=user,
+                drill=drill_service.is_drill(session, user, body.exercise),
+                **body.model_dump(exclude={"exercise"}),
+            )
         )
     )
 
 
 @router.post("/hazards/{hazard_id}/verify", response_model=HazardPublic)
-def verify_hazard(hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep):
-    return field_service.hazard_public(
-        field_service.verify_hazard(session, hazard_id=hazard_id, actor=user.name, note=body.note)
+def verify_hazard(
+    hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
+):
+    return once.run(
+        lambda: field_service.hazard_public(
+            field_service.verify_hazard(
+                session,
+                hazard_id=hazard_id,
+                actor=user.name,
+                note=body.note,
+                drill=drill_service.is_drill(session, user, body.exercise),
+            )
+        )
     )
 
 
@@ -255,24 +416,45 @@ def verify_hazard(hazard_id: int, body: VerifyIn, user: Operator, session: Sessi
 
 
 @router.get("/help-requests", response_model=list[HelpPublic])
-def list_help(user: Reader, session: SessionDep, status: str | None = None):
+def list_help(user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False):
+    """Requests for help; who is in need (note, photo, reporter) for operators only."""
+    exercise = drill_service.is_drill(session, user, exercise)
     return [
-        field_service.help_public(r)
-        for r in field_service.list_help_requests(session, status=status)
+        visibility.help_request(field_service.help_public(r).model_dump(), user.role)
+        for r in field_service.list_help_requests(session, status=status, exercise=exercise)
     ]
 
 
 @router.post("/help-requests/{help_request_id}/assign", response_model=HelpPublic)
-def assign_help(help_request_id: int, body: HelpAssignIn, user: Operator, session: SessionDep):
-    return field_service.help_public(
-        field_service.assign_help_request(
-            session, help_request_id=help_request_id, crew_id=body.crew_id, actor=user.name
+def assign_help(
+    help_request_id: int,
+    body: HelpAssignIn,
+    user: Operator,
+    session: SessionDep,
+    once: IdempotentDep,
+):
+    return once.run(
+        lambda: field_service.help_public(
+            field_service.assign_help_request(
+                session,
+                help_request_id=help_request_id,
+                crew_id=body.crew_id,
+                actor=user.name,
+                drill=drill_service.is_drill(session, user, body.exercise),
+            )
         )
     )
 
 
 @router.post("/help-requests/{help_request_id}/close", response_model=HelpPublic)
-def close_help(help_request_id: int, user: Operator, session: SessionDep):
-    return field_service.help_public(
-        field_service.close_help_request(session, help_request_id=help_request_id, actor=user.name)
+def close_help(help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+    return once.run(
+        lambda: field_service.help_public(
+            field_service.close_help_request(
+                session,
+                help_request_id=help_request_id,
+                actor=user.name,
+                drill=drill_service.is_drill_user(session, user),
+            )
+        )
     )

@@ -1,7 +1,4 @@
-"""The routers of the field-operation domains, listed once for emergency/app.py.
-
-The facilities router carries the start-up of their reference data (emergency.field.startup).
-"""
+"""The routers of the field-operation domains, listed once for emergency/app.py."""
 
 from emergency.crews.router import router as crews_router
 from emergency.evacuation.router import router as evacuation_router

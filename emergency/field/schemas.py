@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency.clock import ApiTime
 from emergency.crews.models import CrewStatus
 from emergency.field.models import HazardKind, Severity
 from emergency.vulnerable.models import CheckState
@@ -32,6 +33,9 @@ class GroupIn(_In):
     grid_cells: list[str] = Field(
         default_factory=list, max_length=200, examples=[["HQ-C3", "HQ-C4"]]
     )
+    exercise: bool = Field(
+        default=False, description="a drill's record: never counted in real figures"
+    )
 
 
 class TripPublic(BaseModel):
@@ -50,6 +54,7 @@ class TripPublic(BaseModel):
     in_lon: float | None
     out_lat: float | None
     out_lon: float | None
+    exercise: bool = False
 
 
 class GroupPublic(BaseModel):
@@ -64,18 +69,40 @@ class GroupPublic(BaseModel):
     person_trips: int
     vehicle_trips: int
     open_trip: TripPublic | None
+    exercise: bool = False
 
 
 class FieldLinkIn(_In):
     label: str = Field(min_length=1, max_length=60, examples=["Inspection group 17 phone"])
     group_id: int | None = None
     crew_id: int | None = None
+    expires_in_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 366,
+        description="the token stops working this many hours from now (none: until revoked)",
+    )
+    exercise: bool = Field(
+        default=False,
+        description="a link for a drill: everything reported through it is an exercise record",
+    )
+
+
+class FieldLinkListed(BaseModel):
+    user_id: int
+    user: str
+    label: str
+    group_id: int | None
+    crew_id: int | None
+    created_at: datetime
+    active: bool
 
 
 class FieldLinkPublic(BaseModel):
     user: str
     token: str
     url: str
+    expires_at: datetime | None = None
     qr_png: str = Field(
         description="the link as a QR code: a PNG data URI, for printing or a screen"
     )
@@ -92,23 +119,35 @@ class HazardIn(_In):
     place: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     photo_id: str | None = Field(default=None, max_length=64)
-    due_at: datetime | None = None
+    due_at: ApiTime | None = None
+    exercise: bool = Field(
+        default=False, description="a drill's record: never counted in real figures"
+    )
 
 
 class AssignIn(_In):
     group_id: int | None = None
     crew_id: int | None = None
-    due_at: datetime | None = None
+    due_at: ApiTime | None = None
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = Field(
+        default=False, description="a drill's change: it may change a drill's records only"
+    )
 
 
 class RectifyIn(_In):
     note: str | None = Field(default=None, max_length=1000)
     photo_id: str | None = Field(default=None, max_length=64)
+    exercise: bool = Field(
+        default=False, description="a drill's change: it may change a drill's records only"
+    )
 
 
 class VerifyIn(_In):
     note: str | None = Field(default=None, max_length=1000)
+    exercise: bool = Field(
+        default=False, description="a drill's change: it may change a drill's records only"
+    )
 
 
 class HazardPublic(BaseModel):
@@ -138,10 +177,14 @@ class HazardPublic(BaseModel):
     rectification_photo_id: str | None
     verified_at: datetime | None
     verified_by: str | None
+    exercise: bool = False
 
 
 class HelpAssignIn(_In):
     crew_id: int
+    exercise: bool = Field(
+        default=False, description="a drill's change: it may change a drill's records only"
+    )
 
 
 class HelpPublic(BaseModel):
@@ -156,9 +199,10 @@ class HelpPublic(BaseModel):
     photo_id: str | None
     created_at: datetime
     created_at_local: str
-    created_by: str
+    created_by: str | None = Field(default=None, description="who reported it (operators only)")
     crew_id: int | None
     closed_at: datetime | None
+    exercise: bool = False
 
 
 class PhotoPublic(BaseModel):
@@ -201,7 +245,7 @@ class FieldReportIn(_In):
     lon: float | None = Field(default=None, examples=[113.5402])
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
     note: str | None = Field(default=None, max_length=1000)
-    observed_at: datetime | None = Field(default=None, description="when the phone wrote it")
+    observed_at: ApiTime | None = Field(default=None, description="when the phone wrote it")
     photo_id: str | None = Field(default=None, max_length=64)
     group_id: int | None = Field(default=None, description="operators only: on whose behalf")
     crew_id: int | None = Field(default=None, description="operators only: on whose behalf")
@@ -220,6 +264,11 @@ class FieldReportIn(_In):
     urgency: Severity | None = None
     resident_id: int | None = None
     resident_state: CheckState | None = None
+    exercise: bool = Field(
+        default=False,
+        description="a drill's report: its records are exercise records (a field link issued "
+        "for a drill makes every report an exercise)",
+    )
 
 
 class FieldReportPublic(BaseModel):
@@ -239,6 +288,7 @@ class FieldReportPublic(BaseModel):
     created_at_local: str
     data: dict[str, Any]
     result: dict[str, Any]
+    exercise: bool = False
 
 
 class FieldContext(BaseModel):
@@ -253,3 +303,4 @@ class FieldContext(BaseModel):
     shelters: list[dict[str, Any]]
     residents: list[dict[str, Any]]
     server_time: datetime
+    exercise: bool = Field(default=False, description="this link is a drill's")

@@ -6,28 +6,37 @@ person-trip per inspector, a vehicle-trip per vehicle), a check-out closes it. H
 open → assigned → rectified → verified (HAZARD_TRANSITIONS), each with a deadline from its
 severity unless an operator sets one; past it and not rectified, a hazard is overdue.
 Changes emit `inspection.updated` (groups, trips, hazards) or `help_request.updated`.
+
+Every record carries `exercise` (emergency.drills decides it): a drill's groups, trips,
+hazards and requests for help are counted apart, and their events say `"exercise": true` and
+carry the drill's totals. A drill's trips may be made by a real group (a team training).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
+from emergency.alarms import service as alarm_service
+from emergency.alarms.models import AlarmSource
 from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
-from emergency.auth.models import Role, User
+from emergency.auth.models import ApiToken, Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
 from emergency.crews.models import CrewTask, TaskStatus
-from emergency.db import utcnow
+from emergency.db import connection, insert_row_and_read, new_row, to_public, utcnow
+from emergency.drills import service as drill_service
 from emergency.events import service as event_service
-from emergency.exceptions import Conflict, InvalidInput, NotFound
+from emergency.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from emergency.field import photos as photo_service
-from emergency.field.common import check_location
+from emergency.field.common import check_location, newest
 from emergency.field.models import (
     HAZARD_TRANSITIONS,
     FieldAccount,
@@ -84,6 +93,7 @@ def create_group(
     zone_ids: list[str] = (),
     grid_cells: list[str] = (),
     zones=None,
+    exercise: bool = False,
 ) -> InspectionGroup:
     name = name.strip()
     if not name:
@@ -102,6 +112,7 @@ def create_group(
         zone_ids=list(zone_ids),
         grid_cells=list(grid_cells),
         created_by=actor,
+        exercise=exercise,
     )
     session.add(group)
     session.flush()
@@ -112,8 +123,9 @@ def create_group(
         target_type="inspection_group",
         target_id=group.id,
         after={"name": name, "members": len(group.members), "vehicles": len(group.vehicles)},
+        exercise=exercise,
     )
-    _emit(session, "group", "created", group=group_public(session, group))
+    _emit(session, "group", "created", exercise, group=group_public(session, group, exercise))
     return group
 
 
@@ -125,16 +137,31 @@ def get_group(session: Session, *, group_id: int, lock: bool = False) -> Inspect
     return group
 
 
-def list_groups(session: Session) -> list[InspectionGroup]:
-    return list(session.exec(select(InspectionGroup).order_by(col(InspectionGroup.id))))
+def list_groups(session: Session, *, exercise: bool = False) -> list[InspectionGroup]:
+    """The groups of reality, or of the drills (`exercise`)."""
+    return list(
+        session.exec(
+            select(InspectionGroup)
+            .where(InspectionGroup.exercise == exercise)
+            .order_by(col(InspectionGroup.id))
+        )
+    )
 
 
-def open_trip(session: Session, *, group_id: int) -> PatrolTrip | None:
+def open_trip(session: Session, *, group_id: int, exercise: bool = False) -> PatrolTrip | None:
+    """The group's patrol under way, real or in a drill (a group may be out in both)."""
     return session.exec(
         select(PatrolTrip).where(
-            PatrolTrip.group_id == group_id, PatrolTrip.status == TripStatus.open
+            PatrolTrip.group_id == group_id,
+            PatrolTrip.status == TripStatus.open,
+            PatrolTrip.exercise == exercise,
         )
     ).first()
+
+
+def _trip_mode(group: InspectionGroup, drill: bool) -> bool:
+    """A drill's trip, or a real one: a drill-made group has drill trips only."""
+    return drill or group.exercise
 
 
 def check_in(
@@ -148,11 +175,13 @@ def check_in(
     lon: float | None = None,
     note: str | None = None,
     zones=None,
+    drill: bool = False,
 ) -> PatrolTrip:
     """Start a patrol trip (409 when the group is already out)."""
     check_location(lat, lon)
     group = get_group(session, group_id=group_id, lock=True)
-    current = open_trip(session, group_id=group.id)
+    exercise = _trip_mode(group, drill)
+    current = open_trip(session, group_id=group.id, exercise=exercise)
     if current is not None:
         raise Conflict(
             f"group {group.id} is already on patrol since "
@@ -168,21 +197,11 @@ def check_in(
         in_lat=lat,
         in_lon=lon,
         note=note,
+        exercise=exercise,
     )
     if trip.persons < 1:
         raise InvalidInput("persons: a patrol needs at least one inspector")
-    session.add(trip)
-    session.flush()
-    audit_service.record(
-        session,
-        actor=actor,
-        action="patrol.checked_in",
-        target_type="inspection_group",
-        target_id=group.id,
-        after={"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles},
-    )
-    _emit(session, "trip", "checked_in", trip=trip_public(trip), group=group_public(session, group))
-    return trip
+    return _trip_stored(session, group, trip, "checked_in", actor=actor, exercise=exercise)
 
 
 def check_out(
@@ -195,11 +214,13 @@ def check_out(
     lat: float | None = None,
     lon: float | None = None,
     note: str | None = None,
+    drill: bool = False,
 ) -> PatrolTrip:
     """End the open patrol trip (409 when there is none); counts may be corrected."""
     check_location(lat, lon)
     group = get_group(session, group_id=group_id, lock=True)
-    trip = open_trip(session, group_id=group.id)
+    exercise = _trip_mode(group, drill)
+    trip = open_trip(session, group_id=group.id, exercise=exercise)
     if trip is None:
         raise Conflict(f"group {group.id} is not on patrol: check in first", code="not_checked_in")
     trip.status, trip.checked_out_at, trip.checked_out_by = TripStatus.closed, utcnow(), actor
@@ -210,60 +231,66 @@ def check_out(
         trip.vehicles = vehicles
     if note:
         trip.note = note
+    return _trip_stored(session, group, trip, "checked_out", actor=actor, exercise=exercise)
+
+
+def _trip_stored(
+    session: Session,
+    group: InspectionGroup,
+    trip: PatrolTrip,
+    action: str,
+    *,
+    actor: str,
+    exercise: bool,
+) -> PatrolTrip:
+    """A patrol trip's check-in or check-out written, audited (`patrol.<action>`) and sent to
+    the screens with the group as it is now."""
     session.add(trip)
     session.flush()
     audit_service.record(
         session,
         actor=actor,
-        action="patrol.checked_out",
+        action=f"patrol.{action}",
         target_type="inspection_group",
         target_id=group.id,
         after={"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles},
+        exercise=exercise,
     )
     _emit(
-        session, "trip", "checked_out", trip=trip_public(trip), group=group_public(session, group)
+        session,
+        "trip",
+        action,
+        exercise,
+        trip=trip_public(trip),
+        group=group_public(session, group, exercise),
     )
     return trip
 
 
 def list_trips(
-    session: Session, *, group_id: int | None = None, limit: int = 500
+    session: Session, *, group_id: int | None = None, limit: int = 500, exercise: bool = False
 ) -> list[PatrolTrip]:
-    query = select(PatrolTrip).order_by(col(PatrolTrip.id).desc()).limit(limit)
+    query = newest(PatrolTrip, exercise=exercise, limit=limit)
     if group_id is not None:
         query = query.where(PatrolTrip.group_id == group_id)
     return list(session.exec(query))
 
 
 def trip_public(t: PatrolTrip) -> TripPublic:
-    return TripPublic(
-        id=t.id,
-        group_id=t.group_id,
-        status=t.status,
-        persons=t.persons,
-        vehicles=t.vehicles,
-        zone_id=t.zone_id,
-        checked_in_at=t.checked_in_at,
-        checked_in_at_local=local_iso(t.checked_in_at),
-        checked_in_by=t.checked_in_by,
-        checked_out_at=t.checked_out_at,
-        checked_out_by=t.checked_out_by,
-        in_lat=t.in_lat,
-        in_lon=t.in_lon,
-        out_lat=t.out_lat,
-        out_lon=t.out_lon,
-    )
+    return to_public(TripPublic, t, checked_in_at_local=local_iso(t.checked_in_at))
 
 
-def group_public(session: Session, g: InspectionGroup) -> GroupPublic:
+def group_public(session: Session, g: InspectionGroup, exercise: bool = False) -> GroupPublic:
+    """The group with its trips of reality, or of the drills (`exercise`)."""
+    exercise = exercise or g.exercise
     trips, persons, vehicles = session.exec(
         select(
             func.count(),
             func.coalesce(func.sum(PatrolTrip.persons), 0),
             func.coalesce(func.sum(PatrolTrip.vehicles), 0),
-        ).where(PatrolTrip.group_id == g.id)
+        ).where(PatrolTrip.group_id == g.id, PatrolTrip.exercise == exercise)
     ).one()
-    current = open_trip(session, group_id=g.id)
+    current = open_trip(session, group_id=g.id, exercise=exercise)
     return GroupPublic(
         id=g.id,
         name=g.name,
@@ -276,11 +303,17 @@ def group_public(session: Session, g: InspectionGroup) -> GroupPublic:
         person_trips=int(persons),
         vehicle_trips=int(vehicles),
         open_trip=trip_public(current) if current else None,
+        exercise=g.exercise,
     )
 
 
-def inspection_totals(session: Session) -> dict[str, int]:
-    groups = select(func.count()).select_from(InspectionGroup).scalar_subquery()
+def inspection_totals(session: Session, exercise: bool = False) -> dict[str, int]:
+    groups = (
+        select(func.count())
+        .select_from(InspectionGroup)
+        .where(InspectionGroup.exercise == exercise)
+        .scalar_subquery()
+    )
     trips, persons, vehicles, on_patrol, group_count = session.exec(
         select(
             func.count(),
@@ -288,7 +321,9 @@ def inspection_totals(session: Session) -> dict[str, int]:
             func.coalesce(func.sum(PatrolTrip.vehicles), 0),
             func.count().filter(PatrolTrip.status == TripStatus.open),
             groups,
-        ).select_from(PatrolTrip)
+        )
+        .select_from(PatrolTrip)
+        .where(PatrolTrip.exercise == exercise)
     ).one()
     return {
         "groups": int(group_count),
@@ -317,6 +352,7 @@ def report_hazard(
     field_report_id: int | None = None,
     due_at: datetime | None = None,
     zones=None,
+    exercise: bool = False,
 ) -> Hazard:
     try:
         kind, severity = HazardKind(kind), Severity(severity)
@@ -326,8 +362,11 @@ def report_hazard(
     if lat is None and not (place and place.strip()):
         raise InvalidInput("lat/lon or place: say where the hazard is", code="missing_location")
     photo_service.require(session, photo_id)
+    if group_id is not None and not exercise and get_group(session, group_id=group_id).exercise:
+        exercise = True  # reported for a drill's group: part of the drill
     now = utcnow()
-    hazard = Hazard(
+    hazard = new_row(  # checked above, so no model constructor (see emergency.db.new_row)
+        Hazard,
         kind=kind,
         severity=severity,
         lat=lat,
@@ -341,9 +380,13 @@ def report_hazard(
         group_id=group_id,
         field_report_id=field_report_id,
         due_at=_aware(due_at) or now + DEADLINES[severity],
+        exercise=exercise,
     )
-    session.add(hazard)
-    session.flush()
+    # the totals the event carries, read in the INSERT's statement (before it: + this one)
+    counts = insert_row_and_read(
+        session, hazard, _HAZARD_COUNTS, {"now": now, "exercise": exercise}
+    )
+    totals = _hazard_totals([*counts, (hazard.status, 1, int(is_overdue(hazard, now)))])
     audit_service.record(
         session,
         actor=actor,
@@ -351,8 +394,10 @@ def report_hazard(
         target_type="hazard",
         target_id=hazard.id,
         after={"kind": kind, "severity": severity, "zone_id": hazard.zone_id},
+        exercise=exercise,
     )
-    _emit(session, "hazard", "reported", hazard=hazard_public(hazard))
+    _emit(session, "hazard", "reported", exercise, totals, hazard=hazard_public(hazard))
+    alarm_service.raise_for_hazard(session, hazard)  # critical ones only
     return hazard
 
 
@@ -391,16 +436,21 @@ def assign_hazard(
     crew_id: int | None = None,
     due_at: datetime | None = None,
     note: str | None = None,
+    drill: bool = False,
 ) -> Hazard:
     """Give a hazard to an inspection group or a crew (a crew gets a task); also sends a
     rectified hazard back when the verifier is not satisfied."""
     if (group_id is None) == (crew_id is None):
         raise InvalidInput("group_id or crew_id: give exactly one")
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
-    if group_id is not None:
-        get_group(session, group_id=group_id)
+    exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
+    if group_id is not None and get_group(session, group_id=group_id).exercise and not exercise:
+        drill_service.same(False, True, what=f"hazard {hazard.id}", other=f"group {group_id}")
     if crew_id is not None:  # before the hazard points at it: an unknown crew is a 404
-        crew_service.get_crew(session, crew_id=crew_id)
+        crew = crew_service.get_crew(session, crew_id=crew_id)
+        drill_service.same(
+            exercise, crew.exercise, what=f"hazard {hazard.id}", other=f"crew {crew_id}"
+        )
     before = _move(hazard, HazardStatus.assigned)
     hazard.assigned_group_id, hazard.assigned_crew_id = group_id, crew_id
     hazard.assigned_at, hazard.assigned_by = utcnow(), actor
@@ -413,6 +463,7 @@ def assign_hazard(
             session,
             crew_id=crew_id,
             actor=actor,
+            drill=exercise,
             hazard_id=hazard.id,
             description=note
             or f"hazard {hazard.id}: {hazard.kind}"
@@ -426,9 +477,36 @@ def assign_hazard(
         target_id=hazard.id,
         before={"status": before},
         after={"status": hazard.status, "group_id": group_id, "crew_id": crew_id, "note": note},
+        exercise=exercise,
     )
-    _emit(session, "hazard", "assigned", hazard=hazard_public(hazard))
+    _emit(session, "hazard", "assigned", exercise, hazard=hazard_public(hazard))
+    alarm_service.follow_source(
+        session, source=AlarmSource.hazard, source_id=hazard.id, actor=actor, crew_id=crew_id
+    )
     return hazard
+
+
+def check_team_owns(session: Session, hazard: Hazard, user: User) -> None:
+    """A field user acts only on its own team's hazards (and so their crew tasks): those
+    assigned to its group or crew, or, while unassigned, reported by its group. Operators
+    and admins act on any."""
+    if user.role != Role.field:
+        return
+    account = account_of(session, user)
+    group = account.group_id if account else None
+    crew = account.crew_id if account else None
+    assigned = hazard.assigned_group_id is not None or hazard.assigned_crew_id is not None
+    owns = (
+        (group is not None and hazard.assigned_group_id == group)
+        or (crew is not None and hazard.assigned_crew_id == crew)
+        or (not assigned and group is not None and hazard.group_id == group)
+    )
+    if not owns:
+        raise Forbidden(
+            f"hazard {hazard.id} is another team's: this field token acts on its own "
+            "group's or crew's hazards only",
+            code="not_your_team",
+        )
 
 
 def rectify_hazard(
@@ -436,22 +514,19 @@ def rectify_hazard(
     *,
     hazard_id: int,
     actor: str,
+    user: User,
     note: str | None = None,
     photo_id: str | None = None,
+    drill: bool = False,
 ) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
-    photo_service.require(session, photo_id)
+    check_team_owns(session, hazard, user)
+    exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
+    photo_service.require(session, photo_id, reader=user)
     before = _move(hazard, HazardStatus.rectified)
     hazard.rectified_at, hazard.rectified_by = utcnow(), actor
     hazard.rectification_note, hazard.rectification_photo_id = note, photo_id
-    session.add(hazard)
-    session.flush()
-    for task in session.exec(
-        select(CrewTask).where(
-            CrewTask.hazard_id == hazard.id, CrewTask.status == TaskStatus.assigned
-        )
-    ):
-        crew_service.end_task(session, task_id=task.id, actor=actor)
+    _store_ending_tasks(session, hazard, col(CrewTask.hazard_id), actor=actor, exercise=exercise)
     audit_service.record(
         session,
         actor=actor,
@@ -460,15 +535,20 @@ def rectify_hazard(
         target_id=hazard.id,
         before={"status": before},
         after={"status": hazard.status, "note": note, "photo_id": photo_id},
+        exercise=exercise,
     )
-    _emit(session, "hazard", "rectified", hazard=hazard_public(hazard))
+    _emit(session, "hazard", "rectified", exercise, hazard=hazard_public(hazard))
+    alarm_service.follow_source(
+        session, source=AlarmSource.hazard, source_id=hazard.id, actor=actor, closed=True
+    )
     return hazard
 
 
 def verify_hazard(
-    session: Session, *, hazard_id: int, actor: str, note: str | None = None
+    session: Session, *, hazard_id: int, actor: str, note: str | None = None, drill: bool = False
 ) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
+    exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
     before = _move(hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
     session.add(hazard)
@@ -481,8 +561,9 @@ def verify_hazard(
         target_id=hazard.id,
         before={"status": before},
         after={"status": hazard.status, "note": note},
+        exercise=exercise,
     )
-    _emit(session, "hazard", "verified", hazard=hazard_public(hazard))
+    _emit(session, "hazard", "verified", exercise, hazard=hazard_public(hazard))
     return hazard
 
 
@@ -502,8 +583,9 @@ def list_hazards(
     group_id: int | None = None,
     crew_id: int | None = None,
     limit: int = 500,
+    exercise: bool = False,
 ) -> list[Hazard]:
-    query = select(Hazard).order_by(col(Hazard.id).desc()).limit(limit)
+    query = newest(Hazard, exercise=exercise, limit=limit)
     if status:
         query = query.where(col(Hazard.status).in_(status.split(",")))
     if overdue:
@@ -525,43 +607,26 @@ def is_overdue(h: Hazard, now: datetime | None = None) -> bool:
 
 
 def hazard_public(h: Hazard) -> HazardPublic:
-    return HazardPublic(
-        id=h.id,
-        kind=h.kind,
-        severity=h.severity,
-        status=h.status,
+    return to_public(
+        HazardPublic,
+        h,
         overdue=is_overdue(h),
-        lat=h.lat,
-        lon=h.lon,
-        zone_id=h.zone_id,
-        place=h.place,
-        description=h.description,
-        photo_id=h.photo_id,
-        reported_at=h.reported_at,
         reported_at_local=local_iso(h.reported_at),
-        reported_by=h.reported_by,
-        group_id=h.group_id,
-        due_at=h.due_at,
         due_at_local=local_iso(h.due_at),
-        assigned_group_id=h.assigned_group_id,
-        assigned_crew_id=h.assigned_crew_id,
-        assigned_at=h.assigned_at,
-        rectified_at=h.rectified_at,
-        rectified_by=h.rectified_by,
-        rectification_note=h.rectification_note,
-        rectification_photo_id=h.rectification_photo_id,
-        verified_at=h.verified_at,
-        verified_by=h.verified_by,
     )
 
 
-def hazard_totals(session: Session) -> dict[str, int]:
-    rows = session.exec(
-        select(
-            Hazard.status, func.count(), func.count().filter(_overdue_clause(utcnow()))
-        ).group_by(Hazard.status)
-    ).all()
-    counts = {status: int(n) for status, n, _ in rows}
+def hazard_totals(session: Session, exercise: bool = False) -> dict[str, int]:
+    return _hazard_totals(
+        connection(session).execute(_HAZARD_COUNTS, {"now": utcnow(), "exercise": exercise}).all()
+    )
+
+
+def _hazard_totals(rows: Sequence[Sequence[Any]]) -> dict[str, int]:
+    """The totals from (status, count, overdue) rows (a status may come more than once)."""
+    counts: dict[str, int] = {}
+    for status, n, _ in rows:
+        counts[status] = counts.get(status, 0) + int(n)
     by_status = {s.value: counts.get(s.value, 0) for s in HazardStatus}
     return {
         **by_status,
@@ -569,6 +634,19 @@ def hazard_totals(session: Session) -> dict[str, int]:
         "overdue": sum(int(overdue) for _, _, overdue in rows),
         "unresolved": by_status["open"] + by_status["assigned"],
     }
+
+
+# Built once: on every hazard's event (a Core statement, no ORM loading, its cache key made
+# once).
+_HAZARD_COUNTS = (
+    select(
+        col(Hazard.status),
+        func.count(),
+        func.count().filter(_overdue_clause(bindparam("now"))),  # type: ignore[arg-type]
+    )
+    .where(col(Hazard.exercise) == bindparam("exercise"))
+    .group_by(col(Hazard.status))
+)
 
 
 # --- requests for help ---------------------------------------------------------------------
@@ -586,6 +664,7 @@ def create_help_request(
     photo_id: str | None = None,
     field_report_id: int | None = None,
     zones=None,
+    exercise: bool = False,
 ) -> HelpRequest:
     check_location(lat, lon)
     photo_service.require(session, photo_id)
@@ -599,6 +678,7 @@ def create_help_request(
         photo_id=photo_id,
         field_report_id=field_report_id,
         created_by=actor,
+        exercise=exercise,
     )
     session.add(request)
     session.flush()
@@ -609,8 +689,10 @@ def create_help_request(
         target_type="help_request",
         target_id=request.id,
         after={"people": people, "urgency": request.urgency},
+        exercise=exercise,
     )
     _emit_help(session, request, "created")
+    alarm_service.raise_for_help_request(session, request)
     return request
 
 
@@ -622,15 +704,20 @@ def get_help_request(session: Session, *, help_request_id: int) -> HelpRequest:
 
 
 def assign_help_request(
-    session: Session, *, help_request_id: int, crew_id: int, actor: str
+    session: Session, *, help_request_id: int, crew_id: int, actor: str, drill: bool = False
 ) -> HelpRequest:
     request = get_help_request(session, help_request_id=help_request_id)
+    what = f"help request {request.id}"
+    exercise = drill_service.follow(request.exercise, drill=drill, what=what)
     if request.status == HelpStatus.closed:
         raise Conflict(f"help request {request.id} is closed", code="illegal_transition")
+    crew = crew_service.get_crew(session, crew_id=crew_id)
+    drill_service.same(exercise, crew.exercise, what=what, other=f"crew {crew_id}")
     crew_service.add_task(
         session,
         crew_id=crew_id,
         actor=actor,
+        drill=exercise,
         help_request_id=request.id,
         description=f"help request {request.id}: {request.people} people"
         + (f" — {request.note}" if request.note else ""),
@@ -645,66 +732,85 @@ def assign_help_request(
         target_type="help_request",
         target_id=request.id,
         after={"crew_id": crew_id},
+        exercise=exercise,
     )
     _emit_help(session, request, "assigned")
+    alarm_service.follow_source(
+        session,
+        source=AlarmSource.help_request,
+        source_id=request.id,
+        actor=actor,
+        crew_id=crew_id,
+    )
     return request
 
 
-def close_help_request(session: Session, *, help_request_id: int, actor: str) -> HelpRequest:
+def _store_ending_tasks(
+    session: Session,
+    record: Hazard | HelpRequest,
+    task_column: Any,
+    *,
+    actor: str,
+    exercise: bool,
+) -> None:
+    """`record` (rectified or closed) written, and the crew tasks still assigned for it
+    (`task_column`: CrewTask's column naming it) ended."""
+    session.add(record)
+    session.flush()
+    for task in session.exec(
+        select(CrewTask).where(task_column == record.id, CrewTask.status == TaskStatus.assigned)
+    ):
+        crew_service.end_task(session, task_id=task.id, actor=actor, drill=exercise)
+
+
+def close_help_request(
+    session: Session, *, help_request_id: int, actor: str, drill: bool = False
+) -> HelpRequest:
     request = get_help_request(session, help_request_id=help_request_id)
+    exercise = drill_service.follow(
+        request.exercise, drill=drill, what=f"help request {request.id}"
+    )
     if request.status == HelpStatus.closed:
         raise Conflict(f"help request {request.id} is already closed", code="illegal_transition")
     request.status, request.closed_at, request.closed_by = HelpStatus.closed, utcnow(), actor
-    session.add(request)
-    session.flush()
-    for task in session.exec(
-        select(CrewTask).where(
-            CrewTask.help_request_id == request.id, CrewTask.status == TaskStatus.assigned
-        )
-    ):
-        crew_service.end_task(session, task_id=task.id, actor=actor)
+    _store_ending_tasks(
+        session, request, col(CrewTask.help_request_id), actor=actor, exercise=exercise
+    )
     audit_service.record(
         session,
         actor=actor,
         action="help_request.closed",
         target_type="help_request",
         target_id=request.id,
+        exercise=exercise,
     )
     _emit_help(session, request, "closed")
+    alarm_service.follow_source(
+        session, source=AlarmSource.help_request, source_id=request.id, actor=actor, closed=True
+    )
     return request
 
 
 def list_help_requests(
-    session: Session, *, status: str | None = None, limit: int = 500
+    session: Session, *, status: str | None = None, limit: int = 500, exercise: bool = False
 ) -> list[HelpRequest]:
-    query = select(HelpRequest).order_by(col(HelpRequest.id).desc()).limit(limit)
+    query = newest(HelpRequest, exercise=exercise, limit=limit)
     if status:
         query = query.where(col(HelpRequest.status).in_(status.split(",")))
     return list(session.exec(query))
 
 
 def help_public(r: HelpRequest) -> HelpPublic:
-    return HelpPublic(
-        id=r.id,
-        status=r.status,
-        urgency=r.urgency,
-        people=r.people,
-        lat=r.lat,
-        lon=r.lon,
-        zone_id=r.zone_id,
-        note=r.note,
-        photo_id=r.photo_id,
-        created_at=r.created_at,
-        created_at_local=local_iso(r.created_at),
-        created_by=r.created_by,
-        crew_id=r.crew_id,
-        closed_at=r.closed_at,
-    )
+    return to_public(HelpPublic, r, created_at_local=local_iso(r.created_at))
 
 
-def help_totals(session: Session) -> dict[str, int]:
+def help_totals(session: Session, exercise: bool = False) -> dict[str, int]:
     counts = dict(
-        session.exec(select(HelpRequest.status, func.count()).group_by(HelpRequest.status)).all()
+        session.exec(
+            select(HelpRequest.status, func.count())
+            .where(HelpRequest.exercise == exercise)
+            .group_by(HelpRequest.status)
+        ).all()
     )
     return {s.value: int(counts.get(s.value, 0)) for s in HelpStatus}
 
@@ -720,60 +826,162 @@ def create_field_link(
     public_url: str,
     group_id: int | None = None,
     crew_id: int | None = None,
+    exercise: bool = False,
+    expires_at: datetime | None = None,
 ) -> tuple[User, str, str]:
     """A field user for a team's phone, and the link that carries its token in the fragment
-    (`/field#token=…`: a fragment never reaches a server's logs)."""
-    if group_id is not None:
-        get_group(session, group_id=group_id)
+    (`/field#token=…`: a fragment never reaches a server's logs); the token stops working at
+    `expires_at` (none: when revoked). A link issued for a drill (`exercise`) makes a drill
+    user: everything reported through it is an exercise record; it may report for a real
+    group (a team training), but only for a drill's crew."""
+    if group_id is not None and get_group(session, group_id=group_id).exercise and not exercise:
+        drill_service.same(False, True, what="a real team's link", other=f"group {group_id}")
     if crew_id is not None:
-        crew_service.get_crew(session, crew_id=crew_id)
+        crew = crew_service.get_crew(session, crew_id=crew_id)
+        drill_service.same(
+            exercise,
+            crew.exercise,
+            what="the link" if exercise else "a real team's link",
+            other=f"crew {crew_id}",
+        )
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:50] or "team"
     user, token = auth_service.create_user(
-        session, name=f"field-{slug}-{secrets.token_hex(3)}", role=Role.field, actor=actor
+        session,
+        name=f"field-{slug}-{secrets.token_hex(3)}",
+        role=Role.field,
+        actor=actor,
+        expires_at=expires_at,
     )
     session.add(FieldAccount(user_id=user.id, label=label, group_id=group_id, crew_id=crew_id))
     session.flush()
+    if exercise:
+        drill_service.mark_drill_user(session, user=user, actor=actor, label=label)
     return user, token, f"{public_url.rstrip('/')}/field#token={token}"
+
+
+def list_field_links(session: Session) -> list[tuple[FieldAccount, User]]:
+    """Every team phone's field account with its user, newest first."""
+    rows = session.exec(
+        select(FieldAccount, User)
+        .join(User, User.id == FieldAccount.user_id)
+        .order_by(col(FieldAccount.created_at).desc())
+    )
+    return list(rows.all())
+
+
+def revoke_field_link(session: Session, *, user_id: int, actor: str) -> tuple[FieldAccount, User]:
+    """A lost or handed-back phone: its field user is disabled and its tokens revoked, so the
+    link stops working at once. Revoking again changes nothing."""
+    account = session.get(FieldAccount, user_id)
+    user = session.get(User, user_id)
+    if account is None or user is None:
+        raise NotFound(f"field link of user {user_id} not found", code="field_link_not_found")
+    if not user.active:
+        return account, user
+    user.active = False
+    session.add(user)
+    now = utcnow()
+    for token in session.exec(
+        select(ApiToken).where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
+    ):
+        token.revoked_at = now
+        session.add(token)
+    session.flush()
+    audit_service.record(
+        session,
+        actor=actor,
+        action="field_link.revoked",
+        target_type="user",
+        target_id=user_id,
+        after={"label": account.label},
+    )
+    return account, user
 
 
 def account_of(session: Session, user: User) -> FieldAccount | None:
     return session.get(FieldAccount, user.id)
 
 
-def report_totals(session: Session) -> dict:
+def report_totals(session: Session, exercise: bool = False) -> dict:
     """Field reports by kind (what a `field_report.created` event carries: each report's own
     domain event carries that domain's totals)."""
-    reports = dict(
-        session.exec(select(FieldReport.kind, func.count()).group_by(FieldReport.kind)).all()
+    return _report_totals(
+        dict(connection(session).execute(_REPORT_COUNTS, {"exercise": exercise}).all())
     )
+
+
+def _report_totals(reports: dict[str, int]) -> dict:
     return {
         "reports": {k: int(v) for k, v in reports.items()},
         "reports_total": int(sum(reports.values())),
     }
 
 
-def summary(session: Session) -> dict:
-    """The situation's `field` section: inspections, hazards, requests for help, reports."""
+def settle_report(session: Session, report: FieldReport) -> dict:
+    """Store what a new report did (its `result`, and `exercise` when that made it a drill's)
+    and return report_totals: on PostgreSQL in one statement (issue 18), whose SELECT does
+    not see its own UPDATE (one snapshot), so this report is counted apart."""
+    conn = connection(session)
+    values = {"report_id": report.id, "new_result": report.result, "new_exercise": report.exercise}
+    if conn.dialect.name != "postgresql":
+        conn.execute(_SETTLE, values)
+        return report_totals(session, report.exercise)
+    reports = dict(conn.execute(_SETTLE_AND_COUNT, values).all())
+    reports[report.kind] = reports.get(report.kind, 0) + 1
+    return _report_totals(reports)
+
+
+_REPORT_COUNTS = (
+    select(col(FieldReport.kind), func.count())
+    .where(col(FieldReport.exercise) == bindparam("exercise"))
+    .group_by(col(FieldReport.kind))
+)
+_SETTLE = (
+    update(FieldReport)
+    .where(col(FieldReport.id) == bindparam("report_id"))
+    .values(result=bindparam("new_result"), exercise=bindparam("new_exercise"))
+)
+_SETTLE_AND_COUNT = (
+    select(col(FieldReport.kind), func.count())
+    .add_cte(_SETTLE.cte("settled"))
+    .where(
+        col(FieldReport.exercise) == bindparam("new_exercise"),
+        col(FieldReport.id) != bindparam("report_id"),
+    )
+    .group_by(col(FieldReport.kind))
+)
+
+
+def summary(session: Session, exercise: bool = False) -> dict:
+    """The situation's `field` section: inspections, hazards, requests for help, reports
+    (of reality, or of the drills)."""
     return {
-        "inspections": inspection_totals(session),
-        "hazards": hazard_totals(session),
-        "help_requests": help_totals(session),
-        **report_totals(session),
+        "inspections": inspection_totals(session, exercise),
+        "hazards": hazard_totals(session, exercise),
+        "help_requests": help_totals(session, exercise),
+        **report_totals(session, exercise),
     }
 
 
 # The totals an `inspection.updated` event carries: only those of what changed (a screen
 # replaces them, so totals that did not change need not be counted again on every report).
-_TOTALS = {"group": "inspections", "trip": "inspections", "hazard": "hazards"}
+_TOTALS = {
+    "group": ("inspections", inspection_totals),
+    "trip": ("inspections", inspection_totals),
+    "hazard": ("hazards", hazard_totals),
+}
 
 
-def _emit(session: Session, entity: str, action: str, **data) -> None:
-    payload = {"entity": entity, "action": action}
+def _emit(
+    session: Session, entity: str, action: str, exercise: bool, totals: dict | None = None, **data
+) -> None:
+    """The entity's event, with its section's totals (counted here unless given)."""
+    payload = {"entity": entity, "action": action, "exercise": exercise}
     for key, value in data.items():
         payload[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    section = _TOTALS[entity]
-    count = inspection_totals if section == "inspections" else hazard_totals
-    payload["totals"] = {section: count(session)}
+    section, count = _TOTALS[entity]
+    # the drill's, for a drill's record
+    payload["totals"] = {section: count(session, exercise) if totals is None else totals}
     event_service.emit(session, EVENT, payload)
 
 
@@ -783,7 +991,8 @@ def _emit_help(session: Session, request: HelpRequest, action: str) -> None:
         HELP_EVENT,
         {
             "action": action,
+            "exercise": request.exercise,
             "help_request": help_public(request).model_dump(mode="json"),
-            "totals": help_totals(session),
+            "totals": help_totals(session, request.exercise),
         },
     )

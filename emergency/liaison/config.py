@@ -7,17 +7,19 @@ against the signal catalogue.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 from emergency.catalogue import Catalogue, CatalogueError
-from emergency.configfiles import ConfigProblem, load_yaml
-from emergency.signals.context import cached
+from emergency.configfiles import ConfigModel, ConfigProblem, Slug, listed_twice, load_yaml
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 Language = Literal["zh-Hans", "zh-Hant", "pt", "en"]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,59}$")]
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -40,51 +42,42 @@ def _english(texts: dict[str, str]) -> dict[str, str]:
 Texts = Annotated[dict[Language, str], AfterValidator(_english)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# a person's name and e-mail, as the files (contacts, duty leads) and the API take them
+ContactName = Annotated[str, Field(min_length=1, max_length=120)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
-class ContactDef(_Model):
+class ContactDef(ConfigModel):
     key: Slug
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: ContactName
     organisation: Texts
     role: Texts | None = None
     phone: Phone | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Email | None = None
     language: Language = "zh-Hant"
     demo: bool = False
 
 
-class LiaisonFile(_Model):
+class LiaisonFile(ConfigModel):
     version: Literal[1]
     shared_sources: list[str] = ["SMG", "ZHUHAI"]
     ack_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15
     contacts: list[ContactDef] = []
 
 
-def _check(model: LiaisonFile, catalogue: Catalogue):
+def _check(model: LiaisonFile, catalogue: Catalogue) -> Iterator[ConfigProblem]:
     for i, source in enumerate(model.shared_sources):
         try:
             catalogue.source(source)
         except CatalogueError as exc:
             yield ConfigProblem(("shared_sources", i), str(exc))
-    seen: set[str] = set()
-    for i, contact in enumerate(model.contacts):
-        if contact.key in seen:
-            yield ConfigProblem(("contacts", i, "key"), f"contact {contact.key!r} listed twice")
-        seen.add(contact.key)
+    yield from listed_twice(model.contacts, "key", "contacts", "contact")
 
 
 def load_liaison(path: str | Path, *, catalogue: Catalogue) -> LiaisonFile:
     return load_yaml(path, LiaisonFile, checks=[lambda m: _check(m, catalogue)])
 
 
-def liaison_config(runtime: Any) -> LiaisonFile:
-    """config/liaison.yaml of this Runtime, loaded once."""
-    return cached(
-        runtime,
-        "liaison.config",
-        lambda: load_liaison(
-            runtime.settings.config_dir / "liaison.yaml", catalogue=runtime.catalogue
-        ),
-    )
+def liaison_config(runtime: Runtime) -> LiaisonFile:
+    """config/liaison.yaml of this Runtime."""
+    return runtime.config.liaison

@@ -11,6 +11,7 @@ from sqlalchemy import String, Text
 from sqlmodel import Column, Field, SQLModel
 
 from emergency.db import JSONType, UTCDateTime, utcnow
+from emergency.drills.models import exercise_field
 
 
 class LiaisonContact(SQLModel, table=True):
@@ -53,6 +54,10 @@ class HotlineCall(SQLModel, table=True):
     signals: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     logged_by: str = Field(max_length=120)
     logged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when caller, summary and follow-up were erased (retention, or a person forgotten);
+    # the row stays for the after-action report's counts.
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    exercise: bool = exercise_field()  # a drill's call (the replay logs them)
 
 
 class NoticeKind(StrEnum):
@@ -97,8 +102,9 @@ class NoticeRecipient(SQLModel, table=True):
     notice_id: int = Field(foreign_key="liaison_notice.id", index=True)
     contact_id: int | None = Field(default=None, foreign_key="liaison_contact.id")
     # The ack link's secret. Kept readable: the liaison desk passes links on (a token
-    # acknowledges one notice for one contact and can do nothing else).
-    token: str = Field(max_length=64, unique=True)
+    # acknowledges one notice for one contact and can do nothing else). None once the link
+    # has expired (TYPHOON_RETAIN_ACK_LINK_DAYS) and the retention purge dropped it.
+    token: str | None = Field(default=None, max_length=64, unique=True)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     acknowledged_by: str | None = Field(default=None, max_length=120)  # user, or "link"
     note: str | None = Field(default=None, max_length=500)

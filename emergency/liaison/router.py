@@ -13,11 +13,13 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from emergency.auth.dependencies import Liaison, SessionDep
+from emergency.auth.dependencies import Liaison, Operator, SessionDep
 from emergency.clock import local_iso
 from emergency.dependencies import RuntimeDep
+from emergency.drills import service as drill_service
+from emergency.idempotency import IdempotentDep
 from emergency.liaison import service as liaison_service
-from emergency.liaison.models import NoticeKind
+from emergency.liaison.models import HotlineCall, LiaisonNotice, NoticeKind
 from emergency.liaison.schemas import (
     AckIn,
     CallIn,
@@ -26,10 +28,9 @@ from emergency.liaison.schemas import (
     LinkAckIn,
     NoticeIn,
 )
-from emergency.signals import startup
+from emergency.web.headers import ACK_CSP, secure
 
-# The start-up of the signal flow's domains rides on this router (emergency.signals.startup).
-router = APIRouter(prefix="/api/v1/liaison", tags=["liaison"], lifespan=startup.lifespan)
+router = APIRouter(prefix="/api/v1/liaison", tags=["liaison"])
 
 
 # --- contacts ----------------------------------------------------------------------------
@@ -41,42 +42,78 @@ def get_contacts(user: Liaison, session: SessionDep) -> list[dict]:
 
 
 @router.post("/contacts", status_code=201)
-def post_contact(body: ContactIn, user: Liaison, session: SessionDep) -> dict:
-    row = liaison_service.save_contact(session, actor=user.name, **body.model_dump())
-    return liaison_service.contact_public(row)
+def post_contact(body: ContactIn, user: Operator, session: SessionDep, once: IdempotentDep) -> dict:
+    def save() -> dict:
+        row = liaison_service.save_contact(session, actor=user.name, **body.model_dump())
+        return liaison_service.contact_public(row)
+
+    return once.run(save, status_code=201)
 
 
 @router.patch("/contacts/{contact_id}")
-def patch_contact(contact_id: int, body: ContactUpdate, user: Liaison, session: SessionDep) -> dict:
-    row = liaison_service.save_contact(
-        session, actor=user.name, contact_id=contact_id, **body.model_dump(exclude_unset=True)
-    )
-    return liaison_service.contact_public(row)
+def patch_contact(
+    contact_id: int, body: ContactUpdate, user: Operator, session: SessionDep, once: IdempotentDep
+) -> dict:
+    def save() -> dict:
+        row = liaison_service.save_contact(
+            session, actor=user.name, contact_id=contact_id, **body.model_dump(exclude_unset=True)
+        )
+        return liaison_service.contact_public(row)
+
+    return once.run(save)
 
 
 # --- hotline -----------------------------------------------------------------------------
 
 
 @router.get("/calls")
-def get_calls(user: Liaison, session: SessionDep, open_follow_ups: bool = False) -> list[dict]:
+def get_calls(
+    user: Liaison, session: SessionDep, open_follow_ups: bool = False, exercise: bool = False
+) -> list[dict]:
+    """Real calls; `?exercise=true` (or a drill user's token): the drill's."""
     return [
         liaison_service.call_public(c)
-        for c in liaison_service.list_calls(session, open_follow_ups=open_follow_ups)
+        for c in liaison_service.list_calls(
+            session,
+            open_follow_ups=open_follow_ups,
+            exercise=drill_service.is_drill(session, user, exercise),
+        )
     ]
 
 
 @router.post("/calls", status_code=201)
-def post_call(body: CallIn, user: Liaison, session: SessionDep, runtime: RuntimeDep) -> dict:
-    """Log a call of the 24-hour Hengqin-Macau line (direction, caller, summary, follow-up)."""
-    call = liaison_service.log_call(session, runtime=runtime, actor=user.name, **body.model_dump())
-    return liaison_service.call_public(call)
+def post_call(
+    body: CallIn, user: Liaison, session: SessionDep, runtime: RuntimeDep, once: IdempotentDep
+) -> dict:
+    """Log a call of the 24-hour Hengqin-Macau line (direction, caller, summary, follow-up);
+    `"exercise": true` (or a drill user's token): a drill's call. An `Idempotency-Key`
+    makes a retry answer the first call's record."""
+
+    def log() -> dict:
+        call = liaison_service.log_call(
+            session,
+            runtime=runtime,
+            actor=user.name,
+            exercise=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
+        )
+        return liaison_service.call_public(call)
+
+    result: dict = once.run(log, status_code=201)
+    return result
 
 
 @router.post("/calls/{call_id}/follow-up-done")
-def post_follow_up_done(call_id: int, user: Liaison, session: SessionDep) -> dict:
-    return liaison_service.call_public(
-        liaison_service.close_follow_up(session, call_id=call_id, actor=user.name)
-    )
+def post_follow_up_done(
+    call_id: int, user: Liaison, session: SessionDep, once: IdempotentDep
+) -> dict:
+    def close() -> dict:
+        drill_service.check_user_on(session, user, HotlineCall, call_id, "hotline call")
+        return liaison_service.call_public(
+            liaison_service.close_follow_up(session, call_id=call_id, actor=user.name)
+        )
+
+    return once.run(close)
 
 
 # --- notices -----------------------------------------------------------------------------
@@ -99,33 +136,53 @@ def get_notice(notice_id: int, user: Liaison, session: SessionDep, runtime: Runt
 
 
 @router.post("/notices", status_code=201)
-def post_notice(body: NoticeIn, user: Liaison, session: SessionDep, runtime: RuntimeDep) -> dict:
-    """A notice from the liaison desk to every active contact."""
-    notice = liaison_service.notify(
-        session,
-        runtime=runtime,
-        kind=NoticeKind.manual,
-        dedupe_key=f"manual:{uuid.uuid4().hex}",
-        texts=dict(body.texts),
-        actor=user.name,
-    )
-    return liaison_service.notice_public(session, runtime, notice)
+def post_notice(
+    body: NoticeIn, user: Liaison, session: SessionDep, runtime: RuntimeDep, once: IdempotentDep
+) -> dict:
+    """A notice from the liaison desk to every active contact (an `Idempotency-Key` header
+    makes a retry answer the first notice and send nothing)."""
+
+    liaison_service.check_texts(runtime, dict(body.texts))
+
+    def send() -> dict:
+        notice = liaison_service.notify(
+            session,
+            runtime=runtime,
+            kind=NoticeKind.manual,
+            dedupe_key=f"manual:{uuid.uuid4().hex}",
+            texts=dict(body.texts),
+            actor=user.name,
+            exercise=drill_service.is_drill_user(session, user),  # a drill liaison's: a drill's
+        )
+        return liaison_service.notice_public(session, runtime, notice)
+
+    return once.run(send, status_code=201)
 
 
 @router.post("/notices/{notice_id}/ack")
 def post_ack(
-    notice_id: int, body: AckIn, user: Liaison, session: SessionDep, runtime: RuntimeDep
+    notice_id: int,
+    body: AckIn,
+    user: Liaison,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    once: IdempotentDep,
 ) -> dict:
     """Acknowledge a notice for a contact (who confirmed by phone) or for the liaison desk."""
-    notice = liaison_service.acknowledge(
-        session,
-        runtime=runtime,
-        notice_id=notice_id,
-        actor=user.name,
-        contact_id=body.contact_id,
-        note=body.note,
-    )
-    return liaison_service.notice_public(session, runtime, notice)
+
+    def ack() -> dict:
+        drill_service.check_user_on(session, user, LiaisonNotice, notice_id, "liaison notice")
+        notice = liaison_service.acknowledge(
+            session,
+            runtime=runtime,
+            notice_id=notice_id,
+            actor=user.name,
+            contact_id=body.contact_id,
+            note=body.note,
+        )
+        return liaison_service.notice_public(session, runtime, notice)
+
+    return once.run(ack)
 
 
 # --- the acknowledgement link (no token: the link is the credential) ---------------------
@@ -133,7 +190,9 @@ def post_ack(
 
 @router.get("/ack/{token}")
 def get_ack_link(token: str, request: Request, session: SessionDep, runtime: RuntimeDep):
-    row = liaison_service.recipient_for_token(session, token=token)
+    row = liaison_service.recipient_for_token(
+        session, token=token, valid_days=runtime.settings.retain_ack_links_days
+    )
     notice = liaison_service.get_notice(session, notice_id=row.notice_id)
     view = {
         "notice_id": notice.id,
@@ -156,11 +215,12 @@ def get_ack_link(token: str, request: Request, session: SessionDep, runtime: Run
             '<button type="submit" style="font-size:1.4em">確認收悉 Acknowledge</button></form>'
         )
     )
-    return HTMLResponse(
+    page = HTMLResponse(
         '<!doctype html><meta charset="utf-8"><meta name="viewport" '
         'content="width=device-width"><title>Hengqin liaison notice</title>'
         f"<p>{text}</p><p>{english}</p><p><b>{done}</b></p>{form}"
     )
+    return secure(page, ACK_CSP)  # the link's token is in the URL: no referrer, no framing
 
 
 @router.post("/ack/{token}")

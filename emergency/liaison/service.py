@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from alerts.text import body_problem
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import get_or_404, savepoint, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -39,10 +40,12 @@ from emergency.liaison.models import (
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
 
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
-_PENDING_KEYS = ("typhoon_pending_audit", "typhoon_pending_events")  # emergency.audit, .events
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -74,10 +77,9 @@ def list_contacts(session: Session, *, active_only: bool = False) -> list[Liaiso
 
 
 def get_contact(session: Session, *, contact_id: int) -> LiaisonContact:
-    row = session.get(LiaisonContact, contact_id)
-    if row is None:
-        raise NotFound(f"liaison contact {contact_id} not found", code="contact_not_found")
-    return row
+    return get_or_404(
+        session, LiaisonContact, contact_id, "liaison contact", code="contact_not_found"
+    )
 
 
 def save_contact(
@@ -136,7 +138,7 @@ def contact_public(c: LiaisonContact) -> dict:
 def log_call(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     direction: str,
     caller: str,
     summary: str,
@@ -144,8 +146,10 @@ def log_call(
     at: datetime | None = None,
     contact_id: int | None = None,
     follow_up: str | None = None,
+    exercise: bool = False,
 ) -> HotlineCall:
-    """One call of the 24-hour line, with the signals in force at the time (for the report)."""
+    """One call of the 24-hour line, with the signals in force at the time (for the report);
+    a drill's call (`exercise`) with the drill's signals, counted apart."""
     try:
         direction = Direction(direction)
     except ValueError:
@@ -155,7 +159,7 @@ def log_call(
     now = utcnow()
     if at is not None and at > now + timedelta(minutes=5):
         raise InvalidInput("at: a call cannot be logged in the future")
-    in_force = signal_service.active_levels(session)
+    in_force = signal_service.active_levels(session, exercise=exercise)
     call = HotlineCall(
         at=at or now,
         direction=direction,
@@ -165,6 +169,7 @@ def log_call(
         follow_up=(follow_up or "").strip() or None,
         signals=sorted(f"{s}:{k}:{lv}" for (s, k), lv in in_force.items()),
         logged_by=actor,
+        exercise=exercise,
     )
     session.add(call)
     session.flush()
@@ -175,15 +180,14 @@ def log_call(
         target_type="hotline_call",
         target_id=call.id,
         after={"direction": direction, "follow_up": call.follow_up is not None},
+        exercise=exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
     return call
 
 
 def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCall:
-    call = session.get(HotlineCall, call_id)
-    if call is None:
-        raise NotFound(f"call {call_id} not found", code="call_not_found")
+    call = get_or_404(session, HotlineCall, call_id, "call", code="call_not_found")
     if call.follow_up is None:
         raise Conflict(f"call {call_id} has no follow-up", code="no_follow_up")
     if call.follow_up_done_at is not None:
@@ -197,15 +201,23 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
         action="liaison.follow_up_done",
         target_type="hotline_call",
         target_id=call.id,
+        exercise=call.exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
     return call
 
 
 def list_calls(
-    session: Session, *, open_follow_ups: bool = False, limit: int = 200
+    session: Session,
+    *,
+    open_follow_ups: bool = False,
+    limit: int = 200,
+    exercise: bool | None = None,
 ) -> list[HotlineCall]:
+    """Calls, newest first: real and drill ones, or only those of `exercise`."""
     query = select(HotlineCall).order_by(col(HotlineCall.at).desc()).limit(limit)
+    if exercise is not None:
+        query = query.where(HotlineCall.exercise == exercise)
     if open_follow_ups:
         query = query.where(
             col(HotlineCall.follow_up).is_not(None), col(HotlineCall.follow_up_done_at).is_(None)
@@ -225,6 +237,7 @@ def call_public(c: HotlineCall) -> dict:
         "follow_up": c.follow_up,
         "follow_up_done_at": c.follow_up_done_at,
         "follow_up_done_by": c.follow_up_done_by,
+        "exercise": c.exercise,
         "signals": c.signals,
         "logged_by": c.logged_by,
     }
@@ -233,7 +246,7 @@ def call_public(c: HotlineCall) -> dict:
 # --- notices ---------------------------------------------------------------------------
 
 
-def notify_signal_change(session: Session, *, runtime: Any, change) -> LiaisonNotice | None:
+def notify_signal_change(session: Session, *, runtime: Runtime, change) -> LiaisonNotice | None:
     """The notice of a shared signal's change to every active contact (None: not shared)."""
     config = liaison_config(runtime)
     if change.source not in config.shared_sources:
@@ -257,7 +270,7 @@ def notify_signal_change(session: Session, *, runtime: Any, change) -> LiaisonNo
 def notify(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     kind: NoticeKind | str,
     dedupe_key: str,
     texts: dict[str, str],
@@ -324,7 +337,21 @@ def notify(
     return notice
 
 
-def ack_url(runtime: Any, token: str) -> str:
+def check_texts(runtime: Runtime, texts: dict[str, str], *, exercise: bool = False) -> None:
+    """422 naming the language when a contact's SMS (the text, a drill mark, their link)
+    would be refused by Twilio: over 1,600 characters or 10 segments."""
+    probe = LiaisonNotice(kind=NoticeKind.manual, dedupe_key="", texts=texts, exercise=exercise)
+    link = ack_url(runtime, "x" * 32)  # secrets.token_urlsafe(24): 32 characters
+    for language in texts:
+        problem = body_problem(sms_text(probe, language=language, link=link))
+        if problem:
+            raise InvalidInput(
+                f"texts.{language}: with the acknowledgement link, {problem}",
+                code="text_too_long",
+            )
+
+
+def ack_url(runtime: Runtime, token: str) -> str:
     return f"{runtime.settings.public_url}/api/v1/liaison/ack/{token}"
 
 
@@ -340,7 +367,7 @@ def sms_text(notice: LiaisonNotice, *, language: str, link: str) -> str:
 def _send_sms(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     notice: LiaisonNotice,
     contacts: list[LiaisonContact],
     actor: str,
@@ -368,11 +395,9 @@ def _send_sms(
     ]
     if not people:
         return None
-    # Audit entries and events wait in session.info until the commit: a failed send's are
-    # dropped with its savepoint (as for a failed rule action).
-    marks = {key: len(session.info.get(key, [])) for key in _PENDING_KEYS}
+    # A failed send's audit entries and events are dropped with its savepoint.
     try:
-        with session.begin_nested():
+        with savepoint(session):
             broadcast = broadcast_service.send_to_people(
                 session,
                 actor=actor,
@@ -382,11 +407,11 @@ def _send_sms(
                 title=f"Liaison notice #{notice.id}",
                 origin="liaison",
                 exercise=notice.exercise,
+                # the two-person rule: a notice to that many numbers waits for an approver
+                approval_threshold=runtime.settings.approval_threshold,
                 runtime=runtime,
             )
     except Exception:
-        for key, mark in marks.items():
-            del session.info.get(key, [])[mark:]
         log.exception("liaison notice %s: SMS not queued", notice.id)
         notice.extra = {**notice.extra, "sms_error": True}
         session.add(notice)
@@ -422,17 +447,17 @@ def recipients(session: Session, *, notice_id: int) -> list[NoticeRecipient]:
 
 
 def get_notice(session: Session, *, notice_id: int, lock: bool = False) -> LiaisonNotice:
-    query = select(LiaisonNotice).where(LiaisonNotice.id == notice_id)
-    notice = session.exec(query.with_for_update() if lock else query).first()
-    if notice is None:
-        raise NotFound(f"notice {notice_id} not found", code="notice_not_found")
-    return notice
+    return get_or_404(
+        session, LiaisonNotice, notice_id, "notice", code="notice_not_found", lock=lock
+    )
 
 
 def list_notices(
-    session: Session, *, status: str | None = None, limit: int = 100
+    session: Session, *, status: str | None = None, limit: int = 100, exercise: bool | None = None
 ) -> list[LiaisonNotice]:
     query = select(LiaisonNotice).order_by(col(LiaisonNotice.id).desc()).limit(limit)
+    if exercise is not None:
+        query = query.where(LiaisonNotice.exercise == exercise)
     if status:
         query = query.where(LiaisonNotice.status == status)
     return list(session.exec(query))
@@ -441,7 +466,7 @@ def list_notices(
 def acknowledge(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     notice_id: int,
     actor: str,
     contact_id: int | None = None,
@@ -463,20 +488,29 @@ def acknowledge(
 
 
 def acknowledge_link(
-    session: Session, *, runtime: Any, token: str, note: str | None = None
+    session: Session, *, runtime: Runtime, token: str, note: str | None = None
 ) -> LiaisonNotice:
     """A contact acknowledges with the link token of their notice."""
-    row = recipient_for_token(session, token=token)
+    row = recipient_for_token(
+        session, token=token, valid_days=runtime.settings.retain_ack_links_days
+    )
     notice = get_notice(session, notice_id=row.notice_id, lock=True)
     return _acknowledge(session, runtime=runtime, notice=notice, row=row, by="link", note=note)
 
 
-def recipient_for_token(session: Session, *, token: str) -> NoticeRecipient:
+def recipient_for_token(session: Session, *, token: str, valid_days: float = 0) -> NoticeRecipient:
+    """The recipient of a link token; a link older than `valid_days`
+    (TYPHOON_RETAIN_ACK_LINKS_DAYS; 0: no limit) has expired, even before the retention job
+    drops its token."""
     row = (
         session.exec(select(NoticeRecipient).where(NoticeRecipient.token == token)).first()
         if token
         else None
     )
+    if row is not None and valid_days > 0:
+        notice = session.get(LiaisonNotice, row.notice_id)
+        if notice is not None and notice.created_at < utcnow() - timedelta(days=valid_days):
+            row = None
     if row is None:
         raise NotFound("unknown or expired acknowledgement link", code="ack_link_unknown")
     return row
@@ -485,7 +519,7 @@ def recipient_for_token(session: Session, *, token: str) -> NoticeRecipient:
 def _acknowledge(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     notice: LiaisonNotice,
     row: NoticeRecipient,
     by: str,
@@ -533,7 +567,7 @@ def _acknowledge(
 
 
 def escalate_due(
-    session: Session, *, runtime: Any, now: datetime | None = None
+    session: Session, *, runtime: Runtime, now: datetime | None = None
 ) -> list[LiaisonNotice]:
     """Escalate, once, every notice nobody acknowledged before its deadline."""
     now = now or utcnow()
@@ -590,7 +624,7 @@ def escalate_due(
 
 
 def notice_public(
-    session: Session, runtime: Any, notice: LiaisonNotice, *, links: bool = True
+    session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
 ) -> dict:
     rows = recipients(session, notice_id=notice.id)
     sms = _sms_statuses(session, notice)
@@ -618,22 +652,23 @@ def notice_public(
                 "acknowledged_at": r.acknowledged_at,
                 "acknowledged_by": r.acknowledged_by,
                 "sms": sms.get(phones.get(r.contact_id) or ""),
-                **({"ack_url": ack_url(runtime, r.token)} if links else {}),
+                # an expired link (token dropped by the retention job) is shown as none
+                **({"ack_url": ack_url(runtime, r.token) if r.token else None} if links else {}),
             }
             for r in rows
         ],
     }
 
 
-def summary(session: Session) -> dict:
-    """The situation's `liaison` section."""
-    open_rows = list_notices(session, status=NoticeStatus.open, limit=50)
-    escalated = list_notices(session, status=NoticeStatus.escalated, limit=50)
+def summary(session: Session, exercise: bool = False) -> dict:
+    """The situation's `liaison` section: real notices and calls, or the drills'."""
+    open_rows = list_notices(session, status=NoticeStatus.open, limit=50, exercise=exercise)
+    escalated = list_notices(session, status=NoticeStatus.escalated, limit=50, exercise=exercise)
     return {
         "contacts": len(list_contacts(session, active_only=True)),
         "notices_open": len(open_rows),
         "notices_escalated": len(escalated),
-        "follow_ups_open": len(list_calls(session, open_follow_ups=True)),
+        "follow_ups_open": len(list_calls(session, open_follow_ups=True, exercise=exercise)),
         "latest": [
             {
                 "id": n.id,
@@ -644,7 +679,7 @@ def summary(session: Session) -> dict:
                 "created_at_local": local_iso(n.created_at),
                 "due_at_local": local_iso(n.due_at),
             }
-            for n in list_notices(session, limit=5)
+            for n in list_notices(session, limit=5, exercise=exercise)
         ],
     }
 
@@ -663,6 +698,10 @@ _CHANGE_WORDS = {
     "change": {"en": "changed to", "zh-Hans": "改为", "zh-Hant": "改為", "pt": "alterado para"},
     "lower": {"en": "cancelled", "zh-Hans": "解除", "zh-Hant": "解除", "pt": "cancelado"},
 }
+# A tropical cyclone signal is not cancelled but lowered (除下, arriado); a warning is issued.
+_LOWERED_SIGNAL = {"en": "lowered", "zh-Hans": "除下", "zh-Hant": "除下", "pt": "arriado"}
+_ISSUED = {"en": "issued", "zh-Hans": "发布", "zh-Hant": "發布", "pt": "emitido"}
+_HOISTED = {"en": "hoisted", "zh-Hans": "悬挂", "zh-Hant": "懸掛", "pt": "içado"}
 _HEAD = {
     "en": "Hengqin command post, shared warning signal",
     "zh-Hans": "横琴三防指挥部·共享预警信号",
@@ -679,31 +718,46 @@ _ACK = {
 
 
 def _signal_texts(catalogue, change) -> dict[str, str]:
+    """The notice of a shared signal's change, per language, naming whose signal it is ("içado
+    em Macau", "澳門："). A tropical cyclone signal is hoisted and lowered (發出/除下, içado/
+    arriado); a warning is issued and cancelled (發布/取消, emitido/cancelado)."""
     at = local_iso(change.at)[11:16]
+    signal = change.kind == "tropical_cyclone"
+    place = catalogue.source(change.source).place
     texts = {}
     for lang in LANGS:
+        zh = lang.startswith("zh")
         kind_name = catalogue.name(change.source, change.kind, language=lang)
-        word = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])[lang]
+        words = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])
+        if change.change == "lower":
+            words = _LOWERED_SIGNAL if signal else words
+        elif change.change == "raise":
+            words = _HOISTED if signal else _ISSUED
+        word = words[lang]
         if change.level is None:
             before = (
                 catalogue.name(change.source, change.kind, change.previous_level, language=lang)
                 if change.previous_level
                 else kind_name
             )
-            body = f"{before}: {word} ({at})"
+            body = f"{before}已{word}" if zh else f"{before} {word}"
         else:
             now = catalogue.name(change.source, change.kind, change.level, language=lang)
-            latin = lang in ("en", "pt")
             if change.change == "raise":
-                body = f"{now} {word} ({at})" if latin else f"{now}{word}（{at}）"
+                body = f"{now}已{word}" if zh else f"{now} {word}"
             else:
-                body = (
-                    f"{kind_name} {word} {now} ({at})"
-                    if latin
-                    else f"{kind_name}{word}{now}（{at}）"
-                )
+                body = f"{kind_name}{word}{now}" if zh else f"{kind_name} {word} {now}"
+        if place is not None:
+            body = (
+                f"{place[lang]}：{body}"
+                if zh
+                else f"{body} {'em' if lang == 'pt' else 'in'} {place[lang]}"
+            )
+        body = f"{body}（{at}）。" if zh else f"{body} ({at})."
         prefix = _DRILL[lang] if change.exercise else ""
-        texts[lang] = f"{prefix}{_HEAD[lang]}: {body}. {_ACK[lang]}"
+        texts[lang] = (
+            f"{prefix}{_HEAD[lang]}{'：' if zh else ': '}{body}{'' if zh else ' '}{_ACK[lang]}"
+        )
     return texts
 
 

@@ -26,7 +26,11 @@ def render_item(type_, obj, autogen_context):
 
 def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    engine = make_engine(url)
+    # On PostgreSQL every statement gives up after lock_timeout (emergency.migrate retries the
+    # whole upgrade), so an ALTER waiting for a long transaction never holds up reads for long.
+    lock_timeout_ms = config.attributes.get("lock_timeout_ms")
+    options = f"-c lock_timeout={int(lock_timeout_ms)}" if lock_timeout_ms else None
+    engine = make_engine(url, pool_size=1, pg_options=options, application_name="typhoon-migrate")
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -1,5 +1,7 @@
 """The living demo of `typhoon serve --demo` (`make run`): the Yagi-like scenario replayed
-again and again, as an exercise, through the server's own API with the demo operator's token.
+again and again, as an exercise, through the server's own API with the token of the demo's
+own drill users (`demo-drill` drafts, `demo-drill-approver` is the second person of the
+two-person rule): its records are exercise records, credited to nobody real.
 
 It runs in a daemon thread beside uvicorn: it waits until the server answers and the demo
 users exist, then plays the scenario at DEMO_SPEED (about five minutes a storm) and starts
@@ -46,14 +48,19 @@ def start(
 
 def _loop(app, url: str, config_dir, speed: float, pause: float, stop: threading.Event) -> None:
     scenario = replay_service.load(SCENARIO, config_dir=config_dir)
-    token = _wait_for_server(app, url, stop)
+    tokens = _wait_for_server(app, url, stop)
     rounds = 0
-    while token and not stop.is_set():
+    while tokens and not stop.is_set():
         rounds += 1
         log.info("demo replay: round %d of %s (exercise)", rounds, SCENARIO)
         try:
             with Replay(
-                scenario, url=url, token=token, speed=speed, should_stop=stop.is_set
+                scenario,
+                url=url,
+                token=tokens[0],
+                approver_token=tokens[1],
+                speed=speed,
+                should_stop=stop.is_set,
             ) as replay:
                 replay.run()
             app.state.demo_rounds = rounds  # rounds played to the end (the test waits on it)
@@ -62,14 +69,18 @@ def _loop(app, url: str, config_dir, speed: float, pause: float, stop: threading
         stop.wait(pause)
 
 
-def _wait_for_server(app, url: str, stop: threading.Event) -> str | None:
-    """The demo operator's token, once the server answers (None if stopped first)."""
+def _wait_for_server(app, url: str, stop: threading.Event) -> tuple[str, str | None] | None:
+    """The demo's drill users' tokens (operator, approver), once the server answers (None if
+    stopped first)."""
+    from emergency.demo import DRILL_APPROVER, DRILL_USER
+
     while not stop.is_set():
-        token = (getattr(app.state, "demo_tokens", None) or {}).get("duty-operator", {})
+        tokens = getattr(app.state, "demo_tokens", None) or {}
+        token = tokens.get(DRILL_USER, {})
         if token:
             try:
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    return token["token"]
+                    return token["token"], tokens.get(DRILL_APPROVER, {}).get("token")
             except httpx.HTTPError:
                 pass
         time.sleep(0.5)

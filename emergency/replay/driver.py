@@ -1,10 +1,18 @@
 """Drives a running server through its HTTP API, one scenario step after another.
 
 Everything goes through the same endpoints an operator, a field phone or a feed uses, with
-one operator (or admin) token. Drills only: signals and CAP alerts change the exercise
-levels, broadcasts go to the exercise list with texts marked EXERCISE. The field domains
-(inspections, hazards, crews, shelters, evacuations, residents, calls) have no exercise mode
-of their own, so those records are written as they are, their notes saying "exercise".
+one operator (or admin) token. Drills only, and every step says so (`"exercise": true`):
+signals and CAP alerts change the exercise levels, broadcasts go to the exercise list with
+texts marked EXERCISE, and the field records (inspection groups and trips, hazards, crews,
+shelters' drill state, evacuations, residents, calls) are exercise records, which real
+figures, the real situation and the real report never count. What an earlier round made is
+found again among the drill's records (`?exercise=true`).
+
+A drill level someone else set by hand (an operator practising on the desk, their own drill)
+is left alone: the replay neither changes nor lowers it, and says so (`Outcome.left_alone`).
+The two-person rule is part of the drill: an `approve` step is made with a second person's
+token (`approver_token`: an approver, not the replay's operator); without one the broadcast
+waits for a person at the dashboard (`Outcome.awaiting_approval`).
 Time is compressed: the wait between two steps is (scenario time between them) / speed.
 """
 
@@ -41,6 +49,10 @@ class Outcome:
     steps: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     broadcasts: list[int] = field(default_factory=list)
+    # drill signals set by hand by someone else, which the replay did not touch ("SMG:…")
+    left_alone: list[str] = field(default_factory=list)
+    # broadcasts left for a second person at the dashboard (no approver token)
+    awaiting_approval: list[int] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -55,7 +67,9 @@ class _State:
     crews: dict[str, int] = field(default_factory=dict)
     hazards: dict[str, int] = field(default_factory=dict)
     residents: dict[str, int] = field(default_factory=dict)
+    broadcasts: dict[str, int] = field(default_factory=dict)
     cap_alerts: dict[str, str] = field(default_factory=dict)  # source:kind → references triple
+    left_alone: set[str] = field(default_factory=set)  # someone else's drill levels (source:kind)
 
 
 class Replay:
@@ -66,6 +80,7 @@ class Replay:
         url: str,
         token: str,
         speed: float,
+        approver_token: str | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         if speed <= 0:
@@ -73,6 +88,12 @@ class Replay:
         self.scenario, self.url, self.speed = scenario, url.rstrip("/"), speed
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.client.headers["Authorization"] = f"Bearer {token}"
+        self.approver: httpx.Client | None = None
+        if approver_token:
+            self.approver = httpx.Client(base_url=self.url, timeout=30)
+            self.approver.headers["Authorization"] = f"Bearer {approver_token}"
+        self.me = ""  # the replay's operator (check): its own drill levels are its to change
+        self.outcome = Outcome()
         self._should_stop = should_stop
 
     def __enter__(self) -> Replay:
@@ -80,6 +101,8 @@ class Replay:
 
     def __exit__(self, *exc) -> None:
         self.client.close()
+        if self.approver is not None:
+            self.approver.close()
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -107,13 +130,25 @@ class Replay:
                 f"the token is {me.get('name')!r}'s, role {me.get('role')!r}: "
                 "a replay needs an operator (or admin) token"
             )
+        self.me = str(me.get("name") or "")
+        if self.approver is not None:
+            second = self.approver.get("/api/v1/me")
+            who = second.json() if second.status_code == 200 else {}
+            if second.status_code == 401 or not isinstance(who, dict):
+                raise ReplayError(f"bad approver token: {self.url} refused it")
+            if who.get("role") not in ("approver", "admin") or who.get("name") == self.me:
+                raise ReplayError(
+                    f"the approver token is {who.get('name')!r}'s, role {who.get('role')!r}: "
+                    "the two-person rule needs a second person, an approver (or admin) other "
+                    f"than {self.me!r}"
+                )
         return me
 
     def run(self, on_step: Callable[[int, Any], None] | None = None) -> Outcome:
         self.check()
         run_id = uuid.uuid4().hex[:8]
         state = _State(run=run_id, note=f"exercise: {self.scenario.name} (replay {run_id})"[:200])
-        outcome = Outcome(started_at=datetime.now(MACAU))
+        outcome = self.outcome = Outcome(started_at=datetime.now(MACAU))
         previous = self.scenario.start
         for index, step in enumerate(self.scenario.steps):
             wait = (step.at - previous).total_seconds() / self.speed
@@ -171,19 +206,46 @@ class Replay:
         return self._call(
             "POST",
             "/api/v1/field-reports",
-            json={**body, "note": state.note},
+            json={**body, "note": state.note, "exercise": True},
             headers={"Idempotency-Key": key},
         )
 
+    def _someone_elses_drill(self, source: str, kind: str, state: _State) -> bool:
+        """The drill level of source:kind in force was set by hand by another person (their
+        own drill): the replay leaves it alone, now and for the rest of the run."""
+        signal = f"{source}:{kind}"
+        if signal in state.left_alone:
+            return True
+        latest = self._call(
+            "GET",
+            "/api/v1/signals",
+            params={"source": source, "kind": kind, "exercise": "true", "limit": 1},
+        )
+        change = latest[0] if latest else None
+        if (
+            change
+            and change.get("level")
+            and change.get("origin") == "operator"
+            and change.get("actor") != self.me
+        ):
+            state.left_alone.add(signal)
+            self.outcome.left_alone.append(signal)
+            log.info("replay: %s is %s's own drill: left alone", signal, change["actor"])
+            return True
+        return False
+
     def _find(self, path: str, name: str, key: str = "name") -> int | None:
-        """An existing record by name (a demo loop replays the same scenario again)."""
-        return next((row["id"] for row in self._call("GET", path) if row.get(key) == name), None)
+        """A drill's record by name (a demo loop replays the same scenario again)."""
+        rows = self._call("GET", path, params={"exercise": "true"})
+        return next((row["id"] for row in rows if row.get(key) == name), None)
 
 
 # --- one function per kind of step -----------------------------------------------------------
 
 
 def _signal(r: Replay, s: sc.SignalStep, state: _State) -> Any:
+    if r._someone_elses_drill(s.source, s.kind, state):
+        return None
     return r._call(
         "POST",
         "/api/v1/signals",
@@ -199,6 +261,8 @@ def _signal(r: Replay, s: sc.SignalStep, state: _State) -> Any:
 
 def _feed(r: Replay, s: sc.FeedStep, state: _State) -> Any:
     signal = f"{s.source}:{s.kind}"
+    if r._someone_elses_drill(s.source, s.kind, state):
+        return None
     identifier = f"REPLAY-{state.run}-{uuid.uuid4().hex[:10]}"
     sent = datetime.now(MACAU).replace(microsecond=0)
     references = state.cap_alerts.get(signal)
@@ -281,6 +345,7 @@ def _group(r: Replay, s: sc.GroupStep, state: _State) -> Any:
                 "zone_ids": s.zones,
                 "members": s.members,
                 "vehicles": s.vehicles,
+                "exercise": True,
             },
         )["id"]
     state.groups[s.name] = existing
@@ -346,13 +411,19 @@ def _crew(r: Replay, s: sc.CrewStep, state: _State) -> Any:
                 "headcount": s.headcount,
                 "station": s.station,
                 "status": s.status,
+                "exercise": True,
             },
         )
     else:  # an earlier loop made it: bring it back to the scenario's status
         crew = r._call(
             "POST",
             f"/api/v1/crews/{existing}/status",
-            json={"status": s.status, "headcount": s.headcount, "note": state.note},
+            json={
+                "status": s.status,
+                "headcount": s.headcount,
+                "note": state.note,
+                "exercise": True,
+            },
         )
     state.crews[s.name] = crew["id"]
     return crew
@@ -362,13 +433,15 @@ def _crew_status(r: Replay, s: sc.CrewStatusStep, state: _State) -> Any:
     return r._call(
         "POST",
         f"/api/v1/crews/{state.crews[s.crew]}/status",
-        json={"status": s.status, "note": state.note},
+        json={"status": s.status, "note": state.note, "exercise": True},
     )
 
 
 def _shelter(r: Replay, s: sc.ShelterStep, state: _State) -> Any:
     return r._call(
-        "POST", f"/api/v1/shelters/{s.shelter}/open", json={"open": s.open, "note": state.note}
+        "POST",
+        f"/api/v1/shelters/{s.shelter}/open",
+        json={"open": s.open, "note": state.note, "exercise": True},
     )
 
 
@@ -384,6 +457,7 @@ def _evacuate(r: Replay, s: sc.EvacuateStep, state: _State) -> Any:
             "lat": s.lat,
             "lon": s.lon,
             "note": state.note,
+            "exercise": True,
         },
     )
 
@@ -394,7 +468,13 @@ def _resident(r: Replay, s: sc.ResidentStep, state: _State) -> Any:
         existing = r._call(
             "POST",
             "/api/v1/vulnerable/residents",
-            json={"name": s.name, "address": s.address, "community": s.community, "needs": s.needs},
+            json={
+                "name": s.name,
+                "address": s.address,
+                "community": s.community,
+                "needs": s.needs,
+                "exercise": True,
+            },
         )["id"]
     state.residents[s.key] = existing
     return {"id": existing}
@@ -404,7 +484,7 @@ def _resident_check(r: Replay, s: sc.ResidentCheckStep, state: _State) -> Any:
     return r._call(
         "POST",
         f"/api/v1/vulnerable/residents/{state.residents[s.resident]}/check",
-        json={"state": s.state, "note": state.note},
+        json={"state": s.state, "note": state.note, "exercise": True},
     )
 
 
@@ -419,12 +499,36 @@ def _broadcast(r: Replay, s: sc.BroadcastStep, state: _State) -> Any:
         body |= {"template": s.template, "variables": s.variables}
     else:
         body["messages"] = s.messages
-    return r._call(
+    made = r._call(
         "POST",
         "/api/v1/broadcasts",
         json=body,
         headers={"Idempotency-Key": f"replay-{state.run}-{uuid.uuid4().hex[:12]}"},
     )
+    if s.key:
+        state.broadcasts[s.key] = made["id"]
+    return made
+
+
+def _approve(r: Replay, s: sc.ApproveStep, state: _State) -> Any:
+    broadcast_id = state.broadcasts[s.broadcast]
+    if r.approver is None:
+        log.info("replay: broadcast %s awaits a second person's approval", broadcast_id)
+        r.outcome.awaiting_approval.append(broadcast_id)
+        return None
+    response = r.approver.post(
+        f"/api/v1/broadcasts/{broadcast_id}/approve",
+        headers={"Idempotency-Key": f"replay-{state.run}-{uuid.uuid4().hex[:12]}"},
+    )
+    if response.status_code == 409:  # a person at the dashboard was quicker (or cancelled it)
+        log.info("replay: approval of broadcast %s: %s", broadcast_id, response.text[:200])
+        return None
+    if response.status_code != 200:
+        raise ReplayError(
+            f"POST /api/v1/broadcasts/{broadcast_id}/approve (approver) answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
+    return response.json()
 
 
 def _liaison_call(r: Replay, s: sc.LiaisonCallStep, state: _State) -> Any:
@@ -436,6 +540,7 @@ def _liaison_call(r: Replay, s: sc.LiaisonCallStep, state: _State) -> Any:
             "caller": s.caller,
             "summary": f"[EXERCISE] {s.summary}",
             "follow_up": s.follow_up,
+            "exercise": True,
         },
     )
 
@@ -455,5 +560,6 @@ _ACTIONS: dict[type, Callable[[Replay, Any, _State], Any]] = {
     sc.ResidentStep: _resident,
     sc.ResidentCheckStep: _resident_check,
     sc.BroadcastStep: _broadcast,
+    sc.ApproveStep: _approve,
     sc.LiaisonCallStep: _liaison_call,
 }

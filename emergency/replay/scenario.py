@@ -2,7 +2,7 @@
 
 Loaded with `emergency.configfiles.load_yaml`, so a mistake names file:line:field. Steps are a
 union tagged by `do`; the cross-checks (steps must be in time order, a step may only name a
-group, crew, hazard or resident that an earlier step made) are `_check_references`.
+group, crew, hazard, resident or broadcast that an earlier step made) are `_check_references`.
 """
 
 from __future__ import annotations
@@ -129,12 +129,23 @@ class ResidentCheckStep(_Step):
 
 class BroadcastStep(_Step):
     do: Literal["broadcast"]
+    # names it for a later `approve` step (a template not pre-approved waits for one)
+    key: str | None = None
     title: str = Field(min_length=1, max_length=200)
     template: str | None = None
     variables: dict[str, str | Languages] = {}
     messages: Languages | None = None
     zones: list[str] = Field(min_length=1)
     channels: list[Literal["sms", "push"]] = ["sms"]
+
+
+class ApproveStep(_Step):
+    """The second person's approval of an earlier broadcast step (the two-person rule in a
+    drill): made with the replay's approver token; without one it is left to a person at the
+    dashboard."""
+
+    do: Literal["approve"]
+    broadcast: str
 
 
 class LiaisonCallStep(_Step):
@@ -160,6 +171,7 @@ Step = Annotated[
     | ResidentStep
     | ResidentCheckStep
     | BroadcastStep
+    | ApproveStep
     | LiaisonCallStep,
     Field(discriminator="do"),
 ]
@@ -190,6 +202,7 @@ _REFERENCES: dict[type[_Step], tuple[str, type[_Step], str]] = {
     RectifiedStep: ("hazard", HazardStep, "key"),
     CrewStatusStep: ("crew", CrewStep, "name"),
     ResidentCheckStep: ("resident", ResidentStep, "key"),
+    ApproveStep: ("broadcast", BroadcastStep, "key"),
 }
 
 
@@ -217,8 +230,10 @@ def _check_references(scenario: Scenario) -> list[ConfigProblem]:
                 )
         if isinstance(step, GroupStep | CrewStep):
             made.setdefault(type(step), set()).add(step.name)
-        elif isinstance(step, HazardStep | ResidentStep):
-            made.setdefault(type(step), set()).add(step.key)
+        elif isinstance(step, HazardStep | ResidentStep) or (
+            isinstance(step, BroadcastStep) and step.key
+        ):
+            made.setdefault(type(step), set()).add(str(step.key))
     return problems
 
 

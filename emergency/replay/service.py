@@ -30,10 +30,13 @@ def play(
     url: str,
     token: str | None,
     speed: float,
+    approver_token: str | None = None,
     on_step: Callable[[int, object], None] | None = None,
 ) -> Outcome:
     scenario = load(name, config_dir=config_dir)
     if not token:
         raise ReplayError("no token: give an operator's token with --token or TYPHOON_TOKEN")
-    with Replay(scenario, url=url, token=token, speed=speed) as replay:
+    with Replay(
+        scenario, url=url, token=token, speed=speed, approver_token=approver_token
+    ) as replay:
         return replay.run(on_step=on_step)

@@ -3,6 +3,7 @@ same SVG goes into the HTML, the PDF and, as files, next to the Markdown)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -22,20 +23,28 @@ def _svg(height: int, body: list[str], title: str) -> str:
     )
 
 
-def _empty(title: str) -> str:
+def _english(key: str) -> str:
+    from emergency.report.present import text
+
+    return text("en", key)
+
+
+def _empty(title: str, label: Callable[[str], str] = _english) -> str:
     return _svg(
         40,
-        [f"<text x='10' y='25' fill='#666'>{escape(title)}: nothing in the period</text>"],
+        [f"<text x='10' y='25' fill='#666'>{escape(title)}: {escape(label('nothing'))}</text>"],
         title,
     )
 
 
-def signals(periods: list[dict[str, Any]]) -> str:
-    """One row per signal; a bar per level while it was in force, coloured by its rank."""
-    title = "Signals in force"
+def signals(periods: list[dict[str, Any]], label: Callable[[str], str] = _english) -> str:
+    """One row per signal; a bar per level while it was in force, coloured by its rank
+    (names in the report's language when the periods carry them)."""
+    title = label("c_signals")
     if not periods:
-        return _empty(title)
+        return _empty(title, label)
     rows = sorted({p["signal"] for p in periods})
+    row_name = {p["signal"]: p.get("signal_name", p["signal"]) for p in periods}
     t0 = min(datetime.fromisoformat(p["from"]) for p in periods)
     # to the end of the last period (a signal still in force runs to the end of the report)
     t1 = max(datetime.fromisoformat(p["from"]) + timedelta(seconds=p["seconds"]) for p in periods)
@@ -53,15 +62,15 @@ def signals(periods: list[dict[str, Any]]) -> str:
         body.append(
             f"<rect x='{x:.1f}' y='{y}' width='{w:.1f}' height='{row_h - 8}' "
             f"fill='{colour}' stroke='#555' stroke-width='0.5'><title>"
-            f"{escape(p['name'])}</title></rect>"
+            f"{escape(p.get('level_name', p['name']))}</title></rect>"
         )
         if w > 24:
             body.append(
                 f"<text x='{x + 3:.1f}' y='{y + 15}' fill='{_text_on(colour)}'>"
-                f"{escape(p['level'])}</text>"
+                f"{escape(p.get('level_name', p['level']))[: max(int(w // 7), 1)]}</text>"
             )
     for i, name in enumerate(rows):
-        body.append(f"<text x='10' y='{30 + i * row_h + 15}'>{escape(name)}</text>")
+        body.append(f"<text x='10' y='{30 + i * row_h + 15}'>{escape(row_name[name][:24])}</text>")
     axis_y = 30 + len(rows) * row_h + 4
     body.append(_time_axis(t0, t1, left, plot, axis_y))
     return _svg(axis_y + 30, body, title)
@@ -90,12 +99,12 @@ def _time_axis(t0: datetime, t1: datetime, left: int, plot: int, y: int) -> str:
     return "".join(parts)
 
 
-def delivery(broadcasts: list[dict[str, Any]]) -> str:
+def delivery(broadcasts: list[dict[str, Any]], label: Callable[[str], str] = _english) -> str:
     """Messages sent against seconds after each broadcast started (cumulative)."""
-    title = "Messages sent after each broadcast started"
+    title = label("c_delivery")
     series = [b for b in broadcasts if b["sent_times"]][: len(LINE_COLOURS)]
     if not series:
-        return _empty(title)
+        return _empty(title, label)
     left, right, top, height = 60, 220, 30, 220
     plot = WIDTH - left - right
     x_max = max(max(b["sent_times"]) for b in series) or 1.0
@@ -119,39 +128,66 @@ def delivery(broadcasts: list[dict[str, Any]]) -> str:
             f"<polyline fill='none' stroke='{colour}' stroke-width='2' "
             f"points='{' '.join(points)}'/>"
         )
-        label = f"#{b['id']} {b['title'] or b['origin']}"[:30]
+        legend = f"#{b['id']} {b['title'] or b['origin']}"[:30]
         body.append(
             f"<rect x='{left + plot + 15}' y='{top + i * 20}' width='12' height='12' "
             f"fill='{colour}'/><text x='{left + plot + 32}' y='{top + i * 20 + 11}'>"
-            f"{escape(label)}</text>"
+            f"{escape(legend)}</text>"
         )
     return _svg(top + height + 30, body, title)
 
 
-def field(figures: dict[str, int]) -> str:
-    """The field figures side by side, each bar labelled with its number."""
-    title = "Field operations"
-    items = [
-        ("inspection groups", figures["inspection_groups"]),
-        ("person-trips", figures["person_trips"]),
-        ("vehicle-trips", figures["vehicle_trips"]),
-        ("hazards found", figures["hazards_found"]),
-        ("hazards rectified", figures["hazards_rectified"]),
-        ("people evacuated", figures["people_evacuated"]),
-        ("crews", figures["crews"]),
-        ("crew members", figures["crew_people"]),
-        ("vulnerable residents reached", figures["vulnerable_reached"]),
+def field(figures: dict[str, int], label: Callable[[str], str] = _english) -> str:
+    """The field figures as four small charts side by side, each on its own scale (crews
+    counted in tens never flattened beside people counted in thousands)."""
+    title = label("c_field")
+    panels = [
+        (
+            "c_patrols",
+            [
+                ("inspection_groups", figures["inspection_groups"]),
+                ("person_trips", figures["person_trips"]),
+                ("vehicle_trips", figures["vehicle_trips"]),
+            ],
+        ),
+        (
+            "c_hazards",
+            [
+                ("hazards_found", figures["hazards_found"]),
+                ("hazards_rectified", figures["hazards_rectified"]),
+            ],
+        ),
+        (
+            "c_people",
+            [
+                ("people_evacuated", figures["people_evacuated"]),
+                ("crew_members", figures["crew_people"]),
+                ("vulnerable_reached", figures["vulnerable_reached"]),
+            ],
+        ),
+        ("c_crews", [("crews", figures["crews"])]),
     ]
-    top = max(v for _, v in items) or 1
-    left, row_h = 220, 24
-    plot = WIDTH - left - 80
-    body = [f"<text x='10' y='18' font-weight='bold'>{title}</text>"]
-    for i, (name, value) in enumerate(items):
-        y = 30 + i * row_h
-        w = max(value / top * plot, 1)
+    width = (WIDTH - 20) / len(panels)
+    top, plot_h = 44, 150
+    body = [f"<text x='10' y='18' font-weight='bold'>{escape(title)}</text>"]
+    for i, (name, items) in enumerate(panels):
+        x0 = 10 + i * width
+        peak = max(v for _, v in items) or 1
+        bar_w = (width - 30) / len(items)
+        body.append(f"<text x='{x0:.1f}' y='36' font-weight='bold'>{escape(label(name))}</text>")
         body.append(
-            f"<text x='10' y='{y + 14}'>{escape(name)}</text>"
-            f"<rect x='{left}' y='{y}' width='{w:.1f}' height='{row_h - 6}' "
-            f"fill='#1565c0'/><text x='{left + w + 6:.1f}' y='{y + 14}'>{value}</text>"
+            f"<line x1='{x0:.1f}' y1='{top + plot_h}' x2='{x0 + width - 20:.1f}' "
+            f"y2='{top + plot_h}' stroke='#333'/>"
         )
-    return _svg(30 + len(items) * row_h + 10, body, title)
+        for j, (key, value) in enumerate(items):
+            h = max(value / peak * (plot_h - 14), 1)
+            bx = x0 + j * bar_w + 4
+            body.append(
+                f"<rect x='{bx:.1f}' y='{top + plot_h - h:.1f}' width='{bar_w - 8:.1f}' "
+                f"height='{h:.1f}' fill='{LINE_COLOURS[i]}'/>"
+                f"<text x='{bx + (bar_w - 8) / 2:.1f}' y='{top + plot_h - h - 3:.1f}' "
+                f"text-anchor='middle'>{value}</text>"
+                f"<text x='{bx + (bar_w - 8) / 2:.1f}' y='{top + plot_h + 15}' "
+                f"text-anchor='middle' font-size='10'>{escape(label(key))[:18]}</text>"
+            )
+    return _svg(top + plot_h + 26, body, title)

@@ -3,9 +3,11 @@
 `build(session, …)` returns plain data (dicts, lists, numbers, ISO times); the templates
 only format it and the tests compare it with what was replayed. A period is [start, end):
 signal changes, broadcasts, trips, hazards found, movements, checks, calls and audit entries
-count when they happened inside it. `exercise` picks the drill's signals and broadcasts
-(True) or the real ones (False); the field records have no exercise mode, so they count
-either way.
+count when they happened inside it. `exercise` picks the drills' records (True) or the real
+ones (False): signals, broadcasts, liaison notices and calls, rule runs, every field-operation
+record (trips, hazards, evacuation orders and movements, crews, residents and their checks),
+and the audit entries of their changes (`_is_exercise_entry`). A real report never counts a
+drill, and `--exercise` shows nothing real.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from emergency.auth.models import User
 from emergency.clock import local_iso
 from emergency.crews.models import Crew, CrewStatus
 from emergency.db import utcnow
-from emergency.evacuation.models import Movement
+from emergency.drills.models import DrillUser
+from emergency.evacuation.models import EvacuationOrder, Movement
 from emergency.field.models import Hazard, InspectionGroup, PatrolTrip
 from emergency.liaison.models import HotlineCall, LiaisonNotice
-from emergency.rules.models import RuleActionRun
+from emergency.rules.models import OperatorPrompt, RuleActionRun
 from emergency.signals.models import SignalChange
 from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableResident
 
@@ -35,6 +38,14 @@ FAR_PAST = datetime(1970, 1, 1).astimezone()
 
 def _between(column, start: datetime, end: datetime):
     return (column >= start) & (column < end)
+
+
+def _in_period(session, at, start, end, exercise, *then) -> list:
+    """The rows of `at`'s table (the drills' when `exercise`, else the real ones) whose `at`
+    falls in [start, end), ordered by `at`, then by `then`."""
+    model = at.class_
+    query = select(model).where(_between(at, start, end), model.exercise == exercise)
+    return list(session.exec(query.order_by(at, *then)))
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -58,13 +69,14 @@ def build(
     end = end or utcnow()
     signals = _signals(session, catalogue, start, end, exercise)
     broadcasts = _broadcasts(session, start, end, exercise)
-    inspections = _inspections(session, start, end)
-    hazards = _hazards(session, start, end)
-    evacuation = _evacuation(session, start, end)
-    crews = _crews(session, start, end)
-    vulnerable = _vulnerable(session, start, end)
+    drill_entry = _exercise_entries(session)
+    inspections = _inspections(session, start, end, exercise)
+    hazards = _hazards(session, start, end, exercise)
+    evacuation = _evacuation(session, start, end, exercise)
+    crews = _crews(session, start, end, exercise, drill_entry)
+    vulnerable = _vulnerable(session, start, end, exercise)
     liaison = _liaison(session, start, end, exercise)
-    actions = _actions(session, start, end, exercise)
+    actions = _actions(session, start, end, exercise, drill_entry)
     figures = {
         "signal_changes": len(signals["changes"]),
         "broadcasts": len(broadcasts),
@@ -78,6 +90,7 @@ def build(
         "vehicle_trips": inspections["vehicle_trips"],
         "hazards_found": hazards["found"],
         "hazards_rectified": hazards["rectified"],
+        "evacuation_orders": evacuation["orders_issued"],
         "people_evacuated": evacuation["people"],
         "crews": crews["crews"],
         "crew_people": crews["people"],
@@ -113,13 +126,7 @@ def build(
 
 
 def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
-    rows = list(
-        session.exec(
-            select(SignalChange)
-            .where(_between(SignalChange.at, start, end), SignalChange.exercise == exercise)
-            .order_by(SignalChange.at, SignalChange.id)
-        )
-    )
+    rows = _in_period(session, SignalChange.at, start, end, exercise, SignalChange.id)
     changes = [
         {
             "id": c.id,
@@ -269,14 +276,8 @@ def _sent_times(session, broadcast_id: int, started: datetime) -> list[float]:
     return [max(0.0, (t - started).total_seconds()) for t in times]
 
 
-def _inspections(session, start, end) -> dict[str, Any]:
-    trips = list(
-        session.exec(
-            select(PatrolTrip)
-            .where(_between(PatrolTrip.checked_in_at, start, end))
-            .order_by(PatrolTrip.checked_in_at)
-        )
-    )
+def _inspections(session, start, end, exercise) -> dict[str, Any]:
+    trips = _in_period(session, PatrolTrip.checked_in_at, start, end, exercise)
     names = dict(session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
     per_group: dict[int, dict[str, Any]] = {}
     for t in trips:
@@ -301,18 +302,16 @@ def _inspections(session, start, end) -> dict[str, Any]:
     }
 
 
-def _hazards(session, start, end) -> dict[str, Any]:
-    found = list(
-        session.exec(
-            select(Hazard)
-            .where(_between(Hazard.reported_at, start, end))
-            .order_by(Hazard.reported_at)
-        )
-    )
+def _hazards(session, start, end, exercise) -> dict[str, Any]:
+    found = _in_period(session, Hazard.reported_at, start, end, exercise)
     rectified = session.exec(
         select(func.count())
         .select_from(Hazard)
-        .where(col(Hazard.rectified_at).is_not(None), _between(Hazard.rectified_at, start, end))
+        .where(
+            col(Hazard.rectified_at).is_not(None),
+            _between(Hazard.rectified_at, start, end),
+            Hazard.exercise == exercise,
+        )
     ).one()
     return {
         "found": len(found),
@@ -339,16 +338,34 @@ def _hazards(session, start, end) -> dict[str, Any]:
     }
 
 
-def _evacuation(session, start, end) -> dict[str, Any]:
-    moves = list(
-        session.exec(
-            select(Movement).where(_between(Movement.at, start, end)).order_by(Movement.at)
-        )
-    )
+def _evacuation(session, start, end, exercise) -> dict[str, Any]:
+    moves = _in_period(session, Movement.at, start, end, exercise)
     by_place: Counter[str] = Counter()
     for m in moves:
         by_place[m.shelter_id or m.to_place or "?"] += m.people
+    orders = _in_period(
+        session, EvacuationOrder.issued_at, start, end, exercise, EvacuationOrder.id
+    )
     return {
+        # every zone ordered (or advised) to evacuate, and the broadcast drafted with it
+        "orders_issued": len(orders),
+        "orders": [
+            {
+                "id": o.id,
+                "zone_id": o.zone_id,
+                "level": str(o.level),
+                "status": str(o.status),
+                "issued_at_local": local_iso(o.issued_at),
+                "issued_at": o.issued_at.isoformat(),
+                "issued_by": o.issued_by,
+                "origin": o.origin,
+                "shelter_ids": list(o.shelter_ids or []),
+                "broadcast_id": o.broadcast_id,
+                "lift_broadcast_id": o.lift_broadcast_id,
+                "ended_at_local": local_iso(o.ended_at),
+            }
+            for o in orders
+        ],
         "people": sum(m.people for m in moves),
         "movements": len(moves),
         "by_destination": dict(by_place),
@@ -365,10 +382,12 @@ def _evacuation(session, start, end) -> dict[str, Any]:
     }
 
 
-def _crews(session, start, end) -> dict[str, Any]:
+def _crews(session, start, end, exercise, drill_entry) -> dict[str, Any]:
     """The crews on the roster (released ones stood down), and status changes in the period."""
     crews = [
-        c for c in session.exec(select(Crew).order_by(Crew.name)) if c.status != CrewStatus.released
+        c
+        for c in session.exec(select(Crew).where(Crew.exercise == exercise).order_by(Crew.name))
+        if c.status != CrewStatus.released
     ]
     changes = Counter(
         e.summary.get("after", {}).get("status") if isinstance(e.summary, dict) else None
@@ -377,6 +396,7 @@ def _crews(session, start, end) -> dict[str, Any]:
                 AuditEntry.action == "crew.status_changed", _between(AuditEntry.at, start, end)
             )
         )
+        if drill_entry(e) == exercise
     )
     return {
         "crews": len(crews),
@@ -394,9 +414,13 @@ def _crews(session, start, end) -> dict[str, Any]:
     }
 
 
-def _vulnerable(session, start, end) -> dict[str, Any]:
-    followed = session.exec(select(func.count()).select_from(VulnerableResident)).one()
-    checks = list(session.exec(select(ResidentCheck).where(_between(ResidentCheck.at, start, end))))
+def _vulnerable(session, start, end, exercise) -> dict[str, Any]:
+    followed = session.exec(
+        select(func.count())
+        .select_from(VulnerableResident)
+        .where(VulnerableResident.exercise == exercise)
+    ).one()
+    checks = _in_period(session, ResidentCheck.at, start, end, exercise)
     reached = {c.resident_id for c in checks if c.state == CheckState.reached}
     return {
         "followed": int(followed),
@@ -407,20 +431,8 @@ def _vulnerable(session, start, end) -> dict[str, Any]:
 
 
 def _liaison(session, start, end, exercise) -> dict[str, Any]:
-    calls = list(
-        session.exec(
-            select(HotlineCall).where(_between(HotlineCall.at, start, end)).order_by(HotlineCall.at)
-        )
-    )
-    notices = list(
-        session.exec(
-            select(LiaisonNotice)
-            .where(
-                _between(LiaisonNotice.created_at, start, end), LiaisonNotice.exercise == exercise
-            )
-            .order_by(LiaisonNotice.created_at)
-        )
-    )
+    calls = _in_period(session, HotlineCall.at, start, end, exercise)
+    notices = _in_period(session, LiaisonNotice.created_at, start, end, exercise)
     return {
         "calls": [
             {
@@ -449,23 +461,50 @@ def _liaison(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _actions(session, start, end, exercise) -> dict[str, Any]:
+def _exercise_entries(session):
+    """A test of audit entries: True for a drill's. Field operations mark their own
+    (`summary.exercise`); signals, rules and prompts say it in `after`; the rest by what the
+    entry is about (an exercise broadcast, notice, prompt, alarm, CAP alert, drill user)."""
+    from emergency.alarms.models import Alarm
+
+    def ids(model, key):
+        return {str(i) for i in session.exec(select(key).where(model.exercise == True))}  # noqa: E712
+
+    by_target = {
+        "broadcast": ids(Broadcast, Broadcast.id),
+        "liaison_notice": ids(LiaisonNotice, LiaisonNotice.id),
+        "operator_prompt": ids(OperatorPrompt, OperatorPrompt.id),
+        "alarm": ids(Alarm, Alarm.id),
+        "user": {str(i) for i in session.exec(select(DrillUser.user_id))},
+    }
+
+    def drill_entry(entry) -> bool:
+        summary = entry.summary if isinstance(entry.summary, dict) else {}
+        after = summary.get("after") if isinstance(summary.get("after"), dict) else {}
+        if summary.get("exercise") is True or after.get("exercise") is True:
+            return True
+        if entry.target_type == "cap_alert":
+            return after.get("status") == "Exercise"
+        if entry.target_type == "rule" and str(after.get("key", "")).startswith("exercise:"):
+            return True
+        return entry.target_id in by_target.get(entry.target_type, ())
+
+    return drill_entry
+
+
+def _actions(session, start, end, exercise, drill_entry) -> dict[str, Any]:
     """What rules did (their journal) and who did what (the audit log, by action): rules,
     people (an actor who is a user) and the rest (the dispatch engine, feeds, the CLI)."""
     users = set(session.exec(select(User.name)).all())
-    entries = session.exec(
-        select(AuditEntry.actor, AuditEntry.action).where(_between(AuditEntry.at, start, end))
-    ).all()
+    entries = [
+        (e.actor, e.action)
+        for e in session.exec(select(AuditEntry).where(_between(AuditEntry.at, start, end)))
+        if drill_entry(e) == exercise
+    ]
     by_rules = Counter(a for actor, a in entries if _is_rule(actor))
     by_people = Counter(a for actor, a in entries if not _is_rule(actor) and actor in users)
     by_system = Counter(a for actor, a in entries if not _is_rule(actor) and actor not in users)
-    runs = list(
-        session.exec(
-            select(RuleActionRun)
-            .where(_between(RuleActionRun.at, start, end), RuleActionRun.exercise == exercise)
-            .order_by(RuleActionRun.at, RuleActionRun.id)
-        )
-    )
+    runs = _in_period(session, RuleActionRun.at, start, end, exercise, RuleActionRun.id)
     return {
         "names": sorted({*by_rules, *by_people, *by_system}),
         "by_rules": dict(sorted(by_rules.items())),
@@ -488,70 +527,60 @@ def _actions(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
+def _entry(what: str, row: dict[str, Any], at: str, text: str) -> dict[str, Any]:
+    """A line of the timeline: `row`'s time `at` (and `at`_local), what it is, in words."""
+    return {"at": row[at], "at_local": row[f"{at}_local"], "what": what, "text": text}
+
+
 def _timeline(signals, broadcasts, hazards, evacuation, liaison, actions) -> list[dict]:
     items = [
-        {
-            "at": c["at"],
-            "at_local": c["at_local"],
-            "what": "signal",
-            "text": f"{c['signal']} {c['previous_level'] or '—'} → {c['level'] or 'lowered'}"
+        _entry(
+            "signal",
+            c,
+            "at",
+            f"{c['signal']} {c['previous_level'] or '—'} → {c['level'] or 'lowered'}"
             f" ({c['actor']})",
-        }
+        )
         for c in signals["changes"]
     ]
     items += [
-        {
-            "at": b["created_at"],
-            "at_local": b["created_at_local"],
-            "what": "broadcast",
-            "text": f"broadcast #{b['id']} {b['title'] or ''} to {b['recipients']} ({b['origin']})",
-        }
+        _entry(
+            "broadcast",
+            b,
+            "created_at",
+            f"broadcast #{b['id']} {b['title'] or ''} to {b['recipients']} ({b['origin']})",
+        )
         for b in broadcasts
     ]
     items += [
-        {
-            "at": h["reported_at"],
-            "at_local": h["reported_at_local"],
-            "what": "hazard",
-            "text": f"hazard #{h['id']} {h['kind']} ({h['severity']}) {h['place'] or ''}",
-        }
+        _entry(
+            "hazard",
+            h,
+            "reported_at",
+            f"hazard #{h['id']} {h['kind']} ({h['severity']}) {h['place'] or ''}",
+        )
         for h in hazards["items"]
     ]
     items += [
-        {
-            "at": h["rectified_at"],
-            "at_local": h["rectified_at_local"],
-            "what": "rectified",
-            "text": f"hazard #{h['id']} rectified",
-        }
+        _entry("rectified", h, "rectified_at", f"hazard #{h['id']} rectified")
         for h in hazards["items"]
         if h["rectified_at"]
     ]
     items += [
-        {
-            "at": m["at"],
-            "at_local": m["at_local"],
-            "what": "evacuation",
-            "text": f"{m['people']} people moved to {m['to']}",
-        }
+        _entry("evacuation", m, "at", f"{m['people']} people moved to {m['to']}")
         for m in evacuation["items"]
     ]
+    for o in evacuation["orders"]:
+        text = f"{o['level']} evacuation of {o['zone_id']} ({o['origin']})"
+        if o["broadcast_id"]:
+            text += f", broadcast #{o['broadcast_id']}"
+        items.append(_entry("evacuation_order", o, "issued_at", text))
     items += [
-        {
-            "at": c["at"],
-            "at_local": c["at_local"],
-            "what": "liaison",
-            "text": f"{c['direction']} call: {c['caller']}",
-        }
+        _entry("liaison", c, "at", f"{c['direction']} call: {c['caller']}")
         for c in liaison["calls"]
     ]
     items += [
-        {
-            "at": r["at"],
-            "at_local": r["at_local"],
-            "what": "rule",
-            "text": f"{r['rule']}: {r['summary']} [{r['status']}]",
-        }
+        _entry("rule", r, "at", f"{r['rule']}: {r['summary']} [{r['status']}]")
         for r in actions["rule_runs"]
     ]
     return sorted(items, key=lambda i: i["at"])

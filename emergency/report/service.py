@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlmodel import select
 
 from emergency.catalogue import load_catalogue
 from emergency.clock import LOCAL_TZ
-from emergency.report import data, render
+from emergency.evacuation.models import Shelter
+from emergency.report import data, present, render
 from emergency.report.render import ReportError
+from geo.zones import load_zones
+
+if TYPE_CHECKING:
+    from emergency.db import Database
+    from emergency.settings import Settings
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
@@ -25,14 +34,15 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 
 def write(
-    db,
+    db: Database,
     *,
-    settings,
+    settings: Settings,
     start: datetime | None,
     end: datetime | None,
     fmt: str | None,
     out: Path | None,
     exercise: bool,
+    lang: str = "en",
 ) -> str | None:
     """Write the report to `out`, or return its text (stdout). Without --format, the format
     is the file's suffix (report.html), else Markdown."""
@@ -44,7 +54,13 @@ def write(
         raise ReportError(f"--format: {fmt!r} is not one of {', '.join(render.FORMATS)}")
     if start and end and start >= end:
         raise ReportError("--from must be earlier than --to")
+    if lang not in present.LANGS:
+        raise ReportError(f"--lang: {lang!r} is not one of {', '.join(present.LANGS)}")
     catalogue = load_catalogue(settings.config_dir / "signals.yaml")
+    zones_dir = settings.config_dir / "zones"
+    zones = load_zones(zones_dir) if zones_dir.is_dir() else None
     with db.session() as session:
         report = data.build(session, catalogue=catalogue, start=start, end=end, exercise=exercise)
-    return render.write(report, fmt=fmt, out=out)
+        shelters = {s.id: dict(s.name) for s in session.exec(select(Shelter))}
+    view = present.present(report, lang=lang, catalogue=catalogue, zones=zones, shelters=shelters)
+    return render.write(report, fmt=fmt, out=out, view=view)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import savepoint, utcnow
 from emergency.rules.config import (
     BroadcastAction,
     Computed,
@@ -33,16 +33,25 @@ from emergency.rules.config import (
     ZoneTarget,
 )
 from emergency.rules.models import RuleActionRun, RunStatus
-from emergency.signals.context import zones
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# What a drill (exercise) really does; the other actions are only recorded as simulated.
-DONE_IN_DRILLS = {"liaison", "prompt", "broadcast", "response_level"}
-
-# session.info keys where audit entries and events wait for the commit (emergency.audit,
-# emergency.events); a failed action's own entries are dropped with its savepoint.
-_PENDING_KEYS = ("typhoon_pending_audit", "typhoon_pending_events")
+# What a drill (exercise) really does, as exercise records (evacuation orders, the shelters'
+# and crews' drill state); the other actions (real bridges, schools) are only recorded as
+# simulated.
+DONE_IN_DRILLS = {
+    "liaison",
+    "prompt",
+    "broadcast",
+    "response_level",
+    "evacuate",
+    "lift_evacuation",
+    "shelters",
+    "crews_standby",
+}
 
 
 class ActionUnavailable(RuntimeError):
@@ -53,20 +62,19 @@ def actor_of(rule_id: str) -> str:
     return f"rule:{rule_id}"
 
 
-def execute(session: Session, *, runtime: Any, rule_id: str, action, run: RuleActionRun) -> None:
+def execute(
+    session: Session, *, runtime: Runtime, rule_id: str, action, run: RuleActionRun
+) -> None:
     """Run `action` now and record the outcome on `run` (not flushed here)."""
     if run.exercise and action.do not in DONE_IN_DRILLS:
         run.status, run.summary = RunStatus.simulated, f"drill: {describe(action)}"[:500]
         return
-    marks = {key: len(session.info.get(key, [])) for key in _PENDING_KEYS}
     try:
-        with session.begin_nested():
+        with savepoint(session):
             status, summary, result = _EXECUTORS[type(action)](
                 session, runtime=runtime, rule_id=rule_id, action=action, run=run
             )
     except Exception as exc:
-        for key, mark in marks.items():
-            del session.info.get(key, [])[mark:]
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         log.warning(
             "rule action failed",
@@ -142,7 +150,7 @@ def _crews(session, *, runtime, rule_id, action: CrewsStandbyAction, run):
     from emergency.crews import service as crew_service
 
     changed = crew_service.set_all_standby(
-        session, actor=actor_of(rule_id), origin=actor_of(rule_id)
+        session, actor=actor_of(rule_id), origin=actor_of(rule_id), exercise=run.exercise
     )
     if not changed:
         return RunStatus.unchanged, "no crew resting or released: all on standby or deployed", {}
@@ -207,7 +215,10 @@ def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
     if status in ("sending", "completed"):  # public now: our CAP alert of it (idempotent)
         from emergency.cap import service as cap_service
 
-        published = cap_service.publish_broadcast_cap(session, runtime=runtime, broadcast=broadcast)
+        # A reverse action's broadcast says the danger has passed: an all-clear, not a warning.
+        published = cap_service.publish_broadcast_cap(
+            session, runtime=runtime, broadcast=broadcast, all_clear=run.phase == "off"
+        )
         result["cap_identifier"] = published.identifier if published else None
     return (
         RunStatus.done,
@@ -232,7 +243,7 @@ def template_variables(
         elif value.from_ == "trigger_signal":
             out[name] = _signal_names(runtime.catalogue, trigger)
         else:
-            names = [zones(runtime)[z].name for z in target_zones(runtime, action)]
+            names = [runtime.zones[z].name for z in target_zones(runtime, action)]
             out[name] = {
                 lang: ("、" if lang.startswith("zh") else ", ").join(
                     n.get(lang) or n.get("en", "") for n in names
@@ -256,45 +267,64 @@ def _signal_names(catalogue, change) -> dict[str, str]:
 
 
 def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
-    from emergency.evacuation import service as evacuation_service
+    from emergency.evacuation import flows as evacuation_flows
 
-    zone_ids, issued = target_zones(runtime, action), []
-    for zone_id in zone_ids:
-        order = evacuation_service.issue_order(
-            session,
-            zone_id=zone_id,
-            level=action.level,
-            actor=actor_of(rule_id),
-            origin=actor_of(rule_id),
-            note=action.note,
-            zones=zones(runtime),
-        )
-        if order is not None:
-            issued.append(zone_id)
+    outcome = evacuation_flows.issue(
+        session,
+        zone_ids=target_zones(runtime, action),
+        level=action.level,
+        shelter_ids=action.shelters,
+        actor=actor_of(rule_id),
+        origin=actor_of(rule_id),
+        note=action.note,
+        zones=runtime.zones,
+        exercise=run.exercise,
+        channels=action.channels,
+        idempotency_key=run.key,
+        template=action.template,
+        runtime=runtime,
+    )
+    issued = [o.zone_id for o in outcome.orders]
     if not issued:
         return RunStatus.unchanged, f"{action.level} evacuation already ordered", {}
-    return (RunStatus.done, f"{action.level} evacuation of {', '.join(issued)}", {"zones": issued})
+    b = outcome.broadcast
+    return (
+        RunStatus.done,
+        f"{action.level} evacuation of {', '.join(issued)}; broadcast #{b.id} ({b.status})",
+        {
+            "zones": issued,
+            "order_ids": [o.id for o in outcome.orders],
+            "broadcast_id": b.id,
+            "status": str(b.status),
+        },
+    )
 
 
 def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
-    from emergency.evacuation import service as evacuation_service
+    from emergency.evacuation import flows as evacuation_flows
 
-    lifted = [
-        z
-        for z in target_zones(runtime, action)
-        if evacuation_service.lift_order(
-            session,
-            zone_id=z,
-            actor=actor_of(rule_id),
-            origin=actor_of(rule_id),
-            note=action.note,
-            zones=zones(runtime),
-        )
-        is not None
-    ]
+    outcome = evacuation_flows.lift(
+        session,
+        zone_ids=target_zones(runtime, action),
+        actor=actor_of(rule_id),
+        origin=actor_of(rule_id),
+        note=action.note,
+        zones=runtime.zones,
+        exercise=run.exercise,
+        channels=action.channels,
+        idempotency_key=run.key,
+        template=action.template,
+        runtime=runtime,
+    )
+    lifted = [o.zone_id for o in outcome.orders]
     if not lifted:
         return RunStatus.unchanged, "no evacuation order to lift", {}
-    return RunStatus.done, f"evacuation lifted: {', '.join(lifted)}", {"zones": lifted}
+    b = outcome.broadcast
+    return (
+        RunStatus.done,
+        f"evacuation lifted: {', '.join(lifted)}; broadcast #{b.id} ({b.status})",
+        {"zones": lifted, "broadcast_id": b.id, "status": str(b.status)},
+    )
 
 
 def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
@@ -314,6 +344,7 @@ def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
             open=action.open,
             actor=actor_of(rule_id),
             origin=actor_of(rule_id),
+            exercise=run.exercise,
         )
         is not None
     ]
@@ -354,11 +385,11 @@ _EXECUTORS = {
 # --- helpers -----------------------------------------------------------------------------
 
 
-def target_zones(runtime: Any, action: ZoneTarget) -> list[str]:
+def target_zones(runtime: Runtime, action: ZoneTarget) -> list[str]:
     """The zone ids an action names, by id and by kind, in a stable order, once each."""
     ids = list(action.zones)
     if action.zone_kinds:
-        ids += [z.id for z in zones(runtime).of_kind(*action.zone_kinds)]
+        ids += [z.id for z in runtime.zones.of_kind(*action.zone_kinds)]
     return list(dict.fromkeys(ids))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
@@ -41,9 +41,11 @@ from pydantic import (
 )
 
 from emergency.catalogue import Catalogue, CatalogueError
-from emergency.configfiles import ConfigProblem, load_yaml
+from emergency.configfiles import ConfigProblem, Loc, Slug, load_yaml
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,59}$")]
+if TYPE_CHECKING:
+    from geo.zones import ZoneSet
+
 Language = Literal["zh-Hans", "zh-Hant", "pt", "en"]
 
 
@@ -101,7 +103,7 @@ class SignalCondition(_Model):
 class AnyCondition(_Model):
     any: Annotated[list[Condition], Field(min_length=1)]
 
-    def holds(self, levels, catalogue) -> bool:
+    def holds(self, levels: dict[tuple[str, str], str], catalogue: Catalogue) -> bool:
         return any(c.holds(levels, catalogue) for c in self.any)
 
     def signals(self) -> Iterator[tuple[str, str]]:
@@ -112,7 +114,7 @@ class AnyCondition(_Model):
 class AllCondition(_Model):
     all: Annotated[list[Condition], Field(min_length=1)]
 
-    def holds(self, levels, catalogue) -> bool:
+    def holds(self, levels: dict[tuple[str, str], str], catalogue: Catalogue) -> bool:
         return all(c.holds(levels, catalogue) for c in self.all)
 
     def signals(self) -> Iterator[tuple[str, str]]:
@@ -217,14 +219,25 @@ class BroadcastAction(ZoneTarget):
 
 
 class EvacuateAction(ZoneTarget):
+    """An evacuation order, as one action: each zone's order, and its broadcast drafted from
+    `template` (filled with the zones' and shelters' names; a second person approves it
+    unless the template is pre-approved). No `shelters`: the nearest open shelter."""
+
     do: Literal["evacuate"]
     level: Literal["advised", "mandatory"] = "mandatory"
     note: str | None = None
+    shelters: list[Slug] = []
+    channels: list[Literal["sms", "push"]] = ["sms", "push"]
+    template: Slug = "evacuation_order"
 
 
 class LiftEvacuationAction(ZoneTarget):
+    """Lift the orders in force for zones, and draft the lift message from `template`."""
+
     do: Literal["lift_evacuation"]
     note: str | None = None
+    channels: list[Literal["sms", "push"]] = ["sms", "push"]
+    template: Slug = "evacuation_lifted"
 
 
 class SheltersAction(_Model):
@@ -333,7 +346,7 @@ def check_rules(model: RulesFile, known: Known) -> Iterator[ConfigProblem]:
             )
 
 
-def _check_condition(cond, loc, catalogue: Catalogue) -> Iterator[ConfigProblem]:
+def _check_condition(cond: Condition, loc: Loc, catalogue: Catalogue) -> Iterator[ConfigProblem]:
     if isinstance(cond, AnyCondition | AllCondition):
         key = "any" if isinstance(cond, AnyCondition) else "all"
         for j, sub in enumerate(getattr(cond, key)):
@@ -359,7 +372,7 @@ def _check_condition(cond, loc, catalogue: Catalogue) -> Iterator[ConfigProblem]
 
 
 def _check_template(
-    action: BroadcastAction, loc, templates: dict[str, Template]
+    action: BroadcastAction, loc: Loc, templates: dict[str, Template]
 ) -> Iterator[ConfigProblem]:
     template = templates.get(action.template)
     if template is None:
@@ -388,7 +401,7 @@ def _check_template(
             )
 
 
-def _check_action(action, loc, known: Known) -> Iterator[ConfigProblem]:
+def _check_action(action: Action, loc: Loc, known: Known) -> Iterator[ConfigProblem]:
     if isinstance(action, FacilityAction):
         statuses = known.facilities.get(action.facility)
         if statuses is None:
@@ -419,6 +432,16 @@ def _check_action(action, loc, known: Known) -> Iterator[ConfigProblem]:
                 )
         if isinstance(action, BroadcastAction) and known.templates is not None:
             yield from _check_template(action, loc, known.templates)
+        if isinstance(action, EvacuateAction | LiftEvacuationAction):
+            if known.templates is not None and action.template not in known.templates:
+                yield ConfigProblem(
+                    (*loc, "template"),
+                    f"unknown message template {action.template!r} "
+                    f"(known: {', '.join(sorted(known.templates))})",
+                )
+            for n, shelter in enumerate(getattr(action, "shelters", [])):
+                if shelter not in known.shelter_ids:
+                    yield ConfigProblem((*loc, "shelters", n), f"unknown shelter {shelter!r}")
     elif isinstance(action, SheltersAction) and action.shelters != "all":
         for n, shelter in enumerate(action.shelters):
             if shelter not in known.shelter_ids:
@@ -428,7 +451,9 @@ def _check_action(action, loc, known: Known) -> Iterator[ConfigProblem]:
 # --- loading -----------------------------------------------------------------------------
 
 
-def known_from_config(config_dir: Path, *, catalogue: Catalogue, zones=None) -> Known:
+def known_from_config(
+    config_dir: Path, *, catalogue: Catalogue, zones: ZoneSet | None = None
+) -> Known:
     """What the other config files define (facilities, zones, shelters, templates)."""
     from emergency.facilities.config import load_facilities
     from geo.shelters import load_shelters

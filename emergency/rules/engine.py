@@ -1,6 +1,6 @@
 """The rules engine: from the signals in force to the actions of config/rules.yaml.
 
-    evaluate(session, runtime=runtime, trigger=change)       # after every signal change
+    evaluate(session, runtime=runtime, respond=…, trigger=change)  # signals.flows.evaluate_rules
     preview(session, runtime=runtime, levels={...})           # the same plan, nothing written
 
 One pass (`_Cycle`), shared by both:
@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 from sqlalchemy import update
@@ -41,11 +41,13 @@ from emergency.db import utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.rules import actions as rule_actions
-from emergency.rules.config import Action, Rule, RulesFile, known_from_config, load_rules
+from emergency.rules.config import Action, Rule, RulesFile
 from emergency.rules.models import RuleActionRun, RuleState, RunStatus
 from emergency.signals import service as signal_service
-from emergency.signals.context import cached, zones
 from emergency.signals.models import Origin, SignalChange
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,9 @@ MAX_ROUNDS = 4
 ACTION = TypeAdapter(Action)
 
 
-def ruleset(runtime: Any) -> RulesFile:
-    """config/rules.yaml of this Runtime, checked against the other config files; loaded once."""
-
-    def build() -> RulesFile:
-        config_dir = runtime.settings.config_dir
-        known = known_from_config(config_dir, catalogue=runtime.catalogue, zones=zones(runtime))
-        return load_rules(config_dir / "rules.yaml", known=known)
-
-    return cached(runtime, "rules", build)
+def ruleset(runtime: Runtime) -> RulesFile:
+    """config/rules.yaml of this Runtime, checked against the other config files."""
+    return runtime.config.rules
 
 
 # --- the plan (pure) ---------------------------------------------------------------------
@@ -135,11 +131,23 @@ class _Cycle:
 # --- evaluate: the plan, carried out -----------------------------------------------------
 
 
+# Sets the response level (None: lowers it) as the rules ask, for the rule that asks (None:
+# no rule asks any more); True when it changed. The signal flow's (`signals.flows`).
+Respond = Callable[[str | None, str | None], bool]
+
+
 def evaluate(
-    session: Session, *, runtime: Any, exercise: bool = False, trigger=None, outcome=None
+    session: Session,
+    *,
+    runtime: Runtime,
+    respond: Respond,
+    exercise: bool = False,
+    trigger=None,
+    outcome=None,
 ) -> list[dict]:
     """Run what the signals in force call for (see the module docstring); returns the action
-    runs as dicts (also appended to `outcome.actions` of the signal flow, if given)."""
+    runs as dicts (also appended to `outcome.actions` of the signal flow, if given). Call it
+    through `signals.flows.evaluate_rules`, which applies the response level."""
     rules = ruleset(runtime)
     states = _states(session, rules, exercise=exercise)
     runs: list[dict] = []
@@ -149,30 +157,20 @@ def evaluate(
             _run_transition(session, runtime=runtime, t=t, state=states[t.rule.id], trigger=trigger)
         )
 
-    def response(level: str | None, rule_id: str | None) -> bool:
-        return _apply_response_level(
-            session,
-            runtime=runtime,
-            level=level,
-            rule_id=rule_id,
-            exercise=exercise,
-            outcome=outcome,
-        )
-
     _Cycle(
         rules=rules,
         catalogue=runtime.catalogue,
         levels=lambda: signal_service.active_levels(session, exercise=exercise),
         active={rid for rid, st in states.items() if st.active},
         transition=transition,
-        response=response,
+        response=respond,
     ).run()
     if outcome is not None:
         outcome.actions.extend(runs)
     return runs
 
 
-def lock_states(session: Session, *, runtime: Any, exercise: bool = False) -> None:
+def lock_states(session: Session, *, runtime: Runtime, exercise: bool = False) -> None:
     """Take the rules' lock (their state rows) for the rest of the unit of work."""
     _states(session, ruleset(runtime), exercise=exercise)
 
@@ -206,7 +204,7 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
 
 
 def _run_transition(
-    session: Session, *, runtime: Any, t: Transition, state: RuleState, trigger
+    session: Session, *, runtime: Runtime, t: Transition, state: RuleState, trigger
 ) -> list[dict]:
     rule, now = t.rule, utcnow()
     if t.phase == "on":
@@ -321,55 +319,6 @@ def effective_response(catalogue: Catalogue, asked: str | None, floor: str | Non
     return asked if catalogue.rank(*RESPONSE, asked) >= catalogue.rank(*RESPONSE, floor) else floor
 
 
-def _apply_response_level(
-    session: Session,
-    *,
-    runtime: Any,
-    level: str | None,
-    rule_id: str | None,
-    exercise: bool,
-    outcome,
-) -> bool:
-    """Bring the response level to the highest of what the rules ask and a person's last
-    setting (`response_floor`: a person's decision is not undone by automation); True when
-    it changed."""
-    from emergency.signals import flows as signal_flows
-
-    floor = response_floor(session, exercise=exercise)
-    target = effective_response(runtime.catalogue, level, floor)
-    in_force = signal_service.change_in_force(
-        session, source=RESPONSE[0], kind=RESPONSE[1], exercise=exercise
-    )
-    if target == (in_force.level if in_force else None):
-        return False
-    if target == level and rule_id:
-        actor, note = (
-            rule_actions.actor_of(rule_id),
-            "the highest response level asked by the rules that hold",
-        )
-    elif target is not None:
-        actor, note = "rules", "back to the level last set by a person"
-    else:
-        actor, note = "rules", "no rule asks for a response level any more"
-    result = signal_flows.apply_signal(
-        session,
-        runtime=runtime,
-        source=RESPONSE[0],
-        kind=RESPONSE[1],
-        level=target,
-        actor=actor,
-        origin=Origin.rule,
-        exercise=exercise,
-        run_rules=False,
-        note=note,
-    )
-    if outcome is not None and result.change is not None:
-        outcome.published.extend(result.published)
-        outcome.notices.extend(result.notices)
-        outcome.changes.extend(result.changes)
-    return result.change is not None
-
-
 def _trigger_public(trigger) -> dict | None:
     if trigger is None:
         return None
@@ -402,7 +351,7 @@ def run_public(run: RuleActionRun) -> dict:
 # --- delayed actions ---------------------------------------------------------------------
 
 
-def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> list[dict]:
+def run_due(session: Session, *, runtime: Runtime, now: datetime | None = None) -> list[dict]:
     """Run the scheduled (delayed) actions that are due, if their rule still holds."""
     now = now or utcnow()
     query = (
@@ -462,7 +411,7 @@ def run_due(session: Session, *, runtime: Any, now: datetime | None = None) -> l
 
 
 def hypothetical_levels(
-    session: Session, *, runtime: Any, signals: dict[str, str | None], replace: bool = False
+    session: Session, *, runtime: Runtime, signals: dict[str, str | None], replace: bool = False
 ) -> dict[tuple[str, str], str]:
     """The levels in force (or none, with replace) with `signals` set on top of them
     ({"SMG:tropical_cyclone": "8NE", "ZHUHAI:typhoon": null, …}); canonical ids."""
@@ -482,7 +431,7 @@ def hypothetical_levels(
     return levels
 
 
-def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str]) -> dict:
+def preview(session: Session, *, runtime: Runtime, levels: dict[tuple[str, str], str]) -> dict:
     """What would run if `levels` were in force, from the rules' current state: the same plan
     and response-level rule as `evaluate`, with nothing written."""
     rules = ruleset(runtime)
@@ -551,7 +500,7 @@ def preview(session: Session, *, runtime: Any, levels: dict[tuple[str, str], str
 # --- reading -----------------------------------------------------------------------------
 
 
-def rules_public(session: Session, *, runtime: Any, exercise: bool = False) -> list[dict]:
+def rules_public(session: Session, *, runtime: Runtime, exercise: bool = False) -> list[dict]:
     rules = ruleset(runtime)
     states = {
         s.rule_id: s for s in session.exec(select(RuleState).where(RuleState.exercise == exercise))
@@ -583,22 +532,25 @@ def journal(session: Session, *, rule_id: str | None = None, limit: int = 200) -
     return [run_public(r) for r in session.exec(query)]
 
 
-def summary(session: Session, *, runtime: Any | None) -> dict:
-    """The situation's `rules` section: active rules, delayed actions, open prompts."""
+def summary(session: Session, *, runtime: Runtime | None, exercise: bool = False) -> dict:
+    """The situation's `rules` section: active rules, delayed actions, open prompts (of
+    reality, or of the drills)."""
     from emergency.rules import prompts as prompt_service
 
     if runtime is not None:
-        active = [r for r in rules_public(session, runtime=runtime) if r["active"]]
+        active = [
+            r for r in rules_public(session, runtime=runtime, exercise=exercise) if r["active"]
+        ]
     else:  # no Runtime at hand: the states alone, without titles
         active = [
             {"id": s.rule_id, "title": {}, "changed_at_local": local_iso(s.changed_at)}
             for s in session.exec(
-                select(RuleState).where(RuleState.exercise == False, RuleState.active == True)  # noqa: E712
+                select(RuleState).where(RuleState.exercise == exercise, RuleState.active == True)  # noqa: E712
             )
         ]
     scheduled = session.exec(
         select(RuleActionRun)
-        .where(RuleActionRun.status == RunStatus.scheduled, RuleActionRun.exercise == False)  # noqa: E712
+        .where(RuleActionRun.status == RunStatus.scheduled, RuleActionRun.exercise == exercise)
         .order_by(col(RuleActionRun.due_at))
     ).all()
     return {
@@ -610,5 +562,5 @@ def summary(session: Session, *, runtime: Any | None) -> dict:
             {"rule_id": r.rule_id, "summary": r.summary, "due_at_local": local_iso(r.due_at)}
             for r in scheduled
         ],
-        "prompts_open": len(prompt_service.list_prompts(session, status="open")),
+        "prompts_open": len(prompt_service.list_prompts(session, status="open", exercise=exercise)),
     }

@@ -65,6 +65,14 @@ class RuleActionRun(SQLModel, table=True):
     trigger_change_id: int | None = Field(default=None)
 
 
+def is_reverse_key(key: str | None) -> bool:
+    """Whether a run key ("<rule>:<activation>:off:<index>", also the idempotency key of the
+    broadcast the run made) is a reverse action's: something sent because a condition
+    stopped holding."""
+    parts = (key or "").split(":")
+    return len(parts) >= 4 and parts[-2] == "off" and parts[-1].isdigit()
+
+
 class PromptStatus(StrEnum):
     open = "open"
     done = "done"

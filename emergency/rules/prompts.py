@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import get_or_404, utcnow
 from emergency.events import service as event_service
-from emergency.exceptions import Conflict, InvalidInput, NotFound
+from emergency.exceptions import Conflict, InvalidInput
 from emergency.rules.models import OperatorPrompt, PromptStatus
 
 
@@ -73,11 +73,9 @@ def resolve(
         raise InvalidInput("status: must be 'done' or 'dismissed'") from None
     if status == PromptStatus.open:
         raise InvalidInput("status: must be 'done' or 'dismissed'")
-    prompt = session.exec(
-        select(OperatorPrompt).where(OperatorPrompt.id == prompt_id).with_for_update()
-    ).first()
-    if prompt is None:
-        raise NotFound(f"prompt {prompt_id} not found", code="prompt_not_found")
+    prompt = get_or_404(
+        session, OperatorPrompt, prompt_id, "prompt", code="prompt_not_found", lock=True
+    )
     if prompt.status != PromptStatus.open:
         raise Conflict(f"prompt {prompt_id} is already {prompt.status}", code="prompt_resolved")
     prompt.status, prompt.resolved_at, prompt.resolved_by, prompt.note = (
@@ -102,9 +100,11 @@ def resolve(
 
 
 def list_prompts(
-    session: Session, *, status: str | None = "open", limit: int = 200
+    session: Session, *, status: str | None = "open", limit: int = 200, exercise: bool | None = None
 ) -> list[OperatorPrompt]:
     query = select(OperatorPrompt).order_by(col(OperatorPrompt.id).desc()).limit(limit)
+    if exercise is not None:
+        query = query.where(OperatorPrompt.exercise == exercise)
     if status:
         query = query.where(OperatorPrompt.status == status)
     return list(session.exec(query))

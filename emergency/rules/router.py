@@ -7,9 +7,13 @@ from fastapi import APIRouter, Query
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.dependencies import RuntimeDep
+from emergency.drills import service as drill_service
+from emergency.idempotency import IdempotentDep
 from emergency.rules import engine
 from emergency.rules import prompts as prompt_service
+from emergency.rules.models import OperatorPrompt
 from emergency.rules.schemas import PreviewIn, ResolveIn
+from emergency.signals import flows as signal_flows
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
@@ -33,11 +37,12 @@ def post_preview(body: PreviewIn, user: Reader, session: SessionDep, runtime: Ru
 
 
 @router.post("/evaluate")
-def post_evaluate(user: Operator, session: SessionDep, runtime: RuntimeDep) -> dict:
+def post_evaluate(
+    user: Operator, session: SessionDep, runtime: RuntimeDep, once: IdempotentDep
+) -> dict:
     """Evaluate the rules against the signals in force now (after editing rules.yaml and
     restarting, say); an action already run is never run again."""
-    runs = engine.evaluate(session, runtime=runtime)
-    return {"actions": runs}
+    return once.run(lambda: {"actions": signal_flows.evaluate_rules(session, runtime=runtime)})
 
 
 @router.get("/journal")
@@ -61,8 +66,14 @@ def get_prompts(user: Reader, session: SessionDep, status: str | None = "open") 
 
 
 @router.post("/prompts/{prompt_id}/resolve")
-def post_resolve(prompt_id: int, body: ResolveIn, user: Operator, session: SessionDep) -> dict:
-    prompt = prompt_service.resolve(
-        session, prompt_id=prompt_id, status=body.status, actor=user.name, note=body.note
-    )
-    return prompt_service.public(prompt)
+def post_resolve(
+    prompt_id: int, body: ResolveIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> dict:
+    def resolve() -> dict:
+        drill_service.check_user_on(session, user, OperatorPrompt, prompt_id, "prompt")
+        prompt = prompt_service.resolve(
+            session, prompt_id=prompt_id, status=body.status, actor=user.name, note=body.note
+        )
+        return prompt_service.public(prompt)
+
+    return once.run(resolve)

@@ -10,20 +10,26 @@ together with the change or not at all:
 1. `response.changed` when the change is the command post's response level;
 2. our CAP 1.2 alert for the change (`cap.service.publish_signal_change`);
 3. the liaison notice to the Macau contacts, for a shared signal (SMG, ZHUHAI);
-4. the rules: the actions the new signal state calls for (`rules.engine.evaluate`).
+4. the rules: the actions the new signal state calls for (`evaluate_rules`: the rules engine,
+   with the response level it asks for applied through this flow).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
 from emergency.events import service as event_service
+from emergency.rules import actions as rule_actions
+from emergency.rules import engine as rules_engine
 from emergency.signals import service as signal_service
 from emergency.signals.models import Origin, SignalChange
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 RESPONSE_LEVEL = ("HENGQIN", "response_level")
 
@@ -46,7 +52,7 @@ class SignalOutcome:
 def apply_signal(
     session: Session,
     *,
-    runtime: Any,
+    runtime: Runtime,
     source: str,
     kind: str,
     level: str | None,
@@ -66,8 +72,6 @@ def apply_signal(
     `run_rules=False` is for the rules engine itself, which re-evaluates after its own changes.
     """
     if run_rules:
-        from emergency.rules import engine as rules_engine
-
         # Rules first, then the signal row: every change takes the locks in the same order
         # (the rules may set the response level, another signal row), so two changes at
         # once wait for each other instead of deadlocking.
@@ -93,14 +97,93 @@ def apply_signal(
         return outcome
     after_change(session, runtime=runtime, change=change, outcome=outcome)
     if run_rules:
-        rules_engine.evaluate(
+        evaluate_rules(
             session, runtime=runtime, exercise=change.exercise, trigger=change, outcome=outcome
         )
     return outcome
 
 
+def evaluate_rules(
+    session: Session,
+    *,
+    runtime: Runtime,
+    exercise: bool = False,
+    trigger: SignalChange | None = None,
+    outcome: SignalOutcome | None = None,
+) -> list[dict[str, Any]]:
+    """The rules engine on the signals in force (`rules.engine.evaluate`); the response
+    level it asks for is set through this flow (and so published and announced)."""
+
+    def respond(level: str | None, rule_id: str | None) -> bool:
+        return _apply_response_level(
+            session,
+            runtime=runtime,
+            level=level,
+            rule_id=rule_id,
+            exercise=exercise,
+            outcome=outcome,
+        )
+
+    return rules_engine.evaluate(
+        session,
+        runtime=runtime,
+        respond=respond,
+        exercise=exercise,
+        trigger=trigger,
+        outcome=outcome,
+    )
+
+
+def _apply_response_level(
+    session: Session,
+    *,
+    runtime: Runtime,
+    level: str | None,
+    rule_id: str | None,
+    exercise: bool,
+    outcome: SignalOutcome | None,
+) -> bool:
+    """Bring the response level to the highest of what the rules ask and a person's last
+    setting (`rules.engine.response_floor`: a person's decision is not undone by
+    automation); True when it changed."""
+    response = rules_engine.RESPONSE
+    floor = rules_engine.response_floor(session, exercise=exercise)
+    target = rules_engine.effective_response(runtime.catalogue, level, floor)
+    in_force = signal_service.change_in_force(
+        session, source=response[0], kind=response[1], exercise=exercise
+    )
+    if target == (in_force.level if in_force else None):
+        return False
+    if target == level and rule_id:
+        actor, note = (
+            rule_actions.actor_of(rule_id),
+            "the highest response level asked by the rules that hold",
+        )
+    elif target is not None:
+        actor, note = "rules", "back to the level last set by a person"
+    else:
+        actor, note = "rules", "no rule asks for a response level any more"
+    result = apply_signal(
+        session,
+        runtime=runtime,
+        source=response[0],
+        kind=response[1],
+        level=target,
+        actor=actor,
+        origin=Origin.rule,
+        exercise=exercise,
+        run_rules=False,
+        note=note,
+    )
+    if outcome is not None and result.change is not None:
+        outcome.published.extend(result.published)
+        outcome.notices.extend(result.notices)
+        outcome.changes.extend(result.changes)
+    return result.change is not None
+
+
 def after_change(
-    session: Session, *, runtime: Any, change: SignalChange, outcome: SignalOutcome
+    session: Session, *, runtime: Runtime, change: SignalChange, outcome: SignalOutcome
 ) -> None:
     """Steps 1-3 of the module docstring for one stored change."""
     from emergency.cap import service as cap_service

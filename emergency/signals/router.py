@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.clock import ApiTime
 from emergency.dependencies import CatalogueDep, RuntimeDep
+from emergency.drills import service as drill_service
+from emergency.idempotency import IdempotentDep
 from emergency.signals import flows
 from emergency.signals import service as signal_service
 from emergency.signals.models import Origin
@@ -22,33 +23,42 @@ router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
 
 
 @router.post("", response_model=SignalChangeResult)
-def post_signal(body: SignalIn, user: Operator, session: SessionDep, runtime: RuntimeDep):
+def post_signal(
+    body: SignalIn, user: Operator, session: SessionDep, runtime: RuntimeDep, once: IdempotentDep
+):
     """Raise, change or lower (`"level": null`) a signal. Repeating the level in force is a no-op.
 
-    The change sets off the rules, our CAP alert and the liaison notice (`actions`, …)."""
-    outcome = flows.apply_signal(
-        session,
-        runtime=runtime,
-        source=body.source,
-        kind=body.kind,
-        level=body.level,
-        actor=user.name,
-        origin=Origin.operator,
-        note=body.note,
-        exercise=body.exercise,
-        expires_at=signal_service.check_expiry(body.expires_at, level=body.level),
-    )
-    change = outcome.change
-    return SignalChangeResult(
-        changed=change is not None,
-        change=signal_service.change_public(change) if change else None,
-        active=signal_service.active_signals(
-            session, catalogue=runtime.catalogue, exercise=body.exercise
-        ),
-        actions=outcome.actions,
-        published=outcome.published,
-        notices=outcome.notices,
-    )
+    The change sets off the rules, our CAP alert and the liaison notice (`actions`, …).
+    An `Idempotency-Key` header makes a retry answer the first result. A drill user's
+    change is a drill's, asked or not."""
+    exercise = drill_service.is_drill(session, user, body.exercise)
+
+    def apply() -> SignalChangeResult:
+        outcome = flows.apply_signal(
+            session,
+            runtime=runtime,
+            source=body.source,
+            kind=body.kind,
+            level=body.level,
+            actor=user.name,
+            origin=Origin.operator,
+            note=body.note,
+            exercise=exercise,
+            expires_at=signal_service.check_expiry(body.expires_at, level=body.level),
+        )
+        change = outcome.change
+        return SignalChangeResult(
+            changed=change is not None,
+            change=signal_service.change_public(change) if change else None,
+            active=signal_service.active_signals(
+                session, catalogue=runtime.catalogue, exercise=exercise
+            ),
+            actions=outcome.actions,
+            published=outcome.published,
+            notices=outcome.notices,
+        )
+
+    return once.run(apply)
 
 
 @router.get("/active", response_model=list[ActiveSignalPublic])
@@ -63,7 +73,7 @@ def get_history(
     session: SessionDep,
     source: str | None = None,
     kind: str | None = None,
-    since: datetime | None = None,
+    since: ApiTime | None = None,
     limit: int = Query(200, ge=1, le=5000),
     exercise: bool | None = None,
 ):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
 
 from emergency.clock import local_iso
 from emergency.db import utcnow
@@ -16,13 +19,16 @@ from emergency.signals import flows as signal_flows
 from emergency.signals import service as signal_service
 from emergency.signals.models import Origin
 
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 EXPIRE_EVERY = 15.0  # seconds: a signal ends at most this late
 ACTOR = "expiry"
 
 
-def expire_signals(*, runtime, now: datetime | None = None) -> int:
+def expire_signals(*, runtime: Runtime, now: datetime | None = None) -> int:
     """Lower every level whose expiry has passed; returns how many. Idempotent: each in its own
     unit of work, checked again under the locks (a CAP Update may have extended it)."""
     now = now or utcnow()
@@ -40,7 +46,9 @@ def expire_signals(*, runtime, now: datetime | None = None) -> int:
     return lowered
 
 
-def _expire_one(session, *, runtime, source: str, kind: str, exercise: bool, now: datetime) -> int:
+def _expire_one(
+    session: Session, *, runtime: Runtime, source: str, kind: str, exercise: bool, now: datetime
+) -> int:
     from emergency.rules import engine as rules_engine
 
     # The locks in the signal flow's order (rules, then the signal row) before looking again.

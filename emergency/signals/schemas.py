@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from emergency.clock import check_api_time
 
 
 class SignalIn(BaseModel):
@@ -18,7 +20,7 @@ class SignalIn(BaseModel):
     exercise: bool = Field(
         default=False, description="a drill: changes the exercise levels only, never the real ones"
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Annotated[AwareDatetime, AfterValidator(check_api_time)] | None = Field(
         default=None,
         description="valid until: the signal is lowered by itself at this time (with a "
         "timezone, in the future; like a CAP alert's <expires>). None: until lowered",

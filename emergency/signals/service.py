@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
@@ -252,20 +252,4 @@ def history(
 
 
 def change_public(change: SignalChange) -> SignalChangePublic:
-    return SignalChangePublic(
-        id=change.id,
-        source=change.source,
-        kind=change.kind,
-        previous_level=change.previous_level,
-        level=change.level,
-        change=change.change,
-        at=change.at,
-        at_local=local_iso(change.at),
-        actor=change.actor,
-        origin=change.origin,
-        cap_identifier=change.cap_identifier,
-        cap_sender=change.cap_sender,
-        note=change.note,
-        exercise=change.exercise,
-        expires_at=change.expires_at,
-    )
+    return to_public(SignalChangePublic, change, at_local=local_iso(change.at))

@@ -1,4 +1,4 @@
-"""GET /api/v1/situation."""
+"""GET /api/v1/situation (reality) and GET /api/v1/situation?exercise=true (the drills)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from emergency import visibility
 from emergency.auth.dependencies import Reader, SessionDep
 from emergency.dependencies import CatalogueDep
 from emergency.situation import service as situation_service
@@ -15,6 +16,15 @@ router = APIRouter(prefix="/api/v1", tags=["situation"])
 
 @router.get("/situation")
 def get_situation(
-    user: Reader, session: SessionDep, catalogue: CatalogueDep, request: Request
+    user: Reader,
+    session: SessionDep,
+    catalogue: CatalogueDep,
+    request: Request,
+    exercise: bool = False,
 ) -> dict[str, Any]:
-    return situation_service.build(session, catalogue=catalogue, app_state=request.app.state)
+    """Everything the command center shows, of reality; `?exercise=true`: of the drills only;
+    personal details as the caller's role may read them (emergency.visibility)."""
+    data = situation_service.build(
+        session, catalogue=catalogue, app_state=request.app.state, exercise=exercise
+    )
+    return visibility.situation_for(data, user.role)

@@ -6,7 +6,8 @@
   phone or in person; SMS replies (STOP/START) do the same through the Twilio webhook.
 - `GET /api/v1/push/vapid-public-key` (public): the key browsers subscribe with.
 - `POST /api/v1/push/subscriptions` (public, rate-limited per client address): a resident's
-  browser, the dashboard or the field page subscribes; `exercise: true` needs a token.
+  browser, the dashboard or the field page subscribes; `exercise: true` needs the token of
+  a role in EXERCISE_ROLES (403 for field and viewer tokens).
 - `DELETE /api/v1/push/subscriptions` (public; the endpoint is the capability).
 """
 
@@ -20,11 +21,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
-from emergency import ratelimit
+from emergency import request_limits
 from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Operator, Reader, SessionDep
-from emergency.exceptions import InvalidInput, NotAuthenticated
+from emergency.auth.models import Role
+from emergency.dependencies import RuntimeDep
+from emergency.exceptions import Forbidden, InvalidInput, NotAuthenticated
+from emergency.idempotency import IdempotentDep
+from emergency.runtime import Runtime
 from emergency.subscribers import flows
 from emergency.subscribers.schemas import (
     OptOutIn,
@@ -34,8 +39,12 @@ from emergency.subscribers.schemas import (
     PushUnsubscribeIn,
     SubscriberIn,
     SubscriberPublic,
+    VapidPublicKey,
 )
 
+# Who takes part in drills at the desk and may put a browser on the exercise list: not field
+# phones nor viewer screens (a drill's push would reach a wall screen as if it were real).
+EXERCISE_ROLES = (Role.admin, Role.operator, Role.approver, Role.liaison)
 PUSH_LIMIT = 20  # subscriptions (or unsubscriptions) per client address …
 PUSH_WINDOW = 600.0  # … per ten minutes
 
@@ -43,20 +52,13 @@ router = APIRouter(tags=["subscribers"])
 _optional_bearer = HTTPBearer(auto_error=False)
 
 
-def _runtime(request: Request) -> Any:
-    return request.app.state.runtime
-
-
-RuntimeDep = Annotated[Any, Depends(_runtime)]
-
-
 def _rate_limited(request: Request) -> None:
     """PUSH_LIMIT (un)subscriptions per client address per PUSH_WINDOW, across processes;
     beyond: 429 with Retry-After. Counted before the body is checked (a refused one too)."""
-    limiter = ratelimit.limiter(request.app, "push", limit=PUSH_LIMIT, window=PUSH_WINDOW)
-    allowed, retry = limiter.allow(ratelimit.client_address(request))
+    limiter = request_limits.limiter(request.app, "push", limit=PUSH_LIMIT, window=PUSH_WINDOW)
+    allowed, retry = limiter.allow(request_limits.client_address(request))
     if not allowed:
-        raise ratelimit.too_many("push subscription requests from this address", retry)
+        raise request_limits.too_many("push subscription requests from this address", retry)
 
 
 @router.get("/api/v1/subscribers/stats")
@@ -67,40 +69,58 @@ def stats(user: Reader, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/api/v1/subscribers", response_model=SubscriberPublic, status_code=201)
-def add(body: SubscriberIn, user: Operator, session: SessionDep, runtime: RuntimeDep):
-    values = body.model_dump()
-    subscriber = flows.add_subscriber(session, zones=runtime.zones, values=values, actor=user.name)
-    return flows.public(subscriber)
+def add(
+    body: SubscriberIn,
+    user: Operator,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    once: IdempotentDep,
+):
+    def add_it() -> SubscriberPublic:
+        values = body.model_dump()
+        subscriber = flows.add_subscriber(
+            session, zones=runtime.zones, values=values, actor=user.name
+        )
+        return flows.public(subscriber)
+
+    return once.run(add_it, status_code=201)
 
 
 @router.post("/api/v1/subscribers/opt-out", response_model=OptOutPublic)
-def opt_out(body: OptOutIn, user: Operator, session: SessionDep):
-    change = flows.set_opt_out(
-        session, phone=body.phone, opted_out=body.opted_out, actor=user.name, via="operator"
-    )
-    if change is None:
-        raise InvalidInput("no subscriber with this phone", code="unknown_subscriber")
-    return OptOutPublic(
-        subscriber_id=change.subscriber_id, opted_out=change.after, changed=change.changed
-    )
+def opt_out(body: OptOutIn, user: Operator, session: SessionDep, once: IdempotentDep):
+    def set_it() -> OptOutPublic:
+        change = flows.set_opt_out(
+            session, phone=body.phone, opted_out=body.opted_out, actor=user.name, via="operator"
+        )
+        if change is None:
+            raise InvalidInput("no subscriber with this phone", code="unknown_subscriber")
+        return OptOutPublic(
+            subscriber_id=change.subscriber_id, opted_out=change.after, changed=change.changed
+        )
+
+    return once.run(set_it)
 
 
-@router.get("/api/v1/push/vapid-public-key")
-async def vapid_public_key(request: Request) -> dict[str, str]:
+@router.get("/api/v1/push/vapid-public-key", response_model=VapidPublicKey)
+async def vapid_public_key(runtime: RuntimeDep) -> VapidPublicKey:
     """The VAPID public key (base64url) for `pushManager.subscribe({applicationServerKey})`."""
-    runtime = request.app.state.runtime
-    key = runtime.extras.get("vapid_public_key")
+    key = runtime.memo.vapid_public_key
     if key is None:
         key = await asyncio.to_thread(_load_vapid_public_key, runtime)
-        runtime.extras["vapid_public_key"] = key
-    return {"public_key": key}
+        runtime.memo.vapid_public_key = key
+    return VapidPublicKey(public_key=key)
 
 
-def _load_vapid_public_key(runtime) -> str:
+def _load_vapid_public_key(runtime: Runtime) -> str:
+    from emergency.keys import cipher
+
     settings = runtime.settings
     with runtime.db.unit_of_work() as session:
         _private, public = subscriber_service.vapid_keys(
-            session, private_key=settings.vapid_private_key, public_key=settings.vapid_public_key
+            session,
+            cipher=cipher(settings),
+            private_key=settings.secret("vapid_private_key"),
+            public_key=settings.vapid_public_key,
         )
     return public
 
@@ -128,6 +148,11 @@ def push_subscribe(
             raise NotAuthenticated("invalid or revoked token", code="invalid_token")
     if body.exercise and user is None:
         raise NotAuthenticated("exercise subscriptions are for staff: send your token")
+    if body.exercise and user.role not in EXERCISE_ROLES:
+        raise Forbidden(
+            f"role '{user.role}' may not join the exercise list (needs "
+            f"{', '.join(r.value for r in EXERCISE_ROLES)})"
+        )
     try:
         lat, lon = fields.location(body.lat, body.lon)
         zone_id = fields.zone(body.zone, runtime.zones)

@@ -50,6 +50,10 @@ class OptOutPublic(BaseModel):
     changed: bool
 
 
+class VapidPublicKey(BaseModel):
+    public_key: str = Field(description="base64url, for pushManager.subscribe()")
+
+
 class PushKeys(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -9,6 +9,7 @@ from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from emergency.db import UTCDateTime, utcnow
+from emergency.drills.models import exercise_field
 
 
 class CheckState(StrEnum):
@@ -36,6 +37,7 @@ class VulnerableResident(SQLModel, table=True):
     state_by: str | None = Field(default=None, max_length=120)
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    exercise: bool = exercise_field(index=True)
 
 
 class ResidentCheck(SQLModel, table=True):
@@ -48,3 +50,4 @@ class ResidentCheck(SQLModel, table=True):
     by: str = Field(max_length=120)
     note: str | None = Field(default=None, max_length=500)
     field_report_id: int | None = None
+    exercise: bool = exercise_field(index=True)

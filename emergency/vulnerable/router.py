@@ -1,11 +1,14 @@
-"""HTTP routes of vulnerable residents (names for the roles in service.can_see_names)."""
+"""HTTP routes of vulnerable residents (names for the roles in service.can_see_names). Lists
+and counts are of real residents; `?exercise=true` (or a drill user's token) the drill's."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from emergency.auth.dependencies import CurrentUser, Operator, Reader, SessionDep
+from emergency.drills import service as drill_service
 from emergency.field.dependencies import ZonesDep
+from emergency.idempotency import IdempotentDep
 from emergency.vulnerable import service as vulnerable_service
 from emergency.vulnerable.schemas import CheckIn, ResidentIn, ResidentPublic
 
@@ -13,39 +16,71 @@ router = APIRouter(prefix="/api/v1/vulnerable", tags=["vulnerable residents"])
 
 
 @router.get("/summary")
-def summary(user: Reader, session: SessionDep) -> dict:
+def summary(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
     """Counts by check-in state and community: for every role."""
-    return vulnerable_service.totals(session)
+    return vulnerable_service.totals(session, drill_service.is_drill(session, user, exercise))
 
 
 @router.get("/residents", response_model=list[ResidentPublic])
-def list_residents(user: CurrentUser, session: SessionDep):
+def list_residents(user: CurrentUser, session: SessionDep, exercise: bool = False):
     """Names and addresses: admins and operators see all, a field user the residents it
     follows; other roles get 403 (they see /summary)."""
+    exercise = drill_service.is_drill(session, user, exercise)
     return [
         vulnerable_service.public(session, r)
-        for r in vulnerable_service.list_for(session, user=user)
+        for r in vulnerable_service.list_for(session, user=user, exercise=exercise)
     ]
 
 
 @router.post("/residents", response_model=ResidentPublic, status_code=201)
-def create_resident(body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep):
-    resident = vulnerable_service.create_resident(
-        session, actor=user.name, zones=zones, **body.model_dump()
-    )
-    return vulnerable_service.public(session, resident)
+def create_resident(
+    body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+):
+    """A resident to follow; an `Idempotency-Key` makes a retry answer the first record."""
+
+    def create() -> dict:
+        resident = vulnerable_service.create_resident(
+            session,
+            actor=user.name,
+            zones=zones,
+            exercise=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
+        )
+        # through the response model: a stored answer is replayed as it is
+        public = ResidentPublic.model_validate(vulnerable_service.public(session, resident))
+        return public.model_dump(mode="json")
+
+    return once.run(create, status_code=201)
 
 
 @router.post("/residents/{resident_id}/check", response_model=ResidentPublic)
-def check(resident_id: int, body: CheckIn, user: CurrentUser, session: SessionDep):
+def check(
+    resident_id: int, body: CheckIn, user: CurrentUser, session: SessionDep, once: IdempotentDep
+):
     """Record a check-in: operators for anyone, a social worker for the residents it follows."""
-    resident = vulnerable_service.record_check(
-        session, resident_id=resident_id, state=body.state, user=user, note=body.note
-    )
-    return vulnerable_service.public(session, resident)
+
+    def record() -> dict:
+        resident = vulnerable_service.record_check(
+            session,
+            resident_id=resident_id,
+            state=body.state,
+            user=user,
+            note=body.note,
+            drill=drill_service.is_drill(session, user, body.exercise),
+        )
+        public = ResidentPublic.model_validate(vulnerable_service.public(session, resident))
+        return public.model_dump(mode="json")
+
+    return once.run(record)
 
 
 @router.post("/reset")
-def reset(user: Operator, session: SessionDep) -> dict:
-    """A new storm: every resident back to `unknown`."""
-    return {"reset": vulnerable_service.reset_for_storm(session, actor=user.name)}
+def reset(user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False) -> dict:
+    """A new storm: every resident back to `unknown` (`?exercise=true`: the drill's)."""
+    return once.run(
+        lambda: {
+            "reset": vulnerable_service.reset_for_storm(
+                session, actor=user.name, exercise=drill_service.is_drill(session, user, exercise)
+            )
+        }
+    )

@@ -23,6 +23,7 @@ class ResidentIn(BaseModel):
     )
     lat: float | None = None
     lon: float | None = None
+    exercise: bool = Field(default=False, description="a drill's resident (e.g. the replay's)")
 
 
 class CheckIn(BaseModel):
@@ -30,6 +31,9 @@ class CheckIn(BaseModel):
 
     state: CheckState
     note: str | None = Field(default=None, max_length=500)
+    exercise: bool = Field(
+        default=False, description="a drill's check: it may change a drill's resident only"
+    )
 
 
 class ResidentPublic(BaseModel):
@@ -48,3 +52,4 @@ class ResidentPublic(BaseModel):
     state_at_local: str | None
     state_by: str | None
     note: str | None
+    exercise: bool = False

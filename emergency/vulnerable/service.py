@@ -4,6 +4,9 @@ Who sees names and addresses (`can_see_names`): admins and operators (the comman
 on them), and a field user for the residents that user follows (the social worker's own
 list). Everyone else, liaison and viewers included, and the live stream, get counts only:
 these are personal data of Hengqin residents, not needed to coordinate with Macau.
+
+A drill's residents (`exercise`, e.g. the replay's "Drill Resident A") and its checks are
+exercise records: counted apart, and a drill never changes a real resident's state.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import get_or_404, to_public, utcnow
+from emergency.drills import service as drill_service
 from emergency.events import service as event_service
-from emergency.exceptions import Forbidden, InvalidInput, NotFound
+from emergency.exceptions import Forbidden, InvalidInput
 from emergency.field.common import check_location
 from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableResident
 from emergency.vulnerable.schemas import ResidentPublic
@@ -47,6 +51,7 @@ def create_resident(
     lat: float | None = None,
     lon: float | None = None,
     zones=None,
+    exercise: bool = False,
 ) -> VulnerableResident:
     check_location(lat, lon)
     if community is not None and zones is not None and community not in zones:
@@ -69,6 +74,7 @@ def create_resident(
         followed_by_user_id=follower_id,
         lat=lat,
         lon=lon,
+        exercise=exercise,
     )
     session.add(resident)
     session.flush()
@@ -80,21 +86,26 @@ def create_resident(
         target_type="vulnerable_resident",
         target_id=resident.id,
         after={"community": community, "followed_by": followed_by},
+        exercise=exercise,
     )
     _emit(session, resident, "created")
     return resident
 
 
 def get(session: Session, *, resident_id: int) -> VulnerableResident:
-    resident = session.get(VulnerableResident, resident_id)
-    if resident is None:
-        raise NotFound(f"resident {resident_id} not found", code="resident_not_found")
-    return resident
+    return get_or_404(
+        session, VulnerableResident, resident_id, "resident", code="resident_not_found"
+    )
 
 
-def list_for(session: Session, *, user: User) -> list[VulnerableResident]:
-    """The residents whose names `user` may see (403 for roles that see counts only)."""
-    query = select(VulnerableResident).order_by(col(VulnerableResident.id))
+def list_for(session: Session, *, user: User, exercise: bool = False) -> list[VulnerableResident]:
+    """The residents whose names `user` may see (403 for roles that see counts only): the
+    real ones, or the drill's."""
+    query = (
+        select(VulnerableResident)
+        .where(VulnerableResident.exercise == exercise)
+        .order_by(col(VulnerableResident.id))
+    )
     if user.role == Role.field:
         return list(session.exec(query.where(VulnerableResident.followed_by_user_id == user.id)))
     if not can_see_names(user):
@@ -110,11 +121,13 @@ def record_check(
     user: User,
     note: str | None = None,
     field_report_id: int | None = None,
+    drill: bool = False,
 ) -> VulnerableResident:
     """A social worker (or the desk) reached, could not reach, or found in need, a resident."""
     resident = get(session, resident_id=resident_id)
     if not can_see_names(user, resident):
         raise Forbidden(f"resident {resident_id} is not followed by '{user.name}'")
+    exercise = drill_service.follow(resident.exercise, drill=drill, what=f"resident {resident_id}")
     try:
         state = CheckState(state)
     except ValueError:
@@ -132,6 +145,7 @@ def record_check(
             by=user.name,
             note=note,
             field_report_id=field_report_id,
+            exercise=exercise,
         )
     )
     session.flush()
@@ -143,16 +157,21 @@ def record_check(
         target_id=resident.id,
         before={"state": before},
         after={"state": state},
+        exercise=exercise,
     )
     _emit(session, resident, "checked")
     return resident
 
 
-def reset_for_storm(session: Session, *, actor: str) -> int:
-    """A new storm: everyone back to `unknown` (the history stays). Returns how many changed."""
+def reset_for_storm(session: Session, *, actor: str, exercise: bool = False) -> int:
+    """A new storm (or drill): everyone back to `unknown` (the history stays). Returns how
+    many changed."""
     rows = list(
         session.exec(
-            select(VulnerableResident).where(VulnerableResident.state != CheckState.unknown)
+            select(VulnerableResident).where(
+                VulnerableResident.state != CheckState.unknown,
+                VulnerableResident.exercise == exercise,
+            )
         )
     )
     for r in rows:
@@ -167,38 +186,34 @@ def reset_for_storm(session: Session, *, actor: str) -> int:
             target_type="vulnerable_resident",
             target_id="*",
             after={"count": len(rows)},
+            exercise=exercise,
         )
-        event_service.emit(session, EVENT, {"action": "reset", "totals": totals(session)})
+        event_service.emit(
+            session,
+            EVENT,
+            {"action": "reset", "exercise": exercise, "totals": totals(session, exercise)},
+        )
     return len(rows)
 
 
 def public(session: Session, r: VulnerableResident) -> ResidentPublic:
     follower = session.get(User, r.followed_by_user_id) if r.followed_by_user_id else None
-    return ResidentPublic(
-        id=r.id,
-        name=r.name,
-        address=r.address,
-        phone=r.phone,
-        community=r.community,
-        needs=r.needs,
-        social_worker=r.social_worker,
+    return to_public(
+        ResidentPublic,
+        r,
         followed_by=follower.name if follower else None,
-        state=r.state,
-        state_at=r.state_at,
         state_at_local=local_iso(r.state_at),
-        state_by=r.state_by,
-        note=r.note,
     )
 
 
-def totals(session: Session) -> dict:
-    """Counts only (safe for every role and the live stream)."""
+def totals(session: Session, exercise: bool = False) -> dict:
+    """Counts only (safe for every role and the live stream), of reality or of the drills."""
     by_state = {s.value: 0 for s in CheckState}
     by_community: dict[str, dict[str, int]] = {}
     rows = session.exec(
-        select(VulnerableResident.community, VulnerableResident.state, func.count()).group_by(
-            VulnerableResident.community, VulnerableResident.state
-        )
+        select(VulnerableResident.community, VulnerableResident.state, func.count())
+        .where(VulnerableResident.exercise == exercise)
+        .group_by(VulnerableResident.community, VulnerableResident.state)
     ).all()
     for community, state, count in rows:
         by_state[state] += count
@@ -207,9 +222,9 @@ def totals(session: Session) -> dict:
     return {"total": sum(by_state.values()), "by_state": by_state, "by_community": by_community}
 
 
-def summary(session: Session) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict:
     """The situation's `vulnerable` section (counts only)."""
-    return totals(session)
+    return totals(session, exercise)
 
 
 def _emit(session: Session, resident: VulnerableResident, action: str) -> None:
@@ -218,9 +233,10 @@ def _emit(session: Session, resident: VulnerableResident, action: str) -> None:
         EVENT,
         {
             "action": action,
+            "exercise": resident.exercise,
             "resident_id": resident.id,
             "community": resident.community,
             "state": resident.state,
-            "totals": totals(session),
+            "totals": totals(session, resident.exercise),
         },
     )

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from emergency import __version__
+from emergency.web.headers import FIELD_CSP, secure
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static" / "field"
@@ -25,8 +26,7 @@ router = APIRouter(include_in_schema=False)
 def field_form(request: Request):
     response = templates.TemplateResponse(request, "field.html", {"version": __version__})
     response.headers["Cache-Control"] = "no-cache"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return secure(response, FIELD_CSP)
 
 
 @router.get("/field/sw.js")

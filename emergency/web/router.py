@@ -16,18 +16,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerts.templates import EXERCISE_MARK
 from emergency import __version__
+from emergency.demo import DEMO_PASSWORD
+from emergency.web.headers import DOCS_CSP, secure
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 NODE_MODULES = HERE / "node_modules"
 # URL prefix under /vendor/ → the folder of an npm package that is served.
-VENDOR = {"leaflet": "leaflet/dist"}
+VENDOR = {
+    "leaflet": "leaflet/dist",
+    "markercluster": "leaflet.markercluster/dist",
+    "swagger-ui": "swagger-ui-dist",
+}
 LANGUAGES = ("zh-Hans", "zh-Hant", "pt", "en")
 
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -112,6 +121,9 @@ def index(request: Request):
         "approval_threshold": settings.approval_threshold,
         "sms_rate": settings.sms_rate,
         "demo": bool(state.mode.get("demo")),
+        "replay": state.mode.get("replay"),  # a storm replayed as an exercise (demo)
+        # what the server puts in front of a drill's text (the composer counts it too)
+        "exercise_marks": dict(EXERCISE_MARK),
     }
     response = templates.TemplateResponse(
         request,
@@ -121,15 +133,49 @@ def index(request: Request):
             "boot": boot,
             "vendor": vendor,
             "database": state.db.engine.dialect.name,
-            "bus": "Redis pub/sub" if settings.redis_url else "in-process",
+            # the page words these in the screen's language (data-i18n)
+            "redis": bool(settings.redis_url),
             "mode": state.mode,
-            "sms": "Twilio"
-            if settings.twilio_enabled
-            else "console (no credentials: nothing is sent)",
+            "twilio": settings.twilio_enabled,
             "demo_tokens": state.demo_tokens,
+            "demo_password": DEMO_PASSWORD if state.demo_tokens else "",
+            # TYPHOON_PUBLIC_DETAILS=false: the page does not say what runs behind it
+            "details": settings.public_details,
         },
     )
     response.headers["Content-Security-Policy"] = _csp(settings.map_tile_url, request.url.netloc)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@router.get("/set-password", response_class=HTMLResponse)
+def set_password_page(request: Request):
+    """The page of the one-time link from `typhoon user add` (the token stays in the fragment)."""
+    response = templates.TemplateResponse(request, "set_password.html", {"version": __version__})
+    response.headers["Content-Security-Policy"] = _csp(None, request.url.netloc)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def docs(request: Request):
+    """The API's interactive documentation: Swagger UI served from here (/vendor/swagger-ui/,
+    npm package swagger-ui-dist), never from a CDN; none with TYPHOON_PUBLIC_DETAILS=false."""
+    if request.app.openapi_url is None:
+        raise StarletteHTTPException(404, "Not Found")
+    if not getattr(request.app.state, "vendor", {}).get("swagger-ui"):
+        return HTMLResponse(
+            "Swagger UI is not installed here (make install, or npm ci in emergency/web); "
+            "the API is described at /openapi.json",
+            status_code=503,
+        )
+    page = get_swagger_ui_html(
+        openapi_url=request.app.openapi_url or "/openapi.json",
+        title=f"{request.app.title} — API",
+        swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/vendor/swagger-ui/favicon-32x32.png",
+    )
+    return secure(page, DOCS_CSP)

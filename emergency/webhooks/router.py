@@ -8,7 +8,8 @@ is http://internal-host/…, and every signature would fail. A missing or wrong 
 403 and changes nothing; with no auth token configured nothing can be verified, so every
 call is a 403 too (configure Twilio's callbacks only with credentials set). A form over 64 kB
 is a 413. An address with TYPHOON_WEBHOOK_REFUSAL_LIMIT refused calls in a minute gets 429s
-for the rest of that minute (signed calls are never counted).
+instead of 403s for the rest of that minute; a correctly signed call is never counted nor
+limited. The address is the TCP peer's unless it is one of TYPHOON_TRUSTED_PROXIES.
 
 Twilio waits at most 15 s: a status callback is one conditional UPDATE and returns.
 """
@@ -21,7 +22,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from alerts import receipts
-from emergency import ratelimit
+from emergency import request_limits
 from emergency.exceptions import Forbidden, InvalidInput, PayloadTooLarge
 from emergency.subscribers import flows as subscriber_flows
 
@@ -32,34 +33,37 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 async def _signed_form(request: Request) -> dict[str, str]:
+    """The form of a correctly signed call. The signature is checked first: a signed call
+    is never counted nor limited, whatever came from its address before (Twilio's receipts
+    must not be locked out by anyone's unsigned calls). Only refusals are counted; past the
+    limit a refusal is a 429 instead of a 403."""
     settings = request.app.state.settings
-    refusals = _refusals(request)
-    client = ratelimit.client_address(request)
-    # The limiter may ask Redis (a blocking call): from a thread. With Redis down it fails
-    # open to this process's window, so Twilio's receipts never wait on Redis.
-    if refusals is not None:
-        over, retry = await asyncio.to_thread(refusals.exceeded, client)
-        if over:
-            raise ratelimit.too_many("webhook calls refused from this address", retry)
     try:
         return await _verified_form(request, settings)
-    except Forbidden:
+    except Forbidden as refused:
+        refusals = _refusals(request)
         if refusals is not None:
-            await asyncio.to_thread(refusals.allow, client)
+            # The limiter may ask Redis (a blocking call): from a thread. With Redis down it
+            # fails open to this process's window.
+            client = request_limits.client_address(request)
+            allowed, retry = await asyncio.to_thread(refusals.allow, client)
+            if not allowed:
+                raise request_limits.too_many(
+                    "webhook calls refused from this address", retry
+                ) from refused
         raise
 
 
-def _refusals(request: Request) -> ratelimit.Limiter | None:
-    """Refused calls per client address (TYPHOON_WEBHOOK_REFUSAL_LIMIT a minute); Twilio's
-    correctly signed calls are never counted, so receipts are never throttled."""
+def _refusals(request: Request) -> request_limits.RequestLimiter | None:
+    """Refused calls per client address (TYPHOON_WEBHOOK_REFUSAL_LIMIT a minute)."""
     limit = request.app.state.settings.webhook_refusal_limit
     if not limit:
         return None
-    return ratelimit.limiter(request.app, "webhook-refusals", limit=limit, window=60.0)
+    return request_limits.limiter(request.app, "webhook-refusals", limit=limit, window=60.0)
 
 
 async def _verified_form(request: Request, settings) -> dict[str, str]:
-    token = settings.twilio_auth_token
+    token = settings.secret("twilio_auth_token")
     if not token:
         raise Forbidden(
             "Twilio webhooks are refused: TWILIO_AUTH_TOKEN is not set, so no "

@@ -42,6 +42,27 @@ def test_shipped_templates_load_and_fit_one_segment():
             assert segments(text) == 1, (template_id, lang, text)
 
 
+def test_shipped_templates_have_a_title_in_each_language():
+    """The dashboard lists templates by title in the screen's language."""
+    found = load_yaml(DEFAULT_CONFIG_DIR / "message_templates.yaml", TemplateFile)
+    for template_id, spec in found.templates.items():
+        assert set(spec.title) == {"zh-Hans", "zh-Hant", "pt", "en"}, template_id
+        assert all(text.strip() for text in spec.title.values()), template_id
+        assert len(set(spec.title.values())) == 4, (template_id, spec.title)  # translated
+
+
+def test_a_title_is_english_alone_or_per_language_with_english():
+    spec = load(one(FOUR)).get("t")  # title: T
+    assert spec.title == {"en": "T"} and spec.title_in("pt") == "T"
+    text = one(FOUR).replace("title: T", "title: {zh-Hans: 标题, en: Title}")
+    spec = load(text).get("t")
+    assert spec.title_in("zh-Hans") == "标题" and spec.title_in("zh-Hant") == "Title"
+    with pytest.raises(ConfigFileError, match="no English title"):
+        load(one(FOUR).replace("title: T", "title: {pt: Titulo}"))
+    with pytest.raises(ConfigFileError, match="unknown language"):
+        load(one(FOUR).replace("title: T", "title: {fr: Titre, en: Title}"))
+
+
 def test_render_with_per_language_values():
     spec = load(one(FOUR)).get("t")
     out = spec.render({"a": {"zh-Hans": "简", "zh-Hant": "繁", "pt": "P", "en": "E"}})

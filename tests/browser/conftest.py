@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import server
+from tests.conftest import app_fixture, build_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -56,14 +56,12 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def live_app(tmp_path, _sqlite_template, settings_for):
-    """The real app on SQLite with its own data dir (browser tests need one backend only)."""
-    db = tmp_path / "typhoon.db"
-    shutil.copy(_sqlite_template, db)
-    settings = settings_for(f"sqlite:///{db}", TYPHOON_DATA_DIR=str(tmp_path / "data"))
-    with server.run(settings) as running:
-        yield running
+# `live_app`: the real app on SQLite with its own data dir (browser tests need one backend).
+live_app = app_fixture(
+    "live_app",
+    lambda request, url, data: build_settings(url, TYPHOON_DATA_DIR=str(data)),
+    one_db=True,
+)
 
 
 @pytest.fixture
@@ -76,6 +74,7 @@ def phone(browser, live_app):
         base_url=live_app.url,
         locale="en-US",
         service_workers="allow",
+        bypass_csp=True,  # the tests' own wait_for_function strings (the page's CSP: no eval)
     )
     context.set_default_timeout(15_000)
     yield context

@@ -20,18 +20,20 @@ def boot_of(html: str) -> dict:
     return json.loads(match.group(1))
 
 
+@pytest.mark.one_db  # a page and its assets
 def test_page_serves_the_dashboard_from_this_server_only(app_server):
     response = app_server.client.get("/")
     assert response.status_code == 200
     html = response.text
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
-    # every script and stylesheet is ours: no other origin anywhere in the page
+    # every script and stylesheet is ours: no other origin anywhere in the page (a "#…" link
+    # is a place in this page)
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
-        assert url.startswith(("/", "data:")), url
+        assert url.startswith(("/", "data:", "#")), url
     boot = boot_of(html)
     assert boot["map"]["tile_url"] is None
-    assert boot["vendor"] == {"leaflet": True}
+    assert boot["vendor"] == {"leaflet": True, "markercluster": True, "swagger-ui": True}
     smg = next(s for s in boot["catalogue"] if s["id"] == "SMG")
     tc = next(k for k in smg["kinds"] if k["id"] == "tropical_cyclone")
     assert [lv["id"] for lv in tc["levels"]][:3] == ["1", "3", "8NE"]
@@ -55,15 +57,21 @@ def test_without_node_modules_the_app_starts_and_says_so(
     with server.run(settings_for(database_url)) as app:
         html = app.client.get("/").text
         assert "Leaflet is not installed" in html and "make install" in html
-        assert boot_of(html)["vendor"] == {"leaflet": False}
+        assert boot_of(html)["vendor"] == {
+            "leaflet": False,
+            "markercluster": False,
+            "swagger-ui": False,
+        }
         assert app.client.get("/vendor/leaflet/leaflet.js").status_code == 404
         assert app.client.get("/healthz").status_code == 200
 
 
+@pytest.mark.one_db  # a page
 def test_demo_tokens_are_listed_in_demo_mode_only(app_server):
     assert "Demo tokens" not in app_server.client.get("/").text
 
 
+@pytest.mark.one_db  # role permissions, no SQL beyond the token
 @pytest.mark.parametrize(
     "role, can, cannot",
     [
@@ -88,12 +96,14 @@ def test_me_says_who_and_what_the_role_may_do(app_server, role, can, cannot):
     assert not {a for a, ok in body["can"].items() if ok} & cannot
 
 
+@pytest.mark.one_db  # the token check
 def test_me_refuses_a_bad_token(app_server):
     response = app_server.client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"
 
 
+@pytest.mark.one_db  # config/zones as GeoJSON, no SQL
 def test_zones_as_geojson(app_server):
     assert app_server.client.get("/api/v1/zones").status_code == 401
     fc = app_server.client.get("/api/v1/zones", headers=app_server.auth("viewer")).json()

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.browser
+expect = pytest.importorskip("playwright.sync_api").expect
 
 
 def setup_teams(app) -> dict[str, str]:
@@ -132,7 +133,7 @@ def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp
     assert hazard_report["kind"] == "hazard" and hazard_report["photo_id"]
     assert abs(hazard_report["lat"] - 22.1302) < 1e-4
     photo = live_app.client.get(
-        f"/api/v1/photos/{hazard_report['photo_id']}", headers=live_app.auth("viewer")
+        f"/api/v1/photos/{hazard_report['photo_id']}", headers=live_app.auth("operator")
     )
     assert photo.status_code == 200
     assert max(Image.open(BytesIO(photo.content)).size) <= 1600  # resized on the phone
@@ -225,3 +226,103 @@ def test_page_is_small_and_self_contained(live_app):
     assert all(a.startswith("/") for a in assets), assets
     total = len(html.encode()) + sum(len(live_app.client.get(a).content) for a in assets)
     assert total < 100_000, total
+
+
+def test_a_rejected_report_is_corrected_and_resent_with_its_photo_and_a_dead_link_stops(
+    phone, live_app, tmp_path, screenshots
+):
+    """A refusal says why in the form's language and can be corrected (photo kept); a 401
+    stops the retries and says to ask for a new link; every tap target is at least 44×44."""
+    links = setup_teams(live_app)
+    phone.set_geolocation({"latitude": 23.13, "longitude": 113.26, "accuracy": 10})  # Guangzhou
+    page = phone.new_page()
+    open_form(page, links["group"], lang="zh-Hans")
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('button, select, input, textarea, a')]
+          .filter((e) => e.offsetParent).map((e) => e.getBoundingClientRect())
+          .filter((r) => r.width < 44 || r.height < 44).length"""
+    )
+    assert small == 0
+    page.click("button.k-hazard")
+    assert page.evaluate(
+        """() => [...document.querySelectorAll('#form button, #form select, #form input:not([type=file]), #form textarea')]
+          .filter((e) => e.offsetParent).every((e) => { const r = e.getBoundingClientRect();
+            return r.width >= 44 && r.height >= 44; })"""
+    )
+    page.select_option("#f-severity", "high")
+    page.fill("#f-place", "Huandao E Rd")
+    page.set_input_files("input[type=file]", str(photo_file(tmp_path)))
+    page.wait_for_selector("#preview:not([hidden])")
+    page.wait_for_function("document.querySelector('#loc-text').textContent.includes('23.13')")
+    page.click("#send")
+    page.wait_for_selector("#recent .st-rejected button.fix")
+    expect(page.locator("#queue")).to_have_text("1 条报告需要修改")
+    assert "位置不在横琴范围内" in page.inner_text(
+        "#recent .st-rejected"
+    )  # not the server's English
+    page.screenshot(path=str(screenshots / "field-rejected-zh-Hans.png"), full_page=True)
+
+    phone.set_geolocation({"latitude": 22.1302, "longitude": 113.5405, "accuracy": 12})
+    page.click("#recent .st-rejected button.fix")
+    expect(page.locator("#f-place")).to_have_value("Huandao E Rd")  # as it was written
+    page.wait_for_selector("#preview:not([hidden])")  # its photo kept
+    page.click("#loc-retry")
+    page.wait_for_function("document.querySelector('#loc-text').textContent.includes('22.13')")
+    page.click("#send")
+    wait_for(page, lambda: len(reports(live_app)) == 1, what="the corrected report")
+    [report] = reports(live_app)
+    assert report["photo_id"] and abs(report["lat"] - 22.1302) < 1e-4
+    page.wait_for_function("document.querySelector('#queue').className === 'ok'")
+    assert page.locator("#recent .st-rejected").count() == 0
+
+    # The link is revoked (a lost phone): the next report is kept, not retried, and the
+    # form says to ask for a new link.
+    op = live_app.auth("operator")
+    [link] = [
+        x
+        for x in live_app.client.get("/api/v1/field/links", headers=op).json()
+        if x["label"] == "Inspection group 7"
+    ]
+    live_app.client.post(f"/api/v1/field/links/{link['user_id']}/revoke", headers=op)
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/v1/field-reports" in r.url else None)
+    page.click("button.k-check_in")
+    page.click("#send")
+    page.wait_for_selector("#dead:not([hidden])")
+    assert "请向指挥部索取新的链接" in page.inner_text("#dead")
+    tries = len(sent)
+    page.evaluate("window.fieldForm.flush()")  # what the timer would do: nothing is sent
+    assert len(sent) == tries == 1
+    expect(page.locator("#queue")).to_have_text("1 条报告等待发送")
+    page.screenshot(path=str(screenshots / "field-link-dead-zh-Hans.png"), full_page=True)
+
+
+def test_a_report_saved_while_another_is_on_its_way_follows_it(phone, live_app):
+    """A slow link: the first report is still on its way when the second is saved. The second
+    is sent as soon as the first is through, not at the form's next 15 s round."""
+    links = setup_teams(live_app)
+    page = phone.new_page()
+    open_form(page, links["group"])
+    held = []
+
+    def hold_the_first(route):
+        if not held:
+            held.append(route)  # on its way, answered when the test says so
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/field-reports", hold_the_first)
+    page.click("button.k-help")
+    page.fill("#f-people", "2")
+    page.fill("#f-note", "Two people on a roof")
+    page.click("#send")
+    wait_for(page, lambda: held, what="the first report on its way")
+    page.wait_for_selector("#kinds:not([hidden])")
+    page.click("button.k-check_in")
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#queue').textContent.startsWith('2 ')")
+    with page.expect_request("**/api/v1/field-reports", timeout=5_000):
+        held[0].continue_()
+    wait_for(page, lambda: len(reports(live_app)) == 2, timeout=5, what="both reports")
+    page.wait_for_function("document.querySelector('#queue').className === 'ok'")
+    assert sorted(r["kind"] for r in reports(live_app)) == ["check_in", "help"]

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from sqlalchemy import text
 
 from emergency.audit import service as audit_service
 from emergency.db import Database
+from tests.support.cli import typhoon
 
 
 def _fill(db, n=5):
@@ -28,14 +25,7 @@ def _fill(db, n=5):
 
 
 def _verify_cli(url):
-    env = {**os.environ, "TYPHOON_DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "emergency", "audit", "verify"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return typhoon("audit", "verify", env={"TYPHOON_DATABASE_URL": url})
 
 
 def test_chain_verifies_then_detects_a_changed_row(database_url):
@@ -85,7 +75,10 @@ def test_a_writer_that_waited_for_the_chain_follows_the_one_it_waited_for(databa
     while the first commits, and must then chain on the first's last row (not on a snapshot
     taken before its wait: on PostgreSQL that would restart the chain at the genesis hash)."""
     import threading
-    import time
+
+    from sqlalchemy import event
+
+    from tests.support.waits import lock_waiters, wait_for
 
     db = Database(database_url)
     try:
@@ -96,16 +89,25 @@ def test_a_writer_that_waited_for_the_chain_follows_the_one_it_waited_for(databa
         )
         audit_service.write_pending(first)  # the chain's lock is held until `first` commits
         errors: list[BaseException] = []
+        other = Database(database_url)  # the second writer's own connections
+        asked = threading.Event()
+
+        @event.listens_for(other.engine, "before_cursor_execute")
+        def _asking(conn, cursor, statement, *args) -> None:
+            if "sequence_counter" in statement and "UPDATE" in statement.upper():
+                asked.set()  # about to ask for the chain's lock
 
         def second_writer() -> None:
             try:
-                _fill(db, 1)  # waits for the lock
+                _fill(other, 1)  # waits for the lock
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
         waiting = threading.Thread(target=second_writer)
         waiting.start()
-        time.sleep(1.0)  # the second writer is now waiting for the lock
+        assert asked.wait(30), "the second writer never asked for the lock"
+        if database_url.startswith("postgresql"):  # and is now waiting for it
+            wait_for(lambda: lock_waiters(database_url) >= 1, what="the second writer's wait")
         assert waiting.is_alive()
         first.commit()
         first.close()
@@ -115,5 +117,6 @@ def test_a_writer_that_waited_for_the_chain_follows_the_one_it_waited_for(databa
             result = audit_service.verify(session)
         assert result.ok, result.problems
         assert result.checked == 4
+        other.dispose()
     finally:
         db.dispose()

@@ -124,7 +124,7 @@ def test_update_read_from_event_text(catalogue, mappings) -> None:
     assert len(alert.references) == 2
     assert all(i.event_codes == [] for i in alert.infos)
     (signal,) = signals_from_cap(alert, catalogue, mappings)
-    assert signal.level == "3" and signal.rule.startswith("smg-tropical-cyclone-event")
+    assert signal.level == "3" and signal.rule == "smg-tropical-cyclone-text"
 
 
 def test_cancel_lowers_the_signal(catalogue, mappings) -> None:
@@ -141,7 +141,7 @@ def test_cancel_without_infos_uses_the_referenced_alert(catalogue, mappings) -> 
         identifier="HQ-CANCEL-1", sender="smg.gov.mo", sent=datetime(2024, 9, 7, 5, tzinfo=HKT),
         references=[earlier],
     )  # fmt: skip
-    bare = dataclasses.replace(parse_cap(cancel), infos=[])
+    bare = dataclasses.replace(parse_cap(cancel), infos=[], msg_type="Cancel")
     assert signals_from_cap(bare, catalogue, mappings) == []  # nothing known without a lookup
     known = {earlier.reference.key: earlier}
     (signal,) = signals_from_cap(bare, catalogue, mappings, lookup=lambda r: known.get(r.key))
@@ -223,9 +223,11 @@ def test_test_and_draft_alerts_raise_nothing(catalogue, mappings) -> None:
 
 @pytest.mark.parametrize("name", ["xxe.xml", "billion_laughs.xml"])
 def test_dtds_are_refused_fast_without_leaking(name) -> None:
-    start = time.perf_counter()
+    # CPU time of this thread, not the wall clock: a loaded machine does not change it, an
+    # expansion would (a billion "lol"s is seconds of work).
+    start = time.thread_time()
     error = error_of(sample(name))
-    assert time.perf_counter() - start < 0.5
+    assert time.thread_time() - start < 0.5
     assert error.code == "cap_forbidden_dtd"
     assert "root:" not in str(error) and "lol" not in str(error)
     assert error.status_code == 422
@@ -241,7 +243,7 @@ def test_dtds_in_other_encodings_and_behind_long_comments_are_refused() -> None:
 
 
 def test_oversize_is_refused_before_parsing() -> None:
-    error = error_of(b"<" * 300_000)  # not even XML: the size check comes first
+    error = error_of(b"<" * 1_100_000)  # not even XML: the size check comes first
     assert error.code == "cap_too_large" and error.status_code == 413
     assert error_of(sample("smg_tc8ne.xml"), max_bytes=1000).code == "cap_too_large"
 
@@ -321,11 +323,6 @@ def _tc3(old: bytes, new: bytes) -> bytes:
             "is not a CAP time",
         ),
         (
-            b"<expires>2024-09-06T05:00:00+08:00</expires>",
-            b"<expires>2024-09-05T04:00:00+08:00</expires>",
-            "is not after effective",
-        ),
-        (
             b"22.2170,113.5280 22.2170,113.5650",
             b"122.2170,113.5280 22.2170,113.5650",
             "out of range",
@@ -353,6 +350,21 @@ def test_rules_the_schema_cannot_express(old, new, words) -> None:
     error = error_of(_tc3(old, new))
     assert error.code == "cap_rule_violation", error
     assert words in error.message
+
+
+def test_no_rule_the_standard_does_not_have() -> None:
+    # A tsunami cancellation whose <expires> equals <sent> (CAP 1.2 allows it), and an expiry
+    # before the effective time: odd, but the standard says nothing against it.
+    same = _tc3(
+        b"<expires>2024-09-06T05:00:00+08:00</expires>",
+        b"<expires>2024-09-05T05:00:00+08:00</expires>",
+    )
+    assert parse_cap(same).infos[0].expires == parse_cap(same).sent
+    earlier = _tc3(
+        b"<expires>2024-09-06T05:00:00+08:00</expires>",
+        b"<expires>2024-09-05T04:00:00+08:00</expires>",
+    )
+    assert parse_cap(earlier).infos[0].expires < parse_cap(earlier).sent
 
 
 def test_every_rule_violation_is_reported() -> None:
@@ -425,11 +437,10 @@ def test_signal_change_alert_round_trips(catalogue, mappings) -> None:
     alert = parse_cap(data)
     assert alert.msg_type == "Update"
     assert [i.language for i in alert.infos] == ["zh-Hans", "zh-Hant", "pt", "en"]
-    assert alert.info("zh-Hant").headline == "八號東北烈風或暴風信號"
-    assert (
-        alert.info("pt").headline
-        == "Sinal n.º 8 de Vento Forte ou Tempestade do Quadrante Nordeste"
-    )
+    assert alert.info("zh-Hant").headline == "澳門：八號東北烈風或暴風信號"
+    assert alert.info("pt").headline == "Macau: Sinal n.º 8 de Vendaval ou Tempestade de Nordeste"
+    assert alert.source == "Macao Meteorological and Geophysical Bureau (SMG)"
+    assert alert.info("pt").instruction == "Fique em casa."
     assert alert.info("en").event_code("SIGNAL") == "SMG:tropical_cyclone:8NE"
     assert alert.info("en").parameter("SIGNAL_CHANGE") == "upgrade"
     assert (alert.info("en").urgency, alert.info("en").severity) == ("Immediate", "Severe")
@@ -443,26 +454,31 @@ def test_signal_change_alert_round_trips(catalogue, mappings) -> None:
     assert codes(alert, catalogue, CapMappings(version=1)) == ["SMG:tropical_cyclone:8NE"]
 
 
-def test_lowering_is_a_cancel(catalogue, mappings) -> None:
+def test_lowering_is_an_all_clear_update(catalogue, mappings) -> None:
     raised = parse_cap(
         signal_change_alert(
             catalogue=catalogue, source="ZHUHAI", kind="typhoon", level="yellow",
             identifier="HQ-1", sender="hengqin-command-post", sent=datetime(2024, 9, 5, 9, tzinfo=HKT),
         )
     )  # fmt: skip
-    assert raised.msg_type == "Alert" and raised.info("zh-Hans").headline == "台风黄色预警信号"
+    assert (
+        raised.msg_type == "Alert" and raised.info("zh-Hans").headline == "珠海：台风黄色预警信号"
+    )
     assert raised.info("en").severity == "Moderate"
+    assert (raised.info("en").certainty, raised.info("en").urgency) == ("Likely", "Expected")
     data = signal_change_alert(
         catalogue=catalogue, source="ZHUHAI", kind="typhoon", level=None, previous="yellow",
         identifier="HQ-2", sender="hengqin-command-post", sent=datetime(2024, 9, 6, 9, tzinfo=HKT),
         references=[raised],
     )  # fmt: skip
     _assert_schema_valid(data)
-    cancel = parse_cap(data)
-    assert cancel.msg_type == "Cancel" and cancel.references == [raised.reference]
-    assert cancel.info("en").headline == "Typhoon Yellow Warning Signal cancelled"
-    assert cancel.info("en").response_types == ["AllClear"]
-    (signal,) = signals_from_cap(cancel, catalogue, mappings)
+    lowered = parse_cap(data)
+    assert lowered.msg_type == "Update" and lowered.references == [raised.reference]
+    assert lowered.info("en").headline == "Zhuhai: Typhoon Yellow Warning Signal cancelled"
+    assert lowered.info("en").response_types == ["AllClear"]
+    assert (lowered.info("en").severity, lowered.info("en").urgency) == ("Minor", "Past")
+    assert lowered.info("en").expires == lowered.sent + timedelta(hours=1)
+    (signal,) = signals_from_cap(lowered, catalogue, mappings)
     assert signal.level is None and signal.code == "ZHUHAI:typhoon"
     with pytest.raises(ValueError, match="references"):
         signal_change_alert(
@@ -545,7 +561,7 @@ def test_atom_feed(catalogue) -> None:
 
     entries = feed.findall(f"{atom}entry")
     assert len(entries) == 2
-    assert entries[0].findtext(f"{atom}title") == "Gale or Storm Signal No. 8 Northeast"
+    assert entries[0].findtext(f"{atom}title") == "Macau: Gale or Storm Signal No. 8 Northeast"
     assert entries[0].findtext(f"{atom}id") == f"{base}/alerts/HQ-A1.xml"
     for entry in entries:
         link = entry.find(f"{atom}link")

@@ -150,7 +150,7 @@ def test_names_in_every_language(catalogue: Catalogue) -> None:
     assert names == {
         "zh-Hans": "八号东北烈风或暴风信号",
         "zh-Hant": "八號東北烈風或暴風信號",
-        "pt": "Sinal n.º 8 de Vento Forte ou Tempestade do Quadrante Nordeste",
+        "pt": "Sinal n.º 8 de Vendaval ou Tempestade de Nordeste",
         "en": "Gale or Storm Signal No. 8 Northeast",
     }
     assert catalogue.name("ZHUHAI", "typhoon", "yellow", language="zh-Hans") == "台风黄色预警信号"

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from emergency.settings import SettingsError, load_settings
-
-
-def typhoon(*args, env=None, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "emergency", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.support.cli import typhoon, typhoon_process
 
 
 def test_user_add_prints_token_last_and_stores_only_its_hash(database_url):
@@ -79,15 +66,17 @@ def test_bad_setting_names_the_variable(monkeypatch, env, name):
 
 
 def test_cli_refuses_to_start_with_a_bad_setting():
-    out = typhoon("db", "upgrade", env={"TYPHOON_SMS_RATE": "fast"})
+    out = typhoon_process("db", "upgrade", env={"TYPHOON_SMS_RATE": "fast"})  # the real entry
     assert out.returncode == 2 and "TYPHOON_SMS_RATE" in out.stderr
 
 
+@pytest.mark.one_db  # probes and metrics
 def test_health_ready_metrics(app_server):
     c = app_server.client
     assert c.get("/healthz").json() == {"status": "ok"}
     ready = c.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "photos": "ok"}
     c.get("/api/v1/situation", headers=app_server.auth("viewer"))
     text = c.get("/metrics").text
     assert (
@@ -99,6 +88,7 @@ def test_health_ready_metrics(app_server):
     assert "sqlite" in page.text or "postgresql" in page.text
 
 
+@pytest.mark.one_db  # logging
 def test_logs_carry_request_id_and_no_secrets(app_server, caplog):
     import logging
     import time

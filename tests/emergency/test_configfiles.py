@@ -127,9 +127,9 @@ def test_alias_bombs_are_refused(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     path = write(tmp_path, "\n".join(lines) + "\nrules: []\n")
-    start = time.perf_counter()
+    start = time.thread_time()  # CPU time of this thread: the expansion's work, not the load
     assert "aliases expand to too much data" in str(error_of(path))
-    assert time.perf_counter() - start < 1
+    assert time.thread_time() - start < 1
 
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:

@@ -146,19 +146,28 @@ def test_slow_client_is_dropped_without_delaying_others(tmp_path, _sqlite_templa
     shutil.copy(_sqlite_template, tmp_path / "t.db")
     db = Database(f"sqlite:///{tmp_path / 't.db'}")
 
+    def commit_event() -> None:
+        with db.unit_of_work() as session:
+            event_service.emit(session, "signal.changed", {})
+
     async def scenario():
         hub = LiveHub(db, queue_size=5, ping_seconds=60)
         await hub.start()
         slow, fast = _Screen(slow=True), _Screen(slow=False)
         snapshot = lambda: ({"signals": []}, 0)  # noqa: E731
         tasks = [
-            asyncio.create_task(hub.serve(s, since=None, snapshot_fn=snapshot))
-            for s in (slow, fast)
+            asyncio.create_task(
+                hub.serve(
+                    s, since=None, snapshot_fn=snapshot, role="operator", credential=f"token:{n}"
+                )
+            )
+            for n, s in enumerate((slow, fast))
         ]
         while len(hub.clients) < 2 or len(fast.sent) < 1:
             await asyncio.sleep(0.01)
-        for seq in range(1, 21):
-            hub.on_bus_message({"type": "signal.changed", "seq": seq, "at": "", "data": {}})
+        for _ in range(20):  # committed one by one, each with its bus wake-up
+            await asyncio.to_thread(commit_event)
+            hub.on_bus_message({})
             await asyncio.sleep(0.005)
         await asyncio.wait_for(tasks[0], timeout=5)  # the slow client is closed and gone
         while len(fast.sent) < 21:

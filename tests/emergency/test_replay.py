@@ -57,21 +57,25 @@ def _add_subscribers(app_server) -> None:
     assert r.status_code == 201, r.text
 
 
-def _wait_for_broadcasts(app_server, timeout: float = 60) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = app_server.client.get("/api/v1/broadcasts", headers=app_server.auth("viewer")).json()
-        busy = [
-            b
-            for b in rows
-            if b["status"] not in ("completed", "cancelled")
-            or b["counts"]["queued"]
-            or b["counts"]["sending"]
-        ]
-        if not busy:
-            return rows
-        assert time.monotonic() < deadline, f"broadcasts still sending: {busy}"
-        time.sleep(0.2)
+def _sent_broadcasts(app_server) -> list[dict]:
+    """Send what the replay queued and run what is due (no background worker here); then
+    every broadcast is done."""
+    app_server.drain()
+    rows = app_server.client.get("/api/v1/broadcasts", headers=app_server.auth("viewer")).json()
+    busy = [
+        b
+        for b in rows
+        if b["status"] not in ("completed", "cancelled")
+        or b["counts"]["queued"]
+        or b["counts"]["sending"]
+    ]
+    assert not busy, f"broadcasts still sending: {busy}"
+    return rows
+
+
+def _me(app_server, token: str) -> str:
+    me = app_server.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    return me.json()["name"]
 
 
 def _build_report(app_server) -> dict:
@@ -88,12 +92,20 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
     _add_subscribers(app_server)
     token = app_server.token("operator")
 
+    approver = app_server.token("approver")
     run = typhoon(
-        "replay", str(YAGI), "--speed", SPEED, "--url", app_server.url, env={"TYPHOON_TOKEN": token}
+        "replay",
+        str(YAGI),
+        "--speed",
+        SPEED,
+        "--url",
+        app_server.url,
+        env={"TYPHOON_TOKEN": token, "TYPHOON_APPROVER_TOKEN": approver},
     )
     assert run.returncode == 0, run.stderr
     assert f"replayed {len(scenario.steps)} steps as an exercise" in run.stdout
-    api_broadcasts = _wait_for_broadcasts(app_server)
+    assert "left alone" not in run.stdout and "awaits" not in run.stdout
+    api_broadcasts = _sent_broadcasts(app_server)
     report = _build_report(app_server)
     f = report["figures"]
 
@@ -135,6 +147,18 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
         messages = next(x for x in api_broadcasts if x["id"] == b["id"])["messages"]
         assert all("EXERCISE" in text for text in messages.values())
     assert all(b["exercise"] for b in api_broadcasts)
+    # the two-person rule was part of the drill: the evacuation order waited for the
+    # approver's approval (a second person), then went out
+    approved = [s.broadcast for s in scenario.of(sc.ApproveStep)]
+    assert approved, "the scenario exercises the approval step"
+    keyed = [b for b, step in zip(drafted, steps, strict=True) if step.key in approved]
+    assert len(keyed) == len(approved)
+    operator_name = _me(app_server, token)
+    for b in keyed:
+        got = next(x for x in api_broadcasts if x["id"] == b["id"])
+        assert got["created_by"] == operator_name
+        assert got["approved_by"] == _me(app_server, approver) != operator_name
+        assert got["status"] == "completed" and b["sent"] == b["recipients"] > 0
     assert f["broadcasts"] == len(api_broadcasts)
     assert f["recipients"] == sum(b["recipients"] for b in api_broadcasts)
     assert f["messages_sent"] == sum(
@@ -193,6 +217,87 @@ def test_a_replay_produces_a_report_whose_figures_equal_the_scenario(
     # Without --exercise the report is about real signals and broadcasts: none here.
     real_report = typhoon("report", env=env)
     assert "| signal changes (by people / feeds / rules) | 0 (0 / 0 / 0) |" in real_report.stdout
+
+
+def test_a_replay_leaves_an_operators_own_drill_alone_and_waits_for_a_second_person(
+    app_server,
+):
+    """An operator practising on the desk (a drill No. 8 of their own) while a replay runs:
+    the replay neither changes nor lowers it, and says so. Without an approver's token the
+    replay's evacuation order waits for a second person at the dashboard."""
+    _add_subscribers(app_server)
+    own = app_server.client.post(
+        "/api/v1/signals",
+        headers=app_server.auth("operator"),
+        json={"source": "SMG", "kind": "tropical_cyclone", "level": "8SE", "exercise": True},
+    )
+    assert own.status_code == 200, own.text
+    replayer = app_server.token("operator", name="replay-operator")
+    run = typhoon(
+        "replay", "yagi", "--speed", SPEED, "--url", app_server.url, env={"TYPHOON_TOKEN": replayer}
+    )
+    assert run.returncode == 0, run.stderr
+    assert "left alone: SMG:tropical_cyclone" in run.stdout
+    active = app_server.client.get(
+        "/api/v1/signals/active", params={"exercise": "true"}, headers=app_server.auth("viewer")
+    ).json()
+    assert [(a["source"], a["kind"], a["level"]) for a in active] == [
+        ("SMG", "tropical_cyclone", "8SE")
+    ]  # theirs, as they left it; the replay's own levels all lowered at its end
+    history = app_server.client.get(
+        "/api/v1/signals",
+        params={"source": "SMG", "kind": "tropical_cyclone", "exercise": "true"},
+        headers=app_server.auth("viewer"),
+    ).json()
+    assert [c["actor"] for c in history] == [_me(app_server, app_server.token("operator"))]
+    # the replay's other signals went through (the storm surge by the feed, Zhuhai's by hand)
+    replayed = app_server.client.get(
+        "/api/v1/signals", params={"exercise": "true"}, headers=app_server.auth("viewer")
+    ).json()
+    assert {c["source"] for c in replayed if c["actor"] == "replay-operator"} == {
+        "ZHUHAI",
+        "HENGQIN",
+    }
+
+    waiting = [
+        b
+        for b in app_server.client.get(
+            "/api/v1/broadcasts", headers=app_server.auth("viewer")
+        ).json()
+        if b["status"] == "awaiting_approval"
+    ]
+    assert len(waiting) == 1 and waiting[0]["exercise"] and waiting[0]["approved_by"] is None
+    assert f"broadcast #{waiting[0]['id']} awaits a second person's approval" in run.stdout
+    # the drafter cannot be its second person; the approver can
+    self_approval = app_server.client.post(
+        f"/api/v1/broadcasts/{waiting[0]['id']}/approve",
+        headers={"Authorization": f"Bearer {replayer}"},
+    )
+    assert self_approval.status_code == 403
+    approved = app_server.client.post(
+        f"/api/v1/broadcasts/{waiting[0]['id']}/approve", headers=app_server.auth("approver")
+    )
+    assert approved.status_code == 200 and approved.json()["approved_by"]
+
+
+def test_replay_refuses_an_approver_token_of_the_same_person_or_role(app_server):
+    token = app_server.token("operator")
+    same = typhoon(
+        "replay",
+        "yagi",
+        "--url",
+        app_server.url,
+        env={"TYPHOON_TOKEN": token, "TYPHOON_APPROVER_TOKEN": token},
+    )
+    assert same.returncode == 1 and "second person" in same.stderr
+    viewer = typhoon(
+        "replay",
+        "yagi",
+        "--url",
+        app_server.url,
+        env={"TYPHOON_TOKEN": token, "TYPHOON_APPROVER_TOKEN": app_server.token("viewer")},
+    )
+    assert viewer.returncode == 1 and "second person" in viewer.stderr
 
 
 def test_replay_refuses_a_bad_token_a_viewer_and_an_unreachable_server(app_server):
@@ -309,7 +414,20 @@ def test_the_demo_replays_the_scenario_again_and_again(database_url, settings_fo
             time.sleep(0.2)
         stop.set()
         report = _build_report(app)
-        groups = app.client.get("/api/v1/inspection-groups", headers=app.auth("viewer")).json()
+        groups = app.client.get(
+            "/api/v1/inspection-groups", params={"exercise": "true"}, headers=app.auth("viewer")
+        ).json()
+        broadcasts = app.client.get(
+            "/api/v1/broadcasts", params={"limit": 500}, headers=app.auth("viewer")
+        ).json()
+    # the two-person rule in every round: the demo's evacuation order, drafted by its drill
+    # operator, was approved by its second person
+    titles = {s.title for s in scenario.of(sc.BroadcastStep) if s.key}
+    approved = [b for b in broadcasts if b["title"] in titles and b["approved_by"]]
+    assert len(approved) >= 2, [(b["title"], b["status"]) for b in broadcasts]
+    assert {(b["created_by"], b["approved_by"]) for b in approved} == {
+        ("demo-drill", "demo-drill-approver")
+    }
     names = [g["name"] for g in groups]
     assert all(names.count(step.name) == 1 for step in scenario.of(sc.GroupStep))
     # at least two whole rounds (a third may have begun)

@@ -12,15 +12,19 @@ import pytest
 
 from emergency.db import utcnow
 from emergency.runtime import Runtime
-from emergency.scheduler import Scheduler, job_runtime
+from emergency.scheduled import TIMED_JOBS
+from emergency.scheduler import Scheduler
 
-MARKS: list[str] = []
 
-
-def mark(*, path: str, text: str) -> None:
-    """A one-off job: proves it ran in the process that owned the runtime."""
-    assert job_runtime() is not None
+def mark(*, runtime: Runtime, path: str, text: str) -> None:
+    """A one-off job: proves it ran with the runtime of the scheduler that ran it."""
+    assert isinstance(runtime, Runtime)
     Path(path).write_text(text)
+
+
+@pytest.fixture(autouse=True)
+def _mark_is_a_timed_job(monkeypatch):
+    monkeypatch.setitem(TIMED_JOBS, "test.mark", mark)
 
 
 def test_timed_job_survives_restart(database_url, settings_for, tmp_path):
@@ -31,7 +35,7 @@ def test_timed_job_survives_restart(database_url, settings_for, tmp_path):
     adder = Scheduler(runtime, run_jobs=False)
     adder.start()
     adder.run_at(
-        mark,
+        "test.mark",
         utcnow() + timedelta(seconds=1),
         job_id="broadcast-42",
         kwargs={"path": str(target), "text": "sent"},
@@ -56,21 +60,25 @@ def test_timed_job_survives_restart(database_url, settings_for, tmp_path):
 
 def test_cancelled_timed_job_does_not_run(database_url, settings_for, tmp_path):
     runtime = Runtime.build(settings_for(database_url))
-    sched = Scheduler(runtime)
+    sched = Scheduler(runtime, run_jobs=False)  # jobs run below, when asked, not in a thread
     sched.start()
     target = tmp_path / "never.txt"
-    sched.run_at(
-        mark,
-        utcnow() + timedelta(seconds=1),
-        job_id="b-1",
-        kwargs={"path": str(target), "text": "x"},
-    )
+    for job_id, path in (("b-1", target), ("b-2", tmp_path / "b2.txt")):
+        sched.run_at(
+            "test.mark",
+            utcnow() + timedelta(seconds=1),
+            job_id=job_id,
+            kwargs={"path": str(path), "text": "x"},
+        )
     sched.cancel("b-1")
     sched.cancel("b-1")  # twice is harmless
-    time.sleep(2)
-    sched.stop()
-    runtime.close()
+    try:
+        assert sched.run_due(utcnow() + timedelta(minutes=5)) == 1  # b-2 only: it was due
+    finally:
+        sched.stop()
+        runtime.close()
     assert not target.exists()
+    assert (tmp_path / "b2.txt").read_text() == "x"
 
 
 @pytest.mark.redis
@@ -84,7 +92,12 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
 
     client = redis.Redis.from_url(redis_url)
     leader_key = f"{os.environ['TYPHOON_REDIS_PREFIX']}:{LEADER_KEY}"  # this test's own prefix
-    env = {"TYPHOON_DATABASE_URL": database_url, "TYPHOON_REDIS_URL": redis_url}
+    # The lock lives 3 s, not 10: the standby's wait for a killed leader's lock is shorter.
+    env = {
+        "TYPHOON_DATABASE_URL": database_url,
+        "TYPHOON_REDIS_URL": redis_url,
+        "TYPHOON_SCHEDULER_LOCK_TTL": "3",
+    }
 
     def leader(timeout=20.0):
         deadline = time.monotonic() + timeout
@@ -116,38 +129,105 @@ def test_one_active_scheduler_and_failover(database_url, redis_url, tmp_path):
         assert standby.popen.poll() is None
 
 
-def test_schedulers_starting_together_both_get_the_job_table(database_url, tmp_path):
-    """Two schedulers start at once on a new database: the one whose CREATE TABLE meets the
-    other's (not yet committed) table waits, fails with "already exists", and carries on."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
-    import threading
+def test_timed_jobs_are_stored_as_json_naming_a_registered_function(
+    database_url, settings_for, tmp_path
+):
+    """Issue 20.11: the job store keeps a registered name and JSON arguments, never a pickle:
+    write access to the database must not be code execution in the scheduler. A row naming
+    anything else, or holding anything but our JSON, is dropped without running."""
+    import base64
+    import json
+    import pickle
 
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import text
 
-    from emergency.scheduler import _jobstore_url, create_job_table
+    runtime = Runtime.build(settings_for(database_url))
+    adder = Scheduler(runtime, run_jobs=False)
+    adder.start()
+    ran = tmp_path / "ran.txt"
+    when = utcnow() + timedelta(seconds=2)
+    adder.run_at("test.mark", when, job_id="b-json", kwargs={"path": str(ran), "text": "ok"})
+    with pytest.raises(ValueError, match="not a registered timed job"):
+        adder.run_at(os.system, when, job_id="evil", kwargs={})
+    adder.stop()
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, func, job_state FROM scheduled_job")).all()
+    assert [(r.id, r.func) for r in rows] == [("b-json", "test.mark")]
+    state = json.loads(rows[0].job_state)
+    assert state["func"] == "test.mark" and state["kwargs"] == {"path": str(ran), "text": "ok"}
 
-    url = _jobstore_url(database_url)
-    other = SQLAlchemyJobStore(url=url)
-    mine = SQLAlchemyJobStore(url=url)
-    outcome: dict = {}
-    try:
-        with other.engine.connect() as racer:  # the other scheduler, mid-way through its start
-            racer.begin()
-            other.jobs_t.create(racer)
-            thread = threading.Thread(
-                target=lambda: outcome.update(done=create_job_table(mine) is None)
+    # Someone with database access plants two jobs: a pickle that would run code when loaded
+    # (as text: the column holds text), and a JSON row naming a function not registered.
+    planted = tmp_path / "planted.txt"
+    payload = pickle.dumps(_Planted(str(planted)))
+    evil = json.dumps({**state, "id": "evil-json", "func": "os:system", "kwargs": {}})
+    with runtime.db.engine.begin() as conn:
+        for job_id, job_state in (
+            ("evil-pickle", base64.b64encode(payload).decode()),
+            ("evil-json", evil),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO scheduled_job (id, next_run_time, job_state, func) "
+                    "VALUES (:id, 0, :state, 'x')"
+                ),
+                {"id": job_id, "state": job_state},
             )
-            thread.start()
-            thread.join(1.0)
-            assert thread.is_alive(), "the second CREATE TABLE should wait on the first"
-            racer.commit()
-        thread.join(30)
-        assert outcome == {"done": True}
-        engine = create_engine(url)
-        assert inspect(engine).has_table("apscheduler_jobs")
-        engine.dispose()
+    active = Scheduler(runtime)
+    active.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not ran.exists():  # the real job runs
+            assert time.monotonic() < deadline, "the stored job never ran"
+            time.sleep(0.1)
+        deadline = time.monotonic() + 15
+        while True:  # the planted rows are read, refused and removed
+            with runtime.db.engine.connect() as conn:
+                left = set(conn.execute(text("SELECT id FROM scheduled_job")).scalars())
+            if not left & {"evil-pickle", "evil-json"}:
+                break
+            assert time.monotonic() < deadline, f"planted jobs still there: {left}"
+            time.sleep(0.1)
     finally:
-        other.engine.dispose()
-        mine.engine.dispose()
+        active.stop()
+        runtime.close()
+    assert not planted.exists()
+
+
+class _Planted:
+    """Unpickling this writes a file: what a pickled job store would do with a planted row."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path(self.path).write_text, ("code ran",))
+
+
+def test_the_lease_in_the_database_decides_the_active_scheduler(database_url):
+    """Issue 20 item 1: leadership is a row in the database, on its clock (PostgreSQL's now()):
+    the holder renews it, another cannot take it before it expires, and takes it after (or
+    at once when the holder lets it go)."""
+    from emergency.db import Database
+    from emergency.liveness import hold_lease, release_lease
+
+    db = Database(database_url)
+    try:
+
+        def hold(node: str, ttl: float = 60.0) -> tuple[str, str | None]:
+            with db.unit_of_work() as session:
+                return hold_lease(session, node_id=node, ttl=ttl)
+
+        assert hold("a:1:aa") == ("a:1:aa", None)  # the first one takes it
+        assert hold("b:2:bb") == ("a:1:aa", "a:1:aa")  # held: the other stands by
+        assert hold("a:1:aa", ttl=0) == ("a:1:aa", "a:1:aa")  # renewed (for no time at all)
+        assert hold("b:2:bb") == ("b:2:bb", "a:1:aa")  # expired: taken over
+        assert hold("a:1:aa") == ("b:2:bb", "b:2:bb")
+        with db.unit_of_work() as session:
+            release_lease(session, node_id="a:1:aa")  # not its lease: changes nothing
+        assert hold("a:1:aa") == ("b:2:bb", "b:2:bb")
+        with db.unit_of_work() as session:
+            release_lease(session, node_id="b:2:bb")  # a stopping leader lets it go
+        assert hold("a:1:aa") == ("a:1:aa", "b:2:bb")
+    finally:
+        db.dispose()

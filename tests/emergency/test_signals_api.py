@@ -73,6 +73,7 @@ BAD_BODIES = [
 ]
 
 
+@pytest.mark.one_db  # refused by validation before any SQL
 @pytest.mark.parametrize("label,body,code", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(app_server, label, body, code):
     post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "3"})
@@ -91,6 +92,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(app_server, label, body, c
     assert state(app_server) == before
 
 
+@pytest.mark.one_db  # refused by the token check (one lookup by hash)
 @pytest.mark.parametrize(
     "headers,status,code",
     [
@@ -107,6 +109,7 @@ def test_missing_or_wrong_token(app_server, headers, status, code):
     assert state(app_server) == ([], [])
 
 
+@pytest.mark.one_db  # refused by the role check before the handler
 @pytest.mark.parametrize("role", ["viewer", "field", "approver", "liaison"])
 def test_wrong_role_cannot_raise_a_signal(app_server, role):
     r = post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "1"}, role=role)
@@ -115,11 +118,13 @@ def test_wrong_role_cannot_raise_a_signal(app_server, role):
     assert state(app_server) == ([], [])
 
 
+@pytest.mark.one_db  # refused by the token check before the handler
 def test_reads_need_a_token(app_server):
     for path in (f"{URL}/active", URL, "/api/v1/situation"):
         assert app_server.client.get(path).status_code == 401
 
 
+@pytest.mark.one_db  # refused before the body is read
 def test_oversized_body_is_413(app_server):
     r = app_server.client.post(
         URL,
@@ -129,6 +134,7 @@ def test_oversized_body_is_413(app_server):
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.one_db  # no route, no SQL
 def test_unknown_route_is_json_404(app_server):
     r = app_server.client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

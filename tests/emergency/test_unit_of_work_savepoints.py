@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts.dispatch.queue import InProcessQueue
-from alerts.outbox import enqueue_after_commit
+from alerts.dispatch.store import enqueue_after_commit
 from emergency.audit import service as audit_service
 from emergency.audit.models import AuditEntry
 from emergency.db import Database
@@ -58,11 +58,12 @@ def test_events_of_a_savepoint_are_published_after_the_root_commit(db):
             event_service.emit(session, "thing.inside", {"n": 2})
         assert db.bus.published == []  # not committed: no screen may see it yet
         event_service.emit(session, "thing.after", {"n": 3})
-    published = db.bus.published
-    assert [m["type"] for m in published] == ["thing.before", "thing.inside", "thing.after"]
-    assert [m["seq"] for m in published] == list(
-        range(published[0]["seq"], published[0]["seq"] + 3)
-    )
+    with db.session() as session:
+        stored = event_service.events_since(session, 0)
+    assert [m["type"] for m in stored] == ["thing.before", "thing.inside", "thing.after"]
+    assert [m["seq"] for m in stored] == list(range(stored[0]["seq"], stored[0]["seq"] + 3))
+    # One wake-up for the unit of work, naming its last seq: screens read the events.
+    assert db.bus.published == [{"seq": stored[-1]["seq"]}]
 
 
 def test_a_failed_savepoint_keeps_the_rest_of_the_unit(db):
@@ -78,18 +79,29 @@ def test_a_failed_savepoint_keeps_the_rest_of_the_unit(db):
         event_service.emit(session, "thing.changed", {"id": 1})
         with pytest.raises(ValueError), session.begin_nested():
             raise ValueError("a rule action failed")
-    assert [m["type"] for m in db.bus.published] == ["thing.changed"]
+    assert len(db.bus.published) == 1
     with db.session() as session:
+        assert [m["type"] for m in event_service.events_since(session, 0)] == ["thing.changed"]
         assert session.execute(select(func.count()).select_from(Event)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 1
 
 
 def test_a_timed_broadcast_is_scheduled_after_the_root_commit(db):
-    from emergency.broadcasts import service as broadcast_service
+    from alerts.journal import after_commit
 
     ran: list[str] = []
     with db.unit_of_work() as session:
         with session.begin_nested():  # as a rule's broadcast action
-            broadcast_service._after_commit(session, lambda: ran.append("scheduled"))
+            after_commit(session, lambda: ran.append("scheduled"), repaired_by="a test")
         assert ran == []  # the broadcast row is not committed yet
     assert ran == ["scheduled"]
+
+
+def test_an_after_commit_step_runs_never_after_a_rollback(db):
+    from alerts.journal import after_commit
+
+    ran: list[str] = []
+    with pytest.raises(ValueError), db.unit_of_work() as session:
+        after_commit(session, lambda: ran.append("scheduled"))
+        raise ValueError("the request failed")
+    assert ran == []

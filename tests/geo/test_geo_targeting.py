@@ -154,6 +154,8 @@ def test_shared_geometries_are_left_unprepared(zones, path):
     target_mask(lons, lats, geometries=[zones["lianhua"].geometry], area=area)
     zones.zones_of(lons, lats)
     zones.containing(113.54, 22.14)
+    for lon, lat in zip(lons[:50], lats[:50], strict=True):
+        zones.zone_of(lon, lat, kinds=None)
     assert not shapely.is_prepared(area)
     assert not any(shapely.is_prepared(z.geometry) for z in zones)
 

@@ -277,3 +277,17 @@ def test_geo_never_imports_the_application():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in {"emergency", "alerts"}, (path, name)
+
+
+def test_zone_of_one_point_agrees_with_zones_of_many(zones):
+    """zone_of answers one point without arrays (the field report's hot path): the same
+    zone as the vectorised zones_of, inside, outside, on overlaps, for every kind filter."""
+    rng = np.random.default_rng(18)
+    lons = rng.uniform(113.45, 113.62, 3000)
+    lats = rng.uniform(22.05, 22.22, 3000)
+    for kinds in (None, ("community",), "community"):
+        expected = list(zones.zones_of(lons, lats, kinds=kinds))
+        assert [
+            zones.zone_of(x, y, kinds=kinds) for x, y in zip(lons, lats, strict=True)
+        ] == expected
+    assert any(expected)

@@ -75,6 +75,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.one_db  # refused while parsing, before any SQL
 def test_hostile_cap_is_4xx_stores_nothing_fetches_nothing(app_server, bait):
     url, asked = bait
     app_server.token("operator"), app_server.token("viewer")
@@ -94,6 +95,7 @@ def test_hostile_cap_is_4xx_stores_nothing_fetches_nothing(app_server, bait):
     assert asked == []
 
 
+@pytest.mark.one_db  # refused before the body is read
 def test_a_stranger_is_refused_before_the_body_is_read(app_server):
     """No token: 401 whatever the body (too big, wrong type), so an anonymous caller cannot
     make the server read and parse up to the CAP size limit."""

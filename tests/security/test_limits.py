@@ -59,6 +59,7 @@ def test_defaults_are_on():
 # --- sizes -----------------------------------------------------------------------------------
 
 
+@pytest.mark.one_db  # refused before the body is read
 def test_json_body_over_the_request_ceiling_is_413_and_stores_nothing(limited):
     with limited() as app:
         token = field_token(Api(app), app, group_id=group(Api(app))["id"])
@@ -68,6 +69,7 @@ def test_json_body_over_the_request_ceiling_is_413_and_stores_nothing(limited):
         assert count(app, "field_report") == 0 and count(app, "hazard") == 0
 
 
+@pytest.mark.one_db  # refused before the body is read
 def test_webhook_form_over_64_kb_is_413_and_changes_nothing(limited):
     with limited() as app:
         before = count(app, "audit_entry")
@@ -79,6 +81,7 @@ def test_webhook_form_over_64_kb_is_413_and_changes_nothing(limited):
 # --- rates -----------------------------------------------------------------------------------
 
 
+@pytest.mark.one_db  # an in-process limiter
 def test_field_reports_and_photos_are_rate_limited_per_user(limited):
     with limited(TYPHOON_FIELD_RATE_LIMIT="4") as app:
         api = Api(app)
@@ -96,6 +99,7 @@ def test_field_reports_and_photos_are_rate_limited_per_user(limited):
         assert report(app, app.token("viewer"), HAZARD).status_code == 403
 
 
+@pytest.mark.one_db  # an in-process limiter, refused before SQL
 def test_refused_webhook_calls_are_rate_limited_per_address(limited):
     with limited(TYPHOON_WEBHOOK_REFUSAL_LIMIT="3") as app:
         params = {"From": "+85366000001", "Body": "STOP"}
@@ -109,9 +113,9 @@ def test_refused_webhook_calls_are_rate_limited_per_address(limited):
         assert answers == [403, 403, 403]
         after = app.client.post(INBOUND, data=params)
         assert after.status_code == 429 and "Retry-After" in after.headers
-        # from then on even a correctly signed call from that address waits out the minute
-        assert signed(app, INBOUND, params).status_code == 429
         assert count(app, "subscriber") == 0
+        # a correctly signed call from that address is still served (#14 item 7)
+        assert signed(app, INBOUND, params).status_code == 200
 
 
 def test_correctly_signed_webhooks_are_never_throttled(limited):
@@ -121,3 +125,47 @@ def test_correctly_signed_webhooks_are_never_throttled(limited):
             for _ in range(10)
         }
         assert answers == {200}
+
+
+def test_unsigned_calls_never_lock_out_signed_ones(limited):
+    """Thirty unsigned calls, then Twilio's signed ones: the signature is checked first, and a
+    signed call is neither counted nor limited."""
+    with limited(TYPHOON_WEBHOOK_REFUSAL_LIMIT="3") as app:
+        params = {"From": "+85366000001", "Body": "HELP"}
+        refused = [app.client.post(INBOUND, data=params).status_code for _ in range(30)]
+        assert refused == [403] * 3 + [429] * 27
+        assert {signed(app, INBOUND, params).status_code for _ in range(10)} == {200}
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(limited):
+    params = {"From": "+85366000001", "Body": "HELP"}
+
+    def unsigned(forwarded_for: str) -> int:
+        return app.client.post(
+            INBOUND, data=params, headers={"X-Forwarded-For": forwarded_for}
+        ).status_code
+
+    with limited(TYPHOON_WEBHOOK_REFUSAL_LIMIT="3") as app:  # no trusted proxy (the default)
+        answers = [unsigned(f"203.0.113.{n}") for n in range(5)]
+        assert answers == [403, 403, 403, 429, 429]  # one key: the real peer's
+    with limited(TYPHOON_WEBHOOK_REFUSAL_LIMIT="3", TYPHOON_TRUSTED_PROXIES="127.0.0.1") as app:
+        assert [unsigned(f"203.0.113.{n}") for n in range(5)] == [403] * 5  # a key each
+        assert [unsigned("198.51.100.7") for _ in range(4)] == [403, 403, 403, 429]
+
+
+def test_trusted_proxies_setting():
+    from emergency.serving import uvicorn_options
+    from emergency.settings import Settings, load_settings
+
+    default = Settings(TYPHOON_DATABASE_URL="sqlite:///x.db")
+    assert default.trusted_proxies == ()
+    assert uvicorn_options(default)["proxy_headers"] is False
+    two = Settings(
+        TYPHOON_DATABASE_URL="sqlite:///x.db", TYPHOON_TRUSTED_PROXIES="10.0.0.5, 10.1.0.0/16"
+    )
+    assert uvicorn_options(two) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": "10.0.0.5,10.1.0.0/16",
+    }
+    with pytest.raises(Exception, match="TYPHOON_TRUSTED_PROXIES"):
+        load_settings(TYPHOON_DATABASE_URL="sqlite:///x.db", TYPHOON_TRUSTED_PROXIES="proxy.lan")

@@ -21,6 +21,9 @@ PUBLIC = {
     "POST /api/v1/liaison/ack/{token}": "the contact's link token is the capability",
     "POST /webhooks/twilio/status": "X-Twilio-Signature; refusals rate-limited",
     "POST /webhooks/twilio/inbound": "X-Twilio-Signature; refusals rate-limited",
+    "POST /api/v1/auth/login": "name and password are the credentials; rate-limited per address",
+    "POST /api/v1/auth/logout": "ends the cookie's own session, with its CSRF token",
+    "POST /api/v1/auth/password": "the one-time link's token is the capability; rate-limited",
 }
 
 # Reads that take no token: public by design (a route that loses its token check shows here).
@@ -28,6 +31,7 @@ PUBLIC_READS = {
     "GET /",
     "GET /field",
     "GET /field/sw.js",  # pages: they ask for a token themselves
+    "GET /docs",  # the API's documentation (Swagger UI, served from here)
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",  # probes and Prometheus (no personal data)
@@ -36,6 +40,8 @@ PUBLIC_READS = {
     "GET /api/v1/cap/feed.atom",
     "GET /api/v1/liaison/ack/{token}",  # the contact's link token is the capability
     "GET /api/v1/push/vapid-public-key",  # what browsers subscribe with
+    "GET /api/v1/auth/session",  # the session cookie is the credential (401 without)
+    "GET /set-password",  # a page: the one-time token stays in its fragment
 }
 
 # Mutating endpoints that take a token but check the role in the service: the roles refused.
@@ -103,6 +109,7 @@ def test_every_mutating_route_is_accounted_for(routes):
     assert not {name for name, _, route in routes if needs_token(route)} & set(PUBLIC)
 
 
+@pytest.mark.one_db  # refused by the token check before any handler
 def test_no_token_is_401_and_writes_nothing(app_server, routes):
     before = written(app_server)
     answers = {}
@@ -124,6 +131,7 @@ def test_no_token_is_401_and_writes_nothing(app_server, routes):
     assert written(app_server) == before
 
 
+@pytest.mark.one_db  # refused by the role check before any handler
 def test_wrong_role_is_403_and_writes_nothing(app_server, routes):
     tokens = {role.value: app_server.token(role.value) for role in Role}
     before = written(app_server)
@@ -156,6 +164,7 @@ def test_admin_passes_every_role_check(routes):
         assert roles is None or Role.admin.value not in roles or len(roles) == 1, name
 
 
+@pytest.mark.one_db  # a role check
 def test_resident_check_is_refused_to_roles_that_do_not_follow_residents(app_server):
     r = app_server.client.post(
         "/api/v1/vulnerable/residents",
@@ -179,6 +188,7 @@ def test_resident_check_is_refused_to_roles_that_do_not_follow_residents(app_ser
     assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.one_db  # refused by the token check
 def test_every_read_needs_a_token_unless_listed_public(app_server):
     reads = {
         f"GET {route.path_format}": route
@@ -203,6 +213,7 @@ def test_every_read_needs_a_token_unless_listed_public(app_server):
     assert len(reads) - len(PUBLIC_READS) > 30 and not answers, answers
 
 
+@pytest.mark.one_db  # the schema, no SQL
 def test_errors_are_documented_in_openapi(app_server):
     paths = app_server.client.get("/openapi.json").json()["paths"]
     for name, method, route in mutating_routes(app_server.app):

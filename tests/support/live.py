@@ -11,7 +11,12 @@ from websockets.sync.client import connect
 class LiveClient:
     def __init__(self, ws_url: str, token: str, since: int | None = None) -> None:
         query = f"token={token}" + (f"&since={since}" if since is not None else "")
-        self.ws = connect(f"{ws_url}/ws/live?{query}", open_timeout=10, max_size=2**24)
+        # max_queue=None: a test reads only the events it asserts on; with the library's default
+        # (16 frames) a client with more unread stops reading the socket, so close() waited
+        # its 10 s timeout for the server's close frame behind them.
+        self.ws = connect(
+            f"{ws_url}/ws/live?{query}", open_timeout=10, max_size=2**24, max_queue=None
+        )
 
     def next(self, timeout: float = 5.0) -> dict:
         return json.loads(self.ws.recv(timeout=timeout))

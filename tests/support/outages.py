@@ -3,7 +3,8 @@
 - ``OutageProxy``: a TCP proxy in front of a server (PostgreSQL) whose ``outage(seconds)``
   drops every connection and refuses new ones for a while: a "restart" of a server that is
   shared with everything else on the machine, without touching it.
-- ``private_redis()``: a ``redis-server`` of our own on a free port, without persistence,
+- ``redis_server()`` (``RedisServer``: ``stop()``, ``start()``) and ``private_redis()``: a
+  ``redis-server`` of our own on a free port, without persistence,
   that ``restart(down)`` kills and starts again empty (never the shared one at :6379).
 """
 
@@ -102,48 +103,71 @@ def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> Non
         time.sleep(0.05)
 
 
-@contextmanager
-def private_redis() -> Iterator[tuple[str, Callable[[float], None]]]:
-    """Yields ``(url, restart)``; ``restart(down)`` kills the server, waits ``down`` seconds
-    and starts it again, empty. The server is always stopped at the end."""
-    if not shutil.which("redis-server"):
-        raise Unavailable("redis-server is not installed")
-    port = free_port()
+class RedisServer:
+    """A ``redis-server`` of our own on a free port, without persistence: ``stop()`` kills
+    it (nothing listens at its address), ``start()`` starts it again, empty."""
 
-    def launch() -> subprocess.Popen:
+    def __init__(self, *options: str) -> None:
+        if not shutil.which("redis-server"):
+            raise Unavailable("redis-server is not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.options = options
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
         proc = subprocess.Popen(
             [
                 "redis-server",
                 "--port",
-                str(port),
+                str(self.port),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
                 "no",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_until(lambda: redis_answers(port), 10, "redis-server")
+            _wait_until(lambda: redis_answers(self.port), 10, "redis-server")
         except TimeoutError:
             proc.kill()
             proc.wait(10)
             raise
-        return proc
+        self.proc = proc
 
-    state = {"proc": launch()}
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
 
-    def restart(down: float) -> None:
-        state["proc"].kill()
-        state["proc"].wait(10)
+    def restart(self, down: float) -> None:
+        """Kill it, wait ``down`` seconds, start it again, empty."""
+        self.stop()
         time.sleep(down)
-        state["proc"] = launch()
+        self.start()
 
+
+@contextmanager
+def redis_server(*options: str) -> Iterator[RedisServer]:
+    """A private Redis (``RedisServer``), started; always stopped at the end."""
+    server = RedisServer(*options)
+    server.start()
     try:
-        yield f"redis://127.0.0.1:{port}/0", restart
+        yield server
     finally:
-        state["proc"].kill()
-        state["proc"].wait(10)
+        server.stop()
+
+
+@contextmanager
+def private_redis(*options: str) -> Iterator[tuple[str, Callable[[float], None]]]:
+    """Yields ``(url, restart)``; ``restart(down)`` kills the server, waits ``down`` seconds
+    and starts it again, empty. The server is always stopped at the end. ``options``: more
+    redis-server options (e.g. "--aclfile", path)."""
+    with redis_server(*options) as server:
+        yield server.url, server.restart

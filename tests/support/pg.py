@@ -75,3 +75,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def make_role(admin_url: str) -> str:
+    """A login role of this test's own (roles are server-wide: the name carries the pid)."""
+    name = f"{PREFIX}_{os.getpid()}_{uuid.uuid4().hex[:8]}_app"
+    engine = _admin(admin_url)
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'))
+    engine.dispose()
+    return name
+
+
+def as_role(url: str, role: str) -> str:
+    """`url` (of a test database) connecting as `role` instead."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+def drop_role(admin_url: str, role: str) -> None:
+    """Drop a role made by make_role, once the databases it had privileges in are dropped."""
+    engine = _admin(admin_url)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    engine.dispose()

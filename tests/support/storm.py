@@ -4,14 +4,19 @@ benchmarks/bench_faults.py (which runs the long fault run), so there is one faul
 
 - Helpers: service environment, users and subscribers written straight to the database,
   the scheduler's leader and the live workers read from Redis, ``LiveCollector`` (a
-  ``/ws/live`` client reading in a thread), ``audit_verify`` (`typhoon audit verify`).
+  ``/ws/live`` client reading in a thread), ``audit_verify`` (`typhoon audit verify`),
+  ``count_paths`` (every SMS row of the outbox against the provider's messages, per path:
+  broadcast, liaison, escalation), ``duplicate_details`` (what each duplicate's row went
+  through, and when the provider took each copy: the cause is read from it).
 - ``run_faults(database_url, plan, workdir)``: a broadcast to ``plan.recipients`` made and
   approved through the API, sent by workers of which one is killed (SIGKILL) and restarted
   ``plan.kills`` times, while the Twilio-compatible server answers 429 for
   ``plan.throttle_seconds`` and 500 at random, Redis (a private server) restarts empty and
-  PostgreSQL (behind an outage proxy) drops every connection for a while. Returns a
-  ``FaultReport``: lost, duplicates, the bound on duplicates (messages in flight at the
-  kills), durations, and whether the audit chain still verifies.
+  PostgreSQL (behind an outage proxy) drops every connection for a while; meanwhile an
+  operator changes a signal every few seconds (liaison notices by SMS) and critical hazards
+  come in (alarms escalated by SMS to the duty leads). Returns a ``FaultReport``: lost and
+  duplicates per path, the messages in flight at the kills, durations, and whether the audit
+  chain still verifies.
 
 Everything is loopback; every wait is bounded; every process started is stopped.
 """
@@ -32,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import processes
 from tests.support.live import LiveClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,20 +137,39 @@ def leader_pid(redis_url: str) -> int | None:
 
 
 def live_workers(redis_url: str) -> list[str]:
-    from emergency.dispatch.service import WORKERS_KEY
-
-    client = _redis(redis_url)
-    try:
-        key = f"{redis_prefix()}:dispatch:{WORKERS_KEY}"
-        return [m.decode() for m in client.zrangebyscore(key, time.time(), "+inf")]
-    except Exception:
-        return []
-    finally:
-        client.close()
+    """The dispatch workers alive now (this run's prefix)."""
+    return processes.live_workers(redis_url, redis_prefix())
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def report_critical_hazard(api_url: str, token: str, timeout: float = 30.0) -> dict:
+    """A critical hazard reported to the desk: it raises an alarm (escalated by SMS to the duty
+    leads when nobody acknowledges it in time)."""
+    r = httpx.post(
+        f"{api_url}/api/v1/hazards",
+        headers=bearer(token),
+        json={"kind": "fallen_tree", "severity": "critical", "place": "storm"},
+        timeout=timeout,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def alarms_pending(db) -> int:
+    """Open alarms not yet escalated (the escalation job takes them within 15 s)."""
+    from sqlalchemy import func, select
+
+    from emergency.alarms.models import Alarm, AlarmStatus
+
+    with db.session() as session:
+        return session.execute(
+            select(func.count())
+            .select_from(Alarm)
+            .where(Alarm.status == AlarmStatus.open, Alarm.escalated_at.is_(None))
+        ).scalar_one()
 
 
 def post_signal(api_url: str, token: str, level: str | None, timeout: float = 30.0) -> dict:
@@ -203,20 +228,130 @@ def all_completed(db) -> set[int]:
     return {i for i, _ in rows} if rows and all(s == "completed" for _, s in rows) else set()
 
 
-def liaison_sms_expected(db) -> dict[str, int]:
-    """Phone → how many liaison-notice SMS the outbox holds for it (one per notice)."""
-    from sqlalchemy import func, select
+PATHS = ("broadcast", "liaison", "escalation")
+
+
+def path_of(origin: str | None) -> str:
+    """Which outbound path a broadcast is: a liaison notice's SMS, an alarm's escalation to
+    the duty leads, or a broadcast (every other origin)."""
+    return {"liaison": "liaison", "alarm": "escalation"}.get(origin or "", "broadcast")
+
+
+@dataclass
+class PathCount:
+    """One path's SMS: outbox rows against what the provider accepted for them."""
+
+    messages: int = 0  # outbox rows (one SMS each)
+    accepted: int = 0  # messages the provider accepted for those rows, repeats included
+    lost: int = 0  # rows the provider never got (goal 0)
+    duplicates: int = 0  # messages beyond one per row (goal 0)
+
+    def __str__(self) -> str:
+        return f"{self.messages} SMS, lost {self.lost}, duplicates {self.duplicates}"
+
+
+def count_paths(db, received) -> tuple[dict[str, PathCount], int]:
+    """Every SMS row of the outbox matched with the provider's messages by number and text
+    (a broadcast's row takes its text in the row's language, a direct row has its own: a
+    liaison notice's with the contact's link, an alarm escalation's), per path. Returns the
+    counts and how many provider messages match no row at all (goal 0)."""
+    from collections import Counter
+
+    from sqlalchemy import select
 
     from alerts.dispatch.store import B, M
+    from alerts.dispatch.worker import text_for
 
     with db.session() as session:
+        broadcasts = {
+            bid: (path_of(origin), dict(messages or {}))
+            for bid, origin, messages in session.execute(select(B.c.id, B.c.origin, B.c.messages))
+        }
         rows = session.execute(
-            select(M.c.address, func.count())
-            .join(B, B.c.id == M.c.broadcast_id)
-            .where(B.c.origin == "liaison")
-            .group_by(M.c.address)
+            select(M.c.broadcast_id, M.c.address, M.c.language, M.c.body).where(
+                M.c.channel == "sms"
+            )
         ).all()
-    return {address: int(n) for address, n in rows}
+    expected: Counter[tuple[str, str]] = Counter()
+    path: dict[tuple[str, str], str] = {}
+    for broadcast_id, address, language, body in rows:
+        kind, texts = broadcasts[broadcast_id]
+        key = (address, body or text_for(texts, language) or "")
+        expected[key] += 1
+        path[key] = kind
+    got = Counter((m.to, m.body) for m in received)
+    counts = {kind: PathCount() for kind in PATHS}
+    for key, n in expected.items():
+        count = counts[path[key]]
+        count.messages += n
+        count.accepted += got[key]
+        count.lost += max(0, n - got[key])
+        count.duplicates += max(0, got[key] - n)
+    unmatched = sum(n for key, n in got.items() if key not in expected)
+    return counts, unmatched
+
+
+def duplicate_details(db, received, started_at: float) -> list[str]:
+    """One line per SMS the provider took more often than the outbox holds it: its row (id,
+    path, status, attempts, claim, last error, recorded SID) and when the provider took each
+    copy, in seconds after ``started_at`` (a ``time.time()``), to set beside the faults' times
+    and the process logs. Empty when nothing was sent twice."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from alerts.dispatch.store import B, M
+    from alerts.dispatch.worker import text_for
+
+    got = Counter((m.to, m.body) for m in received)
+    twice = {key for key, n in got.items() if n > 1}
+    if not twice:
+        return []
+    with db.session() as session:
+        broadcasts = {
+            bid: (path_of(origin), dict(messages or {}))
+            for bid, origin, messages in session.execute(select(B.c.id, B.c.origin, B.c.messages))
+        }
+        rows = session.execute(
+            select(
+                M.c.id,
+                M.c.broadcast_id,
+                M.c.address,
+                M.c.language,
+                M.c.body,
+                M.c.status,
+                M.c.attempts,
+                M.c.claimed_by,
+                M.c.error_code,
+                M.c.provider_id,
+            ).where(M.c.channel == "sms", M.c.address.in_(sorted({to for to, _ in twice})))
+        ).all()
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        kind, texts = broadcasts[row.broadcast_id]
+        by_key.setdefault(
+            (row.address, row.body or text_for(texts, row.language) or ""), []
+        ).append((kind, row))
+    lines = []
+    for key in sorted(twice):
+        held = by_key.get(key, [])
+        if got[key] <= len(held):
+            continue  # as many rows as copies (e.g. the same text in two broadcasts)
+        copies = ", ".join(
+            f"{m.sid[:14]}… at {m.at - started_at:.1f} s"
+            for m in sorted(received, key=lambda m: m.at)
+            if (m.to, m.body) == key
+        )
+        for kind, row in held or [("unmatched", None)]:
+            what = (
+                f"row {row.id} of broadcast {row.broadcast_id} ({row.status}, "
+                f"{row.attempts} attempts, claimed by {row.claimed_by}, last error "
+                f"{row.error_code}, recorded {str(row.provider_id)[:14]}…)"
+                if row is not None
+                else "no outbox row"
+            )
+            lines.append(f"{kind}: {got[key]} copies of {what}: {copies}")
+    return lines
 
 
 def audit_verify(database_url: str) -> subprocess.CompletedProcess:
@@ -299,6 +434,9 @@ class FaultPlan:
     workers: int = 2
     sms_rate: int = 500  # segments/s across the workers (paces the broadcast over the faults)
     signal_every: float = 3.0  # a signal change through the API this often (audit, events)
+    # A critical hazard reported this often: its alarm goes unacknowledged and is escalated by
+    # SMS to the duty leads (at the alarm job's next run, every 15 s), through the faults.
+    alarm_every: float = 6.0
     timeout: float = 900.0  # the whole run, from the broadcast's creation
 
 
@@ -315,15 +453,21 @@ class FaultReport:
     plan: FaultPlan
     recipients: int = 0
     reached: int = 0  # distinct recipients the provider accepted a message for
-    lost: int = 0  # recipients never reached (goal 0)
-    duplicates: int = 0  # messages beyond the first per recipient (goal 0)
-    in_flight_at_kills: int = 0  # the bound on duplicates
+    lost: int = 0  # SMS never sent, every path (goal 0)
+    duplicates: int = 0  # SMS sent more than once, every path, and any matching no row (goal 0)
+    in_flight_at_kills: int = 0  # claims the killed workers left in `sending`
     failed: int = 0  # rows recorded failed (a permanent error; none expected)
     signals: int = 0  # signal changes the API took during the run (audited, with events)
     signals_refused: int = 0  # … and refused or timed out (the PostgreSQL outage)
-    liaison_sms: int = 0  # SMS the liaison notices of those changes sent (one per contact)
-    liaison_lost: int = 0
-    liaison_duplicates: int = 0
+    alarms: int = 0  # critical hazards reported during the run (each escalated by SMS)
+    alarms_refused: int = 0
+    # SMS per path (broadcast, liaison notices, alarm escalations): outbox rows against what
+    # the provider accepted; `lost` and `duplicates` above are their totals.
+    paths: dict[str, PathCount] = field(default_factory=dict)
+    unmatched: int = 0  # provider messages that match no outbox row (goal 0)
+    # Each SMS sent twice: its row's state and when each copy was taken (duplicate_details).
+    duplicate_lines: list[str] = field(default_factory=list)
+    started_at: float = 0.0  # time.time() once the broadcast was created (faults' origin)
     live_events: int = 0  # events a /ws/live screen received through it all
     live_problems: list[str] = field(default_factory=list)  # gaps, repeats, disorder
     final: dict[str, int] = field(default_factory=dict)
@@ -349,8 +493,11 @@ class FaultReport:
             f"broadcast {self.broadcast_status} in {self.seconds:.1f} s "
             f"(set-up {self.setup_seconds:.1f} s), provider 429s "
             f"{self.provider.get('throttled', 0)}, signal changes {self.signals} "
-            f"(+{self.signals_refused} refused; liaison SMS {self.liaison_sms}, lost "
-            f"{self.liaison_lost}, duplicates {self.liaison_duplicates}), live screen {self.live_events} events "
+            f"(+{self.signals_refused} refused), alarms {self.alarms} "
+            f"(+{self.alarms_refused} refused); SMS per path: "
+            + "; ".join(f"{kind} {count}" for kind, count in self.paths.items())
+            + (f"; {self.unmatched} matching no outbox row" if self.unmatched else "")
+            + f"; live screen {self.live_events} events "
             f"{'in order' if not self.live_problems else 'with PROBLEMS'}; "
             + (self.audit_output.splitlines() or ["audit: no output"])[0]
         )
@@ -402,7 +549,6 @@ def run_faults(
     from alerts.testing import run_twilio_server
     from emergency.db import Database
     from tests.support.outages import OutageProxy, private_redis
-    from tests.support.processes import start, start_api
 
     report = FaultReport(plan=plan, faults=fault_schedule(plan))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -423,17 +569,19 @@ def run_faults(
             TYPHOON_SMS_RATE=plan.sms_rate,
             TYPHOON_CLAIM_TIMEOUT=20,  # reclaims a dead worker's messages after 15-20 s
             TYPHOON_QUEUE_MIN_IDLE=5,
+            # An alarm nobody acknowledged is escalated at the alarm job's next run.
+            TYPHOON_ALARM_ESCALATE_MINUTES=0.01,
         )
         tokens = make_users(database_url, "operator", "approver", "viewer")
         phones = seed_subscribers(database_url, plan.recipients)
         log(f"seeded {len(phones)} subscribers in {time.monotonic() - began:.1f} s")
 
-        api = stack.enter_context(start_api(env, workdir / "api.log"))
+        api = stack.enter_context(processes.start_api(env, workdir / "api.log"))
         screen = LiveCollector(api.ws_url, tokens["viewer"], "screen")
         stack.callback(screen.close)
-        stack.enter_context(start("scheduler", env, workdir / "scheduler.log"))
+        stack.enter_context(processes.start("scheduler", env, workdir / "scheduler.log"))
         workers = [
-            stack.enter_context(start("worker", env, workdir / f"worker-{i}.log"))
+            stack.enter_context(processes.start("worker", env, workdir / f"worker-{i}.log"))
             for i in range(plan.workers)
         ]
         wait_for(lambda: len(live_workers(redis_url)) >= plan.workers, 60, "the workers")
@@ -442,13 +590,13 @@ def run_faults(
 
         twilio.control(error_rate=plan.error_rate)
         created = create_broadcast(api.url, tokens)
-        started = time.monotonic()
+        started, report.started_at = time.monotonic(), time.time()  # the faults' origin
         broadcast_id, report.recipients = created["id"], created["recipients"]
         log(f"broadcast {broadcast_id} to {report.recipients}: {created['status']}")
         pending = list(report.faults)
         kills = 0
         levels = itertools.cycle(SIGNAL_LEVELS)
-        next_signal = time.monotonic()
+        next_signal = next_alarm = time.monotonic()
         status, counts = "", {}
         while True:
             reached = len(twilio.per_recipient) / max(1, report.recipients)
@@ -463,7 +611,7 @@ def run_faults(
                     report.in_flight_at_kills += fault.in_flight
                     kills += 1
                     workers[slot] = stack.enter_context(
-                        start("worker", env, workdir / f"worker-{slot}-{kills}.log")
+                        processes.start("worker", env, workdir / f"worker-{slot}-{kills}.log")
                     )
                 elif fault.kind == "throttle":
                     twilio.control(fail_429_for=plan.throttle_seconds)
@@ -484,6 +632,14 @@ def run_faults(
                     report.signals += 1
                 except httpx.HTTPError:
                     report.signals_refused += 1
+            if plan.alarm_every and time.monotonic() >= next_alarm:
+                # … and critical hazards come in: alarms nobody acknowledges, escalated by SMS.
+                next_alarm = time.monotonic() + plan.alarm_every
+                try:
+                    report_critical_hazard(api.url, tokens["operator"], timeout=10)
+                    report.alarms += 1
+                except httpx.HTTPError:
+                    report.alarms_refused += 1
             status, counts = broadcast_state(db, broadcast_id)
             if not pending and status == "completed":
                 report.finished = True
@@ -493,8 +649,9 @@ def run_faults(
                 break
             time.sleep(0.25)
         report.seconds = time.monotonic() - started
-        if report.finished:  # the liaison notices' SMS too (small broadcasts of their own)
+        if report.finished:  # the liaison notices' and escalations' SMS too (small broadcasts)
             try:
+                wait_for(lambda: alarms_pending(db) == 0, 60, "every alarm escalated")
                 wait_for(lambda: all_completed(db), 120, "every broadcast", interval=0.5)
             except TimeoutError as exc:
                 report.note = str(exc)
@@ -507,19 +664,19 @@ def run_faults(
         report.live_problems += screen.problems()
         report.broadcast_status, report.final = status, counts
         report.provider = twilio.stats()
-        received = dict(twilio.per_recipient)
-        liaison = liaison_sms_expected(db)
-    # every process stopped, the fake, Redis and the proxy closed
-    report.reached = sum(1 for p in phones if received.get(p))
-    report.lost = len(phones) - report.reached
-    # The broadcast's recipients only: the liaison contacts get one SMS per signal change.
-    report.duplicates = sum(received[p] - 1 for p in phones if received.get(p, 0) > 1)
+    # Every process stopped, the fake, Redis and the proxy closed: nothing can be sent any more.
+    received = list(twilio.received)
+    report.reached = len({m.to for m in received} & set(phones))
+    report.paths, report.unmatched = count_paths(db, received)
+    report.duplicate_lines = duplicate_details(db, received, report.started_at)
+    db.dispose()
+    report.lost = sum(count.lost for count in report.paths.values())
+    report.duplicates = sum(c.duplicates for c in report.paths.values()) + report.unmatched
     report.failed = report.final.get("failed", 0)
-    report.liaison_sms = sum(received.get(p, 0) for p in liaison)
-    report.liaison_lost = sum(max(0, n - received.get(p, 0)) for p, n in liaison.items())
-    report.liaison_duplicates = sum(max(0, received.get(p, 0) - n) for p, n in liaison.items())
     verified = audit_verify(database_url)
     report.audit_ok = verified.returncode == 0
     report.audit_output = (verified.stdout + verified.stderr).strip()
     log(report.summary())
+    for line in report.duplicate_lines:  # beside the faults' times logged above
+        log(f"sent twice: {line}")
     return report

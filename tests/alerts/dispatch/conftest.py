@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from alerts.dispatch import store
-from alerts.dispatch.queue import InProcessQueue
+from alerts.dispatch.queue import MessageQueue
 from alerts.dispatch.worker import Worker
 from alerts.providers.twilio import TwilioProvider
 from alerts.testing import run_twilio_server
@@ -72,7 +72,7 @@ def finished(db, broadcast_id: int) -> Callable[[], bool]:
 
 def run_worker(
     db,
-    queue: InProcessQueue,
+    queue: MessageQueue,
     providers: Mapping[str, Any],
     *,
     until: Callable[[], bool],
@@ -86,11 +86,12 @@ def run_worker(
     options.setdefault("concurrency", 100)
 
     async def main() -> Worker:
+        worker_id = f"test-worker-{next(_ids)}"
         worker = Worker(
             unit_of_work=unit_of_work or db.unit_of_work,
-            consumer=queue.consumer(),
+            consumer=queue.consumer(worker_id),
             providers=providers,
-            worker_id=f"test-worker-{next(_ids)}",
+            worker_id=worker_id,
             **options,
         )
         await worker.start()

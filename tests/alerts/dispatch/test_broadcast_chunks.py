@@ -13,6 +13,7 @@ from sqlalchemy import select
 from alerts.broadcasts import service as core
 from alerts.dispatch.progress import ProgressTracker, tick
 from alerts.dispatch.queue import InProcessQueue
+from alerts.journal import RecordingJournal
 from alerts.models import Broadcast, Message, PushSubscription
 from alerts.subscribers import service as subscriber_service
 from geo.zones import load_zones
@@ -25,17 +26,6 @@ ZONES_DIR = Path(__file__).resolve().parents[3] / "config" / "zones"
 @pytest.fixture(scope="module")
 def zones():
     return load_zones(ZONES_DIR)
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-
-    def emit(self, session, type, data) -> None:
-        self.events.append((type, data))
-
-    def audit(self, session, **entry) -> None:
-        pass
 
 
 def create(db, zones, queue, **kw) -> core.Created:
@@ -70,7 +60,7 @@ def rows(db, broadcast_id) -> list[Message]:
 
 def progress(db, tracker, journal) -> None:
     with db.unit_of_work() as session:
-        tick(session, tracker=tracker, emit=journal.emit, audit=journal.audit)
+        tick(session, tracker=tracker, journal=journal)
 
 
 def test_bigger_than_a_chunk_every_recipient_written_once_and_sent_once(
@@ -92,7 +82,7 @@ def test_bigger_than_a_chunk_every_recipient_written_once_and_sent_once(
 
     # Those are sent; with nothing left queued the broadcast is still not completed.
     run_worker(db, queue, {"sms": twilio_provider(twilio)}, until=finished(db, bid))
-    tracker, journal = ProgressTracker(), Journal()
+    tracker, journal = ProgressTracker(), RecordingJournal()
     progress(db, tracker, journal)
     assert broadcast(db, bid).status == "sending"
     assert "broadcast.completed" not in [t for t, _ in journal.events]

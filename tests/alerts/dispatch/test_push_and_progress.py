@@ -11,6 +11,7 @@ from alerts.dispatch.progress import ProgressTracker, tick
 from alerts.dispatch.queue import InProcessQueue
 from alerts.dispatch.store import M, P
 from alerts.dispatch.testing import TEXTS, seed_broadcast, seed_push_broadcast
+from alerts.journal import RecordingJournal
 from alerts.providers.webpush import WebPushProvider, generate_vapid_keys
 from alerts.testing import run_push_endpoint
 from tests.alerts.dispatch.conftest import counts, finished, run_worker
@@ -45,24 +46,12 @@ def test_push_is_received_decrypted_and_a_gone_subscription_is_removed(db):
     assert failed == (gone["endpoint"], "410")
 
 
-class Journal:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.audits: list[dict] = []
-
-    def emit(self, session, type, data) -> None:
-        self.events.append((type, data))
-
-    def audit(self, session, **entry) -> None:
-        self.audits.append(entry)
-
-
 def test_progress_counts_rate_eta_and_exactly_one_completion(db):
     from sqlalchemy import update
 
     with db.unit_of_work() as session:
         seeded = seed_broadcast(session, count=100, expect=False)
-    journal, tracker = Journal(), ProgressTracker()
+    journal, tracker = RecordingJournal(), ProgressTracker()
 
     def settle(n: int) -> None:
         with db.unit_of_work() as session:
@@ -72,7 +61,7 @@ def test_progress_counts_rate_eta_and_exactly_one_completion(db):
 
     def run_tick(now: float) -> list[dict]:
         with db.unit_of_work() as session:
-            return tick(session, tracker=tracker, emit=journal.emit, audit=journal.audit, now=now)
+            return tick(session, tracker=tracker, journal=journal, now=now)
 
     [first] = run_tick(100.0)
     assert first["counts"] == {
@@ -107,11 +96,9 @@ def test_progress_counts_rate_eta_and_exactly_one_completion(db):
         ).one()
     assert status == "completed" and completed_at is not None
     # a second emitter (a scheduler taking over) racing on the same state completes nothing
-    other = Journal()
+    other = RecordingJournal()
     with db.unit_of_work() as session:
         from alerts.dispatch.progress import _complete
 
-        assert not _complete(
-            session, seeded.broadcast_id, journal.events[-2][1], emit=other.emit, audit=other.audit
-        )
+        assert not _complete(session, seeded.broadcast_id, journal.events[-2][1], other)
     assert other.events == [] and other.audits == []

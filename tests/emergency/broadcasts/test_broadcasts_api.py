@@ -17,6 +17,7 @@ from tests.emergency.broadcasts.factories import (
     XIAOHENGQIN,
     seed,
 )
+from tests.support.waits import wait_for
 
 URL = "/api/v1/broadcasts"
 
@@ -95,6 +96,7 @@ def test_preview_warns_when_the_eta_is_beyond_the_sender_queue(alerts_settings):
         assert any("more than the 10.0 h a sender can queue" in w for w in p["warnings"])
 
 
+@pytest.mark.one_db  # template rendering
 def test_template_preview_and_missing_or_unknown_variables(alerts_app):
     app = alerts_app
     ok = app.client.post(
@@ -108,7 +110,12 @@ def test_template_preview_and_missing_or_unknown_variables(alerts_app):
     )
     assert ok.status_code == 200, ok.text
     assert "22:00" in ok.json()["languages"]["en"]["text"]
-    assert ok.json()["template"] == {"id": "stay_indoors_signal8", "preapproved": True}
+    assert ok.json()["template"] == {
+        "id": "stay_indoors_signal8",
+        "preapproved": True,
+        "priority": "emergency",
+    }
+    assert ok.json()["priority"] == "emergency"
     bad = app.client.post(
         f"{URL}/preview",
         headers=app.auth("operator"),
@@ -133,6 +140,9 @@ def test_template_preview_and_missing_or_unknown_variables(alerts_app):
     assert {"stay_indoors_signal8", "evacuation_order", "signal_lowered", "exercise_notice"} <= {
         t["id"] for t in listed
     }
+    titles = {t["id"]: t["title"] for t in listed}  # per language: the dashboard's
+    assert titles["evacuation_order"]["zh-Hant"] == "區域撤離令"
+    assert titles["evacuation_order"]["en"] == "Evacuation order for a zone"
 
 
 def test_broadcast_to_a_zone_writes_one_outbox_row_per_person_in_their_language(alerts_app):
@@ -380,8 +390,14 @@ BAD = [
     ),
     (
         "unknown field",
-        {"messages": TEXTS, "zones": ["lianhua"], "priority": 1},
+        {"messages": TEXTS, "zones": ["lianhua"], "urgency": 1},
         "unknown_field",
+        "urgency",
+    ),
+    (
+        "unknown priority",
+        {"messages": TEXTS, "zones": ["lianhua"], "priority": "urgent"},
+        "invalid_input",
         "priority",
     ),
     (
@@ -423,13 +439,14 @@ BAD = [
     (
         "too long",
         {"messages": {**TEXTS, "en": "x" * 1700}, "zones": ["lianhua"]},
-        "invalid_broadcast",
-        "at most 1600",
+        "text_too_long",
+        "messages.en: 1700 characters; at most 1600",
     ),
     ("not json", b'{"messages": ', "malformed_json", "JSON"),
 ]
 
 
+@pytest.mark.one_db  # refused by validation before any SQL
 @pytest.mark.parametrize("label,body,code,words", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_a_4xx_and_stores_nothing(alerts_app, label, body, code, words):
     app = alerts_app
@@ -449,6 +466,7 @@ def test_bad_input_is_a_4xx_and_stores_nothing(alerts_app, label, body, code, wo
         assert session.execute(select(func.count()).select_from(Message)).scalar_one() == 0
 
 
+@pytest.mark.one_db  # role checks
 def test_roles(alerts_app):
     app = alerts_app
     body = {"messages": TEXTS, "zones": ["lianhua"]}
@@ -484,11 +502,22 @@ def test_rules_entry_point_preapproved_and_idempotent(alerts_app):
     with app.db.unit_of_work() as session:
         again = service.create_broadcast(session, **kwargs)
     assert again.id == first.id
-    assert (first.status, first.approved_by, first.recipients) == ("sending", "rule:signal8", 1200)
+    assert (first.status, first.approved_by) == ("sending", "rule:signal8")
     assert first.title == "Signal No. 8 — stay indoors"
     assert "22:00" in first.messages["en"]
+    # started from its first chunk (issue 18); the rest and the count come after the commit
+    assert 0 < first.recipients <= 1200
+
+    def counted() -> Broadcast | None:
+        with app.db.session() as session:
+            b = session.get(Broadcast, first.id)
+            return b if b and b.audience_complete and b.recipients == 1200 else None
+
+    wait_for(counted, what="the rest of the outbox, and the count")
     assert len(outbox(app, first.id)) == 1200
-    assert len(queued_ids(app)) == 1200
+    queued: list[int] = []
+    wait_for(lambda: queued.extend(queued_ids(app)) or len(queued) >= 1200, what="all queued")
+    assert len(queued) == 1200
     with app.db.session() as session:
         assert session.execute(select(func.count()).select_from(Broadcast)).scalar_one() == 1
     # A template that is not pre-approved cannot skip the second person.
@@ -527,6 +556,7 @@ def test_events_on_the_live_stream(alerts_app):
         types = [
             e.type
             for e in session.execute(select(Event).order_by(Event.seq)).scalars()
-            if e.type.startswith("broadcast.")
+            # progress comes from the periodic job whenever it runs: not this test's business
+            if e.type.startswith("broadcast.") and e.type != "broadcast.progress"
         ]
     assert types == ["broadcast.created", "broadcast.started", "broadcast.cancelled"]

@@ -38,6 +38,7 @@ def test_no_demo_subscribers_when_twilio_would_text_them(database_url, settings_
         TWILIO_ACCOUNT_SID="AC" + "1" * 32,
         TWILIO_AUTH_TOKEN="t",
         TWILIO_FROM_NUMBER="+15005550006",
+        TYPHOON_PUBLIC_URL="https://typhoon.hengqin.example",  # real Twilio: a real address
     )
     db = Database(database_url)
     try:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from alerts.models import Subscriber
 from emergency.audit.models import AuditEntry
 from emergency.db import Database
-from tests.emergency.test_cli_and_settings import typhoon
+from tests.support.cli import typhoon
 
 CSV = (
     "\ufeffphone,language,lat,lon,name,zone,channels,tags\n"  # Excel's BOM

@@ -15,14 +15,15 @@ from alerts.broadcasts import service as core
 from alerts.dispatch.progress import ProgressTracker, tick
 from alerts.models import Broadcast
 from alerts.testing import run_twilio_server
-from emergency.audit import service as audit_service
 from emergency.broadcasts import scheduled as broadcast_jobs
 from emergency.broadcasts import service as broadcast_service
 from emergency.events import service as event_service
+from emergency.journal import JOURNAL
 from tests.alerts.dispatch.conftest import finished, run_worker, twilio_provider
 from tests.emergency.broadcasts.factories import TEXTS, XIAOHENGQIN, seed
 from tests.emergency.broadcasts.test_broadcasts_api import outbox, post, zones_of
 from tests.support import server
+from tests.support.waits import wait_for
 
 N = 250
 
@@ -80,7 +81,7 @@ def send_all(app, twilio, broadcast_id) -> None:
 def progress_tick(app) -> None:
     tracker = ProgressTracker()
     with app.db.unit_of_work() as session:
-        tick(session, tracker=tracker, emit=event_service.emit, audit=audit_service.record)
+        tick(session, tracker=tracker, journal=JOURNAL)
 
 
 def start(app) -> dict:
@@ -162,3 +163,74 @@ def test_cancelling_mid_way_stops_the_chunks(app, no_after_commit_writer):
     with app.db.session() as session:
         assert core.incomplete_audiences(session) == []
         assert session.execute(select(Broadcast.status)).scalar_one() == "cancelled"
+
+
+# --- a pre-approved broadcast starts before it is counted (issue 18) ---------------------------
+
+
+def start_preapproved(app) -> Broadcast:
+    """What the signal No. 8 rule does: a pre-approved template to a zone, sent at once."""
+    seed(app.db, zones_of(app), N, at=XIAOHENGQIN)
+    with app.db.unit_of_work() as session:
+        return broadcast_service.create_broadcast(
+            session,
+            template="stay_indoors_signal8",
+            variables={"issued_at": "22:00"},
+            zones=["xiaohengqin"],
+            channels=["sms", "push"],
+            actor="rule:signal8",
+            origin="rule:signal8",
+            idempotency_key="signal8-run-1",
+            preapproved_by="rule:signal8",
+            runtime=runtime_of(app),
+        )
+
+
+def counted_events(app, broadcast_id: int) -> list[dict]:
+    with app.db.session() as session:
+        return [
+            e["data"]
+            for e in event_service.events_since(session, 0)
+            if e["type"] == "broadcast.counted" and e["data"]["id"] == broadcast_id
+        ]
+
+
+def test_a_preapproved_broadcast_starts_from_a_first_chunk_and_is_counted_after_the_commit(
+    app, monkeypatch
+):
+    monkeypatch.setattr(  # the process stops right after the commit: nothing after it ran
+        broadcast_service, "finish_audience_soon", lambda runtime, bid, count=False: None
+    )
+    b = start_preapproved(app)
+    # the commit holds the first chunk (found with a LIMIT query), queued; not yet counted
+    assert (b.status, b.recipients, b.audience_complete) == ("sending", 30, False)
+    assert len(outbox(app, b.id)) == 30
+    assert counted_events(app, b.id) == []
+    broadcast_service.count_audience(runtime_of(app), b.id)  # what runs after the commit
+    counted = broadcast(app, b.id)
+    assert (counted.recipients, sum(counted.by_language.values())) == (N, N)
+    [event] = counted_events(app, b.id)
+    assert (event["recipients"], event["status"]) == (N, "sending")
+    # the periodic job writes the rest; the outbox's own count agrees
+    assert broadcast_jobs.finish_audiences(runtime=runtime_of(app)) == N - 30
+    done = broadcast(app, b.id)
+    assert (done.audience_complete, done.recipients) == (True, N)
+    # a count that comes after the outbox is complete tells what the rows say
+    broadcast_service.count_audience(runtime_of(app), b.id)
+    assert [e["recipients"] for e in counted_events(app, b.id)] == [N, N]
+    # a cancelled broadcast is not counted
+    app.client.post(f"/api/v1/broadcasts/{b.id}/cancel", headers=app.auth("operator"))
+    broadcast_service.count_audience(runtime_of(app), b.id)
+    assert len(counted_events(app, b.id)) == 2
+
+
+def test_after_the_commit_threads_count_the_audience_and_write_the_rest(app, twilio):
+    b = start_preapproved(app)
+    wait_for(
+        lambda: counted_events(app, b.id) and broadcast(app, b.id).audience_complete,
+        what="the count and the rest of the outbox",
+    )
+    assert counted_events(app, b.id)[0]["recipients"] == N
+    assert len(outbox(app, b.id)) == N and broadcast(app, b.id).recipients == N
+    send_all(app, twilio, b.id)
+    assert len(twilio.per_recipient) == N and set(twilio.per_recipient.values()) == {1}

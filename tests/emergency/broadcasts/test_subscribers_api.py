@@ -4,12 +4,15 @@ rate-limited), push recipients of a broadcast, and removing a subscription that 
 
 from __future__ import annotations
 
+import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from alerts.models import Message, PushSubscription
+from alerts.models import Message, PushSubscription, PushVapidKey
 from alerts.providers.webpush import vapid_public_key_of
 from alerts.subscribers import service as subscriber_service
 from alerts.testing.push_endpoint import run_push_endpoint
+from emergency.keys import SecretKeyMismatch, cipher
 from tests.emergency.broadcasts.factories import LIANHUA, TAIPA, TEXTS, XIAOHENGQIN, seed
 from tests.emergency.broadcasts.test_broadcasts_api import outbox, post, zones_of
 from tests.support import server
@@ -101,8 +104,57 @@ def test_vapid_key_is_generated_once_and_kept_across_restarts(alerts_settings):
     with server.run(settings, embedded_worker=False) as second:
         assert second.client.get("/api/v1/push/vapid-public-key").json()["public_key"] == key
         with second.db.unit_of_work() as session:
-            private, public = subscriber_service.vapid_keys(session)
+            private, public = subscriber_service.vapid_keys(session, cipher=cipher(settings))
         assert public == key == vapid_public_key_of(private)
+        # The database holds the private key encrypted with a key kept outside it (issue 20.11).
+        with second.db.session() as session:
+            stored = session.get(PushVapidKey, 1).private_key
+        assert stored.startswith("fernet:") and private not in stored
+        other = settings.model_copy(update={"secret_key": SecretStr("another deployment's")})
+        with second.db.session() as session, pytest.raises(SecretKeyMismatch):
+            subscriber_service.vapid_keys(session, cipher=cipher(other))
+
+
+def test_a_process_with_another_secret_key_still_sends_sms(alerts_settings, caplog):
+    """A process whose TYPHOON_SECRET_KEY differs cannot read the stored VAPID key: it says so
+    and sends no push, but its SMS (and the reconciler's look-ups) are not held up by it."""
+    import asyncio
+
+    from alerts.providers import close_providers
+    from alerts.providers.twilio import TwilioProvider
+    from emergency.dispatch.service import build_dispatch_providers
+    from emergency.runtime import Runtime
+
+    settings = alerts_settings()
+    with server.run(settings, embedded_worker=False) as app:
+        assert app.client.get("/api/v1/push/vapid-public-key").status_code == 200
+    other = Runtime.build(
+        settings.model_copy(update={"secret_key": SecretStr("another deployment's")})
+    )
+    try:
+        providers = build_dispatch_providers(other)
+        assert isinstance(providers["sms"], TwilioProvider)
+        assert type(providers["push"]).__name__ == "ConsoleProvider"
+        asyncio.run(close_providers(providers))
+    finally:
+        other.close()
+    assert any("web push is not sent from this process" in r.getMessage() for r in caplog.records)
+
+
+def test_a_plaintext_vapid_key_of_an_earlier_version_is_encrypted_when_read(alerts_settings):
+    from alerts.providers.webpush import generate_vapid_keys
+
+    settings = alerts_settings()
+    private, public = generate_vapid_keys()
+    with server.run(settings, embedded_worker=False) as app:
+        with app.db.unit_of_work() as session:
+            session.add(PushVapidKey(id=1, private_key=private, public_key=public))
+        assert app.client.get("/api/v1/push/vapid-public-key").json()["public_key"] == public
+        with app.db.session() as session:
+            stored = session.get(PushVapidKey, 1).private_key
+        assert stored.startswith("fernet:") and private not in stored
+        with app.db.session() as session:
+            assert subscriber_service.vapid_keys(session, cipher=cipher(settings))[0] == private
 
 
 def test_configured_vapid_key_wins(alerts_settings):
@@ -221,7 +273,7 @@ def test_push_subscription_input_is_checked(alerts_app):
         assert r.json()["error"]["code"] == code and words in r.json()["error"]["message"]
     staff = app.client.post(
         PUSH,
-        headers=app.auth("field"),
+        headers=app.auth("liaison"),
         json={"subscription": good, "language": "en", "exercise": True},
     )
     assert staff.status_code == 201 and staff.json()["exercise"] is True

@@ -1,5 +1,5 @@
 """CAP 1.2 out: every signal change becomes one of our alerts (Alert, then Updates referencing
-the previous one, a Cancel when lowered), schema-valid, one <info> per language, with the
+the previous one, an all-clear Update when lowered), schema-valid, one <info> per language, with the
 area of our zones; the Atom feed is valid Atom (tests/data/atom/atom.rng) with valid CAP
 entries, public, with ETags; our own alert posted back round-trips."""
 
@@ -48,7 +48,7 @@ def assert_valid_cap(data: bytes):
     return parse_cap(data)
 
 
-def test_signal_changes_publish_alert_update_cancel(app_server):
+def test_signal_changes_publish_alert_update_all_clear(app_server):
     first = set_signal(app_server, "3")
     assert len(first["published"]) == 1
     set_signal(app_server, "8NE")
@@ -59,7 +59,7 @@ def test_signal_changes_publish_alert_update_cancel(app_server):
         ("Alert", "3"),
         ("Update", "8NE"),
         ("Update", "8SE"),
-        ("Cancel", None),
+        ("Update", None),  # lowered: an all-clear, not a Cancel (which means "in error")
     ]
     alerts = [assert_valid_cap(alert_xml(app_server, r["identifier"])) for r in rows]
     for previous, alert in zip(alerts, alerts[1:], strict=False):
@@ -74,8 +74,10 @@ def test_signal_changes_publish_alert_update_cancel(app_server):
             lat, lon = area.polygons[0][0]
             assert 22.0 < lat < 22.2 and 113.4 < lon < 113.6  # lat first, in Hengqin
     assert alerts[1].infos[3].event_code("SIGNAL") == "SMG:tropical_cyclone:8NE"
-    assert alerts[1].infos[3].headline == "Gale or Storm Signal No. 8 Northeast"
-    assert alerts[3].infos[0].event_code("SIGNAL") == "SMG:tropical_cyclone:8SE"
+    assert alerts[1].infos[3].headline == "Macau: Gale or Storm Signal No. 8 Northeast"
+    assert alerts[3].infos[0].event_code("SIGNAL") == "SMG:tropical_cyclone"
+    assert alerts[3].infos[3].headline == "Macau: Gale or Storm Signal No. 8 Southeast lowered"
+    assert alerts[3].infos[3].response_types == ["AllClear"]
     assert b"+08:00</sent>" in alert_xml(app_server, rows[0]["identifier"])
 
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from alerts.dispatch.store import enqueue_after_commit
 from alerts.dispatch.testing import seed_broadcast
-from alerts.outbox import enqueue_after_commit
 from alerts.testing import run_twilio_server
 from tests.support import server
 from tests.support.live import LiveClient
@@ -32,7 +32,11 @@ def test_progress_on_the_live_stream_and_one_completion(database_url, settings_f
         TWILIO_API_BASE_URL=twilio.base_url,
         TYPHOON_SMS_RATE=400,  # 1,200 messages take about three seconds
     )
-    with server.run(settings) as app, LiveClient(app.ws_url, app.token("viewer")) as live:
+    background = dict(embedded_worker=True, embedded_scheduler=True)  # what this test is about
+    with (
+        server.run(settings, **background) as app,
+        LiveClient(app.ws_url, app.token("viewer")) as live,
+    ):
         assert live.next()["type"] == "snapshot"
         runtime = app.app.state.runtime
         with app.db.unit_of_work() as session:  # what start_sending leaves behind
@@ -50,17 +54,21 @@ def test_progress_on_the_live_stream_and_one_completion(database_url, settings_f
             elif event["type"] == "broadcast.completed":
                 completed.append(event)
         assert completed, "no broadcast.completed"
-        # nothing more for this broadcast: completion is announced once
-        extra = []
-        end = time.monotonic() + 2.5
-        while time.monotonic() < end:
-            try:
-                event = live.next_event(timeout=max(0.05, end - time.monotonic()))
-            except TimeoutError:
-                break
-            if event["data"].get("id") == seeded.broadcast_id:
-                extra.append(event["type"])
-        assert extra == []
+    # The app has stopped (its worker and scheduler with it): every event it emitted is in
+    # the event table, and completion was announced once.
+    from emergency.db import Database
+    from emergency.events import service as event_service
+
+    db = Database(database_url)
+    with db.session() as session:
+        stored = [
+            e["type"]
+            for e in event_service.events_since(session, 0)
+            if e["data"].get("id") == seeded.broadcast_id
+        ]
+    db.dispose()
+    assert stored.count("broadcast.completed") == 1
+    assert stored[-1] == "broadcast.completed"  # nothing after it
     sending = [(t, d) for t, d in progress if d["counts"]["queued"] + d["counts"]["sending"]]
     span = sending[-1][0] - sending[0][0]
     assert span > 1.5 and len(sending) / span >= 2.5, (len(sending), span)
@@ -74,7 +82,15 @@ def test_progress_on_the_live_stream_and_one_completion(database_url, settings_f
         "cancelled": 0,
         "total": 1200,
     }
+
+    # The rate shown is the rate achieved: under the ceiling, and what the counts show (a
+    # loaded machine sends slower than the ceiling; the figure must say so, not the setting).
+    def sent(data: dict) -> int:
+        return data["counts"]["sent"] + data["counts"]["failed"]
+
+    observed = (sent(sending[-1][1]) - sent(sending[0][1])) / span
     middle = sending[len(sending) // 2][1]
-    assert 250 <= middle["rate"] <= 420 and middle["eta_seconds"] is not None
+    assert middle["rate"] <= 420 and middle["eta_seconds"] is not None
+    assert 0.5 * observed <= middle["rate"] <= 1.5 * observed, (middle["rate"], observed)
     assert completed[0]["data"]["counts"]["sent"] == 1200
     assert twilio.stats()["created"] == 1200 and twilio.stats()["duplicates"] == 0

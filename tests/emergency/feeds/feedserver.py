@@ -21,6 +21,7 @@ class FeedServer:
         self.documents: dict[str, bytes] = {}  # path -> CAP alert
         self.requests: list[tuple[str, int]] = []  # (path, status)
         self.raw: bytes | None = None  # serve this instead of the feed (a broken feed)
+        self.document_etags = True  # linked documents carry an ETag (and answer 304)
         self._server: ThreadingHTTPServer | None = None
 
     # --- content ---------------------------------------------------------------------
@@ -56,6 +57,31 @@ class FeedServer:
         with self.lock:
             self.feed, self.etag = feed, f'"{hashlib.sha1(feed).hexdigest()[:16]}"'
 
+    def publish_rss(self, linked: dict[str, bytes]) -> None:
+        """The feed is now an RSS 2.0 channel (as SMG publishes its CAP index) whose items
+        link to these CAP documents (newest first)."""
+        items = []
+        for name, alert in linked.items():
+            path = f"/alerts/{name}.xml"
+            with self.lock:
+                self.documents[path] = alert
+            items.append(
+                f"<item><title>{name}</title><link>{self.base}{path}</link>"
+                f"<guid>{self.base}{path}</guid></item>"
+            )
+        feed = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            "<title>test CAP index</title><link>http://example.org/</link>"
+            "<description>test</description>" + "".join(reversed(items)) + "</channel></rss>"
+        ).encode()
+        with self.lock:
+            self.feed, self.etag = feed, f'"{hashlib.sha1(feed).hexdigest()[:16]}"'
+
+    def rewrite(self, name: str, alert: bytes) -> None:
+        """The same URL, another document (an agency rewriting one URL per warning type)."""
+        with self.lock:
+            self.documents[f"/alerts/{name}.xml"] = alert
+
     def statuses(self, path="/feed.atom") -> list[int]:
         with self.lock:
             return [status for p, status in self.requests if p == path]
@@ -75,7 +101,14 @@ class FeedServer:
                         else:
                             status, body, etag = 200, owner.feed, owner.etag
                     elif self.path in owner.documents:
-                        status, body, etag = 200, owner.documents[self.path], None
+                        body = owner.documents[self.path]
+                        etag = None
+                        if owner.document_etags:
+                            etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+                        if etag and self.headers.get("If-None-Match") == etag:
+                            status, body = 304, b""
+                        else:
+                            status = 200
                     else:
                         status, body, etag = 404, b"", None
                     owner.requests.append((self.path, status))

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import server
+from tests.conftest import app_fixture, build_settings
 
 LIANHUA = (22.140, 113.540)  # a point in the Lianhua community (GEOGRAPHY.md)
 XIAOHENGQIN = (22.115, 113.525)
 GUANGZHOU = (23.13, 113.26)  # far outside the operating area
 
 
-@pytest.fixture
-def app(database_url, settings_for, tmp_path):
-    """The real app on a free port, photos under a temporary TYPHOON_DATA_DIR."""
-    settings = settings_for(database_url, TYPHOON_DATA_DIR=str(tmp_path / "data"))
-    with server.run(settings) as running:
-        yield running
+# `app`: the real app on a free port, photos under a temporary TYPHOON_DATA_DIR (emptied
+# between tests like the database).
+app = app_fixture("app", lambda request, url, data: build_settings(url, TYPHOON_DATA_DIR=str(data)))
 
 
 class Api:

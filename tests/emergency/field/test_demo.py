@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emergency import demo
-from emergency.db import Database
+from emergency.runtime import Runtime
 from emergency.situation import service as situation_service
 
 
@@ -11,18 +11,22 @@ def test_demo_loads_idempotently(database_url, settings_for, tmp_path):
     from emergency.catalogue import load_catalogue
 
     settings = settings_for(database_url, TYPHOON_DATA_DIR=str(tmp_path))
-    db = Database(database_url)
+    runtime = Runtime.build(settings, role="cli")
     try:
-        demo.load(db, settings)
-        demo.load(db, settings)
-        with db.session() as session:
-            sit = situation_service.build(
-                session, catalogue=load_catalogue(settings.config_dir / "signals.yaml")
-            )
+        demo.load(runtime)
+        demo.load(runtime)
+        with runtime.db.session() as session:
+            catalogue = load_catalogue(settings.config_dir / "signals.yaml")
+            sit = situation_service.build(session, catalogue=catalogue)
+            drill = situation_service.build(session, catalogue=catalogue, exercise=True)
     finally:
-        db.dispose()
+        runtime.close()
     assert sit["crews"]["crews"] == 11 and sit["crews"]["people"] == 661
     assert sit["field"]["inspections"]["groups"] == 6
-    assert sit["field"]["hazards"]["open"] == 4
-    assert sit["vulnerable"]["total"] == 5
-    assert sit["facilities"]["total"] == 6 and sit["evacuation"]["shelters"]["open"] == 2
+    assert sit["vulnerable"]["total"] == 5 and sit["facilities"]["total"] == 6
+    # The demo's hazards (one critical: an alarm) and open shelters are a drill's, never real
+    # figures, alarms or escalation SMS.
+    assert sit["field"]["hazards"]["open"] == 0 and sit["alarms"]["totals"]["active"] == 0
+    assert drill["field"]["hazards"]["open"] == 4 and drill["alarms"]["items"]
+    assert sit["evacuation"]["shelters"]["open"] == 0
+    assert drill["evacuation"]["shelters"]["open"] == 2

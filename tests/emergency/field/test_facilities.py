@@ -153,9 +153,10 @@ def test_replicas_starting_together_both_load_the_reference_data(database_url):
 
     from sqlmodel import Session, func, select
 
+    from emergency.config import ConfigSet
     from emergency.db import Database
     from emergency.facilities.models import Facility
-    from emergency.field.startup import load_reference_data
+    from emergency.startup import seed_reference_data
 
     first, second = Database(database_url), Database(database_url)
     config = load_facilities(DEFAULT_CONFIG_DIR / "facilities.yaml")
@@ -165,7 +166,7 @@ def test_replicas_starting_together_both_load_the_reference_data(database_url):
             facility_service.sync(racer, config=config)  # flushed, not committed
             thread = threading.Thread(
                 target=lambda: result.update(
-                    created=load_reference_data(second, DEFAULT_CONFIG_DIR)
+                    created=seed_reference_data(second, ConfigSet(DEFAULT_CONFIG_DIR))
                 )
             )
             thread.start()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
 from tests.emergency.field.factories import group
+from tests.support.cli import typhoon
 
 zxingcpp = pytest.importorskip("zxingcpp")
 
@@ -44,16 +42,6 @@ def test_link_comes_with_a_qr_code_that_opens_the_form(api, app):
     assert app.client.get("/field").status_code == 200
 
 
-def typhoon(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "emergency", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
-
-
 def test_cli_prints_the_link_and_writes_a_printable_qr(database_url, tmp_path):
     from emergency.auth import service as auth_service
     from emergency.db import Database
@@ -75,6 +63,7 @@ def test_cli_prints_the_link_and_writes_a_printable_qr(database_url, tmp_path):
         db.dispose()
 
 
+@pytest.mark.one_db  # argument checks of the CLI
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -97,3 +86,21 @@ def test_cli_bad_input_is_named_and_creates_nobody(database_url, args, says):
     with db.session() as session:
         assert session.exec(select(func.count()).select_from(User)).one() == before
     db.dispose()
+
+
+def test_links_are_listed_without_tokens_and_a_revoked_one_stops_at_once(api, app):
+    g = group(api)
+    link = api.ok(
+        api.post("/api/v1/field/links", {"label": "Lost phone", "group_id": g["id"]}), 201
+    )
+    bearer = {"Authorization": f"Bearer {token_of(link['url'])}"}
+    assert app.client.get("/api/v1/field/context", headers=bearer).status_code == 200
+    [listed] = api.ok(api.get("/api/v1/field/links", role="operator"))
+    assert listed["label"] == "Lost phone" and listed["active"] and listed["group_id"] == g["id"]
+    assert "token" not in listed
+    assert api.get("/api/v1/field/links", role="viewer").status_code == 403
+    revoked = api.ok(api.post(f"/api/v1/field/links/{listed['user_id']}/revoke"))
+    assert revoked["active"] is False
+    assert app.client.get("/api/v1/field/context", headers=bearer).status_code == 401
+    assert api.ok(api.post(f"/api/v1/field/links/{listed['user_id']}/revoke")) == revoked
+    assert api.post("/api/v1/field/links/99999/revoke").status_code == 404

@@ -251,3 +251,53 @@ def test_field_token_on_operator_endpoints_is_403(api, app, team, method, path, 
     assert r.status_code == 403, r.text
     assert r.json()["error"]["code"] == "forbidden"
     assert last_seq(app) == seq
+
+
+def test_each_events_totals_are_the_situations_after_it(api, app, team):
+    """The hot path counts in the statement that writes (issue 18: the hazard's INSERT reads
+    the hazards before it and adds itself; the report's result UPDATE reads the other reports
+    and adds itself): each event's totals are what the situation says right after it, from
+    the first hazard on, a drill's apart, an overdue one (its due time already past) too."""
+    _, token = team
+    hazard = {"kind": "hazard", "lat": LIANHUA[0], "lon": LIANHUA[1]}
+    sent = [
+        {**hazard, "hazard_kind": "fallen_tree", "severity": "high"},
+        {**hazard, "hazard_kind": "flooding", "severity": "low"},
+        {**hazard, "hazard_kind": "flooding", "severity": "low", "exercise": True},
+        {"kind": "help", "people": 2, "lat": LIANHUA[0], "lon": LIANHUA[1]},
+        {**hazard, "hazard_kind": "loose_object", "severity": "medium"},
+    ]
+    for body in sent:
+        since = last_seq(app)
+        answer = report(app, token, body, key())
+        assert answer.status_code == 201, answer.text
+        drill = bool(body.get("exercise"))
+        field = api.ok(api.get("/api/v1/situation", params={"exercise": str(drill).lower()}))[
+            "field"
+        ]
+        created = events_of(app, "field_report.created", since)
+        assert len(created) == 1
+        assert created[0]["data"]["totals"] == {
+            "reports": field["reports"],
+            "reports_total": field["reports_total"],
+        }
+        if body["kind"] == "hazard":
+            (hazard_event,) = [
+                e for e in events_of(app, "inspection.updated", since) if e["data"].get("hazard")
+            ]
+            assert hazard_event["data"]["totals"] == {"hazards": field["hazards"]}
+    since = last_seq(app)
+    overdue = api.post(
+        "/api/v1/hazards",
+        {
+            "kind": "flooding",
+            "severity": "low",
+            "place": "Lotus Bridge approach",
+            "due_at": "2020-01-01T00:00:00+08:00",
+        },
+    )
+    assert overdue.status_code == 201, overdue.text
+    field = api.ok(api.get("/api/v1/situation"))["field"]
+    (last,) = [e for e in events_of(app, "inspection.updated", since) if e["data"].get("hazard")]
+    assert last["data"]["totals"] == {"hazards": field["hazards"]}
+    assert field["hazards"]["overdue"] == 1 and field["hazards"]["open"] == 4

@@ -25,9 +25,7 @@ def test_operator_decision_after_the_rule_fired_wins(app_server, api: Api):
     assert api.facilities()["lotus_bridge"] == "closing"
     # The duty operator decides to keep the Lotus Bridge open (e.g. the storm veered away).
     set_bridge(api, "open", "kept open: gusts below the bridge limit")
-    # The signals' liaison SMS are sent meanwhile by the embedded worker: wait for quiet, as a
-    # write landing between the job's read and its write fails it on SQLite (busy snapshot).
-    api.settle()
+    api.settle()  # the signals' liaison SMS sent: nothing else is going on
     runtime = app_server.app.state.runtime
     later = utcnow() + timedelta(hours=2)
     with LiveClient(app_server.ws_url, app_server.token("viewer")) as live:

@@ -33,18 +33,18 @@ def test_mainland_typhoon_sets_response_level_highest_wins(app_server, api: Api)
     api.signal("orange", source="ZHUHAI", kind="typhoon")
     assert response(api) == "II"
     body = api.signal("red", source="ZHUHAI", kind="typhoon")
-    assert response(api) == "I"
-    [shelters] = [
-        a for a in by_rule(body["actions"], "zhuhai_typhoon_red") if a["do"] == "shelters"
-    ]
+    # Level I is a command decision: the red rule opens the shelters and asks; II stays.
+    assert response(api) == "II"
+    shelters, prompt = by_rule(body["actions"], "zhuhai_typhoon_red")
     assert shelters["status"] == "done" and shelters["summary"] == "5 shelters opened"
+    assert prompt["do"] == "prompt" and "level I" in prompt["summary"]
     # Lowering recomputes from the rules that still hold.
     api.signal("orange", source="ZHUHAI", kind="typhoon")
     assert response(api) == "II"
     api.signal(None, source="ZHUHAI", kind="typhoon")
     assert response(api) is None
     history = api.get("/api/v1/signals?source=HENGQIN")
-    assert [h["level"] for h in reversed(history)] == ["III", "II", "I", "II", None]
+    assert [h["level"] for h in reversed(history)] == ["III", "II", None]
     assert all(h["origin"] == "rule" for h in history)
 
 
@@ -52,10 +52,12 @@ def test_rules_never_go_below_a_persons_response_level(app_server, api: Api):
     api.signal("II", source="HENGQIN", kind="response_level")  # the commander decides
     api.signal("yellow", source="ZHUHAI", kind="typhoon")  # asks III: lower, ignored
     assert response(api) == "II"
-    api.signal("red", source="ZHUHAI", kind="typhoon")  # asks I: higher, applied
-    assert response(api) == "I"
-    api.signal(None, source="ZHUHAI", kind="typhoon")  # back to the person's II
+    api.signal("orange", source="ZHUHAI", kind="typhoon")  # asks II: the same
+    api.signal("red", source="ZHUHAI", kind="typhoon")  # asks the person about I
     assert response(api) == "II"
+    api.signal("I", source="HENGQIN", kind="response_level")  # the commander decides I
+    api.signal(None, source="ZHUHAI", kind="typhoon")  # the rules never undo it
+    assert response(api) == "I"
     api.signal(None, source="HENGQIN", kind="response_level")  # the commander stands down
     api.signal("yellow", source="ZHUHAI", kind="typhoon")
     assert response(api) == "III"
@@ -66,22 +68,29 @@ def test_storm_surge_opens_shelters_and_orders_evacuation_once(app_server, api: 
     runs = by_rule(body["actions"], "flooding_evacuation")
     assert [(a["do"], a["status"]) for a in runs][:3] == [
         ("shelters", "done"),
-        ("evacuate", "done"),
-        ("broadcast", runs[2]["status"]),
+        ("evacuate", "done"),  # the order and its broadcast: one action
+        ("liaison", "done"),
     ]
-    assert runs[1]["summary"] == "mandatory evacuation of north_shore_works"
+    broadcast_id = runs[1]["result"]["broadcast_id"]
+    assert runs[1]["summary"].startswith(
+        f"mandatory evacuation of north_shore_works; broadcast #{broadcast_id} ("
+    )
     orders = api.get("/api/v1/evacuation/orders")
-    assert [(o["zone_id"], o["level"], o["origin"]) for o in orders] == [
-        ("north_shore_works", "mandatory", "rule:flooding_evacuation")
+    assert [(o["zone_id"], o["level"], o["origin"], o["broadcast_id"]) for o in orders] == [
+        ("north_shore_works", "mandatory", "rule:flooding_evacuation", broadcast_id)
     ]
+    broadcast = api.get(f"/api/v1/broadcasts/{broadcast_id}")
+    assert broadcast["origin"] == "rule:flooding_evacuation" and broadcast["approved_by"] is None
+    assert broadcast["zones"] == ["north_shore_works"] and not broadcast["exercise"]
+    assert "EVACUATION ORDER" in broadcast["messages"]["en"]
     shelters = api.get("/api/v1/shelters")
     assert all(s["is_open"] for s in shelters)
-    # Worse water, or a black rainstorm as well: the rule already holds, nothing more.
+    # Worse water, or Zhuhai's red rainstorm as well: the rule already holds, nothing more.
     assert api.signal("red", source="SMG", kind="storm_surge")["actions"] == []
-    assert api.signal("black", source="SMG", kind="rainstorm")["actions"] == []
-    # Water down, the rainstorm still black: still holds.
+    assert api.signal("red", source="ZHUHAI", kind="rainstorm")["actions"] == []
+    # Water down, the rainstorm still red: still holds.
     assert api.signal(None, source="SMG", kind="storm_surge")["actions"] == []
-    body = api.signal("yellow", source="SMG", kind="rainstorm")
+    body = api.signal("yellow", source="ZHUHAI", kind="rainstorm")
     [prompt] = by_rule(body["actions"], "flooding_evacuation", phase="off")
     assert prompt["do"] == "prompt" and "lift the evacuation" in prompt["summary"]
     assert len(api.get("/api/v1/evacuation/orders")) == 1  # lifting is a decision
@@ -131,7 +140,7 @@ def test_preview_plans_without_writing(app_server, api: Api):
     # The list form, replacing the state in force: No. 3 gone, its rule would stop.
     r = api.post(
         "/api/v1/rules/preview",
-        {"signals": ["SMG:rainstorm:black"], "replace": True},
+        {"signals": ["ZHUHAI:rainstorm:red"], "replace": True},
         role="viewer",
     )
     plan = r.json()
@@ -198,6 +207,9 @@ def test_rules_list_and_journal(app_server, api: Api):
         "zhuhai_typhoon_yellow",
         "zhuhai_typhoon_orange",
         "zhuhai_typhoon_red",
+        "smg_rainstorm",
+        "smg_rainstorm_red",
+        "smg_rainstorm_black",
         "flooding_evacuation",
     ]
     assert rules["smg_tc_3"]["active"] and rules["smg_tc_3"]["activation"] == 1
@@ -336,7 +348,7 @@ def test_duplicate_rule_id_and_shipped_file(tmp_path):
         load_rules(rules, known=known)
     assert f"{rules}:8: rules[1].id: rule id 'r1' is used twice" in str(info.value)
     shipped = load_rules(ROOT / "config" / "rules.yaml", known=known)
-    assert len(shipped.rules) == 6
+    assert len(shipped.rules) == 9
 
 
 def test_a_bad_rule_file_stops_the_start(tmp_path, database_url, settings_for):
@@ -379,4 +391,4 @@ def test_concurrent_changes_neither_deadlock_nor_run_twice(app_server, api: Api)
         "flooding_evacuation",
     }
     assert all(v["activation"] == 1 for v in api.rules().values() if v["active"])
-    assert response(api) == "I"
+    assert response(api) == "II"  # the person's II; level I is never the rules'.

@@ -26,7 +26,10 @@ export class LiveStream {
   url() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const since = this.lastSeq === null ? "" : `&since=${this.lastSeq}`;
-    return `${proto}://${location.host}/ws/live?token=${encodeURIComponent(this.token)}${since}`;
+    // Signed in with a password, the session cookie goes with the request; a kiosk names its token.
+    const token = this.token ? `token=${encodeURIComponent(this.token)}` : "";
+    const query = [token, since.slice(1)].filter(Boolean).join("&");
+    return `${proto}://${location.host}/ws/live${query ? "?" + query : ""}`;
   }
 
   open() {

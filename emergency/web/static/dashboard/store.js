@@ -8,11 +8,14 @@ export const state = {
   drill: new Map(),         // the same for a drill's (exercise) levels: never on the real tiles
   broadcasts: new Map(),    // id → broadcast with counts, rate, eta
   series: new Map(),        // broadcast id → [{t, done, delivered, rate}]
+  counted: new Map(),       // broadcast id → its counts already in the snapshot's message totals
   hazards: new Map(),       // id → hazard (open ones on the map)
   groups: new Map(),        // inspection group id → group (with open trip position)
   reports: [],              // latest field reports, newest first
   liaison: [],              // liaison notices, newest first
   prompts: new Map(),       // open operator prompts from the rules (id → prompt)
+  alarms: new Map(),        // alarms not closed (id → alarm): help requests, critical hazards
+  drillAlarms: new Map(),   // the same raised in a drill: shown apart, marked EXERCISE
   log: [],                  // {seq, type, at, data}, newest first
   lastEventAt: 0,
   catalogue: [],
@@ -50,8 +53,19 @@ export function applySnapshot(data) {
   state.drill.clear();
   for (const s of state.situation.exercise_signals || []) state.drill.set(`${s.source}:${s.kind}`, { ...s });
   const bs = state.situation.broadcasts;
-  for (const b of Array.isArray(bs) ? bs : [...((bs && bs.recent) || []), ...((bs && bs.active) || []), ...((bs && bs.items) || [])]) mergeBroadcast(b);
+  // The snapshot's totals hold every message up to now: what a screen knew of a broadcast is
+  // in them, and so are the counts of the broadcasts the snapshot lists.
+  state.counted.clear();
+  for (const b of state.broadcasts.values()) state.counted.set(b.id, { ...(b.counts || {}) });
+  for (const b of Array.isArray(bs) ? bs : [...((bs && bs.recent) || []), ...((bs && bs.active) || []), ...((bs && bs.items) || [])]) {
+    const merged = mergeBroadcast(b);
+    if (merged) state.counted.set(merged.id, { ...(merged.counts || {}) });
+  }
   for (const h of listOf(state.situation.field && state.situation.field.open_hazards)) state.hazards.set(h.id, h);
+  if (state.situation.alarms) {
+    state.alarms.clear();
+    for (const a of listOf(state.situation.alarms)) state.alarms.set(a.id, a);
+  }
   const li = state.situation.liaison;
   if (li) {
     // the snapshot has the latest few notices; keep what events told us about them
@@ -89,6 +103,13 @@ export function mergeBroadcast(obj, at) {
   const next = { ...prev, ...obj };
   if (obj.counts || prev.counts) next.counts = { ...(prev.counts || {}), ...(obj.counts || {}) };
   state.broadcasts.set(obj.id, next);
+  if (!state.counted.has(obj.id)) {
+    // newer than the snapshot: none of its messages are in the totals yet; an older one seen
+    // first now: its messages so far are (only what it does from now on is added)
+    const totals = messageSection().totals;
+    const newer = !totals || Number(obj.id) > (totals.last_broadcast_id || 0);
+    state.counted.set(obj.id, newer ? {} : { ...(next.counts || {}) });
+  }
   if (next.counts) {
     const c = next.counts;
     const done = (c.sent || 0) + (c.delivered || 0) + (c.failed || 0);
@@ -106,15 +127,27 @@ export function mergeBroadcast(obj, at) {
   return next;
 }
 
-export function messageTotals() {
+function messageSection() {
   const section = state.situation && state.situation.broadcasts;
-  const totals = section && !Array.isArray(section) && (section.totals || section.counts);
-  if (totals && state.broadcasts.size === 0) return totals;
-  if (state.broadcasts.size === 0) return null;
-  const sum = { sent: 0, delivered: 0, failed: 0, queued: 0 };
+  return section && !Array.isArray(section) ? section : {};
+}
+
+const MESSAGE_KEYS = ["queued", "sending", "sent", "delivered", "failed", "cancelled"];
+
+/** Every real message by status: the snapshot's totals (all broadcasts, from the server) plus
+ * what broadcasts did since, from their events. Events carry a broadcast's whole counts, so
+ * adding (counts now − counts already in the totals) never counts a message twice. */
+export function messageTotals() {
+  const base = messageSection().totals;
+  if (!base) return null;
+  const sum = {};
+  for (const k of MESSAGE_KEYS) sum[k] = base[k] || 0;
   for (const b of state.broadcasts.values()) {
+    // a drill's SMS never count (nor one whose kind is not known yet: it is fetched)
+    if (b.exercise !== false) continue;
     const c = b.counts || {};
-    for (const k of Object.keys(sum)) sum[k] += c[k] || 0;
+    const already = state.counted.get(b.id) || {};
+    for (const k of MESSAGE_KEYS) sum[k] += (c[k] || 0) - (already[k] || 0);
   }
   return sum;
 }
@@ -196,17 +229,45 @@ const handlers = {
     if (d.report) { state.reports.unshift(d.report); state.reports.length = Math.min(state.reports.length, 50); }
     return ["counters", "field"];
   },
+  "alarm.raised"(d) { return alarmEvent(d, true); },
+  "alarm.updated"(d) { return alarmEvent(d, false); },
   "prompt.created"(d) { if (d.status === "open" || !d.status) state.prompts.set(d.id, d); return ["prompts"]; },
   "prompt.resolved"(d) { state.prompts.delete(d.id); return ["prompts"]; },
   "rule.fired"() { return null; },
   "feed.stale"(d) { return feedEvent(d); },
   "feed.recovered"(d) { return feedEvent(d); },
   "rule.action_run"() { return null; },
+  // workers sending without Redis: the event carries the whole list (the snapshot's too)
+  "dispatch.degraded"(d) { state.situation.dispatch = { degraded_workers: d.degraded_workers || [] }; return ["dispatch"]; },
+  "dispatch.recovered"(d) { state.situation.dispatch = { degraded_workers: d.degraded_workers || [] }; return ["dispatch"]; },
   "vulnerable.updated"(d) {
     if (d.totals) state.situation.vulnerable = d.totals;
     return ["counters", "field"];
   },
 };
+
+let alarmRaised = () => {};
+/** Called with each alarm raised while this screen is open (the sound). */
+export function onAlarmRaised(fn) { alarmRaised = fn; }
+
+export function putAlarm(a) {
+  const map = a.exercise ? state.drillAlarms : state.alarms;  // a drill's never sounds as real
+  if (a.status === "closed") map.delete(a.id);
+  else map.set(a.id, { ...(map.get(a.id) || {}), ...a });
+}
+
+function alarmEvent(d, raised) {
+  const a = d && d.alarm;
+  if (!a) return null;
+  putAlarm(a);
+  if (d.totals && !a.exercise) section("alarms", { items: [] }).totals = d.totals;
+  if (raised && !a.exercise) alarmRaised(a);
+  return ["alarms", "map", "broadcasts"];
+}
+
+let eventSeen = () => {};
+/** Called with the type of every event applied (the work screens reload what changed). */
+export function onEvent(fn) { eventSeen = fn; }
 
 function feedEvent(d) {
   if (!d || !d.id) return null;
@@ -226,7 +287,7 @@ function broadcastEvent(type, d, at) {
   if (!known || !known.created_by) {
     if (type === "broadcast.progress" && !(known && known.status)) b.status = "sending";
     if (!asked.has(b.id)) { asked.add(b.id); fetchMissing(b.id); }
-  }
+  } else if (type === "broadcast.updated") fetchMissing(b.id);  // its texts changed: the approver reads the new ones
   const status = { "broadcast.approved": null, "broadcast.cancelled": "cancelled", "broadcast.completed": "completed", "broadcast.rejected": "rejected" }[type];
   if (status && !b.status) b.status = status;
   if (type === "broadcast.progress" && !b.counts) {
@@ -266,6 +327,13 @@ function liaisonEvent(type, d, at) {
   return null;
 }
 
+// Events about a drill's field records (`"exercise": true`, emergency.drills): they never
+// change the real panels, which show the real situation only. The log still lists them.
+const DRILL_APART = new Set([
+  "crew.updated", "evacuation.updated", "shelter.updated", "inspection.updated",
+  "help_request.updated", "field_report.created", "vulnerable.updated", "liaison.logged",
+]);
+
 /** Apply one event (unless it is already in the snapshot); returns whether it was known. */
 export function applyEvent(msg, { replayed = false } = {}) {
   state.lastEventAt = Date.now();
@@ -276,6 +344,7 @@ export function applyEvent(msg, { replayed = false } = {}) {
   }
   if (replayed) return true;
   const d = msg.data || {};
+  if (d.exercise === true && DRILL_APART.has(msg.type)) return true;
   let sections = null;
   if (handlers[msg.type]) sections = handlers[msg.type](d);
   else if (msg.type.startsWith("broadcast.")) sections = broadcastEvent(msg.type, d, msg.at);
@@ -284,5 +353,6 @@ export function applyEvent(msg, { replayed = false } = {}) {
     if (!sections) return false;
   } else return false;
   if (sections) touch(...sections);
+  eventSeen(msg.type);
   return true;
 }

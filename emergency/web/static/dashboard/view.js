@@ -1,9 +1,10 @@
 // Rendering of each dashboard section from `state`. Each renders "—" where its data is not
 // there yet, so a domain that is not deployed leaves a quiet panel, not a broken page.
 import { h, $ } from "./dom.js";
-import { t, word, pick, fmtNum, fmtTime, fmtDuration, lang } from "./i18n.js";
+import { t, word, pick, fmtNum, fmtTime, fmtDuration, lang, LANGS, LANG_LABEL } from "./i18n.js";
 import { state, levelInfo, listOf, messageTotals } from "./store.js";
 import { rateChart } from "./chart.js";
+import { editable } from "./actions.js";
 
 const DASH = "—";
 const GROUPS = [
@@ -12,11 +13,13 @@ const GROUPS = [
   { id: "response", title: "response", kinds: [["HENGQIN", "response_level"]] },
 ];
 
+/** Black or white, whichever reads better on `color` (WCAG contrast ratio). */
 function textOn(color) {
   if (!color) return "#e2e8f0";
   const n = parseInt(color.slice(1), 16);
-  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111827" : "#ffffff";
+  const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const lum = 0.2126 * lin((n >> 16) & 255) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000000" : "#ffffff";
 }
 
 function kindInfo(source, kind) {
@@ -60,13 +63,13 @@ function renderDrill() {
   if (!box) return;
   const items = [...state.drill.values()];
   box.hidden = !items.length;
-  const word = t("exercise").toUpperCase();
   box.replaceChildren(
-    h("strong", null, word === "EXERCISE" ? word : `${word} · EXERCISE`),
+    h("strong", null, t("exercise").toUpperCase()),
     ...items.map((s) => {
       const info = levelInfo(s.source, s.kind, s.level);
+      const k = kindInfo(s.source, s.kind);
       return h("span", { class: "drill-level", "data-signal": `${s.source}:${s.kind}` },
-        `${s.source}: ${pick((info && info.short) || s.names, s.level)}`);
+        `${k ? pick(k.names) : s.kind}: ${pick((info && info.short) || s.names, s.level)}`);
     }),
   );
 }
@@ -83,13 +86,17 @@ function renderFeeds() {
 
 /** Shrink a level name until it fits its tile: "Sinal n.º 8 NE" must never lose its "8 NE". */
 export function fitLevels() {
+  // On the wall nothing goes under 24 px (read from 4 m): a name still too long wraps.
+  const least = document.body.classList.contains("wall") ? 22 : 12;
   for (const el of document.querySelectorAll("#signals .tile-level")) {
     el.style.fontSize = "";
+    el.style.whiteSpace = "";
     let size = parseFloat(getComputedStyle(el).fontSize);
-    while (el.scrollWidth > el.clientWidth + 1 && size > 12) {
+    while (el.scrollWidth > el.clientWidth + 1 && size > least) {
       size -= 1;
       el.style.fontSize = `${size}px`;
     }
+    if (el.scrollWidth > el.clientWidth + 1) el.style.whiteSpace = "normal";
   }
 }
 
@@ -134,9 +141,14 @@ export function counterValues() {
   ];
 }
 
+// The figures the command post reports upward; the wall shows these only.
+const WALL_FIGURES = ["c_sent", "c_delivered", "c_groups", "c_person_trips", "c_vehicle_trips", "c_evacuated", "c_crews", "c_crew_people"];
+
 export function renderCounters() {
   const box = $("#counters .grid");
-  box.replaceChildren(...counterValues().map(([key, value, cls, of]) =>
+  const wall = document.body.classList.contains("wall");
+  const values = counterValues().filter(([key]) => !wall || WALL_FIGURES.includes(key));
+  box.replaceChildren(...values.map(([key, value, cls, of]) =>
     h("div", { class: `counter ${cls}`, "data-counter": key },
       h("div", { class: "value" }, value === null || value === undefined ? DASH : fmtNum(value),
         of ? h("small", null, ` / ${fmtNum(of)}`) : null),
@@ -147,13 +159,23 @@ export function renderCounters() {
 const ACTIVE = ["sending", "scheduled", "awaiting_approval", "approved", "queued"];
 
 export function sortedBroadcasts() {
+  // in progress first, then the real ones: a replay's drill broadcasts (one every minute or
+  // so) never push a real evacuation broadcast's result out of the list
   return [...state.broadcasts.values()].sort((a, b) =>
-    (ACTIVE.includes(b.status) - ACTIVE.includes(a.status)) || (Number(b.id) - Number(a.id)));
+    (ACTIVE.includes(b.status) - ACTIVE.includes(a.status)) || (Number(Boolean(a.exercise)) - Number(Boolean(b.exercise)))
+    || (Number(b.id) - Number(a.id)));
 }
 
-function snippet(b) {
+/** A broadcast's text in one line, without a drill's EXERCISE mark in front (its chip says
+ * it): otherwise every drill row reads the same as far as the line shows. */
+function snippet(b, ctx) {
   const msgs = b.messages || {};
-  return msgs[lang()] || b.title || msgs["zh-Hant"] || msgs.en || Object.values(msgs)[0] || "";
+  let text = msgs[lang()] || b.title || msgs["zh-Hant"] || msgs.en || Object.values(msgs)[0] || "";
+  if (b.exercise) {
+    const mark = Object.values(ctx.boot.exercise_marks || {}).find((m) => m && text.startsWith(m));
+    if (mark) text = text.slice(mark.length).trim();
+  }
+  return text;
 }
 
 function progressBar(b) {
@@ -161,12 +183,29 @@ function progressBar(b) {
   const total = Math.max(b.recipients || 0, (c.queued || 0) + (c.sending || 0) + (c.sent || 0) + (c.delivered || 0) + (c.failed || 0) + (c.cancelled || 0), 1);
   const part = (n, cls) => h("span", { class: cls, style: { width: `${(100 * (n || 0)) / total}%` } });
   const done = (c.sent || 0) + (c.delivered || 0) + (c.failed || 0);
-  return h("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": done, "data-done": done, "data-total": total },
+  return h("div", { class: "progress", role: "progressbar", "aria-label": t("broadcast_n", { id: b.id }), "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": done, "data-done": done, "data-total": total },
     part(c.delivered, "p-delivered"), part(c.sent, "p-sent"), part(c.failed, "p-failed"));
 }
 
+const PERSONAL = ["liaison", "alarm"];
+
+/** Drill traffic in one line: broadcasts, liaison notices and alarms of the exercise. */
+function renderDrillLine(wall) {
+  const el = $("#drill-line");
+  const active = (b) => ACTIVE.includes(b.status) || b.status === "completed";
+  const b = [...state.broadcasts.values()].filter((x) => x.exercise && active(x)).length;
+  const n = state.liaison.filter((x) => x.exercise && x.status !== "acknowledged").length;
+  const a = state.drillAlarms.size;
+  el.hidden = !wall || !(b || n || a);
+  el.textContent = t("drill_line", { b: fmtNum(b), n: fmtNum(n), a: fmtNum(a) });
+}
+
 export function renderBroadcasts(ctx) {
-  const list = sortedBroadcasts().slice(0, 6);
+  const wall = document.body.classList.contains("wall");
+  renderDrillLine(wall);
+  // On the wall, real broadcasts first and only: a drill never pushes a real one out of view.
+  // (SMS to a few named people, liaison notices and alarm escalations, are not public warnings.)
+  const list = sortedBroadcasts().filter((b) => !wall || !(b.exercise || PERSONAL.includes(b.origin))).slice(0, 6);
   const box = $("#broadcasts .list");
   if (!list.length) { box.replaceChildren(h("p", { class: "empty" }, state.situation && "broadcasts" in state.situation ? t("no_broadcasts") : DASH)); }
   else box.replaceChildren(...list.map((b) => {
@@ -180,7 +219,8 @@ export function renderBroadcasts(ctx) {
         h("b", null, `#${b.id}`), " ",
         h("span", { class: "chip" }, t(`st_${b.status}`)),
         b.exercise ? h("span", { class: "chip ex" }, t("exercise")) : null,
-        h("span", { class: "bc-text" }, snippet(b)),
+        priorityChip(b),
+        h("span", { class: "bc-text" }, snippet(b, ctx)),
         h("span", { class: "pct" }, total ? `${pct}%` : "")),
       progressBar(b),
       h("div", { class: "bc-nums" },
@@ -188,6 +228,8 @@ export function renderBroadcasts(ctx) {
         h("span", { class: "n-delivered" }, ` ✓ ${fmtNum(c.delivered || 0)}`),
         h("span", { class: "n-failed" }, ` ✗ ${fmtNum(c.failed || 0)}`),
         rateText(b),
+        b.send_at && ["scheduled", "awaiting_approval"].includes(b.status) ? h("span", { "data-testid": "goes" }, ` · ${goesOut(b)}`) : null,
+        !wall && editable(ctx, b) ? h("button", { class: "small", "data-action": "edit", "data-id": b.id }, t("edit")) : null,
         cancellable ? h("button", { class: "small danger", "data-action": "cancel", "data-id": b.id }, t("cancel")) : null));
   }));
   const current = list.find((b) => b.status === "sending") || list.find((b) => state.series.get(b.id));
@@ -200,6 +242,18 @@ export function renderBroadcasts(ctx) {
     rateChart(svg, []);
     caption.textContent = t("rate_chart");
   }
+}
+
+/** When a broadcast not yet started goes out: what an approver approves, and when. */
+function goesOut(b) {
+  return b.send_at ? t("goes_at", { t: fmtTime(b.send_at, true) }) : t("goes_on_approval");
+}
+
+function langOrder(l) { const i = LANGS.indexOf(l); return i < 0 ? LANGS.length : i; }
+
+/** The queue lane, said when it is not the usual one. */
+function priorityChip(b) {
+  return b.priority && b.priority !== "normal" ? h("span", { class: `chip pr-${b.priority}`, "data-priority": b.priority }, t(`pr_${b.priority}`)) : null;
 }
 
 function rateText(b) {
@@ -216,29 +270,68 @@ function rateText(b) {
 // --- approvals --------------------------------------------------------------------------
 export function renderApprovals(ctx) {
   const box = $("#approvals .list");
-  const waiting = [...state.broadcasts.values()].filter((b) => b.status === "awaiting_approval");
+  const waiting = [...state.broadcasts.values()].filter((b) => b.status === "awaiting_approval")
+    .sort((a, b) => (a.exercise - b.exercise) || (a.id - b.id));  // real ones first
+  renderApprovalNote(ctx, waiting);
   if (!waiting.length) { box.replaceChildren(h("p", { class: "empty" }, t("no_approvals"))); return; }
   box.replaceChildren(...waiting.map((b) => {
     const own = ctx.me && b.created_by === ctx.me.name;
-    const msgs = Object.entries(b.messages || {});
+    // in the screen's order of languages (the server's order was en, pt, then Chinese)
+    const msgs = Object.entries(b.messages || {}).sort(([a], [c]) => langOrder(a) - langOrder(c));
+    if (document.body.classList.contains("wall")) {  // one line each: what, to how many, since when, when it goes
+      return h("div", { class: "approval one-line", "data-approval": b.id },
+        h("b", null, `#${b.id}`), " ",
+        b.exercise ? h("span", { class: "chip ex" }, t("exercise")) : h("span", { class: "chip live" }, t("live_chip")),
+        h("span", { class: "n" }, ` ${fmtNum(b.recipients)} · ${fmtTime(b.created_at)} · `), h("span", { class: "n", "data-testid": "goes" }, goesOut(b)), " ",
+        h("span", { class: "bc-text" }, snippet(b, ctx)));
+    }
     return h("div", { class: "approval", "data-approval": b.id },
       h("div", { class: "bc-head" }, h("b", null, `#${b.id}`), " ",
-        b.exercise ? h("span", { class: "chip ex" }, t("exercise")) : h("span", { class: "chip live" }, "LIVE"),
-        ` ${fmtNum(b.recipients)} ${t("recipients")} · ${t("by", { n: b.created_by || "?" })} · ${fmtTime(b.created_at)}`),
+        b.exercise ? h("span", { class: "chip ex" }, t("exercise")) : h("span", { class: "chip live" }, t("live_chip")),
+        " ", priorityChip(b),
+        ` ${fmtNum(b.recipients)} ${t("recipients")} · ${t("by", { n: b.created_by || "?" })} · ${fmtTime(b.created_at)} · `,
+        h("b", { "data-testid": "goes" }, goesOut(b))),
       h("div", { class: "muted" }, `${t("zones")}: ${(b.zones || []).map((z) => ctx.zoneName(z)).join(", ") || DASH}${b.area ? " + ▱" : ""}`),
-      h("dl", { class: "msgs" }, msgs.map(([l, text]) => [h("dt", null, l), h("dd", null, text)])),
+      h("dl", { class: "msgs" }, msgs.map(([l, text]) => [h("dt", null, LANG_LABEL[l] || l), h("dd", { lang: l }, text)])),
       own || !ctx.can.approve_broadcast
-        ? h("p", { class: "muted" }, own ? t("own_draft") : "")
+        ? h("p", { class: "muted" }, own ? t("own_draft") : "",
+          editable(ctx, b) ? [" ", h("button", { class: "small", "data-action": "edit", "data-id": b.id }, t("edit"))] : null)
         : h("div", { class: "buttons" },
           h("button", { class: "primary", "data-action": "approve", "data-id": b.id }, t("approve")),
           ctx.can.cancel_broadcast ? h("button", { class: "danger", "data-action": "reject", "data-id": b.id }, t("reject")) : null));
   }));
 }
 
+/** At the top of an approver's desk: broadcasts waiting for them (the queue itself is below
+ * the map, out of sight at 1366×768), each with a button that takes them there. */
+function renderApprovalNote(ctx, waiting) {
+  const note = $("#approval-note");
+  if (!note) return;
+  const wall = document.body.classList.contains("wall");
+  const mine = ctx.can.approve_broadcast && !wall
+    ? waiting.filter((b) => !(ctx.me && b.created_by === ctx.me.name)) : [];
+  note.hidden = !mine.length;
+  if (!mine.length) { note.replaceChildren(); return; }
+  const real = mine.filter((b) => !b.exercise);
+  const first = real[0] || mine[0];
+  note.classList.toggle("ex", !real.length);
+  note.replaceChildren(
+    h("strong", null, t("n_awaiting_you", { n: fmtNum(mine.length) })), " ",
+    first.exercise ? h("span", { class: "chip ex" }, t("exercise")) : h("span", { class: "chip live" }, t("live_chip")),
+    ` #${first.id} · ${fmtNum(first.recipients)} ${t("recipients")} · ${t("by", { n: first.created_by || "?" })} `,
+    h("button", { type: "button", class: "primary small", "data-testid": "go-approvals", onclick: () => {
+      const card = document.querySelector(`#approvals [data-approval="${first.id}"]`) || $("#approvals");
+      card.scrollIntoView({ block: "center" });
+      const btn = card.querySelector("[data-action=approve]");
+      if (btn) btn.focus();
+    } }, t("go_approve")));
+}
+
 // --- operator prompts (decisions the rules leave to a person) ----------------------------
 export function renderPrompts(ctx) {
   const box = $("#prompts .list");
-  const items = [...state.prompts.values()].sort((a, b) => b.id - a.id);
+  // a real decision first: a drill's prompts (a replay loop makes many) never bury it
+  const items = [...state.prompts.values()].sort((a, b) => (Number(Boolean(a.exercise)) - Number(Boolean(b.exercise))) || b.id - a.id);
   if (!items.length) { box.replaceChildren(h("p", { class: "empty" }, t("no_prompts"))); return; }
   box.replaceChildren(...items.map((p) => h("div", { class: "prompt", "data-prompt": p.id },
     h("p", null, h("span", { class: "muted" }, fmtTime(p.created_at)), " ",
@@ -253,7 +346,9 @@ export function renderFacilities() {
   const items = (state.situation && state.situation.facilities && state.situation.facilities.items) || null;
   const box = $("#facilities .list");
   if (!items) { box.replaceChildren(h("p", { class: "empty" }, DASH)); return; }
-  box.replaceChildren(...items.map((f) => h("div", { class: `fac-row lvl-${f.level}`, "data-facility": f.id, "data-status": f.status },
+  const rank = { bad: 0, warn: 1, ok: 2 };
+  const shown = document.body.classList.contains("wall") ? items.slice().sort((a, b) => (rank[a.level] ?? 3) - (rank[b.level] ?? 3)) : items;
+  box.replaceChildren(...shown.map((f) => h("div", { class: `fac-row lvl-${f.level}`, "data-facility": f.id, "data-status": f.status },
     h("span", { class: "fac-name" }, pick(f.name, f.id)),
     h("span", { class: "chip" }, pick(f.status_name, f.status)),
     h("span", { class: "muted when" }, f.changed_at ? fmtTime(f.changed_at) : ""))));
@@ -308,7 +403,8 @@ export function renderLiaison() {
     h("span", { class: li.notices_open ? "warn" : "" }, `${t("not_acked")} ${fmtNum(li.notices_open || 0)}`),
     li.notices_escalated ? h("span", { class: "bad" }, `${t("escalated")} ${fmtNum(li.notices_escalated)}`) : null,
     li.follow_ups_open !== undefined ? h("span", null, `${t("follow_ups")} ${fmtNum(li.follow_ups_open)}`) : null);
-  const rows = state.liaison.slice(0, 8).map((n) => {
+  const wall = document.body.classList.contains("wall");
+  const rows = state.liaison.filter((n) => !wall || !n.exercise).slice(0, 8).map((n) => {
     const recips = n.recipients || [];
     const acked = recips.filter((r) => r.acknowledged_at).length;
     const who = [...new Set(recips.map((r) => r.acknowledged_by).filter(Boolean).concat(n.acknowledged_by || []))];
@@ -362,6 +458,12 @@ export function describe(e, ctx) {
       return `${t("reports")}: ${word(r.kind)}${r.zone_id ? " · " + ctx.zoneName(r.zone_id) : ""}${r.note ? " — " + r.note : ""}`;
     }
     case "vulnerable.updated": return `${t("vulnerable")}: ${word(d.action)}${d.community ? " · " + ctx.zoneName(d.community) : ""}${d.state ? " · " + t("vs_" + d.state) : ""}`;
+    case "alarm.raised": case "alarm.updated": {
+      const a = d.alarm || {};
+      return `${a.kind === "help" ? t("alarm_help") : `${t("alarm_hazard")}: ${word(a.kind)}`} #${a.id ?? "?"}: ${word(d.action)}`;
+    }
+    case "dispatch.degraded": return d.degraded ? `${t("dispatch_degraded")}: ${fmtNum(d.sms_rate)}/s` : t("dispatch_restored");
+    case "dispatch.recovered": return t(d.gone ? "dispatch_gone" : "dispatch_restored");
     case "feed.stale": case "feed.recovered": return `${t("feeds")}: ${d.id} ${t("fs_" + d.status)}`;
     case "rule.fired": return `${t("rule")}: ${pick(d.title, d.rule_id)}${d.phase ? ` (${d.phase})` : ""}`;
     case "rule.action_run": return `${t("rule")} ${d.rule_id || ""}: ${d.summary || d.do || ""} · ${d.status || ""}`;
@@ -382,8 +484,28 @@ function kindInfoNames(source, kind) { const k = kindInfo(source, kind); return 
 
 export function renderLog(ctx) {
   const box = $("#log .list");
-  box.replaceChildren(...state.log.slice(0, 80).map((e) => h("div", { class: `log-row t-${e.type.replace(".", "-")}` },
+  // a drill's events are marked where they are not already (a broadcast, an alarm, a notice)
+  const drill = (e) => e.type !== "signal.changed" && e.data && e.data.exercise;
+  box.replaceChildren(...state.log.slice(0, 80).map((e) => h("div", { class: `log-row t-${e.type.replace(".", "-")}${drill(e) ? " ex" : ""}` },
     h("span", { class: "muted" }, fmtTime(e.at)), " ",
+    drill(e) ? h("span", { class: "chip ex" }, t("exercise")) : null, drill(e) ? " " : null,
     h("span", { class: "etype" }, e.type), " ",
     h("span", null, describe(e, ctx)))));
+}
+
+/** Wall mode: every panel shows what fits and says how many more; nothing scrolls or is cut. */
+export function fitWall() {
+  for (const list of document.querySelectorAll("body.wall #board .panel .list")) {
+    for (const el of list.querySelectorAll(":scope > .more")) el.remove();
+    const items = [...list.children];
+    for (const el of items) el.hidden = false;
+    const panel = list.closest(".panel");
+    let hidden = 0;
+    while (panel.scrollHeight > panel.clientHeight + 1 && hidden < items.length) {
+      hidden += 1;
+      items[items.length - hidden].hidden = true;
+      if (hidden === 1) list.append(h("p", { class: "more" }, ""));
+      list.lastElementChild.textContent = t("more_n", { n: hidden });
+    }
+  }
 }

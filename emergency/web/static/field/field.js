@@ -6,7 +6,7 @@
   var I18N = window.FIELD_I18N, LANGS = ["zh-Hans", "zh-Hant", "pt", "en"];
   var $ = function (s) { return document.querySelector(s); };
   var state = { token: null, ctx: null, kind: null, pos: null, photo: null, lang: "en",
-                flushing: false, backoff: 0, timer: null };
+                flushing: false, backoff: 0, timer: null, fixing: null, dead: false };
 
   // --- language ---------------------------------------------------------------------------
   function pickLang() {
@@ -17,11 +17,21 @@
     if (nav.indexOf("pt") === 0) return "pt";
     return "en";
   }
+  function lookup(lang, key) {
+    var parts = key.split("."), v = I18N[lang];
+    for (var i = 0; i < parts.length && v !== undefined; i++) v = v[parts[i]];
+    return v;
+  }
   function t(key, n) {
-    var parts = key.split("."), v = I18N[state.lang];
-    for (var i = 0; i < parts.length && v; i++) v = v[parts[i]];
-    if (v === undefined) { v = I18N.en; for (i = 0; i < parts.length && v; i++) v = v[parts[i]]; }
+    var v = lookup(state.lang, key);
+    if (v === undefined) v = lookup("en", key);
     return String(v === undefined ? key : v).replace("{n}", n);
+  }
+  // A refusal in the form's language, from the server's error code (never its English text).
+  function reason(item) {
+    var code = item.code || "";
+    if (!code && /^HTTP (\d+)/.test(item.error || "")) code = "http_" + RegExp.$1;
+    return lookup(state.lang, "err." + code) !== undefined ? t("err." + code) : t("err.other", code || "?");
   }
   function applyLang() {
     document.documentElement.lang = state.lang;
@@ -30,12 +40,14 @@
       el.textContent = t(el.getAttribute("data-t"));
     });
     renderTeam(); renderKinds(); if (state.kind) renderForm(); renderQueue();
+    if (state.dead) $("#dead").textContent = t("link_dead");
   }
 
   // --- token and context -------------------------------------------------------------------
   function readToken() {
     var m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
     if (m) {
+      if (localStorage.getItem("field_token") !== decodeURIComponent(m[1])) localStorage.removeItem("field_dead");
       localStorage.setItem("field_token", decodeURIComponent(m[1]));
       history.replaceState(null, "", location.pathname + location.search);  // off the screen
     }
@@ -52,6 +64,7 @@
     if (cached) { try { state.ctx = JSON.parse(cached); } catch (e) { state.ctx = null; } }
     renderTeam(); renderKinds();
     return api("/api/v1/field/context").then(function (r) {
+      if (r.status === 401) { linkDead(); throw new Error(r.status); }
       if (!r.ok) throw new Error(r.status);
       return r.json();
     }).then(function (ctx) {
@@ -144,13 +157,24 @@
     var k = Math.PI / 180, x = (s.lon - state.pos.lon) * Math.cos(state.pos.lat * k), y = s.lat - state.pos.lat;
     return Math.sqrt(x * x + y * y) * k * 6371000;
   }
-  function openForm(kind) {
-    state.kind = kind; state.photo = null;
+  function openForm(kind, fix) {
+    state.kind = kind; state.photo = fix ? fix.photo || null : null; state.fixing = fix ? fix.key : null;
     $("#kinds").hidden = true; $("#form").hidden = false;
-    renderForm(); locate();
+    renderForm();
+    if (fix) {
+      [].forEach.call(document.querySelectorAll("#fields [name]"), function (el) {
+        var v = fix.body[el.name];
+        if (v !== undefined && v !== null && el.type !== "file") el.value = v;
+      });
+      if (fix.photo) { var prev = $("#preview"); if (prev) { prev.src = URL.createObjectURL(fix.photo); prev.hidden = false; } }
+      if (fix.body.lat !== undefined) state.pos = { lat: fix.body.lat, lon: fix.body.lon, acc: fix.body.accuracy_m || 0 };
+      $("#form-note").textContent = t("fixing") + ": " + reason(fix);
+      $("#form-note").hidden = false;
+      renderLocation();
+    } else { $("#form-note").hidden = true; locate(); }
   }
   function closeForm() {
-    state.kind = null; $("#form").hidden = true; $("#kinds").hidden = false;
+    state.kind = null; state.fixing = null; $("#form").hidden = true; $("#kinds").hidden = false;
   }
   function renderForm() {
     var box = $("#fields"); box.innerHTML = "";
@@ -194,7 +218,7 @@
   }
 
   // --- location ----------------------------------------------------------------------------
-  function locate() {
+  function locate(fresh) {
     if (!navigator.geolocation) { renderLocation(); return; }
     state.locating = true; renderLocation();
     navigator.geolocation.getCurrentPosition(function (p) {
@@ -203,7 +227,7 @@
       state.locating = false; renderLocation();
       if (state.kind === "evacuated") refreshShelters();
     }, function () { state.locating = false; renderLocation(); },
-    { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+    { enableHighAccuracy: true, timeout: 15000, maximumAge: fresh === true ? 0 : 60000 });
   }
   function refreshShelters() {
     var sel = $("#f-shelter_id"); if (!sel) return;
@@ -281,37 +305,53 @@
       body[el.name] = (el.type === "number" || /_id$/.test(el.name) && /^\d+$/.test(v)) ? Number(v) : v;
     });
     if (state.pos) { body.lat = state.pos.lat; body.lon = state.pos.lon; body.accuracy_m = state.pos.acc; }
+    // A corrected report is a new report (a new key): the rejected one is replaced by it.
     var item = { key: uuid(), body: body, photo: state.photo, created: Date.now(), state: "waiting",
-                 label: t("k." + state.kind), attempts: 0 };
-    put(item).then(function () {
+                 label: t("k." + state.kind), kind: state.kind, attempts: 0 };
+    var replaced = state.fixing;
+    put(item).then(function () { return replaced ? del(replaced) : null; }).then(function () {
       toast(t("saved")); closeForm(); renderQueue(); flush();
     });
   }
 
   // --- sending ---------------------------------------------------------------------------------
   function flush() {
-    if (state.flushing || !state.token) return Promise.resolve();
+    // A report saved while an earlier one is still on its way (a slow link) is sent right
+    // after it, not at the next 15 s round.
+    if (state.flushing) { state.again = true; return Promise.resolve(); }
+    if (!state.token || state.dead) return Promise.resolve();
     state.flushing = true;
+    state.again = false;
     return allItems().then(function (items) {
       var waiting = items.filter(function (i) { return i.state === "waiting"; });
       return waiting.reduce(function (p, item) { return p.then(function () { return sendOne(item); }); },
                             Promise.resolve());
-    }).then(function () { state.backoff = 0; }, function () {
+    }).then(function () { state.backoff = 0; }, function (e) {
+      if (state.dead) return;  // a 401: retrying will not help, a new link will
       state.backoff = Math.min(60000, (state.backoff || 2000) * 2);  // offline or server down
       clearTimeout(state.timer); state.timer = setTimeout(flush, state.backoff);
     }).then(function () {
       state.flushing = false; renderQueue();
       if (state.sentSome) { state.sentSome = false; loadContext(); }  // trips, hazards changed
+      if (state.again && !state.backoff) flush();
     });
   }
-  function fail(item, r) {  // a 4xx that retrying will not fix: keep it, visible, not resent
+  function fail(item, r) {  // a 4xx that retrying will not fix: kept (photo too), to correct
     return r.json().catch(function () { return {}; }).then(function (j) {
-      item.state = "rejected"; item.photo = null;
+      item.state = "rejected";
+      item.code = (j.error && j.error.code) || ("http_" + r.status);
       item.error = (j.error && j.error.message) || ("HTTP " + r.status);
+      if (item.code === "unknown_photo") delete item.body.photo_id;  // upload it again
       return put(item);
     });
   }
-  function retriable(r) { return r.status >= 500 || r.status === 408 || r.status === 429 || r.status === 401; }
+  function retriable(r) { return r.status >= 500 || r.status === 408 || r.status === 429; }
+  function linkDead() {
+    state.dead = true; localStorage.setItem("field_dead", "1");
+    clearTimeout(state.timer);
+    $("#dead").textContent = t("link_dead"); $("#dead").hidden = false;
+    renderQueue();
+  }
   function sendOne(item) {
     var step = Promise.resolve();
     if (item.photo && !item.body.photo_id) {
@@ -320,6 +360,9 @@
         return api("/api/v1/photos", { method: "POST", body: fd });
       }).then(function (r) {
         if (r.ok) return r.json().then(function (j) { item.body.photo_id = j.id; return put(item); });
+        if (r.status === 401) { linkDead(); throw new Error("dead"); }
+        // 507: the command post's photo store is full: the report goes without its photo
+        if (r.status === 507) { item.photo = null; return put(item); }
         if (retriable(r)) throw new Error("retry");
         return fail(item, r).then(function () { throw "rejected"; });
       });
@@ -330,6 +373,7 @@
         headers: { "Content-Type": "application/json", "Idempotency-Key": item.key } });
     }).then(function (r) {
       if (r.ok) return r.json().then(function (j) { remember(item, j); state.sentSome = true; return del(item.key); });
+      if (r.status === 401) { linkDead(); throw new Error("dead"); }
       if (retriable(r)) throw new Error("retry");
       return fail(item, r);
     }).catch(function (e) { if (e !== "rejected") throw e; });
@@ -347,18 +391,26 @@
     $("#net").className = online ? "on" : "off";
     allItems().then(function (items) {
       var waiting = items.filter(function (i) { return i.state === "waiting"; }).length;
+      var rejected = items.filter(function (i) { return i.state === "rejected"; }).length;
       var q = $("#queue");
-      q.textContent = waiting ? t("waiting", waiting) : t("all_sent");
-      q.className = waiting ? "waiting" : "ok";
+      q.textContent = rejected ? t("need_fix", rejected) + (waiting ? " · " + t("waiting", waiting) : "")
+        : waiting ? t("waiting", waiting) : t("all_sent");
+      q.className = rejected ? "rejected" : waiting ? "waiting" : "ok";
       var list = $("#recent"); list.innerHTML = "";
-      var rows = items.map(function (i) { return { label: i.label, at: i.created, st: i.state, err: i.error }; });
+      var rows = items.map(function (i) { return { label: i.kind ? t("k." + i.kind) : i.label, at: i.created, st: i.state, item: i }; });
       JSON.parse(localStorage.getItem("field_sent") || "[]").forEach(function (s) {
         rows.push({ label: s.label + " #" + s.id, at: s.at, st: "sent" });
       });
       rows.sort(function (a, b) { return b.at - a.at; }).slice(0, 12).forEach(function (r) {
         var li = document.createElement("li"); li.className = "st-" + r.st;
         var time = new Date(r.at).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit" });
-        li.textContent = time + " · " + r.label + " · " + t("st_" + r.st) + (r.err ? " — " + r.err : "");
+        li.textContent = time + " · " + r.label + " · " + t("st_" + r.st) + (r.st === "rejected" ? " — " + reason(r.item) : "");
+        if (r.st === "rejected") {
+          var fix = document.createElement("button");
+          fix.type = "button"; fix.className = "fix"; fix.textContent = t("fix");
+          fix.onclick = function () { openForm(r.item.body.kind, r.item); window.scrollTo(0, 0); };
+          li.appendChild(fix);
+        }
         list.appendChild(li);
       });
     });
@@ -375,10 +427,11 @@
     sel.value = state.lang;
     sel.onchange = function () { state.lang = sel.value; localStorage.setItem("field_lang", sel.value); applyLang(); };
     state.token = readToken();
+    if (state.token && localStorage.getItem("field_dead")) { state.dead = true; $("#dead").textContent = t("link_dead"); $("#dead").hidden = false; }
     $("#no-token").hidden = !!state.token;
     $("#form").onsubmit = submit;
     $("#back").onclick = closeForm;
-    $("#loc-retry").onclick = locate;
+    $("#loc-retry").onclick = function () { locate(true); };  // asked again: a fresh fix
     window.addEventListener("online", function () { state.backoff = 0; renderQueue(); flush(); loadContext(); });
     window.addEventListener("offline", renderQueue);
     setInterval(function () { renderQueue(); flush(); }, 15000);

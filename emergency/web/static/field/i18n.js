@@ -1,6 +1,15 @@
 // Texts of the field form in the four languages of the command post. {n} is replaced.
 window.FIELD_I18N = {
   "zh-Hans": {
+    need_fix: "{n} 条报告需要修改", fix: "修改后重新提交", fixing: "请修改后重新提交",
+    link_dead: "此链接已失效，请向指挥部索取新的链接或二维码。已保存的报告不会丢失。",
+    err: {invalid_input: "内容有误，请检查后再提交", unknown_field: "内容有误，请检查后再提交",
+          outside_area: "位置不在横琴范围内", missing_location: "请填写地点或允许定位", unknown_photo: "照片未能上传，请重新选择",
+          idempotency_key_reused: "此报告与先前的冲突，请重新填写", illegal_transition: "该项目的状态已改变，不能这样报告",
+          forbidden: "此手机不能为其他队伍报告", not_found: "找不到所报告的项目（可能已处理）",
+          hazard_not_found: "找不到这处隐患（可能已处理）", resident_not_found: "找不到这位居民",
+          payload_too_large: "照片太大", unsupported_media_type: "照片格式不支持",
+          other: "指挥部未接受此报告（代码：{n}）"},
     on_patrol: "巡查中",
     title: "现场报告", team: "队伍", online: "在线", offline: "离线 — 报告先保存在手机上",
     waiting: "{n} 条报告等待发送", all_sent: "全部已发送", rejected: "被拒绝",
@@ -26,6 +35,15 @@ window.FIELD_I18N = {
     rs: {reached: "已联系，平安", not_reached: "未能联系", needs_help: "需要帮助"}
   },
   "zh-Hant": {
+    need_fix: "{n} 條報告需要修改", fix: "修改後重新提交", fixing: "請修改後重新提交",
+    link_dead: "此連結已失效，請向指揮部索取新的連結或二維碼。已保存的報告不會遺失。",
+    err: {invalid_input: "內容有誤，請檢查後再提交", unknown_field: "內容有誤，請檢查後再提交",
+          outside_area: "位置不在橫琴範圍內", missing_location: "請填寫地點或允許定位", unknown_photo: "相片未能上傳，請重新選擇",
+          idempotency_key_reused: "此報告與先前的衝突，請重新填寫", illegal_transition: "該項目的狀態已改變，不能這樣報告",
+          forbidden: "此手機不能為其他隊伍報告", not_found: "找不到所報告的項目（可能已處理）",
+          hazard_not_found: "找不到這處隱患（可能已處理）", resident_not_found: "找不到這位居民",
+          payload_too_large: "相片太大", unsupported_media_type: "相片格式不支援",
+          other: "指揮部未接受此報告（代碼：{n}）"},
     on_patrol: "巡查中",
     title: "現場報告", team: "隊伍", online: "在線", offline: "離線 — 報告先保存在手機上",
     waiting: "{n} 條報告等待發送", all_sent: "全部已發送", rejected: "被拒絕",
@@ -51,6 +69,15 @@ window.FIELD_I18N = {
     rs: {reached: "已聯絡，平安", not_reached: "未能聯絡", needs_help: "需要幫助"}
   },
   pt: {
+    need_fix: "{n} relatório(s) a corrigir", fix: "Corrigir e reenviar", fixing: "Corrija e envie de novo",
+    link_dead: "Esta ligação já não funciona: peça uma nova ligação ou código QR ao posto de comando. Os relatórios guardados não se perdem.",
+    err: {invalid_input: "Há um erro no relatório: verifique e envie de novo", unknown_field: "Há um erro no relatório: verifique e envie de novo",
+          outside_area: "O local está fora de Hengqin", missing_location: "Indique o local ou permita a localização", unknown_photo: "A fotografia não foi carregada: escolha-a de novo",
+          idempotency_key_reused: "Este relatório choca com um anterior: preencha de novo", illegal_transition: "O estado deste item mudou: não pode ser relatado assim",
+          forbidden: "Este telemóvel não relata por outra equipa", not_found: "O item relatado não existe (talvez já tratado)",
+          hazard_not_found: "Este perigo não existe (talvez já tratado)", resident_not_found: "Este residente não existe",
+          payload_too_large: "Fotografia demasiado grande", unsupported_media_type: "Formato de fotografia não suportado",
+          other: "O posto de comando recusou o relatório (código: {n})"},
     on_patrol: "Em patrulha",
     title: "Relatório de campo", team: "Equipa", online: "Em linha",
     offline: "Sem ligação — os relatórios ficam guardados no telemóvel",
@@ -80,6 +107,15 @@ window.FIELD_I18N = {
     rs: {reached: "Contactado, em segurança", not_reached: "Sem contacto", needs_help: "Precisa de ajuda"}
   },
   en: {
+    need_fix: "{n} report(s) to correct", fix: "Correct and resend", fixing: "Correct it and send again",
+    link_dead: "This link no longer works: ask the command post for a new link or QR code. Saved reports are kept.",
+    err: {invalid_input: "Something in the report is wrong: check it and send again", unknown_field: "Something in the report is wrong: check it and send again",
+          outside_area: "The place is outside Hengqin", missing_location: "Say where, or allow the location", unknown_photo: "The photo did not upload: choose it again",
+          idempotency_key_reused: "This report clashes with an earlier one: fill it in again", illegal_transition: "This item's status has changed: it cannot be reported so",
+          forbidden: "This phone cannot report for another team", not_found: "The item reported is not there (perhaps already dealt with)",
+          hazard_not_found: "This hazard is not there (perhaps already dealt with)", resident_not_found: "This resident is not there",
+          payload_too_large: "The photo is too large", unsupported_media_type: "This photo format is not supported",
+          other: "The command post refused this report (code: {n})"},
     on_patrol: "On patrol",
     title: "Field report", team: "Team", online: "Online",
     offline: "Offline — reports are kept on this phone", waiting: "{n} report(s) waiting to send",

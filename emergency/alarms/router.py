@@ -1,0 +1,81 @@
+"""Alarms: list them, acknowledge, assign a crew, close (operators; anyone signed in reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from emergency import visibility
+from emergency.alarms import flows as alarm_flows
+from emergency.alarms import service as alarm_service
+from emergency.alarms.models import Alarm
+from emergency.alarms.schemas import AssignIn, CloseIn
+from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.drills import service as drill_service
+from emergency.idempotency import IdempotentDep
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+
+
+@router.get("")
+def list_alarms(
+    user: Reader,
+    session: SessionDep,
+    status: str | None = Query(None, description="comma-separated, e.g. open,acknowledged"),
+    limit: int = Query(200, ge=1, le=2000),
+) -> list[dict[str, Any]]:
+    statuses = [s for s in (status or "").split(",") if s] or None
+    return [
+        visibility.alarm(alarm_service.public(session, a), user.role)
+        for a in alarm_service.list_alarms(session, statuses=statuses, limit=limit)
+    ]
+
+
+@router.get("/{alarm_id}")
+def get_alarm(alarm_id: int, user: Reader, session: SessionDep) -> dict[str, Any]:
+    """An alarm; one raised by a request for help shows its note to operators only."""
+    alarm = alarm_service.public(session, alarm_service.get(session, alarm_id=alarm_id))
+    return visibility.alarm(alarm, user.role)
+
+
+@router.post("/{alarm_id}/ack")
+def acknowledge(
+    alarm_id: int, user: Operator, session: SessionDep, once: IdempotentDep
+) -> dict[str, Any]:
+    """I have seen it (who and when are kept). Again: the same answer, nothing changes."""
+
+    def ack() -> dict[str, Any]:
+        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
+        alarm = alarm_service.acknowledge(session, alarm_id=alarm_id, actor=user.name)
+        return alarm_service.public(session, alarm)
+
+    return once.run(ack)
+
+
+@router.post("/{alarm_id}/assign")
+def assign(
+    alarm_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> dict[str, Any]:
+    """A crew goes: the request for help or the hazard becomes the crew's task."""
+
+    def send_crew() -> dict[str, Any]:
+        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
+        alarm = alarm_flows.assign(
+            session, alarm_id=alarm_id, crew_id=body.crew_id, actor=user.name
+        )
+        return alarm_service.public(session, alarm)
+
+    return once.run(send_crew)
+
+
+@router.post("/{alarm_id}/close")
+def close(
+    alarm_id: int, body: CloseIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> dict[str, Any]:
+    def close_it() -> dict[str, Any]:
+        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
+        alarm = alarm_flows.close(session, alarm_id=alarm_id, actor=user.name, note=body.note)
+        return alarm_service.public(session, alarm)
+
+    return once.run(close_it)

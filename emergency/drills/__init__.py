@@ -1,0 +1,1 @@
+"""Drills: who acts in one (drill users) and which records are exercise records."""

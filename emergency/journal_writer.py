@@ -1,0 +1,126 @@
+"""A unit of work's journal, its audit entries and its events, written just before commit.
+
+Both are numbered by gapless counters whose row locks are held until the commit (the audit
+chain must follow commit order; so must the live stream's seq). Every statement between
+taking the chain's lock and the commit makes every other writer wait, so on PostgreSQL the
+journal is two statements: the one that takes the chain's numbers and its head (the hash the
+next row follows), then one that numbers and inserts the events, inserts the audit rows and
+moves the chain's head. On SQLite (one writer at a time, no network) each part is its own
+statement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, text
+from sqlmodel import Session
+
+from emergency.audit import service as audit_service
+from emergency.audit.models import AuditEntry
+from emergency.events import service as event_service
+from emergency.events.models import Event
+from emergency.sequences import take_numbers
+
+_AUDIT_COLUMNS = "seq, at, actor, action, target_type, target_id, summary, prev_hash, hash, seal"
+
+
+def write(session: Session) -> None:
+    audit = audit_service.pop_pending(session)
+    events = event_service.pop_pending(session)
+    if not audit and not events:
+        return
+    conn = session.connection()
+    audit_rows: list[dict[str, Any]] = []
+    if audit:
+        first, prev_hash = audit_service.take_chain(conn, len(audit))  # locked until commit
+        audit_rows = audit_service.chain(
+            audit, first=first, prev_hash=prev_hash, key=audit_service.audit_key(session)
+        )
+    if conn.dialect.name != "postgresql":
+        _write_each(conn, audit_rows)
+        if events:
+            first_event = take_numbers(conn, event_service.SEQ, len(events))
+            event_rows = event_service.numbered(events, first_event)
+            conn.execute(insert(Event), event_rows)
+            event_service.committing(session, event_rows)
+        return
+    first_event = _write_together(conn, audit_rows, events)
+    if events:
+        event_service.committing(session, event_service.numbered(events, first_event))
+
+
+def _write_each(conn: Connection, audit_rows: list[dict[str, Any]]) -> None:
+    if audit_rows:
+        conn.execute(insert(AuditEntry), audit_rows)
+        conn.execute(audit_service.set_head(audit_rows[-1]))
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _write_together(
+    conn: Connection,
+    audit_rows: list[dict[str, Any]],
+    events: list[tuple[str, dict[str, Any], datetime]],
+) -> int:
+    """One PostgreSQL statement; returns the first event's seq (0 when there are none).
+
+    The statement's data-modifying CTEs all run to completion whatever the main SELECT reads.
+    The events' counter is taken here, after the chain's lock (always in that order: no
+    deadlock between two journals)."""
+    ctes: list[str] = []
+    params: dict[str, Any] = {}
+    if events:
+        params["ne"] = len(events)
+        values = []
+        for i, (type_, data, at) in enumerate(events):
+            values.append(
+                f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), "
+                f"CAST(:ed{i} AS jsonb))"
+            )
+            params.update({f"et{i}": type_, f"ea{i}": at, f"ed{i}": _json(data)})
+        ctes.append(
+            "ev_numbers AS (UPDATE sequence_counter SET value = value + :ne "
+            f"WHERE name = '{event_service.SEQ}' RETURNING value)"
+        )
+        ctes.append(
+            "ev AS (INSERT INTO event (seq, type, at, data) "
+            "SELECT n.value - :ne + 1 + v.ord, v.type, v.at, v.data FROM ev_numbers AS n, "
+            f"(VALUES {', '.join(values)}) AS v (ord, type, at, data))"
+        )
+    if audit_rows:
+        values = []
+        for i, row in enumerate(audit_rows):
+            values.append(
+                f"(:as{i}, :aa{i}, :ac{i}, :an{i}, :att{i}, :ati{i}, CAST(:asu{i} AS jsonb), "
+                f":ap{i}, :ah{i}, :ase{i})"
+            )
+            params.update(
+                {
+                    f"as{i}": row["seq"],
+                    f"aa{i}": row["at"],
+                    f"ac{i}": row["actor"],
+                    f"an{i}": row["action"],
+                    f"att{i}": row["target_type"],
+                    f"ati{i}": row["target_id"],
+                    f"asu{i}": _json(row["summary"]),
+                    f"ap{i}": row["prev_hash"],
+                    f"ah{i}": row["hash"],
+                    f"ase{i}": row["seal"],
+                }
+            )
+        ctes.append(
+            f"au AS (INSERT INTO audit_entry ({_AUDIT_COLUMNS}) VALUES {', '.join(values)})"
+        )
+        ctes.append(
+            "head AS (UPDATE sequence_counter SET last_hash = :head_hash, hash_seq = :head_seq "
+            f"WHERE name = '{audit_service.SEQ}')"
+        )
+        params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
+    main = "SELECT (SELECT value FROM ev_numbers)" if events else "SELECT 0"
+    last = conn.execute(text(f"WITH {', '.join(ctes)} {main}"), params).scalar_one()
+    return int(last) - len(events) + 1 if events else 0

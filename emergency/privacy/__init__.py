@@ -1,0 +1,1 @@
+"""Residents' personal data: retention, forgetting a person, exporting what we hold."""
