@@ -7,6 +7,7 @@ from emergency.facilities.models import Facility, FacilityChange  # noqa: F401
 from emergency.field.models import (  # noqa: F401
     FieldAccount,
     FieldReport,
+    FieldTotal,
     Hazard,
     HelpRequest,
     InspectionGroup,
