@@ -3,10 +3,7 @@ one-time link. API tokens are unchanged: scripts, kiosks and field links keep us
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from emergency import request_limits
 from emergency.auth.dependencies import SessionDep
@@ -14,6 +11,7 @@ from emergency.auth.models import Role, User
 from emergency.auth.router import allowed
 from emergency.auth.sessions import service as session_service
 from emergency.auth.sessions.models import LoginSession
+from emergency.auth.sessions.schemas import LoginIn, PasswordIn, PasswordSet, SessionPublic
 from emergency.auth.sessions.service import COOKIE, SESSION_HOURS
 from emergency.dependencies import SettingsDep
 from emergency.exceptions import NotAuthenticated
@@ -21,31 +19,6 @@ from emergency.exceptions import NotAuthenticated
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 LOGIN_LIMIT = 10  # wrong or right, per client address per minute
-
-
-class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class PasswordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class PasswordSet(BaseModel):
-    name: str
-    role: Role
-
-
-class SessionPublic(BaseModel):
-    name: str
-    role: Role
-    can: dict[str, bool]
-    csrf_token: str = Field(description="send it back as X-CSRF-Token on every change")
-    expires_at: datetime
 
 
 def _public(user: User, login: LoginSession) -> SessionPublic:
