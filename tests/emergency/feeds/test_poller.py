@@ -143,10 +143,10 @@ def test_poller_follows_a_changing_feed_and_survives_it_going_down(
         assert tc_level(app) == "8NE"  # a silent feed lowers nothing
 
         # Back, with No. 8 replaced by No. 3: the feed recovers and the rules reverse.
-        feed_server.publish(inline=[fresh("smg_update.xml")])
-        feed_server.start()
         with LiveClient(app.ws_url, app.token("viewer")) as live:
-            live.next()
+            live.next()  # listening before the server is back: the recovery may come at once
+            feed_server.publish(inline=[fresh("smg_update.xml")])
+            feed_server.start()
             live.events_until(lambda m: m["type"] == "feed.recovered", timeout=60)
         wait_for(lambda: tc_level(app) == "3", what="No. 3 again")
         assert feed_status(app)["status"] == "ok"
