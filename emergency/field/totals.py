@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlmodel import Session
 
 from emergency.db import UTCDateTime, utcnow
@@ -118,57 +118,83 @@ def _resolve(conn: Connection, work: list[Any]) -> None:
 def _apply_and_read(
     conn: Connection, deltas: dict[tuple[bool, str, str], int], wanted: list[tuple[bool, str]]
 ) -> dict[tuple[bool, str], dict[str, int]]:
-    """The counters changed by `deltas`, and the figures of the `wanted` sections after it.
-
-    On PostgreSQL one statement: the upsert as a CTE, whose RETURNING gives the changed rows'
-    new values; the section's other rows are read with the statement's snapshot, taken after
-    the lock was ours (no counter changes without it). SQLite: the upsert, then the read."""
+    """The counters changed by `deltas`, and the figures of the `wanted` sections after it."""
     params: dict[str, Any] = {}
+    for i, ((exercise, section, name), delta) in enumerate(sorted(deltas.items())):
+        params.update({f"x{i}": exercise, f"s{i}": section, f"n{i}": name, f"d{i}": delta})
+    for i, (exercise, section) in enumerate(wanted):
+        params.update({f"wx{i}": exercise, f"ws{i}": section})
+        if section == "hazards":
+            params["now"] = utcnow()
+    upsert, read = _statements(conn.dialect.name, len(deltas), tuple(s for _, s in wanted))
+    if upsert is not None:
+        conn.execute(upsert, params)
+    if read is None:
+        return {}
+    stale: dict[tuple[bool, str], dict[str, int]] = {}
+    fresh: dict[tuple[bool, str], dict[str, int]] = {}
+    for is_fresh, exercise, section, name, value in conn.execute(read, params):
+        (fresh if is_fresh else stale).setdefault((bool(exercise), section), {})[name] = int(value)
+    for key, figures in fresh.items():
+        stale.setdefault(key, {}).update(figures)
+    return stale
+
+
+# The statements of each shape of work (dialect, how many counters change, which sections are
+# read), built once: a hazard report's are always the same.
+_STATEMENTS: dict[
+    tuple[str, int, tuple[str, ...]], tuple[TextClause | None, TextClause | None]
+] = {}
+
+
+def _statements(
+    dialect: str, changes: int, sections: tuple[str, ...]
+) -> tuple[TextClause | None, TextClause | None]:
+    """(the upsert to run first, the read) for this shape of work.
+
+    On PostgreSQL one statement, the read: the upsert is its CTE, whose RETURNING gives the
+    changed rows' new values (`1` first); the sections' other rows are read with the
+    statement's snapshot, taken after the lock was ours (no counter changes without it).
+    On SQLite (no data-modifying CTEs) the upsert, then the read, which sees it."""
+    key = (dialect, changes, sections)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
     upsert = ""
-    if deltas:
-        rows = []
-        for i, ((exercise, section, name), delta) in enumerate(sorted(deltas.items())):
-            rows.append(f"(:x{i}, :s{i}, :n{i}, :d{i})")
-            params.update({f"x{i}": exercise, f"s{i}": section, f"n{i}": name, f"d{i}": delta})
+    if changes:
+        rows = ", ".join(f"(:x{i}, :s{i}, :n{i}, :d{i})" for i in range(changes))
         upsert = (
-            f"INSERT INTO field_total (exercise, section, name, value) VALUES {', '.join(rows)} "
+            f"INSERT INTO field_total (exercise, section, name, value) VALUES {rows} "
             "ON CONFLICT (exercise, section, name) "
             "DO UPDATE SET value = field_total.value + excluded.value"
         )
     reads = []
-    for i, (exercise, section) in enumerate(wanted):
-        params.update({f"wx{i}": exercise, f"ws{i}": section})
+    for i, section in enumerate(sections):
         reads.append(
             "SELECT 0, exercise, section, name, value FROM field_total "
             f"WHERE exercise = :wx{i} AND section = :ws{i}"
         )
         if section == "hazards":
-            params["now"] = utcnow()
             reads.append(
                 "SELECT 0, exercise, 'hazards', 'overdue', count(*) FROM hazard "
                 f"WHERE exercise = :wx{i} AND status IN ('open', 'assigned') AND due_at < :now "
                 "GROUP BY exercise"
             )
     read = " UNION ALL ".join(reads)
-    if conn.dialect.name == "postgresql" and upsert and read:
-        returning = "RETURNING exercise, section, name, value"
-        statement = (
-            f"WITH up AS ({upsert} {returning}) "
+    if dialect == "postgresql" and upsert and read:
+        read = (
+            f"WITH up AS ({upsert} RETURNING exercise, section, name, value) "
             f"SELECT 1, exercise, section, name, value FROM up UNION ALL {read}"
         )
-    else:
-        if upsert:
-            conn.execute(text(upsert), params)
-        statement = read
-    if not statement:
-        return {}
-    stale: dict[tuple[bool, str], dict[str, int]] = {}
-    fresh: dict[tuple[bool, str], dict[str, int]] = {}
-    query = text(statement)
-    if ":now" in statement:  # SQLite stores the time as text: bind it as the column does
+        upsert = ""
+    statements = (_text(upsert), _text(read))
+    _STATEMENTS[key] = statements
+    return statements
+
+
+def _text(sql: str) -> TextClause | None:
+    if not sql:
+        return None
+    query = text(sql)
+    if ":now" in sql:  # SQLite stores the time as text: bind it as the column does
         query = query.bindparams(bindparam("now", type_=UTCDateTime))
-    for is_fresh, exercise, section, name, value in conn.execute(query, params):
-        (fresh if is_fresh else stale).setdefault((bool(exercise), section), {})[name] = int(value)
-    for key, figures in fresh.items():
-        stale.setdefault(key, {}).update(figures)
-    return stale
+    return query
