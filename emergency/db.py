@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel
 # re-exported: the tables take their column types and clock from here
 from alerts.sqltypes import JSONType as JSONType
 from alerts.sqltypes import UTCDateTime as UTCDateTime
+from alerts.sqltypes import stored_id as stored_id
 from alerts.sqltypes import utcnow as utcnow
 from emergency import journal_writer
 from emergency.audit import service as audit_service
@@ -278,7 +279,7 @@ def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
 
 
 def insert_row_and_read(
-    session: Session, row: SQLModel, query: Select[Any], params: dict[str, Any]
+    session: Session, row: SQLModel, query: Select[*tuple[Any, ...]], params: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
     """`insert_row(session, row)`, and the rows `query` (with `params`) reads as they were
     before the INSERT: it does not see the new row. On PostgreSQL one statement, the INSERT as
@@ -308,7 +309,7 @@ def insert_row_and_read(
 _INSERT_AND_READ: dict[tuple[Any, Any], Any] = {}
 
 
-def _insert_and_read(table: Table, query: Select[Any]) -> Any:
+def _insert_and_read(table: Table, query: Select[*tuple[Any, ...]]) -> Any:
     """INSERT ... RETURNING id as a CTE; the id in the first column of a row of its own (the
     query may read nothing), then the query's rows with NULL first."""
     inserted = (

@@ -21,7 +21,7 @@ from emergency.alarms.models import ACTIVE, Alarm, AlarmSource, AlarmStatus
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
 from emergency.crews.models import Crew
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict
 from emergency.field.models import Hazard, HelpRequest
@@ -43,7 +43,7 @@ def raise_for_help_request(session: Session, request: HelpRequest) -> Alarm:
     return _raise(
         session,
         source=AlarmSource.help_request,
-        source_id=request.id,
+        source_id=stored_id(request),
         kind="help",
         severity=str(request.urgency),
         people=request.people,
@@ -64,7 +64,7 @@ def raise_for_hazard(session: Session, hazard: Hazard) -> Alarm | None:
     return _raise(
         session,
         source=AlarmSource.hazard,
-        source_id=hazard.id,
+        source_id=stored_id(hazard),
         kind=str(hazard.kind),
         severity=str(hazard.severity),
         people=None,
@@ -92,7 +92,7 @@ def _raise(session: Session, *, source: AlarmSource, source_id: int, actor: str,
         actor=actor,
         action="alarm.raised",
         target_type="alarm",
-        target_id=alarm.id,
+        target_id=stored_id(alarm),
         after={"source": source, "source_id": source_id, "kind": alarm.kind},
     )
     _emit(session, RAISED, alarm, "raised")
@@ -246,7 +246,7 @@ def _changed(session: Session, alarm: Alarm, actor: str, action: str, *, before:
         actor=actor,
         action=f"alarm.{action}",
         target_type="alarm",
-        target_id=alarm.id,
+        target_id=stored_id(alarm),
         before={"status": before},
         after={"status": str(alarm.status), "crew_id": alarm.crew_id, "note": alarm.close_note},
     )
@@ -300,7 +300,7 @@ def escalate_due(session: Session, *, runtime: Runtime, now: datetime | None = N
             actor="system",
             action="alarm.escalated",
             target_type="alarm",
-            target_id=alarm.id,
+            target_id=stored_id(alarm),
             after={"minutes": minutes, "broadcast_id": alarm.escalation_broadcast_id},
         )
         _emit(session, UPDATED, alarm, "escalated")

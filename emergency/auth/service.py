@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.auth.models import ApiToken, Role, User
-from emergency.db import utcnow
+from emergency.db import stored_id, utcnow
 from emergency.drills import service as drill_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 
@@ -58,7 +58,7 @@ def create_user(
         actor=actor,
         action="user.created",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
         after={"name": user.name, "role": user.role},
     )
     return user, token
@@ -74,7 +74,12 @@ def issue_token(
 ) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
-        ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, expires_at=expires_at)
+        ApiToken(
+            user_id=stored_id(user),
+            token_hash=hash_token(token),
+            label=label,
+            expires_at=expires_at,
+        )
     )
     session.flush()
     audit_service.record(
@@ -82,7 +87,7 @@ def issue_token(
         actor=actor,
         action="token.issued",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
         after={"label": label, "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token
@@ -239,7 +244,7 @@ def revoke_tokens(session: Session, *, name: str, actor: str) -> int:
     for api_token in tokens:
         api_token.revoked_at = now
         session.add(api_token)
-    logins = _end_logins(session, user_id=user.id, now=now)
+    logins = _end_logins(session, user_id=stored_id(user), now=now)
     session.flush()
     if tokens or logins:
         audit_service.record(
@@ -247,7 +252,7 @@ def revoke_tokens(session: Session, *, name: str, actor: str) -> int:
             actor=actor,
             action="token.revoked",
             target_type="user",
-            target_id=user.id,
+            target_id=stored_id(user),
             after={"tokens": len(tokens), "sessions": logins},
         )
     return len(tokens)

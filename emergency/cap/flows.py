@@ -52,7 +52,7 @@ from emergency.cap.mapping import (
 from emergency.cap.models import CapAlert, CapReference
 from emergency.cap.parse import parse_cap, parse_cap_within
 from emergency.cap.tables import CapReceived, Outcome
-from emergency.db import get_or_404, utcnow
+from emergency.db import get_or_404, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.feeds.config import feeds_config
 from emergency.rules import prompts
@@ -230,7 +230,7 @@ def ingest_cap(
         actor=posted_by,
         action="cap.received",
         target_type="cap_alert",
-        target_id=record.id,
+        target_id=stored_id(record),
         after={
             "identifier": alert.identifier,
             "sender": alert.sender,
@@ -307,7 +307,7 @@ def _ask_the_operator(
             actor=posted_by,
             action="cap.refused",
             target_type="cap_alert",
-            target_id=record.id,
+            target_id=stored_id(record),
             after={"reason": "untrusted_sender", "sender": alert.sender, "signals": signals},
         )
         prompt(

@@ -16,7 +16,7 @@ from emergency.audit import service as audit_service
 from emergency.clock import local_iso
 from emergency.crews.models import TRANSITIONS, Crew, CrewStatus, CrewTask, TaskStatus
 from emergency.crews.schemas import CrewPublic, TaskPublic
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
@@ -67,7 +67,7 @@ def create_crew(
         actor=actor,
         action="crew.created",
         target_type="crew",
-        target_id=crew.id,
+        target_id=stored_id(crew),
         after={"name": name, "headcount": headcount, "status": crew.status},
         exercise=exercise,
     )
@@ -127,7 +127,7 @@ def set_status(
         actor=actor,
         action="crew.status_changed",
         target_type="crew",
-        target_id=crew.id,
+        target_id=stored_id(crew),
         before=before,
         after={"status": crew.status, "headcount": crew.headcount, "origin": origin, "note": note},
         exercise=crew.exercise,
@@ -156,7 +156,7 @@ def set_all_standby(
     for crew in crews:
         result = set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.standby,
             actor=actor,
             origin=origin,
@@ -187,7 +187,7 @@ def add_task(
             code="crew_unavailable",
         )
     task = CrewTask(
-        crew_id=crew.id,
+        crew_id=stored_id(crew),
         hazard_id=hazard_id,
         help_request_id=help_request_id,
         description=description,
@@ -201,14 +201,14 @@ def add_task(
         actor=actor,
         action="crew.task_assigned",
         target_type="crew",
-        target_id=crew.id,
+        target_id=stored_id(crew),
         after={"task_id": task.id, "hazard_id": hazard_id, "help_request_id": help_request_id},
         exercise=exercise,
     )
     if crew.status != CrewStatus.deployed:
         set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.deployed,
             actor=actor,
             origin="operator",
@@ -244,7 +244,7 @@ def end_task(
     if crew.status == CrewStatus.deployed and not open_tasks(session, crew_id=crew.id):
         set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.standby,
             actor=actor,
             origin="system",

@@ -29,6 +29,7 @@ from alerts.templates import TemplateError
 from emergency.audit import service as audit_service
 from emergency.broadcasts import service as broadcast_service
 from emergency.catalogue import LANGUAGES
+from emergency.db import stored_id
 from emergency.evacuation import service as evacuation_service
 from emergency.evacuation.models import EvacuationOrder, OrderLevel
 from emergency.exceptions import Conflict, InvalidInput
@@ -258,7 +259,7 @@ def _draft(
         idempotency_key=key,
         runtime=runtime,
     )
-    if _already_linked(session, broadcast.id):
+    if _already_linked(session, stored_id(broadcast)):
         raise Conflict(
             "the same evacuation change was just made by another request: nothing done twice",
             code="evacuation_in_progress",
@@ -268,7 +269,7 @@ def _draft(
         actor=actor,
         action="evacuation.broadcast_drafted",
         target_type="broadcast",
-        target_id=broadcast.id,
+        target_id=stored_id(broadcast),
         after={
             "template": template,
             "zones": zone_ids,

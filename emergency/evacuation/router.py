@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.broadcasts import service as broadcast_service
+from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.evacuation import flows as evacuation_flows
@@ -130,7 +131,7 @@ def _result(outcome: evacuation_flows.Outcome, zones) -> OrderResult:
         order=orders[0] if orders else None,
         orders=orders,
         broadcast=BroadcastRef(
-            id=b.id,
+            id=stored_id(b),
             status=str(b.status),
             recipients=b.recipients,
             needs_approval=broadcast_service.public(b).needs_approval,

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.evacuation.models import (
     EvacuationOrder,
     Movement,
@@ -480,7 +480,7 @@ def record_movement(
         actor=actor,
         action="evacuation.people_moved",
         target_type="evacuation_movement",
-        target_id=movement.id,
+        target_id=stored_id(movement),
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
         exercise=exercise,
     )

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -107,7 +107,7 @@ def save_contact(
         actor=actor,
         action="liaison.contact_saved",
         target_type="liaison_contact",
-        target_id=row.id,
+        target_id=stored_id(row),
         before={"active": before["active"]} if before else None,
         after={"key": row.key, "active": row.active},
     )
@@ -178,7 +178,7 @@ def log_call(
         actor=actor,
         action="liaison.call_logged",
         target_type="hotline_call",
-        target_id=call.id,
+        target_id=stored_id(call),
         after={"direction": direction, "follow_up": call.follow_up is not None},
         exercise=exercise,
     )
@@ -200,7 +200,7 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
         actor=actor,
         action="liaison.follow_up_done",
         target_type="hotline_call",
-        target_id=call.id,
+        target_id=stored_id(call),
         exercise=call.exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
@@ -309,7 +309,9 @@ def notify(
     for contact in contacts:
         session.add(
             NoticeRecipient(
-                notice_id=notice.id, contact_id=contact.id, token=secrets.token_urlsafe(24)
+                notice_id=stored_id(notice),
+                contact_id=stored_id(contact),
+                token=secrets.token_urlsafe(24),
             )
         )
     session.flush()
@@ -321,12 +323,12 @@ def notify(
         actor=actor,
         action="liaison.notified",
         target_type="liaison_notice",
-        target_id=notice.id,
+        target_id=stored_id(notice),
         after={
             "kind": notice.kind,
             "signal": signal,
             "exercise": exercise,
-            "recipients": len(recipients(session, notice_id=notice.id)),
+            "recipients": len(recipients(session, notice_id=stored_id(notice))),
             "sms_broadcast_id": broadcast_id,
         },
     )
@@ -381,7 +383,7 @@ def _send_sms(
     from alerts.broadcasts.service import DirectRecipient
     from emergency.broadcasts import service as broadcast_service
 
-    by_contact = {r.contact_id: r for r in recipients(session, notice_id=notice.id)}
+    by_contact = {r.contact_id: r for r in recipients(session, notice_id=stored_id(notice))}
     people = [
         DirectRecipient(
             phone=c.phone,
@@ -474,7 +476,7 @@ def acknowledge(
 ) -> LiaisonNotice:
     """A liaison user acknowledges a notice, for one contact (who told them) or for the desk."""
     notice = get_notice(session, notice_id=notice_id, lock=True)
-    rows = recipients(session, notice_id=notice.id)
+    rows = recipients(session, notice_id=stored_id(notice))
     if contact_id is not None:
         row = next((r for r in rows if r.contact_id == contact_id), None)
         if row is None:
@@ -483,7 +485,9 @@ def acknowledge(
                 code="not_a_recipient",
             )
     else:
-        row = NoticeRecipient(notice_id=notice.id, contact_id=None, token=secrets.token_urlsafe(24))
+        row = NoticeRecipient(
+            notice_id=stored_id(notice), contact_id=None, token=secrets.token_urlsafe(24)
+        )
     return _acknowledge(session, runtime=runtime, notice=notice, row=row, by=actor, note=note)
 
 
@@ -542,7 +546,7 @@ def _acknowledge(
         actor=by if by != "link" else f"contact:{row.contact_id}",
         action="liaison.acknowledged",
         target_type="liaison_notice",
-        target_id=notice.id,
+        target_id=stored_id(notice),
         after={
             "contact_id": row.contact_id,
             "via": "link" if by == "link" else "desk",
@@ -608,7 +612,7 @@ def escalate_due(
             actor="system",
             action="liaison.escalated",
             target_type="liaison_notice",
-            target_id=notice.id,
+            target_id=stored_id(notice),
             before={"status": "open"},
             after={"status": "escalated", "prompt_id": prompt.id},
         )
@@ -626,7 +630,7 @@ def escalate_due(
 def notice_public(
     session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
 ) -> dict:
-    rows = recipients(session, notice_id=notice.id)
+    rows = recipients(session, notice_id=stored_id(notice))
     sms = _sms_statuses(session, notice)
     phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
     return {

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
-from emergency.db import savepoint, utcnow
+from emergency.db import savepoint, stored_id, utcnow
 from emergency.rules.config import (
     BroadcastAction,
     Computed,
@@ -180,7 +180,7 @@ def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
         exercise=run.exercise,
         extra={"rule_id": rule_id},
     )
-    count = len(liaison_service.recipients(session, notice_id=notice.id))
+    count = len(liaison_service.recipients(session, notice_id=stored_id(notice)))
     return (
         RunStatus.done,
         f"liaison notice #{notice.id} to {count} contacts",

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import to_public, utcnow
+from emergency.db import stored_id, to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
@@ -85,7 +85,7 @@ def set_signal(
                 level=level,
                 in_force_since=at,
                 changed_at=at,
-                change_id=change.id,
+                change_id=stored_id(change),
                 exercise=exercise,
                 expires_at=expires_at,
             )

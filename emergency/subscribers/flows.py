@@ -10,6 +10,7 @@ from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
 from alerts.subscribers.service import OptOutChange
 from emergency.audit import service as audit_service
+from emergency.db import stored_id
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.subscribers.schemas import SubscriberPublic
 
@@ -46,7 +47,7 @@ def add_subscriber(session: Session, *, zones, values: dict[str, Any], actor: st
         actor=actor,
         action="subscriber.created",
         target_type="subscriber",
-        target_id=subscriber.id,
+        target_id=stored_id(subscriber),
         after={
             "language": subscriber.language,
             "zone_id": subscriber.zone_id,

@@ -26,6 +26,7 @@ from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.auth.models import Role
+from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.exceptions import Forbidden, InvalidInput, NotAuthenticated
 from emergency.idempotency import IdempotentDep
@@ -178,7 +179,7 @@ def push_subscribe(
         actor=user.name if user else "public",
         action="push_subscription.saved",
         target_type="push_subscription",
-        target_id=row.id,
+        target_id=stored_id(row),
         after={
             "created": created,
             "language": row.language,
@@ -189,7 +190,7 @@ def push_subscribe(
     if not created:
         response.status_code = 200
     return PushSubscriptionPublic(
-        id=row.id,
+        id=stored_id(row),
         created=created,
         language=row.language,
         zone_id=row.zone_id,

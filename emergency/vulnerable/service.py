@@ -18,7 +18,7 @@ from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
 from emergency.clock import local_iso
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Forbidden, InvalidInput
@@ -84,7 +84,7 @@ def create_resident(
         actor=actor,
         action="vulnerable.created",
         target_type="vulnerable_resident",
-        target_id=resident.id,
+        target_id=stored_id(resident),
         after={"community": community, "followed_by": followed_by},
         exercise=exercise,
     )
@@ -140,7 +140,7 @@ def record_check(
     session.add(resident)
     session.add(
         ResidentCheck(
-            resident_id=resident.id,
+            resident_id=stored_id(resident),
             state=state,
             by=user.name,
             note=note,
@@ -154,7 +154,7 @@ def record_check(
         actor=user.name,
         action="vulnerable.checked",
         target_type="vulnerable_resident",
-        target_id=resident.id,
+        target_id=stored_id(resident),
         before={"state": before},
         after={"state": state},
         exercise=exercise,
