@@ -13,6 +13,9 @@ which it is about and carries its totals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -279,7 +282,7 @@ def issue_order(
     note: str | None = None,
     zones: ZoneSet | None = None,
     exercise: bool = False,
-    shelter_ids: list[str] = (),
+    shelter_ids: Sequence[str] = (),
     emit: bool = True,
 ) -> EvacuationOrder | None:
     """Order (or advise) the evacuation of a zone. The same level again → None; another
@@ -392,7 +395,9 @@ def order_public(order: EvacuationOrder, zones: ZoneSet | None = None) -> OrderP
     )
 
 
-def emit_order(session: Session, order: EvacuationOrder, *, action: str, zones) -> None:
+def emit_order(
+    session: Session, order: EvacuationOrder, *, action: str, zones: ZoneSet | None
+) -> None:
     event_service.emit(
         session,
         ORDER_EVENT,
@@ -437,7 +442,7 @@ def record_movement(
     if not shelter_id and not (to_place and to_place.strip()):
         raise InvalidInput("shelter_id or to_place: say where the people were moved to")
     check_location(lat, lon)
-    if from_zone_id is None and zones is not None and lat is not None:
+    if from_zone_id is None and zones is not None and lat is not None and lon is not None:
         from_zone_id = zones.zone_of(lon, lat)
     elif from_zone_id is not None:
         check_zone(from_zone_id, zones)
@@ -544,7 +549,7 @@ def evacuation_totals(session: Session, exercise: bool = False) -> dict[str, int
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `evacuation` section (of reality, or of the drills)."""
     return {
         **evacuation_totals(session, exercise),

@@ -23,11 +23,12 @@ from sqlmodel import Session, col, select
 
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
+from emergency.catalogue.service import Catalogue
 from emergency.clock import local_iso
 from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
-from emergency.liaison.config import LiaisonFile, liaison_config
+from emergency.liaison.config import Language, LiaisonFile, liaison_config
 from emergency.liaison.models import (
     Direction,
     HotlineCall,
@@ -39,13 +40,14 @@ from emergency.liaison.models import (
 )
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
+from emergency.signals.models import SignalChange
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
+LANGS: tuple[Language, ...] = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -62,7 +64,9 @@ def sync_contacts(session: Session, *, config: LiaisonFile) -> int:
             added += 1
         elif row.origin != "config":
             continue
-        row.name, row.organisation, row.role = c.name, dict(c.organisation), dict(c.role or {})
+        # the stored texts are keyed by str (a language the config file checked)
+        row.name, row.organisation = c.name, dict(c.organisation.items())
+        row.role = dict((c.role or {}).items())
         row.phone, row.email, row.language, row.demo = c.phone, c.email, c.language, c.demo
         session.add(row)
     session.flush()
@@ -115,7 +119,7 @@ def save_contact(
     return row
 
 
-def contact_public(c: LiaisonContact) -> dict:
+def contact_public(c: LiaisonContact) -> dict[str, Any]:
     return {
         "id": c.id,
         "key": c.key,
@@ -225,7 +229,7 @@ def list_calls(
     return list(session.exec(query))
 
 
-def call_public(c: HotlineCall) -> dict:
+def call_public(c: HotlineCall) -> dict[str, Any]:
     return {
         "id": c.id,
         "at": c.at,
@@ -246,7 +250,9 @@ def call_public(c: HotlineCall) -> dict:
 # --- notices ---------------------------------------------------------------------------
 
 
-def notify_signal_change(session: Session, *, runtime: Runtime, change) -> LiaisonNotice | None:
+def notify_signal_change(
+    session: Session, *, runtime: Runtime, change: SignalChange
+) -> LiaisonNotice | None:
     """The notice of a shared signal's change to every active contact (None: not shared)."""
     config = liaison_config(runtime)
     if change.source not in config.shared_sources:
@@ -279,7 +285,7 @@ def notify(
     signal: str | None = None,
     previous: str | None = None,
     signal_change_id: int | None = None,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> LiaisonNotice:
     """A notice to every active contact, with one link token each; the same key again returns
     the notice already sent."""
@@ -306,17 +312,14 @@ def notify(
     session.add(notice)
     session.flush()
     contacts = list_contacts(session, active_only=True)
-    for contact in contacts:
+    tokens = {stored_id(contact): secrets.token_urlsafe(24) for contact in contacts}
+    for contact_id, token in tokens.items():
         session.add(
-            NoticeRecipient(
-                notice_id=stored_id(notice),
-                contact_id=stored_id(contact),
-                token=secrets.token_urlsafe(24),
-            )
+            NoticeRecipient(notice_id=stored_id(notice), contact_id=contact_id, token=token)
         )
     session.flush()
     broadcast_id = _send_sms(
-        session, runtime=runtime, notice=notice, contacts=contacts, actor=actor
+        session, runtime=runtime, notice=notice, contacts=contacts, tokens=tokens, actor=actor
     )
     audit_service.record(
         session,
@@ -342,7 +345,14 @@ def notify(
 def check_texts(runtime: Runtime, texts: dict[str, str], *, exercise: bool = False) -> None:
     """422 naming the language when a contact's SMS (the text, a drill mark, their link)
     would be refused by Twilio: over 1,600 characters or 10 segments."""
-    probe = LiaisonNotice(kind=NoticeKind.manual, dedupe_key="", texts=texts, exercise=exercise)
+    probe = LiaisonNotice(
+        kind=NoticeKind.manual,
+        dedupe_key="",
+        texts=texts,
+        exercise=exercise,
+        created_by="",
+        due_at=utcnow(),
+    )
     link = ack_url(runtime, "x" * 32)  # secrets.token_urlsafe(24): 32 characters
     for language in texts:
         problem = body_problem(sms_text(probe, language=language, link=link))
@@ -372,9 +382,11 @@ def _send_sms(
     runtime: Runtime,
     notice: LiaisonNotice,
     contacts: list[LiaisonContact],
+    tokens: dict[int, str],
     actor: str,
 ) -> int | None:
-    """The notice to every contact's phone, each SMS with that contact's own ack link.
+    """The notice to every contact's phone, each SMS with that contact's own ack link
+    (`tokens`: each contact's link token, by contact id).
 
     Through the outbox like every message (rows first, queued after the commit, sent by the
     dispatch workers); keyed on the notice, so it goes once. Its own savepoint: a failure
@@ -383,17 +395,14 @@ def _send_sms(
     from alerts.broadcasts.service import DirectRecipient
     from emergency.broadcasts import service as broadcast_service
 
-    by_contact = {r.contact_id: r for r in recipients(session, notice_id=stored_id(notice))}
     people = [
         DirectRecipient(
             phone=c.phone,
             language=c.language if c.language in LANGS else "en",
-            body=sms_text(
-                notice, language=c.language, link=ack_url(runtime, by_contact[c.id].token)
-            ),
+            body=sms_text(notice, language=c.language, link=ack_url(runtime, tokens[stored_id(c)])),
         )
         for c in contacts
-        if c.phone and c.id in by_contact
+        if c.phone
     ]
     if not people:
         return None
@@ -629,7 +638,7 @@ def escalate_due(
 
 def notice_public(
     session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
-) -> dict:
+) -> dict[str, Any]:
     rows = recipients(session, notice_id=stored_id(notice))
     sms = _sms_statuses(session, notice)
     phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
@@ -664,7 +673,7 @@ def notice_public(
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `liaison` section: real notices and calls, or the drills'."""
     open_rows = list_notices(session, status=NoticeStatus.open, limit=50, exercise=exercise)
     escalated = list_notices(session, status=NoticeStatus.escalated, limit=50, exercise=exercise)
@@ -721,14 +730,14 @@ _ACK = {
 }
 
 
-def _signal_texts(catalogue, change) -> dict[str, str]:
+def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
     """The notice of a shared signal's change, per language, naming whose signal it is ("içado
     em Macau", "澳門："). A tropical cyclone signal is hoisted and lowered (發出/除下, içado/
     arriado); a warning is issued and cancelled (發布/取消, emitido/cancelado)."""
     at = local_iso(change.at)[11:16]
     signal = change.kind == "tropical_cyclone"
     place = catalogue.source(change.source).place
-    texts = {}
+    texts: dict[str, str] = {}
     for lang in LANGS:
         zh = lang.startswith("zh")
         kind_name = catalogue.name(change.source, change.kind, language=lang)

@@ -13,18 +13,20 @@ drill, and `--exercise` shows nothing real.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from alerts.models import Broadcast, Message, MessageStatus
 from emergency.audit.models import AuditEntry
 from emergency.auth.models import User
+from emergency.catalogue.service import Catalogue
 from emergency.clock import local_iso
 from emergency.crews.models import Crew, CrewStatus
-from emergency.db import utcnow
+from emergency.db import stored_id, utcnow
 from emergency.drills.models import DrillUser
 from emergency.evacuation.models import EvacuationOrder, Movement
 from emergency.field.models import Hazard, InspectionGroup, PatrolTrip
@@ -36,16 +38,30 @@ from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableRes
 FAR_PAST = datetime(1970, 1, 1).astimezone()
 
 
-def _between(column, start: datetime, end: datetime):
-    return (column >= start) & (column < end)
+class _Exercised(Protocol):
+    exercise: bool
 
 
-def _in_period(session, at, start, end, exercise, *then) -> list:
-    """The rows of `at`'s table (the drills' when `exercise`, else the real ones) whose `at`
-    falls in [start, end), ordered by `at`, then by `then`."""
-    model = at.class_
-    query = select(model).where(_between(at, start, end), model.exercise == exercise)
-    return list(session.exec(query.order_by(at, *then)))
+R = TypeVar("R", bound=_Exercised)
+
+
+def _between(column: datetime | None, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return (col(column) >= start) & (col(column) < end)
+
+
+def _in_period(
+    session: Session,
+    model: type[R],
+    at: datetime,
+    start: datetime,
+    end: datetime,
+    exercise: bool,
+    *then: int | None,
+) -> list[R]:
+    """The rows of `model` (the drills' when `exercise`, else the real ones) whose column
+    `at` falls in [start, end), ordered by `at`, then by `then`."""
+    query = select(model).where(_between(at, start, end), col(model.exercise) == exercise)
+    return list(session.exec(query.order_by(col(at), *(col(c) for c in then))))
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -60,7 +76,7 @@ def _is_rule(actor: str) -> bool:
 def build(
     session: Session,
     *,
-    catalogue,
+    catalogue: Catalogue,
     start: datetime | None = None,
     end: datetime | None = None,
     exercise: bool = False,
@@ -125,9 +141,11 @@ def build(
     }
 
 
-def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
-    rows = _in_period(session, SignalChange.at, start, end, exercise, SignalChange.id)
-    changes = [
+def _signals(
+    session: Session, catalogue: Catalogue, start: datetime, end: datetime, exercise: bool
+) -> dict[str, Any]:
+    rows = _in_period(session, SignalChange, SignalChange.at, start, end, exercise, SignalChange.id)
+    changes: list[dict[str, Any]] = [
         {
             "id": c.id,
             "at": c.at.isoformat(),
@@ -181,21 +199,21 @@ def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _name(catalogue, source, kind, level) -> str:
+def _name(catalogue: Catalogue, source: str, kind: str, level: str | None) -> str:
     try:
         return catalogue.name(source, kind, level, language="en")
     except Exception:  # a signal no longer in the catalogue: its code says enough
         return f"{source}:{kind}:{level or '—'}"
 
 
-def _rank(catalogue, source, kind, level) -> int:
+def _rank(catalogue: Catalogue, source: str, kind: str, level: str | None) -> int:
     try:
         return catalogue.rank(source, kind, level)
     except Exception:
         return 0
 
 
-def _color(catalogue, source, kind, level) -> str | None:
+def _color(catalogue: Catalogue, source: str, kind: str, level: str) -> str | None:
     """The level's own colour in config/signals.yaml (as on the dashboard's tiles)."""
     try:
         return catalogue.level(source, kind, level).color
@@ -211,12 +229,14 @@ def _secs(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds(), 1)
 
 
-def _broadcasts(session, start, end, exercise) -> list[dict[str, Any]]:
+def _broadcasts(
+    session: Session, start: datetime, end: datetime, exercise: bool
+) -> list[dict[str, Any]]:
     rows = list(
         session.exec(
             select(Broadcast)
             .where(_between(Broadcast.created_at, start, end), Broadcast.exercise == exercise)
-            .order_by(Broadcast.id)
+            .order_by(col(Broadcast.id))
         )
     )
     out = []
@@ -260,24 +280,26 @@ def _broadcasts(session, start, end, exercise) -> list[dict[str, Any]]:
                 "last_at_local": local_iso(last),
                 "to_first_s": _seconds(started, first),
                 "to_last_s": _seconds(started, last),
-                "sent_times": _sent_times(session, b.id, started),
+                "sent_times": _sent_times(session, stored_id(b), started),
             }
         )
     return out
 
 
-def _sent_times(session, broadcast_id: int, started: datetime) -> list[float]:
+def _sent_times(session: Session, broadcast_id: int, started: datetime) -> list[float]:
     """Seconds after the start at which each message left (for the delivery chart)."""
     times = session.exec(
         select(Message.sent_at)
         .where(Message.broadcast_id == broadcast_id, col(Message.sent_at).is_not(None))
-        .order_by(Message.sent_at)
+        .order_by(col(Message.sent_at))
     ).all()
-    return [max(0.0, (t - started).total_seconds()) for t in times]
+    return [max(0.0, (t - started).total_seconds()) for t in times if t is not None]
 
 
-def _inspections(session, start, end, exercise) -> dict[str, Any]:
-    trips = _in_period(session, PatrolTrip.checked_in_at, start, end, exercise)
+def _inspections(
+    session: Session, start: datetime, end: datetime, exercise: bool
+) -> dict[str, Any]:
+    trips = _in_period(session, PatrolTrip, PatrolTrip.checked_in_at, start, end, exercise)
     names = dict(session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
     per_group: dict[int, dict[str, Any]] = {}
     for t in trips:
@@ -302,8 +324,8 @@ def _inspections(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _hazards(session, start, end, exercise) -> dict[str, Any]:
-    found = _in_period(session, Hazard.reported_at, start, end, exercise)
+def _hazards(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
+    found = _in_period(session, Hazard, Hazard.reported_at, start, end, exercise)
     rectified = session.exec(
         select(func.count())
         .select_from(Hazard)
@@ -338,13 +360,19 @@ def _hazards(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _evacuation(session, start, end, exercise) -> dict[str, Any]:
-    moves = _in_period(session, Movement.at, start, end, exercise)
+def _evacuation(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
+    moves = _in_period(session, Movement, Movement.at, start, end, exercise)
     by_place: Counter[str] = Counter()
     for m in moves:
         by_place[m.shelter_id or m.to_place or "?"] += m.people
     orders = _in_period(
-        session, EvacuationOrder.issued_at, start, end, exercise, EvacuationOrder.id
+        session,
+        EvacuationOrder,
+        EvacuationOrder.issued_at,
+        start,
+        end,
+        exercise,
+        EvacuationOrder.id,
     )
     return {
         # every zone ordered (or advised) to evacuate, and the broadcast drafted with it
@@ -382,7 +410,13 @@ def _evacuation(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _crews(session, start, end, exercise, drill_entry) -> dict[str, Any]:
+def _crews(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    exercise: bool,
+    drill_entry: Callable[[AuditEntry], bool],
+) -> dict[str, Any]:
     """The crews on the roster (released ones stood down), and status changes in the period."""
     crews = [
         c
@@ -414,13 +448,13 @@ def _crews(session, start, end, exercise, drill_entry) -> dict[str, Any]:
     }
 
 
-def _vulnerable(session, start, end, exercise) -> dict[str, Any]:
+def _vulnerable(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
     followed = session.exec(
         select(func.count())
         .select_from(VulnerableResident)
         .where(VulnerableResident.exercise == exercise)
     ).one()
-    checks = _in_period(session, ResidentCheck.at, start, end, exercise)
+    checks = _in_period(session, ResidentCheck, ResidentCheck.at, start, end, exercise)
     reached = {c.resident_id for c in checks if c.state == CheckState.reached}
     return {
         "followed": int(followed),
@@ -430,9 +464,9 @@ def _vulnerable(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _liaison(session, start, end, exercise) -> dict[str, Any]:
-    calls = _in_period(session, HotlineCall.at, start, end, exercise)
-    notices = _in_period(session, LiaisonNotice.created_at, start, end, exercise)
+def _liaison(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
+    calls = _in_period(session, HotlineCall, HotlineCall.at, start, end, exercise)
+    notices = _in_period(session, LiaisonNotice, LiaisonNotice.created_at, start, end, exercise)
     return {
         "calls": [
             {
@@ -461,14 +495,14 @@ def _liaison(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _exercise_entries(session):
+def _exercise_entries(session: Session) -> Callable[[AuditEntry], bool]:
     """A test of audit entries: True for a drill's. Field operations mark their own
     (`summary.exercise`); signals, rules and prompts say it in `after`; the rest by what the
     entry is about (an exercise broadcast, notice, prompt, alarm, CAP alert, drill user)."""
     from emergency.alarms.models import Alarm
 
-    def ids(model, key):
-        return {str(i) for i in session.exec(select(key).where(model.exercise == True))}  # noqa: E712
+    def ids(model: type[_Exercised], key: int | None) -> set[str]:
+        return {str(i) for i in session.exec(select(col(key)).where(col(model.exercise)))}
 
     by_target = {
         "broadcast": ids(Broadcast, Broadcast.id),
@@ -478,9 +512,11 @@ def _exercise_entries(session):
         "user": {str(i) for i in session.exec(select(DrillUser.user_id))},
     }
 
-    def drill_entry(entry) -> bool:
+    def drill_entry(entry: AuditEntry) -> bool:
         summary = entry.summary if isinstance(entry.summary, dict) else {}
-        after = summary.get("after") if isinstance(summary.get("after"), dict) else {}
+        after = summary.get("after")
+        if not isinstance(after, dict):
+            after = {}
         if summary.get("exercise") is True or after.get("exercise") is True:
             return True
         if entry.target_type == "cap_alert":
@@ -492,7 +528,13 @@ def _exercise_entries(session):
     return drill_entry
 
 
-def _actions(session, start, end, exercise, drill_entry) -> dict[str, Any]:
+def _actions(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    exercise: bool,
+    drill_entry: Callable[[AuditEntry], bool],
+) -> dict[str, Any]:
     """What rules did (their journal) and who did what (the audit log, by action): rules,
     people (an actor who is a user) and the rest (the dispatch engine, feeds, the CLI)."""
     users = set(session.exec(select(User.name)).all())
@@ -504,7 +546,9 @@ def _actions(session, start, end, exercise, drill_entry) -> dict[str, Any]:
     by_rules = Counter(a for actor, a in entries if _is_rule(actor))
     by_people = Counter(a for actor, a in entries if not _is_rule(actor) and actor in users)
     by_system = Counter(a for actor, a in entries if not _is_rule(actor) and actor not in users)
-    runs = _in_period(session, RuleActionRun.at, start, end, exercise, RuleActionRun.id)
+    runs = _in_period(
+        session, RuleActionRun, RuleActionRun.at, start, end, exercise, RuleActionRun.id
+    )
     return {
         "names": sorted({*by_rules, *by_people, *by_system}),
         "by_rules": dict(sorted(by_rules.items())),
@@ -532,7 +576,14 @@ def _entry(what: str, row: dict[str, Any], at: str, text: str) -> dict[str, Any]
     return {"at": row[at], "at_local": row[f"{at}_local"], "what": what, "text": text}
 
 
-def _timeline(signals, broadcasts, hazards, evacuation, liaison, actions) -> list[dict]:
+def _timeline(
+    signals: dict[str, Any],
+    broadcasts: list[dict[str, Any]],
+    hazards: dict[str, Any],
+    evacuation: dict[str, Any],
+    liaison: dict[str, Any],
+    actions: dict[str, Any],
+) -> list[dict[str, Any]]:
     items = [
         _entry(
             "signal",
