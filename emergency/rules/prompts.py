@@ -7,6 +7,8 @@ a decision, not an automatism") and liaison notices nobody acknowledged in time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
@@ -110,7 +112,7 @@ def list_prompts(
     return list(session.exec(query))
 
 
-def public(prompt: OperatorPrompt) -> dict:
+def public(prompt: OperatorPrompt) -> dict[str, Any]:
     return {
         "id": prompt.id,
         "kind": prompt.kind,
