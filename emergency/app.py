@@ -118,14 +118,19 @@ def create_app(
     from emergency.auth.router import router as auth_router
     from emergency.auth.sessions.router import router as sessions_router
     from emergency.cap.router import router as cap_router
+    from emergency.crews.router import router as crews_router
+    from emergency.evacuation.router import router as evacuation_router
+    from emergency.facilities.router import router as facilities_router
     from emergency.feeds.router import router as feeds_router
-    from emergency.field.routers import ROUTERS as field_routers
+    from emergency.field.router import router as field_router
     from emergency.health import router as health_router
     from emergency.liaison.router import router as liaison_router
     from emergency.live.router import router as live_router
     from emergency.rules.router import router as rules_router
     from emergency.signals.router import router as signals_router
     from emergency.situation.router import router as situation_router
+    from emergency.vulnerable.router import router as vulnerable_router
+    from emergency.web.field_router import router as field_pages_router
     from emergency.web.router import mount_vendor
     from emergency.web.router import router as web_router
     from emergency.zones.router import router as zones_router
@@ -139,7 +144,12 @@ def create_app(
         zones_router,
         live_router,
         web_router,
-        *field_routers,
+        facilities_router,  # field operations: facilities, evacuation, crews, field, …
+        evacuation_router,
+        crews_router,
+        field_router,
+        vulnerable_router,
+        field_pages_router,
         cap_router,
         rules_router,
         feeds_router,

@@ -9,6 +9,17 @@ signals, build our own alerts and publish them as an Atom feed.
     feed = atom_feed([AtomEntry(xml, url)], feed_id=..., title=..., updated=..., self_url=...)
 """
 
+from emergency.cap.alert import (
+    CAP_MIME,
+    CAP_NS,
+    CapAlert,
+    CapArea,
+    CapCircle,
+    CapInfo,
+    CapReference,
+    CapResource,
+    format_cap_time,
+)
 from emergency.cap.atom import ATOM_NS, AtomEntry, atom_feed
 from emergency.cap.build import (
     MACAU_TZ,
@@ -30,17 +41,6 @@ from emergency.cap.mapping import (
     load_cap_mappings,
     read_cap,
     signals_from_cap,
-)
-from emergency.cap.models import (
-    CAP_MIME,
-    CAP_NS,
-    CapAlert,
-    CapArea,
-    CapCircle,
-    CapInfo,
-    CapReference,
-    CapResource,
-    format_cap_time,
 )
 from emergency.cap.parse import DEFAULT_MAX_BYTES, parse_cap, parse_cap_time, parse_cap_within
 from emergency.cap.profile import profile_problems

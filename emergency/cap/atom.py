@@ -14,8 +14,8 @@ from datetime import datetime
 
 from lxml import etree
 
+from emergency.cap.alert import CAP_MIME
 from emergency.cap.build import cap_time
-from emergency.cap.models import CAP_MIME
 from emergency.cap.parse import parse_cap, parse_xml_safely
 
 ATOM_NS = "http://www.w3.org/2005/Atom"

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
+from emergency.cap.alert import CAP_NS, CapAlert, CapReference, Pair, Point, format_cap_time
 from emergency.cap.exceptions import CapError
 from emergency.cap.mapping import SIGNAL_VALUE_NAME
-from emergency.cap.models import CAP_NS, CapAlert, CapReference, Pair, Point, format_cap_time
 from emergency.cap.parse import parse_cap
 from emergency.catalogue import LANGUAGES, Catalogue, format_signal_code
 

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
+from emergency.cap.alert import CapAlert, CapReference
 from emergency.cap.build import cap_time
 from emergency.cap.exceptions import CapError
 from emergency.cap.mapping import (
@@ -49,9 +50,8 @@ from emergency.cap.mapping import (
     SignalAssertion,
     read_cap,
 )
-from emergency.cap.models import CapAlert, CapReference
+from emergency.cap.models import CapReceived, Outcome
 from emergency.cap.parse import parse_cap, parse_cap_within
-from emergency.cap.tables import CapReceived, Outcome
 from emergency.db import get_or_404, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.feeds.config import feeds_config

@@ -28,8 +28,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emergency.cap.alert import CapAlert, CapInfo, CapReference
 from emergency.cap.exceptions import CapError
-from emergency.cap.models import CapAlert, CapInfo, CapReference
 from emergency.cap.smg_text import Reading, read_signal
 from emergency.catalogue import (
     Catalogue,

@@ -1,153 +1,76 @@
-"""A parsed CAP 1.2 alert as plain, immutable Python values.
+"""The CAP alerts we received (POST /api/v1/cap, feed poller) and the ones we published.
 
-Times are timezone-aware datetimes that keep the offset they were written with
-(2024-09-05T22:00:00+08:00 stays +08:00), so formatting them again gives the same text.
-Polygons are lists of (lat, lon) points, CAP's order (not GeoJSON's lon, lat).
+(The database tables; a parsed alert's values are `emergency.cap.alert`'s dataclasses.)
+
+A received alert is kept whole with what it did: `raw` holds the bytes exactly as they came
+(encoding, declaration, comments, signature: a signed alert can still be verified), `raw_xml`
+the same document as text for reading and searching. A duplicate is recognised by (sender,
+identifier), a later Cancel can find the alerts it references, and an operator can see why an
+alert changed nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-CAP_MIME = "application/cap+xml"
+from sqlalchemy import LargeBinary, String, Text, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
 
-STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
-MSG_TYPES = ("Alert", "Update", "Cancel", "Ack", "Error")
-# msgTypes that refer to earlier messages and must carry <references>.
-REFERRING_MSG_TYPES = ("Update", "Cancel", "Ack", "Error")
-
-Point = tuple[float, float]  # (lat, lon)
-Pair = tuple[str, str]  # (valueName, value)
+from emergency.db import JSONType, UTCDateTime, utcnow
 
 
-def format_cap_time(value: datetime) -> str:
-    """CAP's form: YYYY-MM-DDThh:mm:ss+hh:mm, no 'Z', no fractions; refuses naive times."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"CAP times need a timezone, got the naive datetime {value!r}")
-    text = value.replace(microsecond=0).isoformat(timespec="seconds")
-    return text[:-6] + "-00:00" if text.endswith("+00:00") else text
+class Outcome(StrEnum):
+    applied = "applied"  # at least one signal changed
+    no_change = "no_change"  # the signals it asserts were already in force, or skipped
+    nothing_mapped = "nothing_mapped"  # it names no signal we know (or is Ack/Error)
+    not_actual = "not_actual"  # Test, Draft or System: stored and acknowledged, never acted on
+    untrusted = "untrusted"  # it names a source's signal, but its sender is not trusted for it
+    conflict = "conflict"  # its infos disagree on a signal: stored, the operator decides
 
 
-@dataclass(frozen=True, slots=True)
-class CapReference:
-    """One earlier message: the 'sender,identifier,sent' triple of <references>."""
+class CapReceived(SQLModel, table=True):
+    __tablename__ = "cap_received"
+    __table_args__ = (UniqueConstraint("sender", "identifier"),)
 
-    sender: str
-    identifier: str
-    sent: datetime
-
-    def __str__(self) -> str:
-        return f"{self.sender},{self.identifier},{format_cap_time(self.sent)}"
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """(sender, identifier): what identifies a message."""
-        return (self.sender, self.identifier)
-
-
-@dataclass(frozen=True, slots=True)
-class CapCircle:
-    lat: float
-    lon: float
-    radius_km: float
-
-
-@dataclass(frozen=True, slots=True)
-class CapArea:
-    area_desc: str
-    polygons: list[list[Point]] = field(default_factory=list)
-    circles: list[CapCircle] = field(default_factory=list)
-    geocodes: list[Pair] = field(default_factory=list)
-    altitude: float | None = None
-    ceiling: float | None = None
+    id: int | None = Field(default=None, primary_key=True)
+    identifier: str = Field(max_length=200)
+    sender: str = Field(max_length=200)
+    sent: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(max_length=12)  # Actual, Exercise, System, Test, Draft
+    msg_type: str = Field(max_length=12)  # Alert, Update, Cancel, Ack, Error
+    references: str | None = Field(default=None, sa_column=Column(Text))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    origin: str = Field(max_length=12)  # cap (posted) or feed (polled)
+    feed_id: str | None = Field(default=None, max_length=60)
+    source_url: str | None = Field(default=None, max_length=1000, index=True)
+    posted_by: str = Field(max_length=120)  # the user who posted it, or feed:<id>
+    size: int
+    raw_xml: str = Field(sa_column=Column(Text, nullable=False))
+    raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    outcome: Outcome = Field(sa_type=String(16))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
 
 
-@dataclass(frozen=True, slots=True)
-class CapResource:
-    resource_desc: str
-    mime_type: str
-    size: int | None = None
-    uri: str | None = None
-    digest: str | None = None
+class CapPublished(SQLModel, table=True):
+    """One alert of ours: a signal change or a public broadcast, never edited (an update is a
+    new alert that references it)."""
 
+    __tablename__ = "cap_published"
 
-@dataclass(frozen=True, slots=True)
-class CapInfo:
-    language: str
-    categories: list[str]
-    event: str
-    urgency: str
-    severity: str
-    certainty: str
-    response_types: list[str] = field(default_factory=list)
-    audience: str | None = None
-    event_codes: list[Pair] = field(default_factory=list)
-    effective: datetime | None = None
-    onset: datetime | None = None
-    expires: datetime | None = None
-    sender_name: str | None = None
-    headline: str | None = None
-    description: str | None = None
-    instruction: str | None = None
-    web: str | None = None
-    contact: str | None = None
-    parameters: list[Pair] = field(default_factory=list)
-    resources: list[CapResource] = field(default_factory=list)
-    areas: list[CapArea] = field(default_factory=list)
-
-    def event_code(self, value_name: str) -> str | None:
-        """The first eventCode value of that valueName (case-insensitive), or None."""
-        return _first(self.event_codes, value_name)
-
-    def parameter(self, value_name: str) -> str | None:
-        """The first parameter value of that valueName (case-insensitive), or None."""
-        return _first(self.parameters, value_name)
-
-
-@dataclass(frozen=True, slots=True)
-class CapAlert:
-    identifier: str
-    sender: str
-    sent: datetime
-    status: str
-    msg_type: str
-    scope: str
-    source: str | None = None
-    restriction: str | None = None
-    addresses: str | None = None
-    codes: list[str] = field(default_factory=list)
-    note: str | None = None
-    references: list[CapReference] = field(default_factory=list)
-    incidents: str | None = None
-    infos: list[CapInfo] = field(default_factory=list)
-
-    @property
-    def reference(self) -> CapReference:
-        """This alert as a reference, for the <references> of a later Update or Cancel."""
-        return CapReference(self.sender, self.identifier, self.sent)
-
-    @property
-    def is_actual(self) -> bool:
-        """Only Actual alerts are real; Exercise is a drill, System/Test/Draft are never acted on."""
-        return self.status == "Actual"
-
-    def info(self, language: str) -> CapInfo | None:
-        """The info in `language` (exact, then by primary subtag: 'zh-Hant' finds 'zh-Hant-MO')."""
-        wanted = language.casefold()
-        for info in self.infos:
-            if info.language.casefold() == wanted:
-                return info
-        for info in self.infos:
-            if info.language.casefold().startswith(wanted + "-"):
-                return info
-        return None
-
-
-def _first(pairs: list[Pair], value_name: str) -> str | None:
-    wanted = value_name.casefold()
-    for name, value in pairs:
-        if name.casefold() == wanted:
-            return value
-    return None
+    id: int | None = Field(default=None, primary_key=True)
+    identifier: str = Field(max_length=200, unique=True)
+    sender: str = Field(max_length=200)
+    sent: datetime = Field(sa_type=UTCDateTime, index=True)
+    status: str = Field(max_length=12)  # Actual or Exercise
+    msg_type: str = Field(max_length=12)
+    references: str | None = Field(default=None, sa_column=Column(Text))
+    # What it is about: a signal (source, kind, level; level None for a Cancel) or a broadcast.
+    source: str | None = Field(default=None, max_length=20)
+    kind: str | None = Field(default=None, max_length=40)
+    level: str | None = Field(default=None, max_length=20)
+    signal_change_id: int | None = Field(default=None, foreign_key="signal_change.id")
+    broadcast_id: int | None = Field(default=None, index=True)
+    xml: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

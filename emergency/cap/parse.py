@@ -40,8 +40,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
-from emergency.cap.exceptions import CapError
-from emergency.cap.models import (
+from emergency.cap.alert import (
     CAP_NS,
     REFERRING_MSG_TYPES,
     CapAlert,
@@ -53,6 +52,7 @@ from emergency.cap.models import (
     Pair,
     Point,
 )
+from emergency.cap.exceptions import CapError
 from emergency.cap.xsd import cap_schema
 
 # A real CAP alert is tens of kB; IPAWS alerts carry their audio inline (one of 459 kB is

@@ -19,7 +19,7 @@ around it is right):
 
 from __future__ import annotations
 
-from emergency.cap.models import CapAlert
+from emergency.cap.alert import CapAlert
 
 MAX_HEADLINE = 180
 

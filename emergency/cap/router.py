@@ -23,10 +23,10 @@ from emergency import request_limits
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.cap import flows as cap_flows
 from emergency.cap import service as cap_service
+from emergency.cap.alert import CAP_MIME
 from emergency.cap.atom import ATOM_MIME
-from emergency.cap.models import CAP_MIME
+from emergency.cap.models import CapPublished, CapReceived
 from emergency.cap.schemas import CapIngestPublic, CapPublishedPublic, CapReceivedPublic
-from emergency.cap.tables import CapPublished, CapReceived
 from emergency.clock import local_iso
 from emergency.db import to_public
 from emergency.dependencies import RuntimeDep

@@ -32,9 +32,9 @@ from emergency.cap.build import (
     make_identifier,
     signal_change_alert,
 )
+from emergency.cap.models import CapPublished
 from emergency.cap.parse import parse_cap
 from emergency.cap.profile import profile_problems
-from emergency.cap.tables import CapPublished
 from emergency.db import utcnow
 from emergency.events import service as event_service
 from emergency.rules.models import is_reverse_key

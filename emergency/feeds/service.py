@@ -35,8 +35,8 @@ from lxml import etree
 from sqlmodel import Session, select
 
 from emergency.cap import flows as cap_flows
+from emergency.cap.alert import CAP_NS
 from emergency.cap.exceptions import CapError
-from emergency.cap.models import CAP_NS
 from emergency.cap.parse import parse_cap_within, parse_xml_safely
 from emergency.clock import local_iso
 from emergency.db import utcnow

@@ -33,7 +33,7 @@ from alerts.subscribers.phones import DEFAULT_REGIONS
 from emergency.alarms.models import Alarm
 from emergency.audit import service as audit_service
 from emergency.audit.models import AuditEntry
-from emergency.cap.tables import CapPublished
+from emergency.cap.models import CapPublished
 from emergency.crews.models import Crew, CrewTask
 from emergency.db import Database, utcnow
 from emergency.evacuation.models import EvacuationOrder, Movement

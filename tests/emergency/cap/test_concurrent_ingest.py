@@ -9,7 +9,7 @@ import threading
 import httpx
 from sqlalchemy import func, select
 
-from emergency.cap.tables import CapReceived
+from emergency.cap.models import CapReceived
 from emergency.liaison.models import LiaisonNotice
 from emergency.rules.models import RuleActionRun
 from emergency.signals.models import SignalChange
