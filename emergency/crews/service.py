@@ -10,6 +10,8 @@ never changes a real crew (emergency.drills), and their events carry the drill's
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
@@ -20,7 +22,8 @@ from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
-from emergency.field.common import check_location, check_origin
+from emergency.field.common import check_location, check_origin, zone_at
+from geo.zones import ZoneSet
 
 EVENT = "crew.updated"
 
@@ -36,7 +39,7 @@ def create_crew(
     lat: float | None = None,
     lon: float | None = None,
     status: CrewStatus | str = CrewStatus.standby,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> Crew:
     name = name.strip()
@@ -47,7 +50,7 @@ def create_crew(
     check_location(lat, lon)
     if session.exec(select(Crew).where(Crew.name == name)).first():
         raise Conflict(f"crew {name!r} already exists", code="crew_exists")
-    zone_id = zones.zone_of(lon, lat) if zones is not None and lat is not None else None
+    zone_id = zone_at(zones, lat, lon)
     crew = Crew(
         name=name,
         unit=unit,
@@ -283,7 +286,7 @@ def public(session: Session, crew: Crew) -> CrewPublic:
     )
 
 
-def totals(session: Session, exercise: bool = False) -> dict:
+def totals(session: Session, exercise: bool = False) -> dict[str, Any]:
     crews = list_crews(session, exercise=exercise)
     by_status = {s.value: {"crews": 0, "people": 0} for s in CrewStatus}
     for c in crews:
@@ -300,7 +303,7 @@ def totals(session: Session, exercise: bool = False) -> dict:
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `crews` section (of reality, or of the drills)."""
     return {
         **totals(session, exercise),

@@ -37,7 +37,7 @@ from emergency.evacuation.schemas import (
 )
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
-from emergency.field.common import check_location, check_origin
+from emergency.field.common import check_location, check_origin, zone_at
 from geo import shelters as geo_shelters
 from geo.zones import ZoneSet
 
@@ -442,9 +442,9 @@ def record_movement(
     if not shelter_id and not (to_place and to_place.strip()):
         raise InvalidInput("shelter_id or to_place: say where the people were moved to")
     check_location(lat, lon)
-    if from_zone_id is None and zones is not None and lat is not None and lon is not None:
-        from_zone_id = zones.zone_of(lon, lat)
-    elif from_zone_id is not None:
+    if from_zone_id is None:
+        from_zone_id = zone_at(zones, lat, lon)
+    else:
         check_zone(from_zone_id, zones)
     shelter = None
     if shelter_id:

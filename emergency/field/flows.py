@@ -37,7 +37,7 @@ from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput
 from emergency.field import photos as photo_service
 from emergency.field import service as field_service
-from emergency.field.common import check_location, newest
+from emergency.field.common import check_location, newest, zone_at
 from emergency.field.models import FieldReport
 from emergency.field.schemas import FieldContext, FieldReportIn, FieldReportPublic
 from emergency.vulnerable import service as vulnerable_service
@@ -164,7 +164,7 @@ def submit_report(
         lat=body.lat,
         lon=body.lon,
         accuracy_m=body.accuracy_m,
-        zone_id=field_service.zone_at(zones, body.lat, body.lon),
+        zone_id=zone_at(zones, body.lat, body.lon, kinds=None),
         note=body.note,
         data=data,
         photo_id=body.photo_id,

@@ -38,7 +38,7 @@ from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from emergency.field import photos as photo_service
-from emergency.field.common import check_location, newest
+from emergency.field.common import check_location, newest, zone_at
 from emergency.field.models import (
     HAZARD_TRANSITIONS,
     FieldAccount,
@@ -65,13 +65,6 @@ DEADLINES = {
     Severity.low: timedelta(hours=72),
 }
 _CELL = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
-
-
-def zone_at(zones: ZoneSet | None, lat: float | None, lon: float | None) -> str | None:
-    """The smallest zone of any kind the point lies in (None without a point or zones)."""
-    if zones is None or lat is None or lon is None:
-        return None
-    return zones.zone_of(lon, lat, kinds=None)
 
 
 def _check_zones(zone_ids: list[str], zones: ZoneSet | None) -> None:
@@ -196,7 +189,7 @@ def check_in(
         group_id=stored_id(group),
         persons=len(group.members) if persons is None else persons,
         vehicles=len(group.vehicles) if vehicles is None else vehicles,
-        zone_id=zone_at(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         checked_in_by=actor,
         in_lat=lat,
         in_lon=lon,
@@ -375,7 +368,7 @@ def report_hazard(
         severity=severity,
         lat=lat,
         lon=lon,
-        zone_id=zone_at(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         place=place,
         description=description,
         photo_id=photo_id,
@@ -681,7 +674,7 @@ def create_help_request(
         urgency=Severity(urgency),
         lat=lat,
         lon=lon,
-        zone_id=zone_at(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         note=note,
         photo_id=photo_id,
         field_report_id=field_report_id,

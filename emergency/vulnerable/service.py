@@ -11,6 +11,8 @@ exercise records: counted apart, and a drill never changes a real resident's sta
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -22,9 +24,10 @@ from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Forbidden, InvalidInput
-from emergency.field.common import check_location
+from emergency.field.common import check_location, zone_at
 from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableResident
 from emergency.vulnerable.schemas import ResidentPublic
+from geo.zones import ZoneSet
 
 EVENT = "vulnerable.updated"
 
@@ -50,14 +53,14 @@ def create_resident(
     followed_by: str | None = None,
     lat: float | None = None,
     lon: float | None = None,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> VulnerableResident:
     check_location(lat, lon)
     if community is not None and zones is not None and community not in zones:
         raise InvalidInput(f"community: unknown zone {community!r}", code="unknown_zone")
-    if community is None and zones is not None and lat is not None:
-        community = zones.zone_of(lon, lat)
+    if community is None:
+        community = zone_at(zones, lat, lon)
     follower_id = None
     if followed_by:
         follower = auth_service.get_by_name(session, followed_by)
@@ -206,7 +209,7 @@ def public(session: Session, r: VulnerableResident) -> ResidentPublic:
     )
 
 
-def totals(session: Session, exercise: bool = False) -> dict:
+def totals(session: Session, exercise: bool = False) -> dict[str, Any]:
     """Counts only (safe for every role and the live stream), of reality or of the drills."""
     by_state = {s.value: 0 for s in CheckState}
     by_community: dict[str, dict[str, int]] = {}
@@ -222,7 +225,7 @@ def totals(session: Session, exercise: bool = False) -> dict:
     return {"total": sum(by_state.values()), "by_state": by_state, "by_community": by_community}
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `vulnerable` section (counts only)."""
     return totals(session, exercise)
 

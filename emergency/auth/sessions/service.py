@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -153,7 +154,7 @@ def sign_in(session: Session, *, name: str, password: str) -> tuple[User, str, L
             actor=(name or "?")[:80],
             action="session.refused",
             target_type="user",
-            target_id=stored_id(user) if user else None,
+            target_id=stored_id(user) if user else "None",  # no such user
         )
         raise NotAuthenticated("wrong name or password", code="invalid_credentials")
     secret = secrets.token_urlsafe(32)
@@ -189,7 +190,9 @@ def resolve(session: Session, cookie: str | None) -> tuple[User, LoginSession] |
     return user, login
 
 
-def user_for_websocket(session: Session, *, cookie: str | None, headers) -> User | None:
+def user_for_websocket(
+    session: Session, *, cookie: str | None, headers: Mapping[str, str]
+) -> User | None:
     """The user of a websocket opened with a session cookie. Browsers send cookies on a
     cross-site websocket too (SameSite does not cover it), so the page must be ours: its
     Origin's host is the Host asked for."""
@@ -198,7 +201,7 @@ def user_for_websocket(session: Session, *, cookie: str | None, headers) -> User
 
 
 def login_for_websocket(
-    session: Session, *, cookie: str | None, headers
+    session: Session, *, cookie: str | None, headers: Mapping[str, str]
 ) -> tuple[User, LoginSession] | None:
     """As user_for_websocket, with the session itself (the live hub closes a websocket
     whose session ends, and counts websockets per session)."""
