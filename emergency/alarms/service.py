@@ -42,18 +42,20 @@ def raise_for_help_request(session: Session, request: HelpRequest) -> Alarm:
     """Every request for help raises an alarm."""
     return _raise(
         session,
-        source=AlarmSource.help_request,
-        source_id=stored_id(request),
-        kind="help",
-        severity=str(request.urgency),
-        people=request.people,
-        note=request.note,
-        zone_id=request.zone_id,
-        place=None,
-        lat=request.lat,
-        lon=request.lon,
-        exercise=bool(getattr(request, "exercise", False)),  # field records gain `exercise`
-        actor=request.created_by,
+        Alarm(
+            source=AlarmSource.help_request,
+            source_id=stored_id(request),
+            kind="help",
+            severity=str(request.urgency),
+            people=request.people,
+            note=request.note,
+            zone_id=request.zone_id,
+            place=None,
+            lat=request.lat,
+            lon=request.lon,
+            exercise=request.exercise,
+            raised_by=request.created_by,
+        ),
     )
 
 
@@ -63,37 +65,40 @@ def raise_for_hazard(session: Session, hazard: Hazard) -> Alarm | None:
         return None
     return _raise(
         session,
-        source=AlarmSource.hazard,
-        source_id=stored_id(hazard),
-        kind=str(hazard.kind),
-        severity=str(hazard.severity),
-        people=None,
-        note=hazard.description,
-        zone_id=hazard.zone_id,
-        place=hazard.place,
-        lat=hazard.lat,
-        lon=hazard.lon,
-        exercise=bool(getattr(hazard, "exercise", False)),
-        actor=hazard.reported_by,
+        Alarm(
+            source=AlarmSource.hazard,
+            source_id=stored_id(hazard),
+            kind=str(hazard.kind),
+            severity=str(hazard.severity),
+            people=None,
+            note=hazard.description,
+            zone_id=hazard.zone_id,
+            place=hazard.place,
+            lat=hazard.lat,
+            lon=hazard.lon,
+            exercise=hazard.exercise,
+            raised_by=hazard.reported_by,
+        ),
     )
 
 
-def _raise(session: Session, *, source: AlarmSource, source_id: int, actor: str, **what) -> Alarm:
+def _raise(session: Session, alarm: Alarm) -> Alarm:
+    """`alarm` stored, audited and sent to the screens; the one its source raised already,
+    if any (raising is idempotent)."""
     existing = session.exec(
-        select(Alarm).where(Alarm.source == source, Alarm.source_id == source_id)
+        select(Alarm).where(Alarm.source == alarm.source, Alarm.source_id == alarm.source_id)
     ).first()
     if existing is not None:
         return existing
-    alarm = Alarm(source=source, source_id=source_id, raised_by=actor, **what)
     session.add(alarm)
     session.flush()
     audit_service.record(
         session,
-        actor=actor,
+        actor=alarm.raised_by,
         action="alarm.raised",
         target_type="alarm",
         target_id=stored_id(alarm),
-        after={"source": source, "source_id": source_id, "kind": alarm.kind},
+        after={"source": alarm.source, "source_id": alarm.source_id, "kind": alarm.kind},
     )
     _emit(session, RAISED, alarm, "raised")
     return alarm

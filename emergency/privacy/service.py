@@ -29,6 +29,7 @@ from sqlalchemy import String, and_, cast, delete, func, literal, or_, select, u
 from sqlmodel import Session, col
 
 from alerts.models import Broadcast, Message, MessageStatus, PushSubscription, Subscriber
+from alerts.sqltypes import table_of
 from alerts.subscribers.phones import DEFAULT_REGIONS
 from emergency.alarms.models import Alarm
 from emergency.audit import service as audit_service
@@ -208,7 +209,7 @@ def _free_text_mentions(
     holding it}) for each row that mentions it."""
     found: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for model, names in FREE_TEXT:
-        table = model.__table__
+        table = table_of(model)
         [key] = table.primary_key.columns
         columns = [table.c[name] for name in names]
         query = select(key, *columns).where(or_(*[c.is_not(None) for c in columns]))
@@ -227,7 +228,7 @@ def _redact_free_text(session: Session, forms: PhoneForms) -> dict[str, list[Any
     """Erase the number wherever it was written in free text (FREE_TEXT), keeping the other
     words; returns the ids of the rows changed, per table."""
     found = _free_text_mentions(session, forms)
-    tables = {model.__table__.name: model.__table__ for model, _ in FREE_TEXT}
+    tables = {table_of(model).name: table_of(model) for model, _ in FREE_TEXT}
     for name, rows in found.items():
         table = tables[name]
         [key] = table.primary_key.columns
