@@ -32,6 +32,7 @@ from emergency.db import to_public
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, NotFound, PayloadTooLarge
+from emergency.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/cap", tags=["cap"])
 
@@ -176,7 +177,7 @@ def _received_public(row: CapReceived) -> CapReceivedPublic:
     return to_public(CapReceivedPublic, row, received_at_local=local_iso(row.received_at))
 
 
-def _published_public(runtime, row: CapPublished) -> CapPublishedPublic:
+def _published_public(runtime: Runtime, row: CapPublished) -> CapPublishedPublic:
     return to_public(
         CapPublishedPublic,
         row,

@@ -32,6 +32,7 @@ from emergency.evacuation.schemas import (
 )
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
+from geo.zones import ZoneSet
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
 
@@ -123,7 +124,7 @@ def list_orders(
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
-def _result(outcome: evacuation_flows.Outcome, zones) -> OrderResult:
+def _result(outcome: evacuation_flows.Outcome, zones: ZoneSet) -> OrderResult:
     orders = [evacuation_service.order_public(o, zones) for o in outcome.orders]
     b = outcome.broadcast
     return OrderResult(

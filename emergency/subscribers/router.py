@@ -149,7 +149,7 @@ def push_subscribe(
             raise NotAuthenticated("invalid or revoked token", code="invalid_token")
     if body.exercise and user is None:
         raise NotAuthenticated("exercise subscriptions are for staff: send your token")
-    if body.exercise and user.role not in EXERCISE_ROLES:
+    if body.exercise and user is not None and user.role not in EXERCISE_ROLES:
         raise Forbidden(
             f"role '{user.role}' may not join the exercise list (needs "
             f"{', '.join(r.value for r in EXERCISE_ROLES)})"
@@ -157,7 +157,7 @@ def push_subscribe(
     try:
         lat, lon = fields.location(body.lat, body.lon)
         zone_id = fields.zone(body.zone, runtime.zones)
-        if zone_id is None and lat is not None:
+        if zone_id is None and lat is not None and lon is not None:
             zone_id = runtime.zones.zone_of(lon, lat)
         extra = [h for h in runtime.settings.push_endpoint_hosts.split(",") if h.strip()]
         row, created = subscriber_service.save_push_subscription(
