@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 HERE = Path(__file__).parent
@@ -77,7 +77,7 @@ def upgrade(
         engine.dispose()
 
 
-def _take_lock(conn, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
+def _take_lock(conn: Connection, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
     """The advisory lock, polled rather than waited for: a statement left waiting would hold
     a snapshot, and the other upgrade's CREATE INDEX CONCURRENTLY waits for every snapshot."""
     deadline = time.monotonic() + wait_for_other

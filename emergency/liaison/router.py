@@ -142,7 +142,7 @@ def post_notice(
     """A notice from the liaison desk to every active contact (an `Idempotency-Key` header
     makes a retry answer the first notice and send nothing)."""
 
-    liaison_service.check_texts(runtime, dict(body.texts))
+    liaison_service.check_texts(runtime, dict(body.texts.items()))
 
     def send() -> dict:
         notice = liaison_service.notify(
@@ -150,7 +150,7 @@ def post_notice(
             runtime=runtime,
             kind=NoticeKind.manual,
             dedupe_key=f"manual:{uuid.uuid4().hex}",
-            texts=dict(body.texts),
+            texts=dict(body.texts.items()),
             actor=user.name,
             exercise=drill_service.is_drill_user(session, user),  # a drill liaison's: a drill's
         )

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
+from emergency.catalogue import LANGUAGES, Catalogue, Language
+from geo.zones import ZoneSet
+
+LANGS = LANGUAGES
 
 # key: (zh-Hans, zh-Hant, pt, en)
 TEXT: dict[str, tuple[str, str, str, str]] = {
@@ -342,7 +345,7 @@ def word(lang: str, value: Any) -> str:
     return row[LANGS.index(lang)] if row else str(value)
 
 
-def _signal_name(catalogue, lang: str, code: str, level: str | None = None) -> str:
+def _signal_name(catalogue: Catalogue, lang: Language, code: str, level: str | None = None) -> str:
     """'SMG:tropical_cyclone' (+ level) in words: the catalogue's own names in `lang`."""
     source, _, kind = code.partition(":")
     try:
@@ -356,9 +359,9 @@ def _signal_name(catalogue, lang: str, code: str, level: str | None = None) -> s
 def present(
     report: dict[str, Any],
     *,
-    lang: str,
-    catalogue=None,
-    zones=None,
+    lang: Language,
+    catalogue: Catalogue | None = None,
+    zones: ZoneSet | None = None,
     shelters: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """What the templates need beyond the data: names in `lang`, summary, key decisions,

@@ -54,7 +54,8 @@ def write(
         raise ReportError(f"--format: {fmt!r} is not one of {', '.join(render.FORMATS)}")
     if start and end and start >= end:
         raise ReportError("--from must be earlier than --to")
-    if lang not in present.LANGS:
+    language = next((known for known in present.LANGS if known == lang), None)
+    if language is None:
         raise ReportError(f"--lang: {lang!r} is not one of {', '.join(present.LANGS)}")
     catalogue = load_catalogue(settings.config_dir / "signals.yaml")
     zones_dir = settings.config_dir / "zones"
@@ -62,5 +63,7 @@ def write(
     with db.session() as session:
         report = data.build(session, catalogue=catalogue, start=start, end=end, exercise=exercise)
         shelters = {s.id: dict(s.name) for s in session.exec(select(Shelter))}
-    view = present.present(report, lang=lang, catalogue=catalogue, zones=zones, shelters=shelters)
+    view = present.present(
+        report, lang=language, catalogue=catalogue, zones=zones, shelters=shelters
+    )
     return render.write(report, fmt=fmt, out=out, view=view)
