@@ -19,12 +19,14 @@ from sqlmodel import Session, col, select
 from emergency.alarms.config import duty_config
 from emergency.alarms.models import ACTIVE, Alarm, AlarmSource, AlarmStatus
 from emergency.audit import service as audit_service
+from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
 from emergency.crews.models import Crew
 from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict
 from emergency.field.models import Hazard, HelpRequest
+from geo.zones import ZoneSet
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RAISED, UPDATED = "alarm.raised", "alarm.updated"
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- raising -----------------------------------------------------------------------------------
@@ -338,9 +339,11 @@ EXERCISE = {
 }
 
 
-def escalation_texts(alarm: Alarm, *, minutes: float, zones: Any = None) -> dict[str, str]:
-    texts = {}
-    for lang in LANGS:
+def escalation_texts(
+    alarm: Alarm, *, minutes: float, zones: ZoneSet | None = None
+) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
         zone = zones.get(alarm.zone_id) if zones is not None and alarm.zone_id else None
         where = alarm.place or (zone.label(lang) if zone else None) or alarm.zone_id
         if where is None and alarm.lat is not None:

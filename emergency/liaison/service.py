@@ -23,12 +23,12 @@ from sqlmodel import Session, col, select
 
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
-from emergency.catalogue.service import Catalogue
+from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
 from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
-from emergency.liaison.config import Language, LiaisonFile, liaison_config
+from emergency.liaison.config import LiaisonFile, liaison_config
 from emergency.liaison.models import (
     Direction,
     HotlineCall,
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-LANGS: tuple[Language, ...] = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -398,7 +396,7 @@ def _send_sms(
     people = [
         DirectRecipient(
             phone=c.phone,
-            language=c.language if c.language in LANGS else "en",
+            language=c.language if c.language in LANGUAGES else "en",
             body=sms_text(notice, language=c.language, link=ack_url(runtime, tokens[stored_id(c)])),
         )
         for c in contacts
@@ -738,7 +736,7 @@ def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
     signal = change.kind == "tropical_cyclone"
     place = catalogue.source(change.source).place
     texts: dict[str, str] = {}
-    for lang in LANGS:
+    for lang in LANGUAGES:
         zh = lang.startswith("zh")
         kind_name = catalogue.name(change.source, change.kind, language=lang)
         words = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])
@@ -777,7 +775,7 @@ def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
 def _complete(texts: dict[str, str]) -> dict[str, str]:
     """Every language, falling back to zh-Hans for Chinese and English otherwise."""
     out = {k: v for k, v in texts.items() if v}
-    for lang in LANGS:
+    for lang in LANGUAGES:
         if lang not in out:
             fallback = "zh-Hans" if lang.startswith("zh") else "en"
             out[lang] = out.get(fallback) or out.get("en") or next(iter(out.values()), "")

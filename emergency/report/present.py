@@ -11,8 +11,6 @@ from typing import Any
 from emergency.catalogue import LANGUAGES, Catalogue, Language
 from geo.zones import ZoneSet
 
-LANGS = LANGUAGES
-
 # key: (zh-Hans, zh-Hant, pt, en)
 TEXT: dict[str, tuple[str, str, str, str]] = {
     "org": (
@@ -334,7 +332,7 @@ WORDS: dict[str, tuple[str, str, str, str]] = {
 
 def text(lang: str, key: str, **values: Any) -> str:
     row = TEXT.get(key)
-    value = row[LANGS.index(lang)] if row else key
+    value = row[LANGUAGES.index(lang)] if row else key
     return value.format(**values) if values else value
 
 
@@ -342,7 +340,7 @@ def word(lang: str, value: Any) -> str:
     if value is None:
         return "—"
     row = WORDS.get(str(value))
-    return row[LANGS.index(lang)] if row else str(value)
+    return row[LANGUAGES.index(lang)] if row else str(value)
 
 
 def _signal_name(catalogue: Catalogue, lang: Language, code: str, level: str | None = None) -> str:

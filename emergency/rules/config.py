@@ -40,13 +40,11 @@ from pydantic import (
     model_validator,
 )
 
-from emergency.catalogue import Catalogue, CatalogueError
+from emergency.catalogue import Catalogue, CatalogueError, Language
 from emergency.configfiles import ConfigProblem, Loc, Slug, load_yaml
 
 if TYPE_CHECKING:
     from geo.zones import ZoneSet
-
-Language = Literal["zh-Hans", "zh-Hant", "pt", "en"]
 
 
 def _english_and_chinese(texts: dict[str, str]) -> dict[str, str]:
