@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, overload
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, PlainSerializer
 
 from alerts.sqltypes import utcnow
 
@@ -67,3 +67,10 @@ def check_api_time(value: datetime) -> datetime:
 
 # A time in a request body or query: checked to be within EARLIEST and LATEST.
 ApiTime = Annotated[datetime, AfterValidator(check_api_time)]
+
+
+# A time in an answer written as `datetime.isoformat()` gives it (`…+00:00`, not pydantic's
+# `…Z`): the form of the answers that were plain dicts before they had response models.
+IsoTime = Annotated[
+    datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")
+]

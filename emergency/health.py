@@ -11,16 +11,33 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 router = APIRouter(tags=["health"])
 
 
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str] = Field(
+        description="database, redis (when configured), photos: `ok` or what is wrong",
+        examples=[{"database": "ok", "photos": "ok"}],
+    )
+
+
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> Health:
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready: `checks` says why"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     checks: dict[str, str] = {}
@@ -41,7 +58,8 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["photos"] = f"not writable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    answer = Readiness(ready=ready, checks=checks)
+    return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
 
 
 def photos_writable(data_dir: Path) -> None:

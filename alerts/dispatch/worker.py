@@ -69,6 +69,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from alerts.cancellation import cancel_and_wait
 from alerts.dispatch import store
 from alerts.dispatch.lanes import LANES, NORMAL, Priority
 from alerts.dispatch.queue import QueueConsumer, QueueEntry
@@ -327,23 +328,17 @@ class Worker:
             self._room.set()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._feeder), max(1.0, timeout / 3))
-        if not self._feeder.done():
-            self._feeder.cancel()
-            with contextlib.suppress(BaseException):
-                await self._feeder
+        await cancel_and_wait([self._feeder], 5.0, what="dispatch feeder")
         # Received and never claimed: the queue's again.
         await self._hand_back(self._take_pending())
         # What waits for a slot or a sender has not left: give it back.
-        for task in self._pacer_tasks:
-            task.cancel()
-        await asyncio.gather(*self._pacer_tasks, return_exceptions=True)
+        await cancel_and_wait(self._pacer_tasks, 5.0, what="dispatch pacers")
         assert self._local is not None and self._paced is not None
         for row, _message in self._paced.drain() + self._local.drain():
             self._give_back(row)
         self._local.stop(len(self._senders))
         _, late = await asyncio.wait(self._senders, timeout=max(1.0, deadline - time.monotonic()))
-        for task in late:
-            task.cancel()
+        await cancel_and_wait(late, 2.0, what="dispatch senders")
         # Hand retry timers over now: the next worker's claim defers them to their due time.
         for handle in self._timer_handles:
             handle.cancel()
@@ -356,10 +351,7 @@ class Worker:
             self._results_ready.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), max(1.0, deadline - time.monotonic()))
-        self._writer.cancel()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(self._writer, *self._tasks, self._feeder, return_exceptions=True)
+        await cancel_and_wait([self._writer, *self._tasks], 5.0, what="dispatch worker tasks")
         for lane, ids in pending_retries.items():
             with contextlib.suppress(Exception):
                 await self.consumer.enqueue(ids, lane)

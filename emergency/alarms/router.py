@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 
 from emergency import visibility
 from emergency.alarms import flows as alarm_flows
 from emergency.alarms import service as alarm_service
 from emergency.alarms.models import Alarm
-from emergency.alarms.schemas import AssignIn, CloseIn
+from emergency.alarms.schemas import AlarmPublic, AssignIn, CloseIn
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.drills import service as drill_service
 from emergency.idempotency import IdempotentDep
@@ -24,31 +22,31 @@ def list_alarms(
     session: SessionDep,
     status: str | None = Query(None, description="comma-separated, e.g. open,acknowledged"),
     limit: int = Query(200, ge=1, le=2000),
-) -> list[dict[str, Any]]:
+) -> list[AlarmPublic]:
     statuses = [s for s in (status or "").split(",") if s] or None
     return [
-        visibility.alarm(alarm_service.public(session, a), user.role)
+        AlarmPublic.model_validate(visibility.alarm(alarm_service.public(session, a), user.role))
         for a in alarm_service.list_alarms(session, statuses=statuses, limit=limit)
     ]
 
 
 @router.get("/{alarm_id}")
-def get_alarm(alarm_id: int, user: Reader, session: SessionDep) -> dict[str, Any]:
+def get_alarm(alarm_id: int, user: Reader, session: SessionDep) -> AlarmPublic:
     """An alarm; one raised by a request for help shows its note to operators only."""
     alarm = alarm_service.public(session, alarm_service.get(session, alarm_id=alarm_id))
-    return visibility.alarm(alarm, user.role)
+    return AlarmPublic.model_validate(visibility.alarm(alarm, user.role))
 
 
 @router.post("/{alarm_id}/ack")
 def acknowledge(
     alarm_id: int, user: Operator, session: SessionDep, once: IdempotentDep
-) -> dict[str, Any]:
+) -> AlarmPublic:
     """I have seen it (who and when are kept). Again: the same answer, nothing changes."""
 
-    def ack() -> dict[str, Any]:
+    def ack() -> AlarmPublic:
         drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
         alarm = alarm_service.acknowledge(session, alarm_id=alarm_id, actor=user.name)
-        return alarm_service.public(session, alarm)
+        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
 
     return once.run(ack)
 
@@ -56,15 +54,15 @@ def acknowledge(
 @router.post("/{alarm_id}/assign")
 def assign(
     alarm_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
-) -> dict[str, Any]:
+) -> AlarmPublic:
     """A crew goes: the request for help or the hazard becomes the crew's task."""
 
-    def send_crew() -> dict[str, Any]:
+    def send_crew() -> AlarmPublic:
         drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
         alarm = alarm_flows.assign(
             session, alarm_id=alarm_id, crew_id=body.crew_id, actor=user.name
         )
-        return alarm_service.public(session, alarm)
+        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
 
     return once.run(send_crew)
 
@@ -72,10 +70,10 @@ def assign(
 @router.post("/{alarm_id}/close")
 def close(
     alarm_id: int, body: CloseIn, user: Operator, session: SessionDep, once: IdempotentDep
-) -> dict[str, Any]:
-    def close_it() -> dict[str, Any]:
+) -> AlarmPublic:
+    def close_it() -> AlarmPublic:
         drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
         alarm = alarm_flows.close(session, alarm_id=alarm_id, actor=user.name, note=body.note)
-        return alarm_service.public(session, alarm)
+        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
 
     return once.run(close_it)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -26,6 +26,7 @@ from emergency.broadcasts import service
 from emergency.broadcasts.schemas import (
     BroadcastChange,
     BroadcastIn,
+    BroadcastPreview,
     BroadcastPublic,
     CancelPublic,
     TemplatePublic,
@@ -51,11 +52,11 @@ def list_templates(user: Reader, runtime: RuntimeDep) -> list[TemplatePublic]:
 @router.post("/preview")
 def preview(
     body: BroadcastIn, user: Reviewer, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> BroadcastPreview:
     """Per language: text, encoding (GSM-7 / UCS-2), segments, characters; the audience by
     language and channel; SMS cost (TYPHOON_SMS_PRICE) and ETA at TYPHOON_SMS_RATE, with a
     warning when it would take longer than TYPHOON_SMS_MAX_ETA. Stores nothing."""
-    return service.preview(session, runtime=runtime, body=body)
+    return BroadcastPreview.model_validate(service.preview(session, runtime=runtime, body=body))
 
 
 @router.post(

@@ -113,3 +113,109 @@ class TemplatePublic(BaseModel):
     priority: str
     variables: dict[str, str]
     messages: dict[str, str]
+
+
+# --- POST /api/v1/broadcasts/preview -------------------------------------------------------
+
+
+class ChannelCount(BaseModel):
+    sms: int
+    push: int
+
+
+class LanguagePreview(BaseModel):
+    text: str
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int = Field(description="SMS segments of this text")
+    characters: int
+    units: int = Field(description="encoding units (a GSM-7 extension character counts 2)")
+    too_long: bool = Field(description="longer than Twilio takes in one message body")
+    recipients: ChannelCount
+    cost: float
+
+
+class AudiencePreview(BaseModel):
+    total: int
+    by_language: dict[str, int]
+    by_channel: ChannelCount
+
+
+class CostPreview(BaseModel):
+    currency: str
+    price_per_segment: float
+    segments: int
+    total: float
+
+
+class EtaPreview(BaseModel):
+    seconds: float = Field(description="this broadcast's own SMS at sms_rate")
+    sms_rate: float
+    limit_seconds: float
+    within_limit: bool
+    queue_ahead_messages: int = Field(description="SMS queued or sending in its lane and above")
+    queue_ahead_segments: int
+    queue_ahead_seconds: float
+    seconds_with_queue: float = Field(description="`seconds` plus the wait behind the queue")
+    lanes_ahead: list[str] = Field(description="its own lane and those above it")
+
+
+class TemplateRef(BaseModel):
+    id: str
+    preapproved: bool
+    priority: str
+
+
+class BroadcastPreview(BaseModel):
+    """What the composer shows before sending; nothing is stored."""
+
+    languages: dict[str, LanguagePreview] = Field(description="per language: zh-Hans, …")
+    audience: AudiencePreview
+    cost: CostPreview
+    eta: EtaPreview
+    needs_approval: bool
+    approval_threshold: int
+    warnings: list[str]
+    template: TemplateRef | None
+    exercise: bool
+    priority: str
+
+
+# --- the situation's `broadcasts` section ----------------------------------------------------
+
+
+class BroadcastListed(BroadcastPublic):
+    """A broadcast in the situation: as GET /api/v1/broadcasts/{id}, without its `area`."""
+
+    area: dict[str, Any] | None = Field(default=None, exclude=True)
+
+
+class Reachable(BaseModel):
+    reachable: int = Field(description="subscribers not opted out")
+    opted_out: int
+
+
+class MessageTotals(BaseModel):
+    """Every message of every real broadcast (or every drill's) by status; the newest
+    broadcast counted is `last_broadcast_id`."""
+
+    held: int
+    queued: int
+    sending: int
+    sent: int
+    delivered: int
+    failed: int
+    cancelled: int
+    last_broadcast_id: int
+
+
+class BroadcastsSummary(BaseModel):
+    """Broadcasts waiting, scheduled or sending (`active`, newest first) and the latest
+    finished ones (`recent`), counted by status; the audience; every message by status."""
+
+    awaiting_approval: int
+    scheduled: int
+    sending: int
+    active: list[BroadcastListed]
+    recent: list[BroadcastListed]
+    subscribers: Reachable
+    totals: MessageTotals

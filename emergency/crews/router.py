@@ -12,6 +12,7 @@ from emergency.crews.schemas import (
     CrewIn,
     CrewPublic,
     CrewStatusIn,
+    CrewTotals,
     StandbyResult,
     TaskIn,
     TaskPublic,
@@ -34,9 +35,10 @@ def list_crews(user: Reader, session: SessionDep, exercise: bool = False):
 
 
 @router.get("/totals")
-def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
+def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> CrewTotals:
     """Crews and people by status (what the wall screen shows)."""
-    return crew_service.totals(session, drill_service.is_drill(session, user, exercise))
+    exercise = drill_service.is_drill(session, user, exercise)
+    return CrewTotals.model_validate(crew_service.totals(session, exercise))
 
 
 @router.post("", response_model=CrewPublic, status_code=201)

@@ -74,3 +74,25 @@ class CrewPublic(BaseModel):
 
 class StandbyResult(BaseModel):
     changed: list[CrewPublic]
+
+
+class CrewCount(BaseModel):
+    crews: int
+    people: int
+
+
+class CrewTotals(BaseModel):
+    """GET /api/v1/crews/totals: crews and people, on duty (not released) and by status."""
+
+    crews: int
+    people: int
+    on_duty_crews: int
+    on_duty_people: int
+    by_status: dict[CrewStatus, CrewCount]
+    open_tasks: int
+
+
+class CrewSummary(CrewTotals):
+    """The situation's `crews` section: the totals and every crew."""
+
+    items: list[CrewPublic]

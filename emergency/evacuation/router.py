@@ -19,6 +19,7 @@ from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
 from emergency.evacuation.schemas import (
     BroadcastRef,
+    EvacuationSummary,
     LiftIn,
     MovementIn,
     MovementPublic,
@@ -244,5 +245,6 @@ def record_movement(
 
 
 @router.get("/evacuation/totals")
-def totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
-    return evacuation_service.summary(session, drill_service.is_drill(session, user, exercise))
+def totals(user: Reader, session: SessionDep, exercise: bool = False) -> EvacuationSummary:
+    exercise = drill_service.is_drill(session, user, exercise)
+    return EvacuationSummary.model_validate(evacuation_service.summary(session, exercise))

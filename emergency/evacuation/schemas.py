@@ -170,3 +170,30 @@ class MovementPublic(BaseModel):
     field_report_id: int | None
     note: str | None
     exercise: bool = False
+
+
+class EvacuationTotals(BaseModel):
+    orders_active: int
+    orders_mandatory: int
+    orders_advised: int
+    orders_issued: int = Field(description="every order issued, zone by zone, in force or not")
+    people_evacuated: int
+    people_to_shelters: int
+    movements: int
+
+
+class ShelterTotals(BaseModel):
+    shelters: int
+    open: int
+    capacity_open: int
+    occupancy: int
+    room_open: int
+
+
+class EvacuationSummary(EvacuationTotals):
+    """GET /api/v1/evacuation/totals and the situation's `evacuation` section: the totals, the
+    orders in force and every shelter."""
+
+    orders: list[OrderPublic]
+    shelters: ShelterTotals
+    shelter_list: list[ShelterPublic]

@@ -13,11 +13,12 @@ at-most-once, which a wake-up can afford: the hub also reads the table on its ow
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from alerts.cancellation import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,7 @@ class RedisBus:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task], 5.0, what="redis event bus")
             self._task = None
         self._publisher.close()
 

@@ -10,14 +10,14 @@ from fastapi import APIRouter
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.dependencies import RuntimeDep
 from emergency.feeds import service as feed_service
-from emergency.feeds.schemas import FeedPolled, PollAnswer
+from emergency.feeds.schemas import FeedPolled, FeedPublic, PollAnswer
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 
 
 @router.get("")
-def get_feeds(user: Reader, session: SessionDep, runtime: RuntimeDep) -> list[dict]:
-    return feed_service.summary(session, runtime=runtime)
+def get_feeds(user: Reader, session: SessionDep, runtime: RuntimeDep) -> list[FeedPublic]:
+    return [FeedPublic.model_validate(f) for f in feed_service.summary(session, runtime=runtime)]
 
 
 @router.post("/poll", response_model=PollAnswer)

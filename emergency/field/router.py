@@ -32,6 +32,7 @@ from emergency.field.schemas import (
     FieldLinkPublic,
     FieldReportIn,
     FieldReportPublic,
+    FieldTotals,
     GroupIn,
     GroupPublic,
     HazardIn,
@@ -306,9 +307,10 @@ def list_trips(
 
 
 @router.get("/inspections/totals")
-def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
+def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> FieldTotals:
     """Groups, trips, inspector person-trips, vehicle-trips, hazards by status and overdue."""
-    return field_service.summary(session, drill_service.is_drill(session, user, exercise))
+    exercise = drill_service.is_drill(session, user, exercise)
+    return FieldTotals.model_validate(field_service.summary(session, exercise))
 
 
 # --- hazards -------------------------------------------------------------------------------

@@ -304,3 +304,42 @@ class FieldContext(BaseModel):
     residents: list[dict[str, Any]]
     server_time: datetime
     exercise: bool = Field(default=False, description="this link is a drill's")
+
+
+# --- totals (GET /api/v1/inspections/totals, the situation's `field`, the events' `totals`) ---
+
+
+class InspectionTotals(BaseModel):
+    groups: int
+    on_patrol: int = Field(description="trips checked in and not yet out")
+    trips: int
+    person_trips: int
+    vehicle_trips: int
+
+
+class HazardTotals(BaseModel):
+    """Hazards by status, and `unresolved` (open + assigned), `overdue` (past due_at)."""
+
+    open: int
+    assigned: int
+    rectified: int
+    verified: int
+    total: int
+    overdue: int
+    unresolved: int
+
+
+class HelpTotals(BaseModel):
+    """Requests for help by status."""
+
+    open: int
+    assigned: int
+    closed: int
+
+
+class FieldTotals(BaseModel):
+    inspections: InspectionTotals
+    hazards: HazardTotals
+    help_requests: HelpTotals
+    reports: dict[str, int] = Field(description="field reports by kind (kinds with none: absent)")
+    reports_total: int

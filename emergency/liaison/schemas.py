@@ -1,4 +1,4 @@
-"""What the liaison API accepts."""
+"""What the liaison API accepts and returns."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.text import body_problem
 from emergency.catalogue import Language
-from emergency.clock import ApiTime
+from emergency.clock import ApiTime, IsoTime
 from emergency.configfiles import Slug
 from emergency.liaison.config import ContactName, Email, Phone, Texts
+from emergency.liaison.models import Direction, NoticeKind, NoticeStatus
 
 
 class _In(BaseModel):
@@ -88,3 +89,106 @@ class AckIn(_In):
 
 class LinkAckIn(_In):
     note: Annotated[str, Field(max_length=500)] | None = None
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+class ContactPublic(BaseModel):
+    id: int
+    key: str
+    name: str
+    organisation: dict[str, str] = Field(description="per language")
+    role: dict[str, str] | None = Field(description="per language (null: none given)")
+    phone: str | None
+    email: str | None
+    language: str
+    active: bool
+    demo: bool
+    origin: str = Field(description="`config` (config/liaison.yaml) or `api`")
+    updated_at: IsoTime
+
+
+class CallPublic(BaseModel):
+    """A call of the hotline, with the signals in force at the time."""
+
+    id: int
+    at: IsoTime
+    at_local: str
+    direction: Direction
+    caller: str
+    contact_id: int | None
+    summary: str
+    follow_up: str | None
+    follow_up_done_at: IsoTime | None
+    follow_up_done_by: str | None
+    exercise: bool
+    signals: list[str]
+    logged_by: str
+
+
+class RecipientPublic(BaseModel):
+    contact_id: int | None
+    acknowledged_at: IsoTime | None
+    acknowledged_by: str | None = Field(description="a user's name, or `link`")
+    sms: str | None = Field(description="the status of the contact's SMS, when one was sent")
+    ack_url: str | None = Field(description="the contact's link (none once it has expired)")
+
+
+class NoticePublic(BaseModel):
+    id: int
+    kind: NoticeKind
+    texts: dict[str, str] = Field(description="per language")
+    signal: str | None = Field(description="SOURCE:kind:level now")
+    previous: str | None
+    signal_change_id: int | None
+    exercise: bool
+    status: NoticeStatus
+    created_at: IsoTime
+    created_at_local: str
+    created_by: str
+    due_at: IsoTime = Field(description="acknowledged before this, or escalated")
+    due_at_local: str
+    acknowledged_at: IsoTime | None
+    escalated_at: IsoTime | None
+    sms_broadcast_id: int | None
+    recipients: list[RecipientPublic]
+
+
+class AckLinkView(BaseModel):
+    """GET /api/v1/liaison/ack/{token} as JSON (a browser asking for HTML gets a page)."""
+
+    notice_id: int
+    texts: dict[str, str]
+    signal: str | None
+    created_at_local: str
+    acknowledged: bool
+    exercise: bool
+
+
+class AckLinkDone(BaseModel):
+    notice_id: int
+    status: NoticeStatus
+    acknowledged: Literal[True]
+
+
+class NoticeLine(BaseModel):
+    """A notice in the situation's `liaison` section."""
+
+    id: int
+    kind: NoticeKind
+    signal: str | None
+    status: NoticeStatus
+    exercise: bool
+    created_at_local: str
+    due_at_local: str
+
+
+class LiaisonSummary(BaseModel):
+    """The situation's `liaison` section (real notices and calls, or the drills')."""
+
+    contacts: int = Field(description="active contacts")
+    notices_open: int
+    notices_escalated: int
+    follow_ups_open: int
+    latest: list[NoticeLine] = Field(description="the five newest notices")

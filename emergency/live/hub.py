@@ -29,6 +29,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
+from alerts.cancellation import cancel_and_wait
 from emergency import metrics, visibility
 from emergency.db import Database
 from emergency.events import service as event_service
@@ -85,11 +86,7 @@ class LiveHub:
         self._watcher = self._loop.create_task(self._watch_tokens(), name="live-hub-tokens")
 
     async def stop(self) -> None:
-        for task in (self._ticker, self._watcher):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait([self._ticker, self._watcher], 5.0, what="live hub")
         for client in list(self.clients):
             with contextlib.suppress(Exception):
                 await client.ws.close(code=CLOSE_SHUTDOWN, reason="server shutting down")

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -40,6 +40,7 @@ from emergency.subscribers.schemas import (
     PushUnsubscribeIn,
     SubscriberIn,
     SubscriberPublic,
+    SubscriberStats,
     VapidPublicKey,
 )
 
@@ -63,10 +64,10 @@ def _rate_limited(request: Request) -> None:
 
 
 @router.get("/api/v1/subscribers/stats")
-def stats(user: Reader, session: SessionDep) -> dict[str, Any]:
+def stats(user: Reader, session: SessionDep) -> SubscriberStats:
     """Counts of subscribers not opted out by language, zone (home community) and channel;
     how many opted out, how many are on the exercise list, how many browser subscriptions."""
-    return subscriber_service.stats(session)
+    return SubscriberStats.model_validate(subscriber_service.stats(session))
 
 
 @router.post("/api/v1/subscribers", response_model=SubscriberPublic, status_code=201)

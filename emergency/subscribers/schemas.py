@@ -96,3 +96,16 @@ class PushUnsubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: str = Field(max_length=2000)
+
+
+class SubscriberStats(BaseModel):
+    """GET /api/v1/subscribers/stats: the by_* counts are of those not opted out."""
+
+    total: int
+    active: int
+    opted_out: int
+    exercise_list: int = Field(description="on the exercise list and not opted out")
+    by_language: dict[str, int]
+    by_zone: dict[str, int] = Field(description="home community (`none`: without one)")
+    by_channel: dict[str, int] = Field(description="sms, push")
+    push_subscriptions: int

@@ -10,15 +10,22 @@ from emergency.drills import service as drill_service
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 from emergency.vulnerable import service as vulnerable_service
-from emergency.vulnerable.schemas import CheckIn, ResidentIn, ResidentPublic
+from emergency.vulnerable.schemas import (
+    CheckIn,
+    ResetResult,
+    ResidentIn,
+    ResidentPublic,
+    VulnerableTotals,
+)
 
 router = APIRouter(prefix="/api/v1/vulnerable", tags=["vulnerable residents"])
 
 
 @router.get("/summary")
-def summary(user: Reader, session: SessionDep, exercise: bool = False) -> dict:
+def summary(user: Reader, session: SessionDep, exercise: bool = False) -> VulnerableTotals:
     """Counts by check-in state and community: for every role."""
-    return vulnerable_service.totals(session, drill_service.is_drill(session, user, exercise))
+    exercise = drill_service.is_drill(session, user, exercise)
+    return VulnerableTotals.model_validate(vulnerable_service.totals(session, exercise))
 
 
 @router.get("/residents", response_model=list[ResidentPublic])
@@ -75,12 +82,14 @@ def check(
 
 
 @router.post("/reset")
-def reset(user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False) -> dict:
+def reset(
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+) -> ResetResult:
     """A new storm: every resident back to `unknown` (`?exercise=true`: the drill's)."""
     return once.run(
-        lambda: {
-            "reset": vulnerable_service.reset_for_storm(
+        lambda: ResetResult(
+            reset=vulnerable_service.reset_for_storm(
                 session, actor=user.name, exercise=drill_service.is_drill(session, user, exercise)
             )
-        }
+        )
     )

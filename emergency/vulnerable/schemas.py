@@ -53,3 +53,16 @@ class ResidentPublic(BaseModel):
     state_by: str | None
     note: str | None
     exercise: bool = False
+
+
+class VulnerableTotals(BaseModel):
+    """Counts only (for every role and the live stream): by check-in state, and by community
+    (`unknown` for residents without one)."""
+
+    total: int
+    by_state: dict[CheckState, int]
+    by_community: dict[str, dict[CheckState, int]]
+
+
+class ResetResult(BaseModel):
+    reset: int = Field(description="how many residents went back to `unknown`")

@@ -30,7 +30,7 @@ def field_form(request: Request):
 
 
 @router.get("/field/sw.js")
-def service_worker():
+def service_worker() -> FileResponse:
     return FileResponse(
         STATIC / "sw.js",
         media_type="text/javascript",

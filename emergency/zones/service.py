@@ -3,7 +3,7 @@
 Every feature keeps its own properties (id, per-language name, kind, …) and gains `layer`,
 the name of its file (communities, areas, shelter_catchments, shelters). Each file is checked
 by geo (a shelter file as points, the rest as zones) so the map shows what targeting uses.
-The result is cached until a file changes.
+The result (checked once as a ZoneCollection) is cached until a file changes.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from emergency.zones.schemas import ZoneCollection
 from geo.shelters import load_shelters
 from geo.zones import SHELTERS_FILE, load_zone_file
 
 
-def feature_collection(directory: Path) -> dict[str, Any]:
+def feature_collection(directory: Path) -> ZoneCollection:
     folder = Path(directory)
     files = sorted(folder.glob("*.geojson")) if folder.is_dir() else []
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files)
@@ -25,7 +26,7 @@ def feature_collection(directory: Path) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _collect(stamp: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+def _collect(stamp: tuple[tuple[str, int], ...]) -> ZoneCollection:
     features: list[dict[str, Any]] = []
     notes: list[str] = []
     approximate = False
@@ -52,8 +53,10 @@ def _collect(stamp: tuple[tuple[str, int], ...]) -> dict[str, Any]:
                     "geometry": feature["geometry"],
                 }
             )
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "properties": {"approximate": approximate, "notes": notes},
-    }
+    return ZoneCollection.model_validate(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "properties": {"approximate": approximate, "notes": notes},
+        }
+    )
