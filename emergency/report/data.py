@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -45,23 +46,23 @@ class _Exercised(Protocol):
 R = TypeVar("R", bound=_Exercised)
 
 
-def _between(column: datetime | None, start: datetime, end: datetime) -> ColumnElement[bool]:
-    return (col(column) >= start) & (col(column) < end)
+@dataclass(frozen=True)
+class _Period:
+    """What the report reads: the records of [start, end), real or the drills' (`exercise`)."""
 
+    session: Session
+    start: datetime
+    end: datetime
+    exercise: bool
 
-def _in_period(
-    session: Session,
-    model: type[R],
-    at: datetime,
-    start: datetime,
-    end: datetime,
-    exercise: bool,
-    *then: int | None,
-) -> list[R]:
-    """The rows of `model` (the drills' when `exercise`, else the real ones) whose column
-    `at` falls in [start, end), ordered by `at`, then by `then`."""
-    query = select(model).where(_between(at, start, end), col(model.exercise) == exercise)
-    return list(session.exec(query.order_by(col(at), *(col(c) for c in then))))
+    def holds(self, column: datetime | None) -> ColumnElement[bool]:
+        return (col(column) >= self.start) & (col(column) < self.end)
+
+    def rows(self, model: type[R], at: datetime, *then: int | None) -> list[R]:
+        """The rows of `model` (real, or the drills') whose column `at` falls in the period,
+        ordered by `at`, then by `then`."""
+        query = select(model).where(self.holds(at), col(model.exercise) == self.exercise)
+        return list(self.session.exec(query.order_by(col(at), *(col(c) for c in then))))
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -83,16 +84,17 @@ def build(
 ) -> dict[str, Any]:
     start = start or FAR_PAST
     end = end or utcnow()
-    signals = _signals(session, catalogue, start, end, exercise)
-    broadcasts = _broadcasts(session, start, end, exercise)
+    p = _Period(session, start, end, exercise)
+    signals = _signals(p, catalogue)
+    broadcasts = _broadcasts(p)
     drill_entry = _exercise_entries(session)
-    inspections = _inspections(session, start, end, exercise)
-    hazards = _hazards(session, start, end, exercise)
-    evacuation = _evacuation(session, start, end, exercise)
-    crews = _crews(session, start, end, exercise, drill_entry)
-    vulnerable = _vulnerable(session, start, end, exercise)
-    liaison = _liaison(session, start, end, exercise)
-    actions = _actions(session, start, end, exercise, drill_entry)
+    inspections = _inspections(p)
+    hazards = _hazards(p)
+    evacuation = _evacuation(p)
+    crews = _crews(p, drill_entry)
+    vulnerable = _vulnerable(p)
+    liaison = _liaison(p)
+    actions = _actions(p, drill_entry)
     figures = {
         "signal_changes": len(signals["changes"]),
         "broadcasts": len(broadcasts),
@@ -141,10 +143,8 @@ def build(
     }
 
 
-def _signals(
-    session: Session, catalogue: Catalogue, start: datetime, end: datetime, exercise: bool
-) -> dict[str, Any]:
-    rows = _in_period(session, SignalChange, SignalChange.at, start, end, exercise, SignalChange.id)
+def _signals(p: _Period, catalogue: Catalogue) -> dict[str, Any]:
+    rows = p.rows(SignalChange, SignalChange.at, SignalChange.id)
     changes: list[dict[str, Any]] = [
         {
             "id": c.id,
@@ -183,12 +183,12 @@ def _signals(
                 "_from": row.at,
             }
     for current in open_.values():
-        current.update(to_local=None, seconds=_secs(current["_from"], end), in_force=True)
+        current.update(to_local=None, seconds=_secs(current["_from"], p.end), in_force=True)
         periods.append(current)
-    for p in periods:
-        p["from"] = p.pop("_from").isoformat()
-        p.setdefault("in_force", False)
-    periods.sort(key=lambda p: (p["from"], p["signal"]))
+    for held in periods:
+        held["from"] = held.pop("_from").isoformat()
+        held.setdefault("in_force", False)
+    periods.sort(key=lambda held: (held["from"], held["signal"]))
     return {
         "changes": changes,
         "periods": periods,
@@ -229,26 +229,24 @@ def _secs(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds(), 1)
 
 
-def _broadcasts(
-    session: Session, start: datetime, end: datetime, exercise: bool
-) -> list[dict[str, Any]]:
+def _broadcasts(p: _Period) -> list[dict[str, Any]]:
     rows = list(
-        session.exec(
+        p.session.exec(
             select(Broadcast)
-            .where(_between(Broadcast.created_at, start, end), Broadcast.exercise == exercise)
+            .where(p.holds(Broadcast.created_at), Broadcast.exercise == p.exercise)
             .order_by(col(Broadcast.id))
         )
     )
     out = []
     for b in rows:
         counts = dict(
-            session.exec(
+            p.session.exec(
                 select(Message.status, func.count())
                 .where(Message.broadcast_id == b.id)
                 .group_by(Message.status)
             ).all()
         )
-        first, last = session.exec(
+        first, last = p.session.exec(
             select(func.min(Message.sent_at), func.max(Message.sent_at)).where(
                 Message.broadcast_id == b.id
             )
@@ -280,7 +278,7 @@ def _broadcasts(
                 "last_at_local": local_iso(last),
                 "to_first_s": _seconds(started, first),
                 "to_last_s": _seconds(started, last),
-                "sent_times": _sent_times(session, stored_id(b), started),
+                "sent_times": _sent_times(p.session, stored_id(b), started),
             }
         )
     return out
@@ -296,11 +294,9 @@ def _sent_times(session: Session, broadcast_id: int, started: datetime) -> list[
     return [max(0.0, (t - started).total_seconds()) for t in times if t is not None]
 
 
-def _inspections(
-    session: Session, start: datetime, end: datetime, exercise: bool
-) -> dict[str, Any]:
-    trips = _in_period(session, PatrolTrip, PatrolTrip.checked_in_at, start, end, exercise)
-    names = dict(session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
+def _inspections(p: _Period) -> dict[str, Any]:
+    trips = p.rows(PatrolTrip, PatrolTrip.checked_in_at)
+    names = dict(p.session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
     per_group: dict[int, dict[str, Any]] = {}
     for t in trips:
         g = per_group.setdefault(
@@ -324,15 +320,15 @@ def _inspections(
     }
 
 
-def _hazards(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
-    found = _in_period(session, Hazard, Hazard.reported_at, start, end, exercise)
-    rectified = session.exec(
+def _hazards(p: _Period) -> dict[str, Any]:
+    found = p.rows(Hazard, Hazard.reported_at)
+    rectified = p.session.exec(
         select(func.count())
         .select_from(Hazard)
         .where(
             col(Hazard.rectified_at).is_not(None),
-            _between(Hazard.rectified_at, start, end),
-            Hazard.exercise == exercise,
+            p.holds(Hazard.rectified_at),
+            Hazard.exercise == p.exercise,
         )
     ).one()
     return {
@@ -360,20 +356,12 @@ def _hazards(session: Session, start: datetime, end: datetime, exercise: bool) -
     }
 
 
-def _evacuation(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
-    moves = _in_period(session, Movement, Movement.at, start, end, exercise)
+def _evacuation(p: _Period) -> dict[str, Any]:
+    moves = p.rows(Movement, Movement.at)
     by_place: Counter[str] = Counter()
     for m in moves:
         by_place[m.shelter_id or m.to_place or "?"] += m.people
-    orders = _in_period(
-        session,
-        EvacuationOrder,
-        EvacuationOrder.issued_at,
-        start,
-        end,
-        exercise,
-        EvacuationOrder.id,
-    )
+    orders = p.rows(EvacuationOrder, EvacuationOrder.issued_at, EvacuationOrder.id)
     return {
         # every zone ordered (or advised) to evacuate, and the broadcast drafted with it
         "orders_issued": len(orders),
@@ -410,27 +398,21 @@ def _evacuation(session: Session, start: datetime, end: datetime, exercise: bool
     }
 
 
-def _crews(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    exercise: bool,
-    drill_entry: Callable[[AuditEntry], bool],
-) -> dict[str, Any]:
+def _crews(p: _Period, drill_entry: Callable[[AuditEntry], bool]) -> dict[str, Any]:
     """The crews on the roster (released ones stood down), and status changes in the period."""
     crews = [
         c
-        for c in session.exec(select(Crew).where(Crew.exercise == exercise).order_by(Crew.name))
+        for c in p.session.exec(select(Crew).where(Crew.exercise == p.exercise).order_by(Crew.name))
         if c.status != CrewStatus.released
     ]
     changes = Counter(
         e.summary.get("after", {}).get("status") if isinstance(e.summary, dict) else None
-        for e in session.exec(
+        for e in p.session.exec(
             select(AuditEntry).where(
-                AuditEntry.action == "crew.status_changed", _between(AuditEntry.at, start, end)
+                AuditEntry.action == "crew.status_changed", p.holds(AuditEntry.at)
             )
         )
-        if drill_entry(e) == exercise
+        if drill_entry(e) == p.exercise
     )
     return {
         "crews": len(crews),
@@ -448,13 +430,13 @@ def _crews(
     }
 
 
-def _vulnerable(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
-    followed = session.exec(
+def _vulnerable(p: _Period) -> dict[str, Any]:
+    followed = p.session.exec(
         select(func.count())
         .select_from(VulnerableResident)
-        .where(VulnerableResident.exercise == exercise)
+        .where(VulnerableResident.exercise == p.exercise)
     ).one()
-    checks = _in_period(session, ResidentCheck, ResidentCheck.at, start, end, exercise)
+    checks = p.rows(ResidentCheck, ResidentCheck.at)
     reached = {c.resident_id for c in checks if c.state == CheckState.reached}
     return {
         "followed": int(followed),
@@ -464,9 +446,9 @@ def _vulnerable(session: Session, start: datetime, end: datetime, exercise: bool
     }
 
 
-def _liaison(session: Session, start: datetime, end: datetime, exercise: bool) -> dict[str, Any]:
-    calls = _in_period(session, HotlineCall, HotlineCall.at, start, end, exercise)
-    notices = _in_period(session, LiaisonNotice, LiaisonNotice.created_at, start, end, exercise)
+def _liaison(p: _Period) -> dict[str, Any]:
+    calls = p.rows(HotlineCall, HotlineCall.at)
+    notices = p.rows(LiaisonNotice, LiaisonNotice.created_at)
     return {
         "calls": [
             {
@@ -528,27 +510,19 @@ def _exercise_entries(session: Session) -> Callable[[AuditEntry], bool]:
     return drill_entry
 
 
-def _actions(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    exercise: bool,
-    drill_entry: Callable[[AuditEntry], bool],
-) -> dict[str, Any]:
+def _actions(p: _Period, drill_entry: Callable[[AuditEntry], bool]) -> dict[str, Any]:
     """What rules did (their journal) and who did what (the audit log, by action): rules,
     people (an actor who is a user) and the rest (the dispatch engine, feeds, the CLI)."""
-    users = set(session.exec(select(User.name)).all())
+    users = set(p.session.exec(select(User.name)).all())
     entries = [
         (e.actor, e.action)
-        for e in session.exec(select(AuditEntry).where(_between(AuditEntry.at, start, end)))
-        if drill_entry(e) == exercise
+        for e in p.session.exec(select(AuditEntry).where(p.holds(AuditEntry.at)))
+        if drill_entry(e) == p.exercise
     ]
     by_rules = Counter(a for actor, a in entries if _is_rule(actor))
     by_people = Counter(a for actor, a in entries if not _is_rule(actor) and actor in users)
     by_system = Counter(a for actor, a in entries if not _is_rule(actor) and actor not in users)
-    runs = _in_period(
-        session, RuleActionRun, RuleActionRun.at, start, end, exercise, RuleActionRun.id
-    )
+    runs = p.rows(RuleActionRun, RuleActionRun.at, RuleActionRun.id)
     return {
         "names": sorted({*by_rules, *by_people, *by_system}),
         "by_rules": dict(sorted(by_rules.items())),
