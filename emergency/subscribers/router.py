@@ -77,7 +77,7 @@ def add(
     session: SessionDep,
     runtime: RuntimeDep,
     once: IdempotentDep,
-):
+) -> SubscriberPublic:
     def add_it() -> SubscriberPublic:
         values = body.model_dump()
         subscriber = flows.add_subscriber(
@@ -89,7 +89,9 @@ def add(
 
 
 @router.post("/api/v1/subscribers/opt-out", response_model=OptOutPublic)
-def opt_out(body: OptOutIn, user: Operator, session: SessionDep, once: IdempotentDep):
+def opt_out(
+    body: OptOutIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> OptOutPublic:
     def set_it() -> OptOutPublic:
         change = flows.set_opt_out(
             session, phone=body.phone, opted_out=body.opted_out, actor=user.name, via="operator"
@@ -139,7 +141,7 @@ def push_subscribe(
     runtime: RuntimeDep,
     response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
-):
+) -> PushSubscriptionPublic:
     """Store a browser's push subscription (again: refreshed, 200). Public, so a resident's
     browser can subscribe; a location or zone narrows what it receives, neither makes it
     island-wide."""
@@ -148,13 +150,14 @@ def push_subscribe(
         user = auth_service.user_for_token(session, credentials.credentials)
         if user is None:
             raise NotAuthenticated("invalid or revoked token", code="invalid_token")
-    if body.exercise and user is None:
-        raise NotAuthenticated("exercise subscriptions are for staff: send your token")
-    if body.exercise and user is not None and user.role not in EXERCISE_ROLES:
-        raise Forbidden(
-            f"role '{user.role}' may not join the exercise list (needs "
-            f"{', '.join(r.value for r in EXERCISE_ROLES)})"
-        )
+    if body.exercise:
+        if user is None:
+            raise NotAuthenticated("exercise subscriptions are for staff: send your token")
+        if user.role not in EXERCISE_ROLES:
+            raise Forbidden(
+                f"role '{user.role}' may not join the exercise list (needs "
+                f"{', '.join(r.value for r in EXERCISE_ROLES)})"
+            )
     try:
         lat, lon = fields.location(body.lat, body.lon)
         zone_id = fields.zone(body.zone, runtime.zones)
