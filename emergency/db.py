@@ -17,16 +17,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import (
     Connection,
-    Select,
-    Table,
-    bindparam,
     create_engine,
     event,
     insert,
-    null,
-    select,
     text,
-    union_all,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -294,59 +288,6 @@ def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
     return new_id
 
 
-def insert_row_and_read(
-    session: Session, row: SQLModel, query: Select[Any], params: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """`insert_row(session, row)`, and the rows `query` (with `params`) reads as they were
-    before the INSERT: it does not see the new row. On PostgreSQL one statement, the INSERT as
-    a CTE of the query (issue 18: a round trip fewer on a hot path); elsewhere the query, then
-    the INSERT."""
-    conn = connection(session)
-    if conn.dialect.name != "postgresql" or getattr(row, "id", None) is not None:
-        rows = [tuple(r) for r in conn.execute(query, params)]
-        insert_row(session, row)
-        return rows
-    table = row.__table__  # type: ignore[attr-defined]
-    statement = _INSERT_AND_READ.get((table, query))
-    if statement is None:
-        statement = _INSERT_AND_READ[(table, query)] = _insert_and_read(table, query)
-    values = {f"insert_{c.key}": getattr(row, c.key) for c in table.columns if c.key != "id"}
-    rows = []
-    for first, *rest in conn.execute(statement, values | params):
-        if first is None:
-            rows.append(tuple(rest))
-        else:
-            row.id = int(first)
-    make_transient_to_detached(row)
-    session.add(row)
-    return rows
-
-
-_INSERT_AND_READ: dict[tuple[Any, Any], Any] = {}
-
-
-def _insert_and_read(table: Table, query: Select[Any]) -> Any:
-    """INSERT ... RETURNING id as a CTE; the id in the first column of a row of its own (the
-    query may read nothing), then the query's rows with NULL first."""
-    inserted = (
-        insert(table)
-        .values(
-            {
-                c.key: bindparam(f"insert_{c.key}", type_=c.type)
-                for c in table.columns
-                if c.key != "id"
-            }
-        )
-        .returning(table.c.id)
-        .cte("inserted")
-    )
-    read = query.subquery("read")
-    return union_all(
-        select(inserted.c.id, *[null().cast(c.type).label(c.name) for c in read.c]),
-        select(null().cast(table.c.id.type), *read.c),
-    )
-
-
 # SQLAlchemy fires before_commit / after_commit / after_rollback for savepoints too
 # (`savepoint()`, used around each rule action, liaison SMS and alarm SMS). The journal
 # follows the root transaction only: events are published once they are really committed,
@@ -369,7 +310,7 @@ def savepoint(session: Session) -> Iterator[None]:
         raise
 
 
-_JOURNAL = (audit_service.PENDING, event_service.PENDING)
+_JOURNAL = (audit_service.PENDING, event_service.PENDING, journal_writer.LOCKED)
 
 
 def _write_journal(session: Session) -> None:
@@ -389,3 +330,4 @@ def _forget_journal(session: Session) -> None:
         return
     audit_service.forget_pending(session)
     event_service.forget_pending(session)
+    session.info.pop(journal_writer.LOCKED, None)

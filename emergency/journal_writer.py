@@ -11,6 +11,7 @@ statement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +25,21 @@ from emergency.events import service as event_service
 from emergency.events.models import Event
 from emergency.sequences import take_numbers
 
+# Work a unit of work leaves for the journal to do under the chain's lock, after every commit
+# before it and before its events are written: (handler, item) pairs; each handler is called
+# once with its items in order (emergency.field.totals: the totals its events carry).
+LOCKED = "typhoon_locked_work"
+
 _AUDIT_COLUMNS = "seq, at, actor, action, target_type, target_id, summary, prev_hash, hash, seal"
 
 
 def write(session: Session) -> None:
     audit = audit_service.pop_pending(session)
     events = event_service.pop_pending(session)
-    if not audit and not events:
+    locked: list[tuple[Callable[[Connection, list[Any]], None], Any]] = (
+        session.info.pop(LOCKED, None) or []
+    )
+    if not audit and not events and not locked:
         return
     conn = session.connection()
     audit_rows: list[dict[str, Any]] = []
@@ -39,6 +48,9 @@ def write(session: Session) -> None:
         audit_rows = audit_service.chain(
             audit, first=first, prev_hash=prev_hash, key=audit_service.audit_key(session)
         )
+    elif locked:
+        take_numbers(conn, audit_service.SEQ, 0)  # the chain's lock alone
+    _run_locked(conn, locked)
     if conn.dialect.name != "postgresql":
         _write_each(conn, audit_rows)
         if events:
@@ -50,6 +62,16 @@ def write(session: Session) -> None:
     first_event = _write_together(conn, audit_rows, events)
     if events:
         event_service.committing(session, event_service.numbered(events, first_event))
+
+
+def _run_locked(
+    conn: Connection, locked: list[tuple[Callable[[Connection, list[Any]], None], Any]]
+) -> None:
+    work: dict[Callable[[Connection, list[Any]], None], list[Any]] = {}
+    for handler, item in locked:
+        work.setdefault(handler, []).append(item)
+    for handler, items in work.items():
+        handler(conn, items)
 
 
 def _write_each(conn: Connection, audit_rows: list[dict[str, Any]]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -60,7 +61,7 @@ def upgrade(
     """
     cfg = alembic_config(database_url)
     if not database_url.startswith("postgresql"):
-        command.upgrade(cfg, revision)  # SQLite: one process, the file lock serialises
+        _upgrade(cfg, revision)  # SQLite: one process, the file lock serialises
         return
     cfg.attributes["lock_timeout_ms"] = int(lock_timeout * 1000)
     from emergency.db import make_engine
@@ -75,6 +76,18 @@ def upgrade(
                 lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
     finally:
         engine.dispose()
+
+
+def _upgrade(cfg: Config, revision: str) -> None:
+    """ "heads" one head at a time, in a fixed order: alembic's single upgrade to every head
+    loses track of the foundation (KeyError '0001_foundation') for some orders of its sets
+    when a branch depends on a revision of another branch that has dependencies of its own
+    (0018b_field_totals on 0013b_exercise_flags)."""
+    if revision != "heads":
+        command.upgrade(cfg, revision)
+        return
+    for head in sorted(ScriptDirectory.from_config(cfg).get_heads()):
+        command.upgrade(cfg, head)
 
 
 def _take_lock(conn, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
@@ -107,7 +120,7 @@ def _upgrade_with_retries(
 ) -> None:
     for attempt in range(1, attempts + 1):
         try:
-            command.upgrade(cfg, revision)
+            _upgrade(cfg, revision)
             return
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE or attempt == attempts:

@@ -4,11 +4,11 @@ only the actions a person may take; the server still checks the role on every re
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Admin, CurrentUser, SessionDep
 from emergency.auth.models import Role
+from emergency.auth.schemas import Me, Revoked, Rotated
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -29,13 +29,6 @@ ACTIONS: dict[str, tuple[Role, ...]] = {
 }
 
 
-class Me(BaseModel):
-    id: int
-    name: str
-    role: Role
-    can: dict[str, bool]
-
-
 def allowed(role: Role) -> dict[str, bool]:
     return {action: role == Role.admin or role in roles for action, roles in ACTIONS.items()}
 
@@ -44,17 +37,6 @@ def allowed(role: Role) -> dict[str, bool]:
 def me(user: CurrentUser) -> Me:
     """The caller's name and role, and which actions that role may take."""
     return Me(id=user.id, name=user.name, role=user.role, can=allowed(Role(user.role)))
-
-
-class Revoked(BaseModel):
-    user: str
-    revoked: int
-
-
-class Rotated(BaseModel):
-    user: str
-    revoked: int
-    token: str
 
 
 @router.post("/users/{name}/revoke", response_model=Revoked)

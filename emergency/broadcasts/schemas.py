@@ -207,3 +207,44 @@ class BroadcastPreview(BaseModel):
     template: TemplateRef | None
     exercise: bool
     priority: str
+
+
+# --- the situation's `broadcasts` section ----------------------------------------------------
+
+
+class BroadcastListed(BroadcastPublic):
+    """A broadcast in the situation: as GET /api/v1/broadcasts/{id}, without its `area`."""
+
+    area: dict[str, Any] | None = Field(default=None, exclude=True)
+
+
+class Reachable(BaseModel):
+    reachable: int = Field(description="subscribers not opted out")
+    opted_out: int
+
+
+class MessageTotals(BaseModel):
+    """Every message of every real broadcast (or every drill's) by status; the newest
+    broadcast counted is `last_broadcast_id`."""
+
+    held: int
+    queued: int
+    sending: int
+    sent: int
+    delivered: int
+    failed: int
+    cancelled: int
+    last_broadcast_id: int
+
+
+class BroadcastsSummary(BaseModel):
+    """Broadcasts waiting, scheduled or sending (`active`, newest first) and the latest
+    finished ones (`recent`), counted by status; the audience; every message by status."""
+
+    awaiting_approval: int
+    scheduled: int
+    sending: int
+    active: list[BroadcastListed]
+    recent: list[BroadcastListed]
+    subscribers: Reachable
+    totals: MessageTotals

@@ -32,6 +32,7 @@ from emergency.db import to_public
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, NotFound, PayloadTooLarge
+from emergency.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/cap", tags=["cap"])
 
@@ -102,7 +103,7 @@ def post_cap(
     session: SessionDep,
     runtime: RuntimeDep,
     response: Response,
-):
+) -> CapIngestPublic:
     """Ingest one CAP 1.2 alert; its signals go through the same flow as an operator's."""
     result = cap_flows.ingest_cap(
         session,
@@ -126,25 +127,29 @@ def post_cap(
 
 
 @router.get("/received", response_model=list[CapReceivedPublic])
-def list_received(user: Reader, session: SessionDep, limit: int = Query(100, ge=1, le=1000)):
+def list_received(
+    user: Reader, session: SessionDep, limit: int = Query(100, ge=1, le=1000)
+) -> list[CapReceivedPublic]:
     return [_received_public(r) for r in cap_flows.list_received(session, limit=limit)]
 
 
 @router.get("/received/{received_id}.xml", response_class=Response)
-def get_received_xml(received_id: int, user: Reader, session: SessionDep):
+def get_received_xml(received_id: int, user: Reader, session: SessionDep) -> Response:
     row = cap_flows.get_received(session, received_id=received_id)
     data = row.raw if row.raw is not None else row.raw_xml.encode("utf-8")
     return Response(data, media_type=CAP_MIME)
 
 
 @router.get("/alerts", response_model=list[CapPublishedPublic], dependencies=[PublicRateLimited])
-def list_published(session: SessionDep, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)):
+def list_published(
+    session: SessionDep, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)
+) -> list[CapPublishedPublic]:
     """Our own alerts, newest first (public, like the feed)."""
     return [_published_public(runtime, r) for r in cap_service.list_published(session, limit=limit)]
 
 
 @router.get("/alerts/{identifier}.xml", response_class=Response, dependencies=[PublicRateLimited])
-def get_alert_xml(identifier: str, session: SessionDep, request: Request):
+def get_alert_xml(identifier: str, session: SessionDep, request: Request) -> Response:
     """One of our alerts as CAP 1.2 XML (public: a public alert)."""
     row = cap_service.get_published(session, identifier=identifier)
     if row is None:
@@ -160,7 +165,7 @@ def get_alert_xml(identifier: str, session: SessionDep, request: Request):
 
 
 @router.get("/feed.atom", response_class=Response, dependencies=[PublicRateLimited])
-def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request):
+def get_feed(session: SessionDep, runtime: RuntimeDep, request: Request) -> Response:
     """Our newest alerts (signal changes and public broadcasts) as Atom 1.0 with CAP 1.2
     entries. Public; answers 304 to a conditional request when nothing is new."""
     etag = f'"feed-{cap_service.feed_version(session)}"'
@@ -176,7 +181,7 @@ def _received_public(row: CapReceived) -> CapReceivedPublic:
     return to_public(CapReceivedPublic, row, received_at_local=local_iso(row.received_at))
 
 
-def _published_public(runtime, row: CapPublished) -> CapPublishedPublic:
+def _published_public(runtime: Runtime, row: CapPublished) -> CapPublishedPublic:
     return to_public(
         CapPublishedPublic,
         row,

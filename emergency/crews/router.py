@@ -25,11 +25,13 @@ router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
 
 
 @router.get("", response_model=list[CrewPublic])
-def list_crews(user: Reader, session: SessionDep, exercise: bool = False):
+def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> list[CrewPublic]:
     """Crews and their open tasks (a task for a request for help: its note for operators)."""
     exercise = drill_service.is_drill(session, user, exercise)
     return [
-        visibility.crew(crew_service.public(session, c).model_dump(), user.role)
+        CrewPublic.model_validate(
+            visibility.crew(crew_service.public(session, c).model_dump(), user.role)
+        )
         for c in crew_service.list_crews(session, exercise=exercise)
     ]
 
@@ -44,7 +46,7 @@ def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> Cr
 @router.post("", response_model=CrewPublic, status_code=201)
 def create_crew(
     body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-):
+) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
 
     def create() -> CrewPublic:
@@ -61,7 +63,9 @@ def create_crew(
 
 
 @router.post("/standby", response_model=StandbyResult)
-def all_standby(user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False):
+def all_standby(
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+) -> StandbyResult:
     """Every resting or released crew to standby; deployed crews keep their tasks
     (`?exercise=true`: the drill's crews)."""
 
@@ -80,7 +84,7 @@ def all_standby(user: Operator, session: SessionDep, once: IdempotentDep, exerci
 @router.post("/{crew_id}/status", response_model=CrewPublic)
 def set_crew_status(
     crew_id: int, body: CrewStatusIn, user: Operator, session: SessionDep, once: IdempotentDep
-):
+) -> CrewPublic:
     def set_it() -> CrewPublic:
         crew_service.set_status(
             session,
@@ -98,12 +102,14 @@ def set_crew_status(
 
 
 @router.post("/{crew_id}/tasks", response_model=TaskPublic, status_code=201)
-def add_task(crew_id: int, body: TaskIn, user: Operator, session: SessionDep, once: IdempotentDep):
+def add_task(
+    crew_id: int, body: TaskIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> TaskPublic:
     """A task for a crew: a hazard to deal with, a request for help, or anything else (an
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    def assign() -> dict:
+    def assign() -> TaskPublic:
         task = field_flows.assign_crew_task(
             session,
             crew_id=crew_id,
@@ -113,13 +119,13 @@ def add_task(crew_id: int, body: TaskIn, user: Operator, session: SessionDep, on
             help_request_id=body.help_request_id,
             drill=drill_service.is_drill(session, user, body.exercise),
         )
-        return TaskPublic.model_validate(crew_service.task_public(task)).model_dump(mode="json")
+        return crew_service.task_public(task)
 
     return once.run(assign, status_code=201)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
-def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
     return once.run(
         lambda: crew_service.task_public(
             crew_service.end_task(
@@ -133,7 +139,9 @@ def task_done(task_id: int, user: Operator, session: SessionDep, once: Idempoten
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
-def task_cancel(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+def task_cancel(
+    task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
+) -> TaskPublic:
     return once.run(
         lambda: crew_service.task_public(
             crew_service.end_task(

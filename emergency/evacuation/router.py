@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from alerts.sqltypes import stored_id
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.broadcasts import service as broadcast_service
 from emergency.dependencies import RuntimeDep
@@ -32,12 +33,13 @@ from emergency.evacuation.schemas import (
 )
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
+from geo.zones import ZoneSet
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
-def list_shelters(user: Reader, session: SessionDep, exercise: bool = False):
+def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> list[ShelterPublic]:
     exercise = drill_service.is_drill(session, user, exercise)
     return [
         evacuation_service.shelter_public(s, exercise)
@@ -54,7 +56,7 @@ def nearest_shelters(
     people: int = Query(1, ge=1, le=5000),
     limit: int = Query(3, ge=1, le=20),
     exercise: bool = False,
-):
+) -> list[NearestShelter]:
     """The nearest open shelters with room for `people`, nearest first (empty: none)."""
     return evacuation_service.nearest(
         session,
@@ -69,7 +71,7 @@ def nearest_shelters(
 @router.post("/shelters/{shelter_id}/open", response_model=ShelterPublic)
 def open_or_close_shelter(
     shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep, once: IdempotentDep
-):
+) -> ShelterPublic:
     """Open (`"open": true`) or close a shelter; the same state again is a no-op."""
     exercise = drill_service.is_drill(session, user, body.exercise)
 
@@ -93,7 +95,7 @@ def open_or_close_shelter(
 @router.put("/shelters/{shelter_id}/occupancy", response_model=ShelterPublic)
 def set_occupancy(
     shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep, once: IdempotentDep
-):
+) -> ShelterPublic:
     """Correct the occupancy after a head count (people leave shelters too)."""
     exercise = drill_service.is_drill(session, user, body.exercise)
 
@@ -116,14 +118,14 @@ def set_occupancy(
 @router.get("/evacuation/orders", response_model=list[OrderPublic])
 def list_orders(
     user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False, exercise: bool = False
-):
+) -> list[OrderPublic]:
     orders = evacuation_service.list_orders(
         session, active_only=active, exercise=drill_service.is_drill(session, user, exercise)
     )
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
-def _result(outcome: evacuation_flows.Outcome, zones) -> OrderResult:
+def _result(outcome: evacuation_flows.Outcome, zones: ZoneSet) -> OrderResult:
     orders = [evacuation_service.order_public(o, zones) for o in outcome.orders]
     b = outcome.broadcast
     return OrderResult(
@@ -131,7 +133,7 @@ def _result(outcome: evacuation_flows.Outcome, zones) -> OrderResult:
         order=orders[0] if orders else None,
         orders=orders,
         broadcast=BroadcastRef(
-            id=b.id,
+            id=stored_id(b),
             status=str(b.status),
             recipients=b.recipients,
             needs_approval=broadcast_service.public(b).needs_approval,
@@ -150,7 +152,7 @@ def issue_order(
     zones: ZonesDep,
     runtime: RuntimeDep,
     once: IdempotentDep,
-):
+) -> OrderResult:
     """Advise or order the evacuation of zones, with the shelters to go to: one action that
     makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
     a second person). Zones already at that level are left as they are; all of them: a no-op
@@ -184,7 +186,7 @@ def lift_order(
     zones: ZonesDep,
     runtime: RuntimeDep,
     once: IdempotentDep,
-):
+) -> OrderResult:
     """Lift the orders in force for zones and draft the lift message (template
     `evacuation_lifted`); none in force: a no-op."""
     exercise = drill_service.is_drill(session, user, body.exercise)
@@ -212,7 +214,7 @@ def list_movements(
     session: SessionDep,
     limit: int = Query(500, ge=1, le=5000),
     exercise: bool = False,
-):
+) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)
         for m in evacuation_service.list_movements(
@@ -224,7 +226,7 @@ def list_movements(
 @router.post("/evacuation/movements", response_model=MovementPublic, status_code=201)
 def record_movement(
     body: MovementIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-):
+) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""
     exercise = drill_service.is_drill(session, user, body.exercise)

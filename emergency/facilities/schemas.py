@@ -52,3 +52,11 @@ class FacilityStatusResult(BaseModel):
     changed: bool
     change: FacilityChangePublic | None
     facility: FacilityPublic
+
+
+class FacilitiesSummary(BaseModel):
+    """The situation's `facilities` section: each facility, and how many are not ok."""
+
+    items: list[FacilityPublic]
+    not_ok: int
+    total: int

@@ -36,6 +36,7 @@ from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput
 from emergency.field import photos as photo_service
 from emergency.field import service as field_service
+from emergency.field import totals as field_totals
 from emergency.field.common import check_location, newest
 from emergency.field.models import FieldReport
 from emergency.field.schemas import FieldContext, FieldReportIn, FieldReportPublic
@@ -192,7 +193,7 @@ def submit_report(
         zones=zones,
         drill=drill,
     )
-    totals = field_service.settle_report(session, report)
+    field_service.settle_report(session, report)
     audit_service.record(
         session,
         actor=user.name,
@@ -202,15 +203,10 @@ def submit_report(
         after={"kind": report.kind, "result": report.result},
         exercise=report.exercise,
     )
-    event_service.emit(
-        session,
-        EVENT,
-        {
-            "exercise": report.exercise,
-            "report": public_for_stream(report),
-            "totals": totals,
-        },
+    stored = event_service.emit(
+        session, EVENT, {"exercise": report.exercise, "report": public_for_stream(report)}
     )
+    field_totals.carry(session, stored, "reports", report.exercise)
     return report, True
 
 

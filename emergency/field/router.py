@@ -91,7 +91,7 @@ def list_field_reports(
     kind: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
     exercise: bool = False,
-):
+) -> list[FieldReportPublic]:
     exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_flows.public(r)
@@ -100,7 +100,7 @@ def list_field_reports(
 
 
 @router.get("/field/context", response_model=FieldContext)
-def field_context(user: FieldReporter, session: SessionDep):
+def field_context(user: FieldReporter, session: SessionDep) -> FieldContext:
     """What the field form shows its team: group or crew, open hazards, shelters, residents."""
     return field_flows.context(session, user=user)
 
@@ -108,7 +108,7 @@ def field_context(user: FieldReporter, session: SessionDep):
 @router.post("/field/links", response_model=FieldLinkPublic, status_code=201)
 def create_field_link(
     body: FieldLinkIn, user: Operator, session: SessionDep, settings: SettingsDep
-):
+) -> FieldLinkPublic:
     """A field token for a team's phone, and the link (or QR code) that carries it;
     `"exercise": true` issues it for a drill (everything reported through it is an exercise);
     with `expires_in_hours` the token stops working then."""
@@ -135,7 +135,7 @@ def create_field_link(
 
 
 @router.get("/field/links", response_model=list[FieldLinkListed])
-def list_field_links(user: Operator, session: SessionDep):
+def list_field_links(user: Operator, session: SessionDep) -> list[FieldLinkListed]:
     """The team phones' links (never their tokens), newest first."""
     return [
         FieldLinkListed(
@@ -152,7 +152,9 @@ def list_field_links(user: Operator, session: SessionDep):
 
 
 @router.post("/field/links/{user_id}/revoke", response_model=FieldLinkListed)
-def revoke_field_link(user_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+def revoke_field_link(
+    user_id: int, user: Operator, session: SessionDep, once: IdempotentDep
+) -> FieldLinkListed:
     """The link stops working at once (a lost phone); again: no change."""
 
     def revoke() -> FieldLinkListed:
@@ -193,7 +195,7 @@ async def upload_photo(
     settings: SettingsDep,
     response: Response,
     file: UploadFile = File(...),
-):
+) -> PhotoPublic:
     """A photo (multipart field `file`): checked by content, metadata removed, stored once."""
     data = await file.read(photo_service.MAX_BYTES + 1)
     if len(data) > photo_service.MAX_BYTES:
@@ -229,7 +231,9 @@ async def upload_photo(
         410: {"description": "removed by the retention rule (TYPHOON_RETAIN_PHOTOS_DAYS)"},
     },
 )
-def get_photo(photo_id: str, user: FieldReporter, session: SessionDep, settings: SettingsDep):
+def get_photo(
+    photo_id: str, user: FieldReporter, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
     """A field photo: for operators, and for a field team its own team's photos (a photo may
     show a resident's home or face); not for viewers' screens."""
     photo = photo_service.get(session, photo_id=photo_id)
@@ -249,7 +253,7 @@ def get_photo(photo_id: str, user: FieldReporter, session: SessionDep, settings:
 
 
 @router.get("/inspection-groups", response_model=list[GroupPublic])
-def list_groups(user: Reader, session: SessionDep, exercise: bool = False):
+def list_groups(user: Reader, session: SessionDep, exercise: bool = False) -> list[GroupPublic]:
     """Real groups with their real trips; `?exercise=true`: the drill's groups, and the drill's
     trips of every group."""
     exercise = drill_service.is_drill(session, user, exercise)
@@ -263,7 +267,7 @@ def list_groups(user: Reader, session: SessionDep, exercise: bool = False):
 @router.post("/inspection-groups", response_model=GroupPublic, status_code=201)
 def create_group(
     body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-):
+) -> GroupPublic:
     """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
     exercise = drill_service.is_drill(session, user, body.exercise)
 
@@ -281,7 +285,9 @@ def create_group(
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
-def get_group(group_id: int, user: Reader, session: SessionDep, exercise: bool = False):
+def get_group(
+    group_id: int, user: Reader, session: SessionDep, exercise: bool = False
+) -> GroupPublic:
     return field_service.group_public(
         session,
         field_service.get_group(session, group_id=group_id),
@@ -296,7 +302,7 @@ def list_trips(
     group_id: int | None = None,
     limit: int = Query(500, ge=1, le=5000),
     exercise: bool = False,
-):
+) -> list[TripPublic]:
     exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.trip_public(t)
@@ -324,7 +330,7 @@ def list_hazards(
     overdue: bool | None = None,
     limit: int = Query(500, ge=1, le=5000),
     exercise: bool = False,
-):
+) -> list[HazardPublic]:
     exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.hazard_public(h)
@@ -337,11 +343,11 @@ def list_hazards(
 @router.post("/hazards", response_model=HazardPublic, status_code=201)
 def report_hazard(
     body: HazardIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-):
+) -> HazardPublic:
     """A hazard reported to the desk (field teams use /api/v1/field-reports); an
     `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
 
-    def report() -> dict:
+    def report() -> HazardPublic:
         hazard = field_service.report_hazard(
             session,
             actor=user.name,
@@ -349,21 +355,20 @@ def report_hazard(
             exercise=drill_service.is_drill(session, user, body.exercise),
             **body.model_dump(exclude={"exercise"}),
         )
-        public = HazardPublic.model_validate(field_service.hazard_public(hazard))
-        return public.model_dump(mode="json")
+        return HazardPublic.model_validate(field_service.hazard_public(hazard))
 
     return once.run(report, status_code=201)
 
 
 @router.get("/hazards/{hazard_id}", response_model=HazardPublic)
-def get_hazard(hazard_id: int, user: Reader, session: SessionDep):
+def get_hazard(hazard_id: int, user: Reader, session: SessionDep) -> HazardPublic:
     return field_service.hazard_public(field_service.get_hazard(session, hazard_id=hazard_id))
 
 
 @router.post("/hazards/{hazard_id}/assign", response_model=HazardPublic)
 def assign_hazard(
     hazard_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
-):
+) -> HazardPublic:
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
     return once.run(
@@ -382,7 +387,7 @@ def assign_hazard(
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardPublic)
 def rectify_hazard(
     hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
-):
+) -> HazardPublic:
     return once.run(
         lambda: field_service.hazard_public(
             field_service.rectify_hazard(
@@ -400,7 +405,7 @@ def rectify_hazard(
 @router.post("/hazards/{hazard_id}/verify", response_model=HazardPublic)
 def verify_hazard(
     hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
-):
+) -> HazardPublic:
     return once.run(
         lambda: field_service.hazard_public(
             field_service.verify_hazard(
@@ -418,11 +423,15 @@ def verify_hazard(
 
 
 @router.get("/help-requests", response_model=list[HelpPublic])
-def list_help(user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False):
+def list_help(
+    user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False
+) -> list[HelpPublic]:
     """Requests for help; who is in need (note, photo, reporter) for operators only."""
     exercise = drill_service.is_drill(session, user, exercise)
     return [
-        visibility.help_request(field_service.help_public(r).model_dump(), user.role)
+        HelpPublic.model_validate(
+            visibility.help_request(field_service.help_public(r).model_dump(), user.role)
+        )
         for r in field_service.list_help_requests(session, status=status, exercise=exercise)
     ]
 
@@ -434,7 +443,7 @@ def assign_help(
     user: Operator,
     session: SessionDep,
     once: IdempotentDep,
-):
+) -> HelpPublic:
     return once.run(
         lambda: field_service.help_public(
             field_service.assign_help_request(
@@ -449,7 +458,9 @@ def assign_help(
 
 
 @router.post("/help-requests/{help_request_id}/close", response_model=HelpPublic)
-def close_help(help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep):
+def close_help(
+    help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep
+) -> HelpPublic:
     return once.run(
         lambda: field_service.help_public(
             field_service.close_help_request(

@@ -31,11 +31,12 @@ from emergency.auth.models import ApiToken, Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
 from emergency.crews.models import CrewTask, TaskStatus
-from emergency.db import connection, insert_row_and_read, new_row, to_public, utcnow
+from emergency.db import connection, insert_row, new_row, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from emergency.field import photos as photo_service
+from emergency.field import totals as field_totals
 from emergency.field.common import check_location, newest
 from emergency.field.models import (
     HAZARD_TRANSITIONS,
@@ -125,6 +126,7 @@ def create_group(
         after={"name": name, "members": len(group.members), "vehicles": len(group.vehicles)},
         exercise=exercise,
     )
+    field_totals.change(session, exercise, "inspections", {"groups": 1})
     _emit(session, "group", "created", exercise, group=group_public(session, group, exercise))
     return group
 
@@ -201,6 +203,12 @@ def check_in(
     )
     if trip.persons < 1:
         raise InvalidInput("persons: a patrol needs at least one inspector")
+    field_totals.change(
+        session,
+        exercise,
+        "inspections",
+        {"trips": 1, "on_patrol": 1, "person_trips": trip.persons, "vehicle_trips": trip.vehicles},
+    )
     return _trip_stored(session, group, trip, "checked_in", actor=actor, exercise=exercise)
 
 
@@ -225,10 +233,21 @@ def check_out(
         raise Conflict(f"group {group.id} is not on patrol: check in first", code="not_checked_in")
     trip.status, trip.checked_out_at, trip.checked_out_by = TripStatus.closed, utcnow(), actor
     trip.out_lat, trip.out_lon = lat, lon
+    counted = trip.persons, trip.vehicles
     if persons is not None:
         trip.persons = persons
     if vehicles is not None:
         trip.vehicles = vehicles
+    field_totals.change(
+        session,
+        exercise,
+        "inspections",
+        {
+            "on_patrol": -1,
+            "person_trips": trip.persons - counted[0],
+            "vehicle_trips": trip.vehicles - counted[1],
+        },
+    )
     if note:
         trip.note = note
     return _trip_stored(session, group, trip, "checked_out", actor=actor, exercise=exercise)
@@ -382,11 +401,8 @@ def report_hazard(
         due_at=_aware(due_at) or now + DEADLINES[severity],
         exercise=exercise,
     )
-    # the totals the event carries, read in the INSERT's statement (before it: + this one)
-    counts = insert_row_and_read(
-        session, hazard, _HAZARD_COUNTS, {"now": now, "exercise": exercise}
-    )
-    totals = _hazard_totals([*counts, (hazard.status, 1, int(is_overdue(hazard, now)))])
+    insert_row(session, hazard)
+    field_totals.change(session, exercise, "hazards", {hazard.status: 1})
     audit_service.record(
         session,
         actor=actor,
@@ -396,7 +412,7 @@ def report_hazard(
         after={"kind": kind, "severity": severity, "zone_id": hazard.zone_id},
         exercise=exercise,
     )
-    _emit(session, "hazard", "reported", exercise, totals, hazard=hazard_public(hazard))
+    _emit(session, "hazard", "reported", exercise, hazard=hazard_public(hazard))
     alarm_service.raise_for_hazard(session, hazard)  # critical ones only
     return hazard
 
@@ -415,7 +431,7 @@ def get_hazard(session: Session, *, hazard_id: int, lock: bool = False) -> Hazar
     return hazard
 
 
-def _move(hazard: Hazard, to: HazardStatus) -> HazardStatus:
+def _move(session: Session, hazard: Hazard, to: HazardStatus) -> HazardStatus:
     current = HazardStatus(hazard.status)
     if to not in HAZARD_TRANSITIONS[current]:
         allowed = ", ".join(sorted(HAZARD_TRANSITIONS[current])) or "nothing: it is closed"
@@ -424,6 +440,7 @@ def _move(hazard: Hazard, to: HazardStatus) -> HazardStatus:
             code="illegal_transition",
         )
     hazard.status = to
+    field_totals.moved(session, hazard.exercise, "hazards", current, to)
     return current
 
 
@@ -451,7 +468,7 @@ def assign_hazard(
         drill_service.same(
             exercise, crew.exercise, what=f"hazard {hazard.id}", other=f"crew {crew_id}"
         )
-    before = _move(hazard, HazardStatus.assigned)
+    before = _move(session, hazard, HazardStatus.assigned)
     hazard.assigned_group_id, hazard.assigned_crew_id = group_id, crew_id
     hazard.assigned_at, hazard.assigned_by = utcnow(), actor
     if due_at is not None:
@@ -523,7 +540,7 @@ def rectify_hazard(
     check_team_owns(session, hazard, user)
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
     photo_service.require(session, photo_id, reader=user)
-    before = _move(hazard, HazardStatus.rectified)
+    before = _move(session, hazard, HazardStatus.rectified)
     hazard.rectified_at, hazard.rectified_by = utcnow(), actor
     hazard.rectification_note, hazard.rectification_photo_id = note, photo_id
     _store_ending_tasks(session, hazard, col(CrewTask.hazard_id), actor=actor, exercise=exercise)
@@ -549,7 +566,7 @@ def verify_hazard(
 ) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
-    before = _move(hazard, HazardStatus.verified)
+    before = _move(session, hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
     session.add(hazard)
     session.flush()
@@ -682,6 +699,7 @@ def create_help_request(
     )
     session.add(request)
     session.flush()
+    field_totals.change(session, exercise, "help_requests", {request.status: 1})
     audit_service.record(
         session,
         actor=actor,
@@ -722,6 +740,7 @@ def assign_help_request(
         description=f"help request {request.id}: {request.people} people"
         + (f" — {request.note}" if request.note else ""),
     )
+    field_totals.moved(session, request.exercise, "help_requests", request.status, "assigned")
     request.status, request.crew_id = HelpStatus.assigned, crew_id
     session.add(request)
     session.flush()
@@ -772,6 +791,7 @@ def close_help_request(
     )
     if request.status == HelpStatus.closed:
         raise Conflict(f"help request {request.id} is already closed", code="illegal_transition")
+    field_totals.moved(session, request.exercise, "help_requests", request.status, "closed")
     request.status, request.closed_at, request.closed_by = HelpStatus.closed, utcnow(), actor
     _store_ending_tasks(
         session, request, col(CrewTask.help_request_id), actor=actor, exercise=exercise
@@ -917,18 +937,12 @@ def _report_totals(reports: dict[str, int]) -> dict:
     }
 
 
-def settle_report(session: Session, report: FieldReport) -> dict:
+def settle_report(session: Session, report: FieldReport) -> None:
     """Store what a new report did (its `result`, and `exercise` when that made it a drill's)
-    and return report_totals: on PostgreSQL in one statement (issue 18), whose SELECT does
-    not see its own UPDATE (one snapshot), so this report is counted apart."""
-    conn = connection(session)
+    and count it (the totals its event carries: emergency.field.totals)."""
     values = {"report_id": report.id, "new_result": report.result, "new_exercise": report.exercise}
-    if conn.dialect.name != "postgresql":
-        conn.execute(_SETTLE, values)
-        return report_totals(session, report.exercise)
-    reports = dict(conn.execute(_SETTLE_AND_COUNT, values).all())
-    reports[report.kind] = reports.get(report.kind, 0) + 1
-    return _report_totals(reports)
+    connection(session).execute(_SETTLE, values)
+    field_totals.change(session, report.exercise, "reports", {report.kind: 1})
 
 
 _REPORT_COUNTS = (
@@ -940,15 +954,6 @@ _SETTLE = (
     update(FieldReport)
     .where(col(FieldReport.id) == bindparam("report_id"))
     .values(result=bindparam("new_result"), exercise=bindparam("new_exercise"))
-)
-_SETTLE_AND_COUNT = (
-    select(col(FieldReport.kind), func.count())
-    .add_cte(_SETTLE.cte("settled"))
-    .where(
-        col(FieldReport.exercise) == bindparam("new_exercise"),
-        col(FieldReport.id) != bindparam("report_id"),
-    )
-    .group_by(col(FieldReport.kind))
 )
 
 
@@ -964,35 +969,28 @@ def summary(session: Session, exercise: bool = False) -> dict:
 
 
 # The totals an `inspection.updated` event carries: only those of what changed (a screen
-# replaces them, so totals that did not change need not be counted again on every report).
-_TOTALS = {
-    "group": ("inspections", inspection_totals),
-    "trip": ("inspections", inspection_totals),
-    "hazard": ("hazards", hazard_totals),
-}
+# replaces them, so totals that did not change need not be sent again on every report).
+_SECTIONS = {"group": "inspections", "trip": "inspections", "hazard": "hazards"}
 
 
-def _emit(
-    session: Session, entity: str, action: str, exercise: bool, totals: dict | None = None, **data
-) -> None:
-    """The entity's event, with its section's totals (counted here unless given)."""
+def _emit(session: Session, entity: str, action: str, exercise: bool, **data) -> None:
+    """The entity's event, with its section's totals as of the commit (the drill's, for a
+    drill's record)."""
     payload = {"entity": entity, "action": action, "exercise": exercise}
     for key, value in data.items():
         payload[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    section, count = _TOTALS[entity]
-    # the drill's, for a drill's record
-    payload["totals"] = {section: count(session, exercise) if totals is None else totals}
-    event_service.emit(session, EVENT, payload)
+    stored = event_service.emit(session, EVENT, payload)
+    field_totals.carry(session, stored, _SECTIONS[entity], exercise)
 
 
 def _emit_help(session: Session, request: HelpRequest, action: str) -> None:
-    event_service.emit(
+    stored = event_service.emit(
         session,
         HELP_EVENT,
         {
             "action": action,
             "exercise": request.exercise,
             "help_request": help_public(request).model_dump(mode="json"),
-            "totals": help_totals(session, request.exercise),
         },
     )
+    field_totals.carry(session, stored, "help_requests", request.exercise)

@@ -168,7 +168,8 @@ def post_notice(
     """A notice from the liaison desk to every active contact (an `Idempotency-Key` header
     makes a retry answer the first notice and send nothing)."""
 
-    liaison_service.check_texts(runtime, dict(body.texts))
+    texts: dict[str, str] = {language: text for language, text in body.texts.items()}
+    liaison_service.check_texts(runtime, texts)
 
     def send() -> NoticePublic:
         notice = liaison_service.notify(
@@ -176,7 +177,7 @@ def post_notice(
             runtime=runtime,
             kind=NoticeKind.manual,
             dedupe_key=f"manual:{uuid.uuid4().hex}",
-            texts=dict(body.texts),
+            texts=texts,
             actor=user.name,
             exercise=drill_service.is_drill_user(session, user),  # a drill liaison's: a drill's
         )

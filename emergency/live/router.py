@@ -5,12 +5,14 @@ a password (its session cookie, from our own pages only)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from emergency import visibility
 from emergency.auth import service as auth_service
 from emergency.auth.sessions import service as session_service
+from emergency.db import Database
 from emergency.live.hub import CLOSE_UNAUTHORIZED
 from emergency.situation import service as situation_service
 
@@ -30,7 +32,7 @@ async def live(ws: WebSocket, token: str = "", since: int | None = None) -> None
         await ws.close(code=1008, reason="since must be ≥ 0")
         return
 
-    def snapshot():
+    def snapshot() -> tuple[dict[str, Any], int]:
         data, seq = situation_service.snapshot_with_seq(
             state.db, catalogue=state.catalogue, app_state=state
         )
@@ -39,7 +41,7 @@ async def live(ws: WebSocket, token: str = "", since: int | None = None) -> None
     await state.hub.serve(ws, since=since, snapshot_fn=snapshot, role=role, credential=credential)
 
 
-def _caller(db, ws: WebSocket, token: str) -> tuple[str, str] | None:
+def _caller(db: Database, ws: WebSocket, token: str) -> tuple[str, str] | None:
     """(role, credential key) of the caller: `token:<id>` or `session:<id>` (what the hub
     counts websockets by, and checks for revocation)."""
     with db.session() as session:

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
 @router.post("", response_model=SignalChangeResult)
 def post_signal(
     body: SignalIn, user: Operator, session: SessionDep, runtime: RuntimeDep, once: IdempotentDep
-):
+) -> SignalChangeResult:
     """Raise, change or lower (`"level": null`) a signal. Repeating the level in force is a no-op.
 
     The change sets off the rules, our CAP alert and the liaison notice (`actions`, …).
@@ -62,7 +62,9 @@ def post_signal(
 
 
 @router.get("/active", response_model=list[ActiveSignalPublic])
-def get_active(user: Reader, session: SessionDep, catalogue: CatalogueDep, exercise: bool = False):
+def get_active(
+    user: Reader, session: SessionDep, catalogue: CatalogueDep, exercise: bool = False
+) -> list[ActiveSignalPublic]:
     """The levels in force (`?exercise=true`: a drill's levels)."""
     return signal_service.active_signals(session, catalogue=catalogue, exercise=exercise)
 
@@ -76,7 +78,7 @@ def get_history(
     since: ApiTime | None = None,
     limit: int = Query(200, ge=1, le=5000),
     exercise: bool | None = None,
-):
+) -> list[SignalChangePublic]:
     changes = signal_service.history(
         session, source=source, kind=kind, since=since, limit=limit, exercise=exercise
     )

@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from alerts.sqltypes import stored_id
 from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
 from emergency import request_limits
@@ -76,7 +77,7 @@ def add(
     session: SessionDep,
     runtime: RuntimeDep,
     once: IdempotentDep,
-):
+) -> SubscriberPublic:
     def add_it() -> SubscriberPublic:
         values = body.model_dump()
         subscriber = flows.add_subscriber(
@@ -88,7 +89,9 @@ def add(
 
 
 @router.post("/api/v1/subscribers/opt-out", response_model=OptOutPublic)
-def opt_out(body: OptOutIn, user: Operator, session: SessionDep, once: IdempotentDep):
+def opt_out(
+    body: OptOutIn, user: Operator, session: SessionDep, once: IdempotentDep
+) -> OptOutPublic:
     def set_it() -> OptOutPublic:
         change = flows.set_opt_out(
             session, phone=body.phone, opted_out=body.opted_out, actor=user.name, via="operator"
@@ -138,7 +141,7 @@ def push_subscribe(
     runtime: RuntimeDep,
     response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
-):
+) -> PushSubscriptionPublic:
     """Store a browser's push subscription (again: refreshed, 200). Public, so a resident's
     browser can subscribe; a location or zone narrows what it receives, neither makes it
     island-wide."""
@@ -147,17 +150,18 @@ def push_subscribe(
         user = auth_service.user_for_token(session, credentials.credentials)
         if user is None:
             raise NotAuthenticated("invalid or revoked token", code="invalid_token")
-    if body.exercise and user is None:
-        raise NotAuthenticated("exercise subscriptions are for staff: send your token")
-    if body.exercise and user.role not in EXERCISE_ROLES:
-        raise Forbidden(
-            f"role '{user.role}' may not join the exercise list (needs "
-            f"{', '.join(r.value for r in EXERCISE_ROLES)})"
-        )
+    if body.exercise:
+        if user is None:
+            raise NotAuthenticated("exercise subscriptions are for staff: send your token")
+        if user.role not in EXERCISE_ROLES:
+            raise Forbidden(
+                f"role '{user.role}' may not join the exercise list (needs "
+                f"{', '.join(r.value for r in EXERCISE_ROLES)})"
+            )
     try:
         lat, lon = fields.location(body.lat, body.lon)
         zone_id = fields.zone(body.zone, runtime.zones)
-        if zone_id is None and lat is not None:
+        if zone_id is None and lat is not None and lon is not None:
             zone_id = runtime.zones.zone_of(lon, lat)
         extra = [h for h in runtime.settings.push_endpoint_hosts.split(",") if h.strip()]
         row, created = subscriber_service.save_push_subscription(
@@ -179,7 +183,7 @@ def push_subscribe(
         actor=user.name if user else "public",
         action="push_subscription.saved",
         target_type="push_subscription",
-        target_id=row.id,
+        target_id=stored_id(row),
         after={
             "created": created,
             "language": row.language,
@@ -190,7 +194,7 @@ def push_subscribe(
     if not created:
         response.status_code = 200
     return PushSubscriptionPublic(
-        id=row.id,
+        id=stored_id(row),
         created=created,
         language=row.language,
         zone_id=row.zone_id,

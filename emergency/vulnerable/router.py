@@ -29,7 +29,9 @@ def summary(user: Reader, session: SessionDep, exercise: bool = False) -> Vulner
 
 
 @router.get("/residents", response_model=list[ResidentPublic])
-def list_residents(user: CurrentUser, session: SessionDep, exercise: bool = False):
+def list_residents(
+    user: CurrentUser, session: SessionDep, exercise: bool = False
+) -> list[ResidentPublic]:
     """Names and addresses: admins and operators see all, a field user the residents it
     follows; other roles get 403 (they see /summary)."""
     exercise = drill_service.is_drill(session, user, exercise)
@@ -42,10 +44,10 @@ def list_residents(user: CurrentUser, session: SessionDep, exercise: bool = Fals
 @router.post("/residents", response_model=ResidentPublic, status_code=201)
 def create_resident(
     body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-):
+) -> ResidentPublic:
     """A resident to follow; an `Idempotency-Key` makes a retry answer the first record."""
 
-    def create() -> dict:
+    def create() -> ResidentPublic:
         resident = vulnerable_service.create_resident(
             session,
             actor=user.name,
@@ -53,9 +55,7 @@ def create_resident(
             exercise=drill_service.is_drill(session, user, body.exercise),
             **body.model_dump(exclude={"exercise"}),
         )
-        # through the response model: a stored answer is replayed as it is
-        public = ResidentPublic.model_validate(vulnerable_service.public(session, resident))
-        return public.model_dump(mode="json")
+        return ResidentPublic.model_validate(vulnerable_service.public(session, resident))
 
     return once.run(create, status_code=201)
 
@@ -63,10 +63,10 @@ def create_resident(
 @router.post("/residents/{resident_id}/check", response_model=ResidentPublic)
 def check(
     resident_id: int, body: CheckIn, user: CurrentUser, session: SessionDep, once: IdempotentDep
-):
+) -> ResidentPublic:
     """Record a check-in: operators for anyone, a social worker for the residents it follows."""
 
-    def record() -> dict:
+    def record() -> ResidentPublic:
         resident = vulnerable_service.record_check(
             session,
             resident_id=resident_id,
@@ -75,8 +75,7 @@ def check(
             note=body.note,
             drill=drill_service.is_drill(session, user, body.exercise),
         )
-        public = ResidentPublic.model_validate(vulnerable_service.public(session, resident))
-        return public.model_dump(mode="json")
+        return ResidentPublic.model_validate(vulnerable_service.public(session, resident))
 
     return once.run(record)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -23,14 +23,14 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/field", response_class=HTMLResponse)
-def field_form(request: Request):
+def field_form(request: Request) -> Response:
     response = templates.TemplateResponse(request, "field.html", {"version": __version__})
     response.headers["Cache-Control"] = "no-cache"
     return secure(response, FIELD_CSP)
 
 
 @router.get("/field/sw.js")
-def service_worker():
+def service_worker() -> FileResponse:
     return FileResponse(
         STATIC / "sw.js",
         media_type="text/javascript",

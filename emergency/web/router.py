@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.templates import EXERCISE_MARK
 from emergency import __version__
+from emergency.catalogue import Catalogue
 from emergency.demo import DEMO_PASSWORD
 from emergency.web.headers import DOCS_CSP, secure
 
@@ -59,7 +60,7 @@ def mount_vendor(app: FastAPI) -> None:
     app.state.vendor = installed
 
 
-def catalogue_for_screens(catalogue) -> list[dict[str, Any]]:
+def catalogue_for_screens(catalogue: Catalogue) -> list[dict[str, Any]]:
     """Sources, kinds and levels with their names, short names and colours (no aliases)."""
     return [
         {
@@ -104,7 +105,7 @@ def _csp(tile_url: str | None, host: str) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request):
+def index(request: Request) -> Response:
     state = request.app.state
     settings = state.settings
     vendor = getattr(state, "vendor", {})
@@ -150,7 +151,7 @@ def index(request: Request):
 
 
 @router.get("/set-password", response_class=HTMLResponse)
-def set_password_page(request: Request):
+def set_password_page(request: Request) -> Response:
     """The page of the one-time link from `typhoon user add` (the token stays in the fragment)."""
     response = templates.TemplateResponse(request, "set_password.html", {"version": __version__})
     response.headers["Content-Security-Policy"] = _csp(None, request.url.netloc)
@@ -160,7 +161,7 @@ def set_password_page(request: Request):
 
 
 @router.get("/docs", response_class=HTMLResponse)
-def docs(request: Request):
+def docs(request: Request) -> Response:
     """The API's interactive documentation: Swagger UI served from here (/vendor/swagger-ui/,
     npm package swagger-ui-dist), never from a CDN; none with TYPHOON_PUBLIC_DETAILS=false."""
     if request.app.openapi_url is None:

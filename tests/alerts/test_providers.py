@@ -265,7 +265,7 @@ async def test_connection_refused_is_retry_and_not_ambiguous(twilio) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    provider = make_twilio(twilio, api_base_url=f"http://127.0.0.1:{port}", timeout=1.0)
+    provider = make_twilio(twilio, api_base_url=f"http://127.0.0.1:{port}", timeout=10.0)
     try:
         result = await provider.send(sms(1, "+85366000001"))
     finally:
@@ -320,7 +320,7 @@ async def callback_receiver():
         await runner.cleanup()
 
 
-async def wait_until(predicate, timeout: float = 10.0) -> None:
+async def wait_until(predicate, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import app_fixture, build_settings
+from tests.support.waits import UI_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -47,9 +48,10 @@ def browser():
     if not path:
         pytest.skip("Chromium not installed (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:  # pragma: no cover - dev extra missing
         pytest.skip("Playwright not installed")
+    expect.set_options(timeout=UI_TIMEOUT)  # `expect(locator)` waits 5 s unless told
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
@@ -76,7 +78,7 @@ def phone(browser, live_app):
         service_workers="allow",
         bypass_csp=True,  # the tests' own wait_for_function strings (the page's CSP: no eval)
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_TIMEOUT)
     yield context
     context.close()
 

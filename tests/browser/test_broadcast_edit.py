@@ -12,6 +12,7 @@ import pytest
 from alerts.templates import EXERCISE_MARK
 from tests.browser.test_cockpit import AXE, axe
 from tests.browser.test_dashboard import add_subscribers, open_dashboard, post
+from tests.support.waits import UI_TIMEOUT
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -32,7 +33,7 @@ def get(app, broadcast_id: int) -> dict:
 @pytest.fixture
 def desk(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_TIMEOUT)
     yield context
     context.close()
 

@@ -93,7 +93,7 @@ def reports(app, role="operator"):
     return app.client.get("/api/v1/field-reports", headers=app.auth(role)).json()
 
 
-def wait_for(page, predicate, timeout=20.0, what="condition"):
+def wait_for(page, predicate, timeout=30.0, what="condition"):
     """Poll the server; page.wait_for_timeout (not time.sleep) lets Playwright run the route
     handlers meanwhile."""
     deadline = time.monotonic() + timeout
@@ -321,8 +321,8 @@ def test_a_report_saved_while_another_is_on_its_way_follows_it(phone, live_app):
     page.click("button.k-check_in")
     page.click("#send")
     page.wait_for_function("document.querySelector('#queue').textContent.startsWith('2 ')")
-    with page.expect_request("**/api/v1/field-reports", timeout=5_000):
+    with page.expect_request("**/api/v1/field-reports", timeout=30_000):
         held[0].continue_()
-    wait_for(page, lambda: len(reports(live_app)) == 2, timeout=5, what="both reports")
+    wait_for(page, lambda: len(reports(live_app)) == 2, what="both reports")
     page.wait_for_function("document.querySelector('#queue').className === 'ok'")
     assert sorted(r["kind"] for r in reports(live_app)) == ["check_in", "help"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.waits import UI_TIMEOUT
+
 pytestmark = pytest.mark.browser
 
 LIVE = "#conn[data-status=live]"
@@ -15,7 +17,7 @@ SESSION = "sessionStorage.getItem('typhoon.token')"
 
 def test_a_token_from_the_link_lasts_the_session_only(browser, live_app):
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="en-US")
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_TIMEOUT)
     try:
         token = live_app.token("viewer")
         wall = context.new_page()

@@ -33,6 +33,6 @@ def test_signal_on_one_api_reaches_client_of_another(database_url, redis_url, tm
                 json={"source": "SMG", "kind": "tropical_cyclone", "level": "8NW"},
             )
             assert r.status_code == 200, r.text
-            event = client.next_event(timeout=10)
+            event = client.next_event(timeout=30)
     assert event["type"] == "signal.changed" and event["data"]["level"] == "8NW"
     assert event["seq"] == snap["seq"] + 1

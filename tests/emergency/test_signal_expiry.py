@@ -45,10 +45,10 @@ def test_cap_expiry_lowers_the_signal_with_the_usual_events(app_server):
         live.next()
         assert signal_jobs.expire_signals(runtime=runtime, now=expires + timedelta(seconds=1)) == 1
         seen = live.events_until(
-            lambda m: m["type"] == "signal.changed" and m["data"]["source"] == "SMG", timeout=10
+            lambda m: m["type"] == "signal.changed" and m["data"]["source"] == "SMG", timeout=30
         )
         seen += live.events_until(
-            lambda m: m["type"] == "rule.fired" and m["data"]["rule_id"] == "smg_tc_3", timeout=10
+            lambda m: m["type"] == "rule.fired" and m["data"]["rule_id"] == "smg_tc_3", timeout=30
         )
     changed = seen[[m["type"] for m in seen].index("signal.changed")]
     assert changed["data"]["level"] is None and changed["data"]["previous_level"] == "8NE"

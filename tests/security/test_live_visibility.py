@@ -73,7 +73,7 @@ def test_each_role_reads_on_the_stream_what_rest_lets_it_read(app):
         last = event_service.last_seq(session)
 
     seen = {
-        role: client.events_until(lambda m: m.get("seq") == last, timeout=15)
+        role: client.events_until(lambda m: m.get("seq") == last, timeout=30)
         for role, client in clients.items()
     }
     for client in clients.values():

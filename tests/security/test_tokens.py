@@ -129,7 +129,7 @@ def test_revoked_tokens_websockets_close_within_5_s_on_every_process(database_ur
         assert r.status_code == 200, r.text
         assert [closed_code(client, 5.0) for client in clients] == [4401, 4401]
         # another token's screen stays open, and the revoked token cannot come back
-        bystander.ws.ping().wait(5)
+        bystander.ws.ping().wait(30)
         with pytest.raises(ConnectionClosed) as refused:
             LiveClient(two.ws_url, token).next()
         assert refused.value.rcvd.code == 4401
@@ -148,7 +148,7 @@ def test_websockets_per_token_are_capped(database_url, settings_for):
         assert "too many live connections" in refused.value.rcvd.reason
         assert LiveClient(app.ws_url, app.token("operator")).next()["type"] == "snapshot"
         open_.pop().close()  # one leaves: room for one more
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             try:
                 assert LiveClient(app.ws_url, token).next()["type"] == "snapshot"

@@ -1,4 +1,5 @@
-"""A small websocket client for /ws/live tests (the `websockets` library's sync client)."""
+"""A small websocket client for /ws/live tests (the `websockets` library's sync client). Its
+waits default to 30 s: they end as soon as the message comes, and a loaded machine is slow."""
 
 from __future__ import annotations
 
@@ -15,20 +16,20 @@ class LiveClient:
         # (16 frames) a client with more unread stops reading the socket, so close() waited
         # its 10 s timeout for the server's close frame behind them.
         self.ws = connect(
-            f"{ws_url}/ws/live?{query}", open_timeout=10, max_size=2**24, max_queue=None
+            f"{ws_url}/ws/live?{query}", open_timeout=30, max_size=2**24, max_queue=None
         )
 
-    def next(self, timeout: float = 5.0) -> dict:
+    def next(self, timeout: float = 30.0) -> dict:
         return json.loads(self.ws.recv(timeout=timeout))
 
-    def next_event(self, timeout: float = 5.0, *, skip=("ping", "pong")) -> dict:
+    def next_event(self, timeout: float = 30.0, *, skip=("ping", "pong")) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             message = self.next(max(0.01, deadline - time.monotonic()))
             if message["type"] not in skip:
                 return message
 
-    def events_until(self, predicate, timeout: float = 10.0) -> list[dict]:
+    def events_until(self, predicate, timeout: float = 30.0) -> list[dict]:
         """Every event received until one satisfies `predicate` (included)."""
         seen = []
         deadline = time.monotonic() + timeout

@@ -88,7 +88,7 @@ class OutageProxy:
 
 def redis_answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
     except OSError:
@@ -133,7 +133,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_until(lambda: redis_answers(self.port), 10, "redis-server")
+            _wait_until(lambda: redis_answers(self.port), 60, "redis-server")
         except TimeoutError:
             proc.kill()
             proc.wait(10)

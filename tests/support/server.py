@@ -95,7 +95,7 @@ class RunningApp:
         async def call() -> Any:
             return fn()
 
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=60)
 
     # -- one app for many tests -------------------------------------------------------------
 
@@ -199,7 +199,7 @@ def run(settings, *, embedded_worker: bool = False, embedded_scheduler: bool = F
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
     )
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # generous: a loaded machine
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the app did not start")
@@ -210,5 +210,5 @@ def run(settings, *, embedded_worker: bool = False, embedded_scheduler: bool = F
     finally:
         running.client.close()
         server.should_exit = True
-        thread.join(timeout=15)
+        thread.join(timeout=60)
         sock.close()

@@ -12,6 +12,10 @@ from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
 
+# Bounds for waits on conditions: they cost nothing when the condition comes early, so they
+# are sized for a loaded machine (CI's is ~30 % slower than a developer's and shared).
+UI_TIMEOUT = 30_000  # ms: a browser test's waits (Playwright's own defaults are 5 s)
+
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
     """Poll `predicate` until it returns something true; that value. Fails after `timeout`."""

@@ -3,16 +3,15 @@ one-time link. API tokens are unchanged: scripts, kiosks and field links keep us
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from emergency import request_limits
 from emergency.auth.dependencies import SessionDep
-from emergency.auth.models import Role
+from emergency.auth.models import Role, User
 from emergency.auth.router import allowed
 from emergency.auth.sessions import service as session_service
+from emergency.auth.sessions.models import LoginSession
+from emergency.auth.sessions.schemas import LoginIn, PasswordIn, PasswordSet, SessionPublic
 from emergency.auth.sessions.service import COOKIE, SESSION_HOURS
 from emergency.dependencies import SettingsDep
 from emergency.exceptions import NotAuthenticated
@@ -22,32 +21,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 LOGIN_LIMIT = 10  # wrong or right, per client address per minute
 
 
-class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=80)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class PasswordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class PasswordSet(BaseModel):
-    name: str
-    role: Role
-
-
-class SessionPublic(BaseModel):
-    name: str
-    role: Role
-    can: dict[str, bool]
-    csrf_token: str = Field(description="send it back as X-CSRF-Token on every change")
-    expires_at: datetime
-
-
-def _public(user, login) -> SessionPublic:
+def _public(user: User, login: LoginSession) -> SessionPublic:
     return SessionPublic(
         name=user.name,
         role=user.role,
@@ -60,7 +34,7 @@ def _public(user, login) -> SessionPublic:
 @router.post("/login", response_model=SessionPublic)
 def login(
     body: LoginIn, request: Request, response: Response, session: SessionDep, settings: SettingsDep
-):
+) -> SessionPublic:
     """Name and password → an HttpOnly, SameSite=Strict session cookie and the CSRF token."""
     limiter = request_limits.limiter(request.app, "login", limit=LOGIN_LIMIT, window=60.0)
     allowed_now, retry = limiter.allow(request_limits.client_address(request))
@@ -82,7 +56,7 @@ def login(
 
 
 @router.get("/session", response_model=SessionPublic)
-def current_session(request: Request, session: SessionDep):
+def current_session(request: Request, session: SessionDep) -> SessionPublic:
     """The signed-in browser's user and CSRF token (401 without a valid session cookie)."""
     found = session_service.resolve(session, request.cookies.get(COOKIE))
     if found is None:

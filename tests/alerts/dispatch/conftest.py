@@ -76,7 +76,7 @@ def run_worker(
     providers: Mapping[str, Any],
     *,
     until: Callable[[], bool],
-    timeout: float = 60.0,
+    timeout: float = 120.0,  # a bound on a condition: generous for a loaded machine
     during: Callable[[Worker, float], None] | None = None,
     unit_of_work: Any = None,
     **options: Any,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from alerts.dispatch.lanes import LANES
-from alerts.dispatch.queue import InProcessQueue, RedisStreamQueue
+from alerts.dispatch.queue import GROUP, InProcessQueue, RedisStreamQueue
 from alerts.dispatch.sms_ceiling import LocalSmsCeiling, RedisSmsCeiling
 from alerts.dispatch.testing import max_in_window
 
@@ -44,7 +44,7 @@ def test_in_process_queue_wakes_an_async_consumer_from_another_thread():
 @pytest.fixture
 def stream(redis_url):
     queue = RedisStreamQueue(
-        redis_url, namespace=f"test:{uuid.uuid4().hex[:8]}", min_idle=0.3, max_deliveries=2
+        redis_url, namespace=f"test:{uuid.uuid4().hex[:8]}", min_idle=2.0, max_deliveries=2
     )
     yield queue
     client = queue._redis()
@@ -52,24 +52,41 @@ def stream(redis_url):
     queue.close()
 
 
+async def idle_for(queue, entries, seconds: float) -> None:
+    """Until Redis counts each of `entries` idle (not delivered nor kept alive) `seconds`."""
+
+    def idle(entry) -> float:
+        [row] = queue._redis().xpending_range(
+            queue.stream_of(entry.lane), GROUP, min=entry.entry_id, max=entry.entry_id, count=1
+        )
+        return row["time_since_delivered"] / 1000
+
+    deadline = time.monotonic() + 30 + seconds
+    while min(idle(e) for e in entries) < seconds:
+        assert time.monotonic() < deadline, "the entries never went idle"
+        await asyncio.sleep(0.05)
+
+
 def test_stream_entries_acked_reclaimed_kept_alive_and_parked(stream):
+    """Waits on Redis's own idle times, not on sleeps: an entry is reclaimed once idle for
+    `min_idle`, and a keepalive makes an idle one fresh again (with `min_idle` of room for a
+    stalled machine between the keepalive and the reclaim)."""
     stream.enqueue(list(range(1, 251)))  # 3 entries of ≤ 100 ids
     assert stream.backlog() == 3
 
     async def main():
         a, b = stream.consumer("worker-a"), stream.consumer("worker-b")
-        entries = await a.receive(10, timeout=1.0)
+        entries = await a.receive(10, timeout=30)
         assert [len(e.ids) for e in entries] == [100, 100, 50]
         assert entries[0].ids[:3] == [1, 2, 3] and entries[0].deliveries == 1
         await a.ack(entries[:1])  # stored: forgotten (XACK + XDEL)
         assert stream.backlog() == 2
         assert await b.receive(10, timeout=0.1) == []  # nothing new
-        await asyncio.sleep(0.2)
+        await idle_for(stream, entries[1:], stream.min_idle)  # both could be reclaimed now
         await a.keepalive(entries[1:2])  # worker-a still works on the second one
-        await asyncio.sleep(0.15)
-        taken = await b.reclaim()  # only the third went idle for 0.3 s
+        taken = await b.reclaim()  # only the third is still idle
         assert [(e.ids[0], e.deliveries) for e in taken] == [(201, 2)]
-        await asyncio.sleep(0.35)
+        await idle_for(stream, entries[1:], stream.min_idle)
         again = await a.reclaim()  # worker-b died too: a third delivery is poison
         assert {e.ids[0]: e.deliveries for e in again} == {101: 2, 201: 3}
         poison = next(e for e in again if e.deliveries > stream.max_deliveries)
@@ -88,10 +105,10 @@ def test_stream_survives_losing_its_group(stream):
     async def main():
         consumer = stream.consumer("w")
         stream.enqueue([1])
-        assert [e.ids for e in await consumer.receive(1, timeout=0.5)] == [[1]]
+        assert [e.ids for e in await consumer.receive(1, timeout=30)] == [[1]]
         stream._redis().delete(stream.stream)  # a Redis restart without persistence
         stream.enqueue([2])
-        assert [e.ids for e in await consumer.receive(1, timeout=0.5)] == [[2]]
+        assert [e.ids for e in await consumer.receive(1, timeout=30)] == [[2]]
         await consumer.close()
 
     asyncio.run(main())

@@ -83,7 +83,7 @@ def test_new_broadcast_is_not_held_behind_a_cancelled_one(db, twilio, redis_url)
             while not await asyncio.to_thread(done):
                 if first_at is None and twilio.received:
                     first_at = (transactions, time.monotonic() - started, queue.backlog())
-                assert time.monotonic() - started < 60, f"not done: {worker.stats}"
+                assert time.monotonic() - started < 120, f"not done: {worker.stats}"
                 await asyncio.sleep(0.02)
         finally:
             await worker.stop(timeout=10)
@@ -141,7 +141,7 @@ def test_skipping_keeps_every_guard(db, twilio):
         queue,
         {"sms": twilio_provider(twilio)},
         until=lambda: len(queue) == 0 and finished(db, live.broadcast_id)(),
-        timeout=30,
+        timeout=120,
     )
     assert counts(db, old.broadcast_id) == {"cancelled": 3_000}
     assert counts(db, live.broadcast_id) == {"sent": 300}

@@ -90,18 +90,18 @@ def test_live_stream_takes_the_cookie_from_our_own_pages_only(app_server, databa
     with connect(
         f"{app.ws_url}/ws/live",
         additional_headers={"Cookie": cookie, "Origin": app.url},
-        open_timeout=10,
+        open_timeout=30,
     ) as ws:
-        assert '"snapshot"' in ws.recv(timeout=5)
+        assert '"snapshot"' in ws.recv(timeout=30)
     with (
         connect(
             f"{app.ws_url}/ws/live",
             additional_headers={"Cookie": cookie, "Origin": "http://evil.example"},
-            open_timeout=10,
+            open_timeout=30,
         ) as ws,
         pytest.raises(ConnectionClosed) as closed,
     ):
-        ws.recv(timeout=5)
+        ws.recv(timeout=30)
     assert closed.value.rcvd.code == 4401
     assert host  # (the page's own origin is http://<host>)
 

@@ -159,7 +159,7 @@ def test_wrong_content_type_and_missing_token(app_server):
 def test_oversize_is_refused_before_it_is_all_read(app_server):
     # Declared too large: answered 413 from the headers, the body is never read.
     token = app_server.token("operator")
-    with socket.create_connection(("127.0.0.1", app_server.port), timeout=10) as conn:
+    with socket.create_connection(("127.0.0.1", app_server.port), timeout=30) as conn:
         conn.sendall(
             b"POST /api/v1/cap HTTP/1.1\r\nHost: test\r\nContent-Type: application/cap+xml\r\n"
             + f"Authorization: Bearer {token}\r\nContent-Length: 1000000000\r\n\r\n".encode()

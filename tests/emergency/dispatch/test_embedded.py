@@ -46,7 +46,7 @@ def test_progress_on_the_live_stream_and_one_completion(database_url, settings_f
         progress, completed = [], []
         deadline = started + 60
         while not completed and time.monotonic() < deadline:
-            event = live.next_event(timeout=10)
+            event = live.next_event(timeout=30)
             if event["data"].get("id") != seeded.broadcast_id:
                 continue
             if event["type"] == "broadcast.progress":

@@ -129,11 +129,11 @@ def test_worker_killed_mid_broadcast_loses_nothing(pg_url, redis_url, namespace,
         start("worker", env, tmp_path / "a.log") as a,
         start("worker", env, tmp_path / "b.log") as b,
     ):
-        wait_for(lambda: len(live_worker_ids(redis_url, namespace)) == 2, 30, "two workers")
+        wait_for(lambda: len(live_worker_ids(redis_url, namespace)) == 2, 60, "two workers")
         health = typhoon("health", "worker", env=env)
         assert health.returncode == 0, health.stderr
         db, seeded = enqueue(pg_url, redis_url, namespace, 5000)
-        wait_for(lambda: len(twilio.per_recipient) >= 1500, 30, "sending to start")
+        wait_for(lambda: len(twilio.per_recipient) >= 1500, 60, "sending to start")
         a.kill(signal.SIGKILL)
         with db.session() as session:
             in_flight = session.execute(
@@ -149,7 +149,7 @@ def test_worker_killed_mid_broadcast_loses_nothing(pg_url, redis_url, namespace,
             left = statuses(db, seeded.broadcast_id)
             return left.get("queued", 0) + left.get("sending", 0) == 0
 
-        wait_for(done, 60, "the broadcast to finish", interval=1.0)
+        wait_for(done, 120, "the broadcast to finish", interval=1.0)
         assert b.popen.poll() is None
     runtime.close()
     final = statuses(db, seeded.broadcast_id)
@@ -172,27 +172,37 @@ def test_two_workers_never_exceed_the_rate_ceiling(pg_url, redis_url, namespace,
         start("worker", env, tmp_path / "a.log") as a,
         start("worker", env, tmp_path / "b.log") as b,
     ):
-        wait_for(lambda: len(live_worker_ids(redis_url, namespace)) == 2, 30, "two workers")
+        wait_for(lambda: len(live_worker_ids(redis_url, namespace)) == 2, 60, "two workers")
         db, seeded = enqueue(pg_url, redis_url, namespace, int(rate * (seconds + 4)))
-        wait_for(lambda: twilio.received, 30, "the first message")
+        wait_for(lambda: twilio.received, 60, "the first message")
         first = twilio.received[0].at
-        time.sleep(max(0.0, first + seconds + 0.5 - time.time()))
+        # every arrival of the measured seconds is in once a later one is
+        wait_for(
+            lambda: twilio.received[-1].at >= first + seconds + 0.5,
+            60 + seconds,
+            "arrivals past the measured seconds",
+        )
         stamps = [r.at for r in twilio.received if r.at < first + seconds]
         for proc in (a, b):
             proc.kill(signal.SIGTERM)  # graceful: in-flight sends finish, results stored
             assert proc.popen.returncode == 0, proc.log.read_text()[-2000:]
     peak, mean = max_in_window(stamps), len(stamps) / seconds
+    peak_5s = max_in_window(stamps, window=5.0)
     print(
         f"\nrate ceiling {rate}/s, 2 workers, {seconds:.0f} s: max in any 1-s window {peak}, "
-        f"mean {mean:.1f}/s"
+        f"max in any 5-s window {peak_5s}, mean {mean:.1f}/s"
     )
     # The safety claim: two workers never exceed the shared ceiling. The ceiling paces when
     # requests start (exactly: test_queue_and_rate's shared-ceiling and virtual-clock tests);
     # here they are counted as the provider receives them, after the workers' and the fake
-    # server's event loops, which on a loaded machine bunch them by tens of milliseconds (104
-    # in one second seen at load 10). So allow 100 ms of arrival jitter; a ceiling that is not
-    # shared would show 2 × rate.
-    assert peak <= rate * 1.1
+    # server's event loops, which on a loaded machine bunch them (104 in one second seen at
+    # load 10): a delay of d seconds puts up to rate × d more arrivals into a window. A ceiling
+    # that is not shared shows 2 × rate in every window, so the bounds sit well below that and
+    # allow half a second of arrival jitter: 1.5 × in any second, 1.1 × over any five (the
+    # same jitter is a tenth of five seconds' allowance). The exact pacing of request starts is
+    # test_queue_and_rate's (virtual clock); the 1-s peak at the provider is a `make bench` row.
+    assert peak <= rate * 1.5, (peak, peak_5s)
+    assert peak_5s <= rate * 5 * 1.1, (peak, peak_5s)
     # How close they come to it (the mean) depends on the machine's load: that figure is
     # benchmarks/bench_rate_ceiling's, beside its floor (90.1/s here once at load 10).
     left = statuses(db, seeded.broadcast_id)

