@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from alerts.templates import EXERCISE_MARK
 from emergency.alarms.config import duty_config
 from emergency.alarms.models import ACTIVE, Alarm, AlarmSource, AlarmStatus
 from emergency.audit import service as audit_service
@@ -331,12 +332,6 @@ TEXT = {
     "{m} min: act now. {note}",
 }
 PEOPLE = {"zh-Hans": " {n}人", "zh-Hant": " {n}人", "pt": ", {n} pessoas", "en": ", {n} people"}
-EXERCISE = {
-    "zh-Hans": "【演习 EXERCISE】",
-    "zh-Hant": "【演習 EXERCISE】",
-    "pt": "[SIMULACRO / EXERCISE] ",
-    "en": "[EXERCISE] ",
-}
 
 
 def escalation_texts(
@@ -360,7 +355,7 @@ def escalation_texts(
             )
             .strip()
         )
-        texts[lang] = (EXERCISE[lang] if alarm.exercise else "") + text
+        texts[lang] = (EXERCISE_MARK[lang] if alarm.exercise else "") + text
     return texts
 
 

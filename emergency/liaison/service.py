@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from alerts.templates import EXERCISE_MARK
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
 from emergency.catalogue import LANGUAGES, Catalogue
@@ -368,7 +369,7 @@ def ack_url(runtime: Runtime, token: str) -> str:
 def sms_text(notice: LiaisonNotice, *, language: str, link: str) -> str:
     """What one contact's phone shows: the notice in their language, then their own link."""
     text = notice.texts.get(language) or notice.texts.get("en", "")
-    mark = _DRILL.get(language, _DRILL["en"])
+    mark = EXERCISE_MARK.get(language, EXERCISE_MARK["en"])
     if notice.exercise and not text.startswith(mark.strip()):
         text = mark + text  # a drill's message to real people says so (rules' own texts)
     return f"{text}\n{link}"
@@ -719,7 +720,6 @@ _HEAD = {
     "zh-Hant": "橫琴三防指揮部·共享預警信號",
     "pt": "Posto de comando de Hengqin, sinal partilhado",
 }
-_DRILL = {"en": "[EXERCISE] ", "zh-Hans": "【演习】", "zh-Hant": "【演習】", "pt": "[EXERCÍCIO] "}
 _ACK = {
     "en": "Please acknowledge.",
     "zh-Hans": "请确认收悉。",
@@ -765,7 +765,7 @@ def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
                 else f"{body} {'em' if lang == 'pt' else 'in'} {place[lang]}"
             )
         body = f"{body}（{at}）。" if zh else f"{body} ({at})."
-        prefix = _DRILL[lang] if change.exercise else ""
+        prefix = EXERCISE_MARK[lang] if change.exercise else ""
         texts[lang] = (
             f"{prefix}{_HEAD[lang]}{'：' if zh else ': '}{body}{'' if zh else ' '}{_ACK[lang]}"
         )
