@@ -54,11 +54,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class _Row(Protocol):
+class RowWithId(Protocol):
+    """A table row with an integer primary key `id` (None until it is inserted)."""
+
     id: int | None
 
 
-def stored_id(row: _Row) -> int:
+def stored_id(row: RowWithId) -> int:
     """A flushed row's primary key (SQLModel types every ``id`` ``int | None``: a row not yet
     inserted has none)."""
     if row.id is None:

@@ -92,14 +92,12 @@ def _raise(session: Session, alarm: Alarm) -> Alarm:
     ).first()
     if existing is not None:
         return existing
-    session.add(alarm)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        alarm,
         actor=alarm.raised_by,
         action="alarm.raised",
         target_type="alarm",
-        target_id=stored_id(alarm),
         after={"source": alarm.source, "source_id": alarm.source_id, "kind": alarm.kind},
     )
     _emit(session, RAISED, alarm, "raised")
@@ -246,14 +244,12 @@ def follow_source(
 
 
 def _changed(session: Session, alarm: Alarm, actor: str, action: str, *, before: str) -> None:
-    session.add(alarm)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        alarm,
         actor=actor,
         action=f"alarm.{action}",
         target_type="alarm",
-        target_id=stored_id(alarm),
         before={"status": before},
         after={"status": str(alarm.status), "crew_id": alarm.crew_id, "note": alarm.close_note},
     )
@@ -300,14 +296,12 @@ def escalate_due(session: Session, *, runtime: Runtime, now: datetime | None = N
     for alarm in due:
         alarm.escalated_at = now
         alarm.escalation_broadcast_id = _sms_duty_leads(session, runtime=runtime, alarm=alarm)
-        session.add(alarm)
-        session.flush()
-        audit_service.record(
+        audit_service.record_write(
             session,
+            alarm,
             actor="system",
             action="alarm.escalated",
             target_type="alarm",
-            target_id=stored_id(alarm),
             after={"minutes": minutes, "broadcast_id": alarm.escalation_broadcast_id},
         )
         _emit(session, UPDATED, alarm, "escalated")

@@ -223,14 +223,12 @@ def ingest_cap(
         "conflicts": reading.conflicts,
         "questions": reading.questions,
     }
-    session.add(record)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        record,
         actor=posted_by,
         action="cap.received",
         target_type="cap_alert",
-        target_id=stored_id(record),
         after={
             "identifier": alert.identifier,
             "sender": alert.sender,

@@ -63,14 +63,12 @@ def create_crew(
         updated_by=actor,
         exercise=exercise,
     )
-    session.add(crew)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        crew,
         actor=actor,
         action="crew.created",
         target_type="crew",
-        target_id=stored_id(crew),
         after={"name": name, "headcount": headcount, "status": crew.status},
         exercise=exercise,
     )
@@ -123,14 +121,12 @@ def set_status(
     if headcount is not None:
         crew.headcount = headcount
     crew.updated_by, crew.note = actor, note if note is not None else crew.note
-    session.add(crew)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        crew,
         actor=actor,
         action="crew.status_changed",
         target_type="crew",
-        target_id=stored_id(crew),
         before=before,
         after={"status": crew.status, "headcount": crew.headcount, "origin": origin, "note": note},
         exercise=crew.exercise,

@@ -112,14 +112,12 @@ def create_group(
         created_by=actor,
         exercise=exercise,
     )
-    session.add(group)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        group,
         actor=actor,
         action="inspection_group.created",
         target_type="inspection_group",
-        target_id=stored_id(group),
         after={"name": name, "members": len(group.members), "vehicles": len(group.vehicles)},
         exercise=exercise,
     )
@@ -569,14 +567,12 @@ def verify_hazard(
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
     before = _move(session, hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
-    session.add(hazard)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        hazard,
         actor=actor,
         action="hazard.verified",
         target_type="hazard",
-        target_id=stored_id(hazard),
         before={"status": before},
         after={"status": hazard.status, "note": note},
         exercise=exercise,
@@ -743,14 +739,12 @@ def assign_help_request(
     )
     field_totals.moved(session, request.exercise, "help_requests", request.status, "assigned")
     request.status, request.crew_id = HelpStatus.assigned, crew_id
-    session.add(request)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        request,
         actor=actor,
         action="help_request.assigned",
         target_type="help_request",
-        target_id=stored_id(request),
         after={"crew_id": crew_id},
         exercise=exercise,
     )

@@ -102,15 +102,13 @@ def save_contact(
                 setattr(row, name, value)
         row.origin = "api"
     row.updated_at, row.updated_by = utcnow(), actor
-    session.add(row)
-    session.flush()
     # Names and numbers are personal data: the audit keeps which contact, not who.
-    audit_service.record(
+    audit_service.record_write(
         session,
+        row,
         actor=actor,
         action="liaison.contact_saved",
         target_type="liaison_contact",
-        target_id=stored_id(row),
         before={"active": before["active"]} if before else None,
         after={"key": row.key, "active": row.active},
     )
@@ -174,14 +172,12 @@ def log_call(
         logged_by=actor,
         exercise=exercise,
     )
-    session.add(call)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        call,
         actor=actor,
         action="liaison.call_logged",
         target_type="hotline_call",
-        target_id=stored_id(call),
         after={"direction": direction, "follow_up": call.follow_up is not None},
         exercise=exercise,
     )
@@ -196,14 +192,12 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
     if call.follow_up_done_at is not None:
         return call
     call.follow_up_done_at, call.follow_up_done_by = utcnow(), actor
-    session.add(call)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        call,
         actor=actor,
         action="liaison.follow_up_done",
         target_type="hotline_call",
-        target_id=stored_id(call),
         exercise=call.exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
@@ -547,14 +541,12 @@ def _acknowledge(
         notice.acknowledged_at = now
     if notice.status == NoticeStatus.open:
         notice.status = NoticeStatus.acknowledged
-    session.add(notice)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        notice,
         actor=by if by != "link" else f"contact:{row.contact_id}",
         action="liaison.acknowledged",
         target_type="liaison_notice",
-        target_id=stored_id(notice),
         after={
             "contact_id": row.contact_id,
             "via": "link" if by == "link" else "desk",

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, stored_id, utcnow
+from emergency.db import get_or_404, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.rules.models import OperatorPrompt, PromptStatus
@@ -45,14 +45,12 @@ def create(
         exercise=exercise,
         created_by=actor,
     )
-    session.add(prompt)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        prompt,
         actor=actor,
         action="prompt.created",
         target_type="operator_prompt",
-        target_id=stored_id(prompt),
         after={
             "kind": kind,
             "rule_id": rule_id,
@@ -86,14 +84,12 @@ def resolve(
         actor,
         note,
     )
-    session.add(prompt)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        prompt,
         actor=actor,
         action=f"prompt.{status}",
         target_type="operator_prompt",
-        target_id=stored_id(prompt),
         before={"status": "open"},
         after={"status": status, "note": note},
     )

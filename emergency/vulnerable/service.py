@@ -79,15 +79,13 @@ def create_resident(
         lon=lon,
         exercise=exercise,
     )
-    session.add(resident)
-    session.flush()
     # No names in the audit summary either: the id is enough to find the record.
-    audit_service.record(
+    audit_service.record_write(
         session,
+        resident,
         actor=actor,
         action="vulnerable.created",
         target_type="vulnerable_resident",
-        target_id=stored_id(resident),
         after={"community": community, "followed_by": followed_by},
         exercise=exercise,
     )
