@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, CursorResult, DateTime, Result, TypeDecorator
+from sqlalchemy import JSON, CursorResult, DateTime, Result, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
@@ -64,6 +64,12 @@ def stored_id(row: _Row) -> int:
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
     return row.id
+
+
+def table_of(model: type[SQLModel] | SQLModel) -> Table:
+    """A table model's Core table (SQLModel's types do not declare ``__table__``)."""
+    table: Table = model.__table__  # type: ignore[union-attr]
+    return table
 
 
 def rowcount(result: Result[Any]) -> int:

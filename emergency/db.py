@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel
 # re-exported: the tables take their column types and clock from here
 from alerts.sqltypes import JSONType as JSONType
 from alerts.sqltypes import UTCDateTime as UTCDateTime
+from alerts.sqltypes import stored_id as stored_id
 from alerts.sqltypes import utcnow as utcnow
 from emergency import journal_writer
 from emergency.audit import service as audit_service

@@ -20,12 +20,14 @@ from alerts.templates import EXERCISE_MARK
 from emergency.alarms.config import duty_config
 from emergency.alarms.models import ACTIVE, Alarm, AlarmSource, AlarmStatus
 from emergency.audit import service as audit_service
+from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
 from emergency.crews.models import Crew
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict
 from emergency.field.models import Hazard, HelpRequest
+from geo.zones import ZoneSet
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RAISED, UPDATED = "alarm.raised", "alarm.updated"
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- raising -----------------------------------------------------------------------------------
@@ -43,18 +44,20 @@ def raise_for_help_request(session: Session, request: HelpRequest) -> Alarm:
     """Every request for help raises an alarm."""
     return _raise(
         session,
-        source=AlarmSource.help_request,
-        source_id=request.id,
-        kind="help",
-        severity=str(request.urgency),
-        people=request.people,
-        note=request.note,
-        zone_id=request.zone_id,
-        place=None,
-        lat=request.lat,
-        lon=request.lon,
-        exercise=bool(getattr(request, "exercise", False)),  # field records gain `exercise`
-        actor=request.created_by,
+        Alarm(
+            source=AlarmSource.help_request,
+            source_id=stored_id(request),
+            kind="help",
+            severity=str(request.urgency),
+            people=request.people,
+            note=request.note,
+            zone_id=request.zone_id,
+            place=None,
+            lat=request.lat,
+            lon=request.lon,
+            exercise=request.exercise,
+            raised_by=request.created_by,
+        ),
     )
 
 
@@ -64,37 +67,40 @@ def raise_for_hazard(session: Session, hazard: Hazard) -> Alarm | None:
         return None
     return _raise(
         session,
-        source=AlarmSource.hazard,
-        source_id=hazard.id,
-        kind=str(hazard.kind),
-        severity=str(hazard.severity),
-        people=None,
-        note=hazard.description,
-        zone_id=hazard.zone_id,
-        place=hazard.place,
-        lat=hazard.lat,
-        lon=hazard.lon,
-        exercise=bool(getattr(hazard, "exercise", False)),
-        actor=hazard.reported_by,
+        Alarm(
+            source=AlarmSource.hazard,
+            source_id=stored_id(hazard),
+            kind=str(hazard.kind),
+            severity=str(hazard.severity),
+            people=None,
+            note=hazard.description,
+            zone_id=hazard.zone_id,
+            place=hazard.place,
+            lat=hazard.lat,
+            lon=hazard.lon,
+            exercise=hazard.exercise,
+            raised_by=hazard.reported_by,
+        ),
     )
 
 
-def _raise(session: Session, *, source: AlarmSource, source_id: int, actor: str, **what) -> Alarm:
+def _raise(session: Session, alarm: Alarm) -> Alarm:
+    """`alarm` stored, audited and sent to the screens; the one its source raised already,
+    if any (raising is idempotent)."""
     existing = session.exec(
-        select(Alarm).where(Alarm.source == source, Alarm.source_id == source_id)
+        select(Alarm).where(Alarm.source == alarm.source, Alarm.source_id == alarm.source_id)
     ).first()
     if existing is not None:
         return existing
-    alarm = Alarm(source=source, source_id=source_id, raised_by=actor, **what)
     session.add(alarm)
     session.flush()
     audit_service.record(
         session,
-        actor=actor,
+        actor=alarm.raised_by,
         action="alarm.raised",
         target_type="alarm",
-        target_id=alarm.id,
-        after={"source": source, "source_id": source_id, "kind": alarm.kind},
+        target_id=stored_id(alarm),
+        after={"source": alarm.source, "source_id": alarm.source_id, "kind": alarm.kind},
     )
     _emit(session, RAISED, alarm, "raised")
     return alarm
@@ -247,7 +253,7 @@ def _changed(session: Session, alarm: Alarm, actor: str, action: str, *, before:
         actor=actor,
         action=f"alarm.{action}",
         target_type="alarm",
-        target_id=alarm.id,
+        target_id=stored_id(alarm),
         before={"status": before},
         after={"status": str(alarm.status), "crew_id": alarm.crew_id, "note": alarm.close_note},
     )
@@ -301,7 +307,7 @@ def escalate_due(session: Session, *, runtime: Runtime, now: datetime | None = N
             actor="system",
             action="alarm.escalated",
             target_type="alarm",
-            target_id=alarm.id,
+            target_id=stored_id(alarm),
             after={"minutes": minutes, "broadcast_id": alarm.escalation_broadcast_id},
         )
         _emit(session, UPDATED, alarm, "escalated")
@@ -328,9 +334,11 @@ TEXT = {
 PEOPLE = {"zh-Hans": " {n}人", "zh-Hant": " {n}人", "pt": ", {n} pessoas", "en": ", {n} people"}
 
 
-def escalation_texts(alarm: Alarm, *, minutes: float, zones: Any = None) -> dict[str, str]:
-    texts = {}
-    for lang in LANGS:
+def escalation_texts(
+    alarm: Alarm, *, minutes: float, zones: ZoneSet | None = None
+) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
         zone = zones.get(alarm.zone_id) if zones is not None and alarm.zone_id else None
         where = alarm.place or (zone.label(lang) if zone else None) or alarm.zone_id
         if where is None and alarm.lat is not None:

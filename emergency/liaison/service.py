@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 from alerts.templates import EXERCISE_MARK
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
+from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -40,13 +41,12 @@ from emergency.liaison.models import (
 )
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
+from emergency.signals.models import SignalChange
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -63,7 +63,9 @@ def sync_contacts(session: Session, *, config: LiaisonFile) -> int:
             added += 1
         elif row.origin != "config":
             continue
-        row.name, row.organisation, row.role = c.name, dict(c.organisation), dict(c.role or {})
+        # the stored texts are keyed by str (a language the config file checked)
+        row.name, row.organisation = c.name, dict(c.organisation.items())
+        row.role = dict((c.role or {}).items())
         row.phone, row.email, row.language, row.demo = c.phone, c.email, c.language, c.demo
         session.add(row)
     session.flush()
@@ -108,7 +110,7 @@ def save_contact(
         actor=actor,
         action="liaison.contact_saved",
         target_type="liaison_contact",
-        target_id=row.id,
+        target_id=stored_id(row),
         before={"active": before["active"]} if before else None,
         after={"key": row.key, "active": row.active},
     )
@@ -116,7 +118,7 @@ def save_contact(
     return row
 
 
-def contact_public(c: LiaisonContact) -> dict:
+def contact_public(c: LiaisonContact) -> dict[str, Any]:
     return {
         "id": c.id,
         "key": c.key,
@@ -179,7 +181,7 @@ def log_call(
         actor=actor,
         action="liaison.call_logged",
         target_type="hotline_call",
-        target_id=call.id,
+        target_id=stored_id(call),
         after={"direction": direction, "follow_up": call.follow_up is not None},
         exercise=exercise,
     )
@@ -201,7 +203,7 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
         actor=actor,
         action="liaison.follow_up_done",
         target_type="hotline_call",
-        target_id=call.id,
+        target_id=stored_id(call),
         exercise=call.exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
@@ -226,7 +228,7 @@ def list_calls(
     return list(session.exec(query))
 
 
-def call_public(c: HotlineCall) -> dict:
+def call_public(c: HotlineCall) -> dict[str, Any]:
     return {
         "id": c.id,
         "at": c.at,
@@ -247,7 +249,9 @@ def call_public(c: HotlineCall) -> dict:
 # --- notices ---------------------------------------------------------------------------
 
 
-def notify_signal_change(session: Session, *, runtime: Runtime, change) -> LiaisonNotice | None:
+def notify_signal_change(
+    session: Session, *, runtime: Runtime, change: SignalChange
+) -> LiaisonNotice | None:
     """The notice of a shared signal's change to every active contact (None: not shared)."""
     config = liaison_config(runtime)
     if change.source not in config.shared_sources:
@@ -280,7 +284,7 @@ def notify(
     signal: str | None = None,
     previous: str | None = None,
     signal_change_id: int | None = None,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> LiaisonNotice:
     """A notice to every active contact, with one link token each; the same key again returns
     the notice already sent."""
@@ -307,27 +311,26 @@ def notify(
     session.add(notice)
     session.flush()
     contacts = list_contacts(session, active_only=True)
-    for contact in contacts:
+    tokens = {stored_id(contact): secrets.token_urlsafe(24) for contact in contacts}
+    for contact_id, token in tokens.items():
         session.add(
-            NoticeRecipient(
-                notice_id=notice.id, contact_id=contact.id, token=secrets.token_urlsafe(24)
-            )
+            NoticeRecipient(notice_id=stored_id(notice), contact_id=contact_id, token=token)
         )
     session.flush()
     broadcast_id = _send_sms(
-        session, runtime=runtime, notice=notice, contacts=contacts, actor=actor
+        session, runtime=runtime, notice=notice, contacts=contacts, tokens=tokens, actor=actor
     )
     audit_service.record(
         session,
         actor=actor,
         action="liaison.notified",
         target_type="liaison_notice",
-        target_id=notice.id,
+        target_id=stored_id(notice),
         after={
             "kind": notice.kind,
             "signal": signal,
             "exercise": exercise,
-            "recipients": len(recipients(session, notice_id=notice.id)),
+            "recipients": len(recipients(session, notice_id=stored_id(notice))),
             "sms_broadcast_id": broadcast_id,
         },
     )
@@ -341,7 +344,14 @@ def notify(
 def check_texts(runtime: Runtime, texts: dict[str, str], *, exercise: bool = False) -> None:
     """422 naming the language when a contact's SMS (the text, a drill mark, their link)
     would be refused by Twilio: over 1,600 characters or 10 segments."""
-    probe = LiaisonNotice(kind=NoticeKind.manual, dedupe_key="", texts=texts, exercise=exercise)
+    probe = LiaisonNotice(
+        kind=NoticeKind.manual,
+        dedupe_key="",
+        texts=texts,
+        exercise=exercise,
+        created_by="",
+        due_at=utcnow(),
+    )
     link = ack_url(runtime, "x" * 32)  # secrets.token_urlsafe(24): 32 characters
     for language in texts:
         problem = body_problem(sms_text(probe, language=language, link=link))
@@ -371,9 +381,11 @@ def _send_sms(
     runtime: Runtime,
     notice: LiaisonNotice,
     contacts: list[LiaisonContact],
+    tokens: dict[int, str],
     actor: str,
 ) -> int | None:
-    """The notice to every contact's phone, each SMS with that contact's own ack link.
+    """The notice to every contact's phone, each SMS with that contact's own ack link
+    (`tokens`: each contact's link token, by contact id).
 
     Through the outbox like every message (rows first, queued after the commit, sent by the
     dispatch workers); keyed on the notice, so it goes once. Its own savepoint: a failure
@@ -382,17 +394,14 @@ def _send_sms(
     from alerts.broadcasts.service import DirectRecipient
     from emergency.broadcasts import service as broadcast_service
 
-    by_contact = {r.contact_id: r for r in recipients(session, notice_id=notice.id)}
     people = [
         DirectRecipient(
             phone=c.phone,
-            language=c.language if c.language in LANGS else "en",
-            body=sms_text(
-                notice, language=c.language, link=ack_url(runtime, by_contact[c.id].token)
-            ),
+            language=c.language if c.language in LANGUAGES else "en",
+            body=sms_text(notice, language=c.language, link=ack_url(runtime, tokens[stored_id(c)])),
         )
         for c in contacts
-        if c.phone and c.id in by_contact
+        if c.phone
     ]
     if not people:
         return None
@@ -475,7 +484,7 @@ def acknowledge(
 ) -> LiaisonNotice:
     """A liaison user acknowledges a notice, for one contact (who told them) or for the desk."""
     notice = get_notice(session, notice_id=notice_id, lock=True)
-    rows = recipients(session, notice_id=notice.id)
+    rows = recipients(session, notice_id=stored_id(notice))
     if contact_id is not None:
         row = next((r for r in rows if r.contact_id == contact_id), None)
         if row is None:
@@ -484,7 +493,9 @@ def acknowledge(
                 code="not_a_recipient",
             )
     else:
-        row = NoticeRecipient(notice_id=notice.id, contact_id=None, token=secrets.token_urlsafe(24))
+        row = NoticeRecipient(
+            notice_id=stored_id(notice), contact_id=None, token=secrets.token_urlsafe(24)
+        )
     return _acknowledge(session, runtime=runtime, notice=notice, row=row, by=actor, note=note)
 
 
@@ -543,7 +554,7 @@ def _acknowledge(
         actor=by if by != "link" else f"contact:{row.contact_id}",
         action="liaison.acknowledged",
         target_type="liaison_notice",
-        target_id=notice.id,
+        target_id=stored_id(notice),
         after={
             "contact_id": row.contact_id,
             "via": "link" if by == "link" else "desk",
@@ -609,7 +620,7 @@ def escalate_due(
             actor="system",
             action="liaison.escalated",
             target_type="liaison_notice",
-            target_id=notice.id,
+            target_id=stored_id(notice),
             before={"status": "open"},
             after={"status": "escalated", "prompt_id": prompt.id},
         )
@@ -626,8 +637,8 @@ def escalate_due(
 
 def notice_public(
     session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
-) -> dict:
-    rows = recipients(session, notice_id=notice.id)
+) -> dict[str, Any]:
+    rows = recipients(session, notice_id=stored_id(notice))
     sms = _sms_statuses(session, notice)
     phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
     return {
@@ -661,7 +672,7 @@ def notice_public(
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `liaison` section: real notices and calls, or the drills'."""
     open_rows = list_notices(session, status=NoticeStatus.open, limit=50, exercise=exercise)
     escalated = list_notices(session, status=NoticeStatus.escalated, limit=50, exercise=exercise)
@@ -717,15 +728,15 @@ _ACK = {
 }
 
 
-def _signal_texts(catalogue, change) -> dict[str, str]:
+def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
     """The notice of a shared signal's change, per language, naming whose signal it is ("içado
     em Macau", "澳門："). A tropical cyclone signal is hoisted and lowered (發出/除下, içado/
     arriado); a warning is issued and cancelled (發布/取消, emitido/cancelado)."""
     at = local_iso(change.at)[11:16]
     signal = change.kind == "tropical_cyclone"
     place = catalogue.source(change.source).place
-    texts = {}
-    for lang in LANGS:
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
         zh = lang.startswith("zh")
         kind_name = catalogue.name(change.source, change.kind, language=lang)
         words = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])
@@ -764,7 +775,7 @@ def _signal_texts(catalogue, change) -> dict[str, str]:
 def _complete(texts: dict[str, str]) -> dict[str, str]:
     """Every language, falling back to zh-Hans for Chinese and English otherwise."""
     out = {k: v for k, v in texts.items() if v}
-    for lang in LANGS:
+    for lang in LANGUAGES:
         if lang not in out:
             fallback = "zh-Hans" if lang.startswith("zh") else "en"
             out[lang] = out.get(fallback) or out.get("en") or next(iter(out.values()), "")

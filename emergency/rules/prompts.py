@@ -7,11 +7,13 @@ a decision, not an automatism") and liaison notices nobody acknowledged in time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, utcnow
+from emergency.db import get_or_404, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.rules.models import OperatorPrompt, PromptStatus
@@ -50,7 +52,7 @@ def create(
         actor=actor,
         action="prompt.created",
         target_type="operator_prompt",
-        target_id=prompt.id,
+        target_id=stored_id(prompt),
         after={
             "kind": kind,
             "rule_id": rule_id,
@@ -91,7 +93,7 @@ def resolve(
         actor=actor,
         action=f"prompt.{status}",
         target_type="operator_prompt",
-        target_id=prompt.id,
+        target_id=stored_id(prompt),
         before={"status": "open"},
         after={"status": status, "note": note},
     )
@@ -110,7 +112,7 @@ def list_prompts(
     return list(session.exec(query))
 
 
-def public(prompt: OperatorPrompt) -> dict:
+def public(prompt: OperatorPrompt) -> dict[str, Any]:
     return {
         "id": prompt.id,
         "kind": prompt.kind,
