@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -30,11 +30,12 @@ from sqlmodel import Session, SQLModel
 # re-exported: the tables take their column types and clock from here
 from alerts.sqltypes import JSONType as JSONType
 from alerts.sqltypes import UTCDateTime as UTCDateTime
+from alerts.sqltypes import stored_id as stored_id
 from alerts.sqltypes import utcnow as utcnow
 from emergency import journal_writer
 from emergency.audit import service as audit_service
 from emergency.events import service as event_service
-from emergency.exceptions import NotFound
+from emergency.exceptions import NUL_IN_TEXT, InvalidInput, NotFound
 from emergency.sequences import SequenceCounter as SequenceCounter
 from emergency.sequences import current_number as current_number
 from emergency.sequences import take_numbers as take_numbers
@@ -78,6 +79,23 @@ def make_engine(
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _no_nul_in_text(
+            _conn: Any, _cursor: Any, _sql: str, parameters: Any, _context: Any, _executemany: bool
+        ) -> None:
+            # PostgreSQL refuses NUL in text and SQLite would store it: refused here too, so
+            # both keep the same data and answer the same 422.
+            pending = [parameters]  # a row, or many; as a mapping or a sequence
+            while pending:
+                item = pending.pop()
+                if isinstance(item, str):
+                    if "\x00" in item:
+                        raise InvalidInput(NUL_IN_TEXT)
+                elif isinstance(item, Mapping):
+                    pending.extend(item.values())
+                elif isinstance(item, list | tuple):
+                    pending.extend(item)
 
         return engine
     if url.startswith("postgresql://"):

@@ -20,7 +20,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 HERE = Path(__file__).parent
@@ -90,7 +90,7 @@ def _upgrade(cfg: Config, revision: str) -> None:
         command.upgrade(cfg, head)
 
 
-def _take_lock(conn, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
+def _take_lock(conn: Connection, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
     """The advisory lock, polled rather than waited for: a statement left waiting would hold
     a snapshot, and the other upgrade's CREATE INDEX CONCURRENTLY waits for every snapshot."""
     deadline = time.monotonic() + wait_for_other
