@@ -11,12 +11,13 @@ statement.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, TextClause, insert, text
 from sqlmodel import Session
 
 from emergency.audit import service as audit_service
@@ -59,9 +60,10 @@ def write(session: Session) -> None:
             conn.execute(insert(Event), event_rows)
             event_service.committing(session, event_rows)
         return
-    first_event = _write_together(conn, audit_rows, events)
-    if events:
-        event_service.committing(session, event_service.numbered(events, first_event))
+    if audit_rows or events:  # (locked work alone writes nothing more)
+        first_event = _write_together(conn, audit_rows, events)
+        if events:
+            event_service.committing(session, event_service.numbered(events, first_event))
 
 
 def _run_locked(
@@ -94,33 +96,13 @@ def _write_together(
     The statement's data-modifying CTEs all run to completion whatever the main SELECT reads.
     The events' counter is taken here, after the chain's lock (always in that order: no
     deadlock between two journals)."""
-    ctes: list[str] = []
     params: dict[str, Any] = {}
     if events:
         params["ne"] = len(events)
-        values = []
         for i, (type_, data, at) in enumerate(events):
-            values.append(
-                f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), "
-                f"CAST(:ed{i} AS jsonb))"
-            )
             params.update({f"et{i}": type_, f"ea{i}": at, f"ed{i}": _json(data)})
-        ctes.append(
-            "ev_numbers AS (UPDATE sequence_counter SET value = value + :ne "
-            f"WHERE name = '{event_service.SEQ}' RETURNING value)"
-        )
-        ctes.append(
-            "ev AS (INSERT INTO event (seq, type, at, data) "
-            "SELECT n.value - :ne + 1 + v.ord, v.type, v.at, v.data FROM ev_numbers AS n, "
-            f"(VALUES {', '.join(values)}) AS v (ord, type, at, data))"
-        )
     if audit_rows:
-        values = []
         for i, row in enumerate(audit_rows):
-            values.append(
-                f"(:as{i}, :aa{i}, :ac{i}, :an{i}, :att{i}, :ati{i}, CAST(:asu{i} AS jsonb), "
-                f":ap{i}, :ah{i}, :ase{i})"
-            )
             params.update(
                 {
                     f"as{i}": row["seq"],
@@ -135,14 +117,41 @@ def _write_together(
                     f"ase{i}": row["seal"],
                 }
             )
-        ctes.append(
-            f"au AS (INSERT INTO audit_entry ({_AUDIT_COLUMNS}) VALUES {', '.join(values)})"
+        params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
+    statement = _together(len(events), len(audit_rows))
+    last = conn.execute(statement, params).scalar_one()
+    return int(last) - len(events) + 1 if events else 0
+
+
+@functools.cache
+def _together(events: int, audit_rows: int) -> TextClause:
+    """The statement of `_write_together` for so many events and audit rows, built once (a
+    text's bind parameters are found by a regular expression: not worth doing per commit)."""
+    ctes: list[str] = []
+    if events:
+        values = ", ".join(
+            f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), CAST(:ed{i} AS jsonb))"
+            for i in range(events)
         )
+        ctes.append(
+            "ev_numbers AS (UPDATE sequence_counter SET value = value + :ne "
+            f"WHERE name = '{event_service.SEQ}' RETURNING value)"
+        )
+        ctes.append(
+            "ev AS (INSERT INTO event (seq, type, at, data) "
+            "SELECT n.value - :ne + 1 + v.ord, v.type, v.at, v.data FROM ev_numbers AS n, "
+            f"(VALUES {values}) AS v (ord, type, at, data))"
+        )
+    if audit_rows:
+        values = ", ".join(
+            f"(:as{i}, :aa{i}, :ac{i}, :an{i}, :att{i}, :ati{i}, CAST(:asu{i} AS jsonb), "
+            f":ap{i}, :ah{i}, :ase{i})"
+            for i in range(audit_rows)
+        )
+        ctes.append(f"au AS (INSERT INTO audit_entry ({_AUDIT_COLUMNS}) VALUES {values})")
         ctes.append(
             "head AS (UPDATE sequence_counter SET last_hash = :head_hash, hash_seq = :head_seq "
             f"WHERE name = '{audit_service.SEQ}')"
         )
-        params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
     main = "SELECT (SELECT value FROM ev_numbers)" if events else "SELECT 0"
-    last = conn.execute(text(f"WITH {', '.join(ctes)} {main}"), params).scalar_one()
-    return int(last) - len(events) + 1 if events else 0
+    return text(f"WITH {', '.join(ctes)} {main}")
