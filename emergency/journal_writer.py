@@ -123,7 +123,7 @@ def _write_together(
     return int(last) - len(events) + 1 if events else 0
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # the usual shapes; a rare big journal is built afresh
 def _together(events: int, audit_rows: int) -> TextClause:
     """The statement of `_write_together` for so many events and audit rows, built once (a
     text's bind parameters are found by a regular expression: not worth doing per commit)."""
