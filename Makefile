@@ -42,7 +42,7 @@ test: $(STAMP) $(WEB_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check emergency alerts geo tests benchmarks
 	$(BIN)/ruff format --check emergency alerts geo tests benchmarks
-	$(BIN)/mypy  # [tool.mypy] in pyproject.toml: strict for the packages done
+	$(BIN)/mypy  # [tool.mypy] in pyproject.toml: strict, the migrations excepted
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -33,6 +33,9 @@ from sqlmodel import Session, col
 
 from alerts.models import Message, MessageStatus, PendingReceipt
 from alerts.sqltypes import rowcount, stored_id, utcnow
+from alerts.subscribers import service as subscriber_service
+from alerts.subscribers.phones import PhoneError, normalise_phone
+from alerts.subscribers.service import OptOutChange
 
 # Twilio's MessageStatus → ours; statuses that are not progress for an outbox row are absent.
 TWILIO_STATUS: dict[str, MessageStatus] = {
@@ -249,7 +252,7 @@ class InboundOutcome:
     changed: bool  # the opt-out state changed (audit it)
     opted_out: bool | None
     reply: str | None
-    change: object | None = None  # the OptOutChange, for the caller's audit
+    change: OptOutChange | None = None  # for the caller's audit
 
 
 def handle_inbound(
@@ -257,9 +260,6 @@ def handle_inbound(
 ) -> InboundOutcome:
     """A reply from a phone: STOP/START change its opt-out, HELP answers; anything else is
     left unanswered. ``from_phone`` is Twilio's ``From`` (E.164)."""
-    from alerts.subscribers import service as subscriber_service
-    from alerts.subscribers.phones import PhoneError, normalise_phone
-
     keyword = keyword_of(body)
     try:
         phone = normalise_phone(from_phone)

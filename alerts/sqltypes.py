@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, CursorResult, DateTime, Result, TypeDecorator
+from sqlalchemy import JSON, CursorResult, DateTime, Result, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
@@ -54,16 +54,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class _Row(Protocol):
+class RowWithId(Protocol):
+    """A table row with an integer primary key `id` (None until it is inserted)."""
+
     id: int | None
 
 
-def stored_id(row: _Row) -> int:
+def stored_id(row: RowWithId) -> int:
     """A flushed row's primary key (SQLModel types every ``id`` ``int | None``: a row not yet
     inserted has none)."""
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
     return row.id
+
+
+def table_of(model: type[SQLModel] | SQLModel) -> Table:
+    """A table model's Core table (SQLModel's types do not declare ``__table__``)."""
+    table: Table = model.__table__  # type: ignore[union-attr]
+    return table
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -52,15 +52,12 @@ LAYERS: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     ("hazard: INSERT (Core) + audit/event collected", [("field/service.py", "report_hazard")]),
+    ("report result UPDATE (1 statement)", [("field/service.py", "settle_report")]),
     (
-        "  of which its INSERT with the hazards' totals (1 statement)",
-        [("emergency/db.py", "insert_row_and_read")],
-    ),
-    ("report result UPDATE + report totals (1 statement)", [("field/service.py", "settle_report")]),
-    (
-        "journal write before commit (chain head, 1 statement)",
+        "journal write before commit (chain head, totals, events: 3 statements)",
         [("emergency/journal_writer.py", "write")],
     ),
+    ("  of which the totals (counters, 1 statement)", [("field/totals.py", "_resolve")]),
     ("live hub: reading events back (others' only)", [("live/hub.py", "_db_events_since")]),
     ("live hub: delivering this process's own", [("live/hub.py", "_own")]),
     ("commit (journal included)", [("orm/session.py", "commit")]),

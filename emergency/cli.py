@@ -4,12 +4,17 @@ is wrong and exit non-zero."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import typer
+from sqlmodel import Session
 
 from emergency.cli_support import cli_database, cli_settings, fail
 from emergency.field.cli import field_app
+from emergency.replay.scenario import Step
+from emergency.settings import Settings
 from emergency.subscribers.cli import subscribers_app
 
 app = typer.Typer(help="Hengqin typhoon coordination and alert dispatch.", no_args_is_help=True)
@@ -24,8 +29,10 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(subscribers_app, name="subscribers")  # emergency/subscribers/cli.py
 app.add_typer(field_app, name="field")  # emergency/field/cli.py
 
+T = TypeVar("T")
 
-def _migrate(settings) -> None:
+
+def _migrate(settings: Settings) -> None:
     """Migrations to head (waiting for another upgrade, retrying behind long transactions),
     then the application role's privileges (TYPHOON_DATABASE_APP_ROLE)."""
     from emergency import migrate as migrations
@@ -183,7 +190,7 @@ def replay(
     settings = cli_settings()
     base = url or settings.public_url
 
-    def step(index, s) -> None:
+    def step(index: int, s: Step) -> None:
         typer.echo(f"{index + 1:3d}  {s.at.isoformat()}  {s.do}")
 
     try:
@@ -319,7 +326,7 @@ def user_rotate(name: str = typer.Argument(..., help="user name")) -> None:
     typer.echo(token)
 
 
-def _user_tokens(change):
+def _user_tokens(change: Callable[[Session], T]) -> T:
     from emergency.exceptions import AppError
 
     try:
@@ -347,7 +354,7 @@ def user_password_link(name: str = typer.Argument(..., help="user name")) -> Non
     typer.echo(link)
 
 
-def _audit_key(settings) -> bytes | None:
+def _audit_key(settings: Settings) -> bytes | None:
     key = settings.secret("audit_key")
     return key.encode() if key else None
 

@@ -9,7 +9,7 @@ is due with `emergency.drain.drain`.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, overload
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, PlainSerializer
@@ -19,6 +19,10 @@ from alerts.sqltypes import utcnow
 LOCAL_TZ = ZoneInfo("Asia/Macau")
 
 
+@overload
+def local_iso(dt: datetime) -> str: ...
+@overload
+def local_iso(dt: datetime | None) -> str | None: ...
 def local_iso(dt: datetime | None) -> str | None:
     """ISO-8601 in Macau time without fractions, e.g. 2024-09-05T22:00:00+08:00."""
     if dt is None:

@@ -64,6 +64,18 @@ class ConfigModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
+class WithAnchors(pydantic.BaseModel):
+    """A file whose top level may hold `x-...` keys: YAML anchors that several entries share
+    (texts, zone lists), as in docker compose; they are dropped before the file is checked."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _drop_anchors(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not str(k).startswith("x-")}
+        return data
+
+
 # An id or key in a config file: lower case, digits and underscores.
 Slug = Annotated[str, pydantic.Field(pattern=r"^[a-z0-9][a-z0-9_]{0,59}$")]
 

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import (
     Connection,
-    Select,
-    Table,
-    bindparam,
     create_engine,
     event,
     insert,
-    null,
-    select,
     text,
-    union_all,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -36,11 +30,12 @@ from sqlmodel import Session, SQLModel
 # re-exported: the tables take their column types and clock from here
 from alerts.sqltypes import JSONType as JSONType
 from alerts.sqltypes import UTCDateTime as UTCDateTime
+from alerts.sqltypes import stored_id as stored_id
 from alerts.sqltypes import utcnow as utcnow
 from emergency import journal_writer
 from emergency.audit import service as audit_service
 from emergency.events import service as event_service
-from emergency.exceptions import NotFound
+from emergency.exceptions import NUL_IN_TEXT, InvalidInput, NotFound
 from emergency.sequences import SequenceCounter as SequenceCounter
 from emergency.sequences import current_number as current_number
 from emergency.sequences import take_numbers as take_numbers
@@ -84,6 +79,23 @@ def make_engine(
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _no_nul_in_text(
+            _conn: Any, _cursor: Any, _sql: str, parameters: Any, _context: Any, _executemany: bool
+        ) -> None:
+            # PostgreSQL refuses NUL in text and SQLite would store it: refused here too, so
+            # both keep the same data and answer the same 422.
+            pending = [parameters]  # a row, or many; as a mapping or a sequence
+            while pending:
+                item = pending.pop()
+                if isinstance(item, str):
+                    if "\x00" in item:
+                        raise InvalidInput(NUL_IN_TEXT)
+                elif isinstance(item, Mapping):
+                    pending.extend(item.values())
+                elif isinstance(item, list | tuple):
+                    pending.extend(item)
 
         return engine
     if url.startswith("postgresql://"):
@@ -277,59 +289,6 @@ def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
     return new_id
 
 
-def insert_row_and_read(
-    session: Session, row: SQLModel, query: Select[Any], params: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """`insert_row(session, row)`, and the rows `query` (with `params`) reads as they were
-    before the INSERT: it does not see the new row. On PostgreSQL one statement, the INSERT as
-    a CTE of the query (issue 18: a round trip fewer on a hot path); elsewhere the query, then
-    the INSERT."""
-    conn = connection(session)
-    if conn.dialect.name != "postgresql" or getattr(row, "id", None) is not None:
-        rows = [tuple(r) for r in conn.execute(query, params)]
-        insert_row(session, row)
-        return rows
-    table = row.__table__  # type: ignore[attr-defined]
-    statement = _INSERT_AND_READ.get((table, query))
-    if statement is None:
-        statement = _INSERT_AND_READ[(table, query)] = _insert_and_read(table, query)
-    values = {f"insert_{c.key}": getattr(row, c.key) for c in table.columns if c.key != "id"}
-    rows = []
-    for first, *rest in conn.execute(statement, values | params):
-        if first is None:
-            rows.append(tuple(rest))
-        else:
-            row.id = int(first)
-    make_transient_to_detached(row)
-    session.add(row)
-    return rows
-
-
-_INSERT_AND_READ: dict[tuple[Any, Any], Any] = {}
-
-
-def _insert_and_read(table: Table, query: Select[Any]) -> Any:
-    """INSERT ... RETURNING id as a CTE; the id in the first column of a row of its own (the
-    query may read nothing), then the query's rows with NULL first."""
-    inserted = (
-        insert(table)
-        .values(
-            {
-                c.key: bindparam(f"insert_{c.key}", type_=c.type)
-                for c in table.columns
-                if c.key != "id"
-            }
-        )
-        .returning(table.c.id)
-        .cte("inserted")
-    )
-    read = query.subquery("read")
-    return union_all(
-        select(inserted.c.id, *[null().cast(c.type).label(c.name) for c in read.c]),
-        select(null().cast(table.c.id.type), *read.c),
-    )
-
-
 # SQLAlchemy fires before_commit / after_commit / after_rollback for savepoints too
 # (`savepoint()`, used around each rule action, liaison SMS and alarm SMS). The journal
 # follows the root transaction only: events are published once they are really committed,
@@ -352,7 +311,7 @@ def savepoint(session: Session) -> Iterator[None]:
         raise
 
 
-_JOURNAL = (audit_service.PENDING, event_service.PENDING)
+_JOURNAL = (audit_service.PENDING, event_service.PENDING, journal_writer.LOCKED)
 
 
 def _write_journal(session: Session) -> None:
@@ -372,3 +331,4 @@ def _forget_journal(session: Session) -> None:
         return
     audit_service.forget_pending(session)
     event_service.forget_pending(session)
+    session.info.pop(journal_writer.LOCKED, None)

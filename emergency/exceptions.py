@@ -64,6 +64,12 @@ class InvalidInput(AppError):
     code = "invalid_input"
 
 
+NUL_IN_TEXT = (
+    "text must not contain the NUL character (\\u0000): PostgreSQL cannot store it; "
+    "remove it and send again"
+)
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
@@ -122,6 +128,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DataError) and "NUL" in str(exc.orig):  # psycopg's own refusal
+            return JSONResponse(error_body("invalid_input", NUL_IN_TEXT), status_code=422)
         log.info("value out of range for the database", extra={"path": request.url.path})
         return JSONResponse(error_body("invalid_input", "a value is out of range"), status_code=422)
 

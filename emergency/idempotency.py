@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
-from alerts.sqltypes import rowcount
+from alerts.sqltypes import rowcount, table_of
 from emergency.auth.dependencies import CurrentUser, SessionDep
 from emergency.auth.models import User
 from emergency.db import JSONType, UTCDateTime, utcnow
@@ -120,7 +120,7 @@ class Idempotent:
         # written by one: the insert waits for it to end) returns no id, and no error aborts
         # the transaction. No savepoint: on SQLite, releasing a savepoint that opened the
         # transaction commits it, and the record would be stored before the action.
-        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        table = table_of(IdempotencyRecord)
         dialect = self.session.connection().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         record_id = self.session.execute(

@@ -11,11 +11,13 @@ statement.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, TextClause, insert, text
 from sqlmodel import Session
 
 from emergency.audit import service as audit_service
@@ -24,13 +26,21 @@ from emergency.events import service as event_service
 from emergency.events.models import Event
 from emergency.sequences import take_numbers
 
+# Work a unit of work leaves for the journal to do under the chain's lock, after every commit
+# before it and before its events are written: (handler, item) pairs; each handler is called
+# once with its items in order (emergency.field.totals: the totals its events carry).
+LOCKED = "typhoon_locked_work"
+
 _AUDIT_COLUMNS = "seq, at, actor, action, target_type, target_id, summary, prev_hash, hash, seal"
 
 
 def write(session: Session) -> None:
     audit = audit_service.pop_pending(session)
     events = event_service.pop_pending(session)
-    if not audit and not events:
+    locked: list[tuple[Callable[[Connection, list[Any]], None], Any]] = (
+        session.info.pop(LOCKED, None) or []
+    )
+    if not audit and not events and not locked:
         return
     conn = session.connection()
     audit_rows: list[dict[str, Any]] = []
@@ -39,6 +49,9 @@ def write(session: Session) -> None:
         audit_rows = audit_service.chain(
             audit, first=first, prev_hash=prev_hash, key=audit_service.audit_key(session)
         )
+    elif locked:
+        take_numbers(conn, audit_service.SEQ, 0)  # the chain's lock alone
+    _run_locked(conn, locked)
     if conn.dialect.name != "postgresql":
         _write_each(conn, audit_rows)
         if events:
@@ -47,9 +60,20 @@ def write(session: Session) -> None:
             conn.execute(insert(Event), event_rows)
             event_service.committing(session, event_rows)
         return
-    first_event = _write_together(conn, audit_rows, events)
-    if events:
-        event_service.committing(session, event_service.numbered(events, first_event))
+    if audit_rows or events:  # (locked work alone writes nothing more)
+        first_event = _write_together(conn, audit_rows, events)
+        if events:
+            event_service.committing(session, event_service.numbered(events, first_event))
+
+
+def _run_locked(
+    conn: Connection, locked: list[tuple[Callable[[Connection, list[Any]], None], Any]]
+) -> None:
+    work: dict[Callable[[Connection, list[Any]], None], list[Any]] = {}
+    for handler, item in locked:
+        work.setdefault(handler, []).append(item)
+    for handler, items in work.items():
+        handler(conn, items)
 
 
 def _write_each(conn: Connection, audit_rows: list[dict[str, Any]]) -> None:
@@ -72,33 +96,13 @@ def _write_together(
     The statement's data-modifying CTEs all run to completion whatever the main SELECT reads.
     The events' counter is taken here, after the chain's lock (always in that order: no
     deadlock between two journals)."""
-    ctes: list[str] = []
     params: dict[str, Any] = {}
     if events:
         params["ne"] = len(events)
-        values = []
         for i, (type_, data, at) in enumerate(events):
-            values.append(
-                f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), "
-                f"CAST(:ed{i} AS jsonb))"
-            )
             params.update({f"et{i}": type_, f"ea{i}": at, f"ed{i}": _json(data)})
-        ctes.append(
-            "ev_numbers AS (UPDATE sequence_counter SET value = value + :ne "
-            f"WHERE name = '{event_service.SEQ}' RETURNING value)"
-        )
-        ctes.append(
-            "ev AS (INSERT INTO event (seq, type, at, data) "
-            "SELECT n.value - :ne + 1 + v.ord, v.type, v.at, v.data FROM ev_numbers AS n, "
-            f"(VALUES {', '.join(values)}) AS v (ord, type, at, data))"
-        )
     if audit_rows:
-        values = []
         for i, row in enumerate(audit_rows):
-            values.append(
-                f"(:as{i}, :aa{i}, :ac{i}, :an{i}, :att{i}, :ati{i}, CAST(:asu{i} AS jsonb), "
-                f":ap{i}, :ah{i}, :ase{i})"
-            )
             params.update(
                 {
                     f"as{i}": row["seq"],
@@ -113,14 +117,41 @@ def _write_together(
                     f"ase{i}": row["seal"],
                 }
             )
-        ctes.append(
-            f"au AS (INSERT INTO audit_entry ({_AUDIT_COLUMNS}) VALUES {', '.join(values)})"
+        params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
+    statement = _together(len(events), len(audit_rows))
+    last = conn.execute(statement, params).scalar_one()
+    return int(last) - len(events) + 1 if events else 0
+
+
+@functools.cache
+def _together(events: int, audit_rows: int) -> TextClause:
+    """The statement of `_write_together` for so many events and audit rows, built once (a
+    text's bind parameters are found by a regular expression: not worth doing per commit)."""
+    ctes: list[str] = []
+    if events:
+        values = ", ".join(
+            f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), CAST(:ed{i} AS jsonb))"
+            for i in range(events)
         )
+        ctes.append(
+            "ev_numbers AS (UPDATE sequence_counter SET value = value + :ne "
+            f"WHERE name = '{event_service.SEQ}' RETURNING value)"
+        )
+        ctes.append(
+            "ev AS (INSERT INTO event (seq, type, at, data) "
+            "SELECT n.value - :ne + 1 + v.ord, v.type, v.at, v.data FROM ev_numbers AS n, "
+            f"(VALUES {values}) AS v (ord, type, at, data))"
+        )
+    if audit_rows:
+        values = ", ".join(
+            f"(:as{i}, :aa{i}, :ac{i}, :an{i}, :att{i}, :ati{i}, CAST(:asu{i} AS jsonb), "
+            f":ap{i}, :ah{i}, :ase{i})"
+            for i in range(audit_rows)
+        )
+        ctes.append(f"au AS (INSERT INTO audit_entry ({_AUDIT_COLUMNS}) VALUES {values})")
         ctes.append(
             "head AS (UPDATE sequence_counter SET last_hash = :head_hash, hash_seq = :head_seq "
             f"WHERE name = '{audit_service.SEQ}')"
         )
-        params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
     main = "SELECT (SELECT value FROM ev_numbers)" if events else "SELECT 0"
-    last = conn.execute(text(f"WITH {', '.join(ctes)} {main}"), params).scalar_one()
-    return int(last) - len(events) + 1 if events else 0
+    return text(f"WITH {', '.join(ctes)} {main}")

@@ -7,8 +7,10 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emergency import metrics
 from emergency.exceptions import error_body
@@ -18,13 +20,14 @@ log = logging.getLogger("emergency.http")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app, *, max_body_bytes: int = 12 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = 12 * 1024 * 1024) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope.get("headers") or [])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         token = request_id.set(rid)
@@ -38,7 +41,7 @@ class RequestContextMiddleware:
 
         received = 0
 
-        async def limited_receive():
+        async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -47,7 +50,7 @@ class RequestContextMiddleware:
                     raise _BodyTooLarge()
             return message
 
-        async def send_with_id(message):
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -74,11 +77,17 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reject_too_large(send, limit: int) -> None:
+async def _reject_too_large(send: Send, limit: int) -> None:
     await _send_error(send, 413, "payload_too_large", f"request body over {limit} bytes")
 
 
-async def _send_error(send, status: int, code: str, message: str, headers=()) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
     """Our JSON error, answered from middleware (before any route or handler)."""
     import json
 
@@ -121,7 +130,7 @@ class AdmissionMiddleware:
     BODY_RATE = 16 * 1024  # bytes a second a slow phone still manages
 
     def __init__(
-        self, app, *, limit: int, per_address: int = 0, body_timeout: float = 10.0
+        self, app: ASGIApp, *, limit: int, per_address: int = 0, body_timeout: float = 10.0
     ) -> None:
         self.app = app
         self.limit = limit
@@ -131,7 +140,7 @@ class AdmissionMiddleware:
         self.in_progress = 0
         self.by_address: dict[str, int] = {}
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.EXEMPT):
             return await self.app(scope, receive, send)
         address = (scope.get("client") or ("unknown", 0))[0]
@@ -172,7 +181,7 @@ class AdmissionMiddleware:
         deadline = asyncio.get_running_loop().time() + self.body_timeout
         deadline += declared / self.BODY_RATE
 
-        async def timed_receive():
+        async def timed_receive() -> Message:
             nonlocal refusal, arriving
             if refusal is not None:
                 raise refusal
@@ -203,7 +212,7 @@ class AdmissionMiddleware:
                     raise
             return message
 
-        async def guarded_send(message):
+        async def guarded_send(message: Message) -> None:
             # Once we refused, the app's own answer (FastAPI turns an error while reading
             # the body into a 400) gives way to ours.
             nonlocal answered

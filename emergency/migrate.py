@@ -19,7 +19,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 HERE = Path(__file__).parent
@@ -60,7 +61,7 @@ def upgrade(
     """
     cfg = alembic_config(database_url)
     if not database_url.startswith("postgresql"):
-        command.upgrade(cfg, revision)  # SQLite: one process, the file lock serialises
+        _upgrade(cfg, revision)  # SQLite: one process, the file lock serialises
         return
     cfg.attributes["lock_timeout_ms"] = int(lock_timeout * 1000)
     from emergency.db import make_engine
@@ -77,7 +78,19 @@ def upgrade(
         engine.dispose()
 
 
-def _take_lock(conn, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
+def _upgrade(cfg: Config, revision: str) -> None:
+    """ "heads" one head at a time, in a fixed order: alembic's single upgrade to every head
+    loses track of the foundation (KeyError '0001_foundation') for some orders of its sets
+    when a branch depends on a revision of another branch that has dependencies of its own
+    (0018b_field_totals on 0013b_exercise_flags)."""
+    if revision != "heads":
+        command.upgrade(cfg, revision)
+        return
+    for head in sorted(ScriptDirectory.from_config(cfg).get_heads()):
+        command.upgrade(cfg, head)
+
+
+def _take_lock(conn: Connection, wait_for_other: float, on_wait: Callable[[], None] | None) -> None:
     """The advisory lock, polled rather than waited for: a statement left waiting would hold
     a snapshot, and the other upgrade's CREATE INDEX CONCURRENTLY waits for every snapshot."""
     deadline = time.monotonic() + wait_for_other
@@ -107,7 +120,7 @@ def _upgrade_with_retries(
 ) -> None:
     for attempt in range(1, attempts + 1):
         try:
-            command.upgrade(cfg, revision)
+            _upgrade(cfg, revision)
             return
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE or attempt == attempts:

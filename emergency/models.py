@@ -25,6 +25,7 @@ from emergency.feeds.models import FeedLink, FeedState  # noqa: F401
 from emergency.field.models import (  # noqa: F401
     FieldAccount,
     FieldReport,
+    FieldTotal,
     Hazard,
     HelpRequest,
     InspectionGroup,

@@ -59,7 +59,7 @@ def dependency_calls(dependant: Dependant) -> Iterator[Any]:
         yield from dependency_calls(sub)
 
 
-def required_roles(route) -> tuple[str, ...] | None:
+def required_roles(route: RouteContext) -> tuple[str, ...] | None:
     """The roles a route's `require(...)` dependency lets through (admins always pass), or
     None when it checks no role."""
     for call in dependency_calls(route.dependant):
@@ -69,7 +69,7 @@ def required_roles(route) -> tuple[str, ...] | None:
     return None
 
 
-def needs_token(route) -> bool:
+def needs_token(route: RouteContext) -> bool:
     from emergency.auth.dependencies import current_user
 
     return any(call is current_user for call in dependency_calls(route.dependant))
@@ -80,11 +80,12 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = build()
+            schema = build()  # FastAPI keeps it as app.openapi_schema
             _document_errors(app, schema)
+            return schema
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
 
 
 def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
@@ -100,8 +101,9 @@ def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {})
             if needs_token(route):
                 responses.setdefault("401", _error("no token, or an invalid or revoked one"))
-            if required_roles(route) is not None:
-                roles = ", ".join(required_roles(route)) or "admin"
+            roles_allowed = required_roles(route)
+            if roles_allowed is not None:
+                roles = ", ".join(roles_allowed) or "admin"
                 responses.setdefault("403", _error(f"the caller's role may not do this ({roles})"))
             if (
                 "422" in responses

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 
@@ -202,7 +202,7 @@ def limiter(app: FastAPI, name: str, *, limit: int, window: float) -> RequestLim
     name one, else in this process. Its calls may block on Redis: call them from sync code
     (FastAPI runs sync dependencies in a thread) or through `asyncio.to_thread`."""
     with _make_lock:
-        limiters: dict[str, Any] | None = getattr(app.state, "rate_limiters", None)
+        limiters: dict[str, RequestLimiter] | None = getattr(app.state, "rate_limiters", None)
         if limiters is None:
             limiters = app.state.rate_limiters = {}
         if name not in limiters:

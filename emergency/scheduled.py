@@ -25,7 +25,7 @@ from emergency.signals import scheduled as signal_jobs
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
-    func: Callable
+    func: Callable[..., object]
     every: Callable[[Settings], float]
 
     def seconds(self, settings: Settings) -> float:

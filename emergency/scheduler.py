@@ -35,16 +35,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import redis
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Float, String, Text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Column, Field, SQLModel
 
+from alerts.sqltypes import table_of
 from emergency.audit import service as audit_service
 from emergency.liveness import LEADER_KEY, hold_lease, release_lease
 from emergency.scheduled import PERIODIC_JOBS, TIMED_JOBS
@@ -101,7 +104,7 @@ def timed_job_name(func: Callable[..., Any] | str) -> str:
     raise ValueError(f"{func!r} is not a registered timed job (emergency.scheduled.TIMED_JOBS)")
 
 
-class JsonJobStore(SQLAlchemyJobStore):
+class JsonJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # apscheduler has no types
     """APScheduler's SQLAlchemy job store on our `scheduled_job` table (made by the
     migrations, so the application's database role needs no CREATE), keeping each job as JSON:
     a registered function's name, a date trigger and JSON-serialisable kwargs. Reading a row
@@ -111,9 +114,9 @@ class JsonJobStore(SQLAlchemyJobStore):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(engine=runtime.db.engine)
         self.runtime = runtime  # what each job is called with (never stored)
-        self.jobs_t = ScheduledJob.__table__
+        self.jobs_t = table_of(ScheduledJob)
 
-    def start(self, scheduler, alias) -> None:
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
         super(SQLAlchemyJobStore, self).start(scheduler, alias)  # the migrations made the table
 
     def shutdown(self) -> None:  # the engine is the process's Database's: it disposes of it
@@ -215,7 +218,7 @@ class Scheduler:
         self.is_leader = False
         self._stop = threading.Event()
         self._elector: threading.Thread | None = None
-        self._redis = None
+        self._redis: redis.Redis | None = None
         self._forged_seen: set[str] = set()  # forged leader keys already logged and audited
         self._leader_key = runtime.settings.redis_key(LEADER_KEY)
         self._store = JsonJobStore(runtime)
@@ -234,15 +237,13 @@ class Scheduler:
         if not self.run_jobs:
             return
         if self.runtime.settings.redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(
+            self._redis = client = redis.Redis.from_url(
                 self.runtime.settings.redis_connect_url(),
                 socket_timeout=5,
                 socket_connect_timeout=5,
             )
             self._elector = threading.Thread(
-                target=self._elect, name="scheduler-leader", daemon=True
+                target=self._elect, args=(client,), name="scheduler-leader", daemon=True
             )
             self._elector.start()
         else:
@@ -253,7 +254,7 @@ class Scheduler:
         if self._elector:
             self._elector.join(timeout=5)
         if self.is_leader and self._redis is not None:
-            self._release()
+            self._release(self._redis)
         if self.aps.running:
             self.aps.shutdown(wait=False)
 
@@ -322,11 +323,11 @@ class Scheduler:
         self.aps.remove_all_jobs(jobstore=PERIODIC)
         log.warning("scheduler lost the leader lock; standing by", extra={"node": self.node_id})
 
-    def _elect(self) -> None:
+    def _elect(self, client: redis.Redis) -> None:
         """Every few seconds: hold (or try to take) the database's lease, then mirror it in
         Redis. The leader steps down when the lease is another's, or when it could not renew
         it for a TTL (the database away: a standby may have it by then)."""
-        mirror = self._redis.register_script(MIRROR)
+        mirror = client.register_script(MIRROR)
         lease_until = 0.0  # monotonic: when our lease expires at the latest
         while not self._stop.wait(self.lock_ttl / 4 if self.is_leader else self.lock_ttl / 5):
             started = time.monotonic()
@@ -389,7 +390,7 @@ class Scheduler:
             self._forged_seen.discard(found)  # audited next round
             log.warning("forged leader lock not audited: %s", type(exc).__name__)
 
-    def _release(self) -> None:
+    def _release(self, client: redis.Redis) -> None:
         with contextlib.suppress(Exception), self.runtime.db.unit_of_work() as session:
             release_lease(session, node_id=self.node_id)
         try:
@@ -397,7 +398,7 @@ class Scheduler:
                 "if redis.call('get', KEYS[1]) == ARGV[1] then "
                 "return redis.call('del', KEYS[1]) else return 0 end"
             )
-            self._redis.eval(script, 1, self._leader_key, self.node_id)
+            client.eval(script, 1, self._leader_key, self.node_id)
         except Exception:
             pass
 

@@ -430,7 +430,7 @@ class Settings(BaseSettings):
         return self.redis_key("dispatch")
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the environment (plus explicit overrides); raise SettingsError naming the variable."""
     try:
         return Settings(**overrides)

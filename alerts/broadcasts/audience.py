@@ -29,15 +29,16 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlmodel import Session
 
 from alerts.models import Channel, PushSubscription, Subscriber
+from alerts.sqltypes import table_of
 from geo.targeting import target_mask
 
 # Core tables: the audience is read as plain rows (no ORM loading), 200,000 at a time.
-_SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
-_PUSH: Table = PushSubscription.__table__  # type: ignore[attr-defined]
+_SUBSCRIBER = table_of(Subscriber)
+_PUSH = table_of(PushSubscription)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     String,
-    Table,
     any_,
     bindparam,
     cast,
@@ -52,15 +51,15 @@ from alerts.models import (
     PushSubscription,
     Subscriber,
 )
-from alerts.sqltypes import rowcount, utcnow
+from alerts.sqltypes import rowcount, table_of, utcnow
 from alerts.subscribers.service import endpoint_key, remove_push_subscription
 
 log = logging.getLogger(__name__)
 
-M: Table = Message.__table__  # type: ignore[attr-defined]
-B: Table = Broadcast.__table__  # type: ignore[attr-defined]
-P: Table = PushSubscription.__table__  # type: ignore[attr-defined]
-S: Table = Subscriber.__table__  # type: ignore[attr-defined]
+M = table_of(Message)
+B = table_of(Broadcast)
+P = table_of(PushSubscription)
+S = table_of(Subscriber)
 
 QUEUED, SENDING = MessageStatus.queued.value, MessageStatus.sending.value
 SENT, FAILED, CANCELLED = MessageStatus.sent.value, MessageStatus.failed.value, "cancelled"

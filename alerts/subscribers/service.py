@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -32,7 +32,7 @@ from alerts.models import (
     PushVapidKey,
     Subscriber,
 )
-from alerts.sqltypes import rowcount, stored_id, utcnow
+from alerts.sqltypes import rowcount, stored_id, table_of, utcnow
 from alerts.subscribers import fields
 from geo.zones import ZoneSet
 
@@ -50,7 +50,7 @@ KNOWN_PUSH_HOSTS: tuple[str, ...] = (
 MAX_ENDPOINT = 2000
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
-_SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[attr-defined]
+_SUBSCRIBER = table_of(Subscriber)
 
 
 class SubscriberExists(ValueError):
@@ -132,7 +132,7 @@ def upsert(
     params = [
         {**defaults, **r, "opted_out": False, "created_at": now, "updated_at": now} for r in rows
     ]
-    table: Table = Subscriber.__table__  # type: ignore[attr-defined]
+    table = table_of(Subscriber)
     dialect = session.get_bind().dialect.name
     changed = [k for k in keys if k != "phone"] + ["updated_at"]
     if dialect == "postgresql":
@@ -472,7 +472,7 @@ def vapid_keys(
         private, public = generate_vapid_keys()
         dialect = session.get_bind().dialect.name
         stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-            PushVapidKey.__table__  # type: ignore[attr-defined]
+            table_of(PushVapidKey)
         ).values(id=1, private_key=cipher.encrypt(private), public_key=public, created_at=utcnow())
         session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
         row = session.get(PushVapidKey, 1)  # another process may have won the race

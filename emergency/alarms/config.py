@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from emergency.catalogue import Language
 from emergency.configfiles import ConfigModel, ConfigProblem, Slug, listed_twice, load_yaml
-from emergency.liaison.config import ContactName, Language, Phone
+from emergency.liaison.config import ContactName, Phone
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime

@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from alerts.templates import EXERCISE_MARK
 from emergency.alarms.config import duty_config
 from emergency.alarms.models import ACTIVE, Alarm, AlarmSource, AlarmStatus
 from emergency.audit import service as audit_service
+from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
 from emergency.crews.models import Crew
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict
 from emergency.field.models import Hazard, HelpRequest
+from geo.zones import ZoneSet
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RAISED, UPDATED = "alarm.raised", "alarm.updated"
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- raising -----------------------------------------------------------------------------------
@@ -42,18 +44,20 @@ def raise_for_help_request(session: Session, request: HelpRequest) -> Alarm:
     """Every request for help raises an alarm."""
     return _raise(
         session,
-        source=AlarmSource.help_request,
-        source_id=request.id,
-        kind="help",
-        severity=str(request.urgency),
-        people=request.people,
-        note=request.note,
-        zone_id=request.zone_id,
-        place=None,
-        lat=request.lat,
-        lon=request.lon,
-        exercise=bool(getattr(request, "exercise", False)),  # field records gain `exercise`
-        actor=request.created_by,
+        Alarm(
+            source=AlarmSource.help_request,
+            source_id=stored_id(request),
+            kind="help",
+            severity=str(request.urgency),
+            people=request.people,
+            note=request.note,
+            zone_id=request.zone_id,
+            place=None,
+            lat=request.lat,
+            lon=request.lon,
+            exercise=request.exercise,
+            raised_by=request.created_by,
+        ),
     )
 
 
@@ -63,37 +67,38 @@ def raise_for_hazard(session: Session, hazard: Hazard) -> Alarm | None:
         return None
     return _raise(
         session,
-        source=AlarmSource.hazard,
-        source_id=hazard.id,
-        kind=str(hazard.kind),
-        severity=str(hazard.severity),
-        people=None,
-        note=hazard.description,
-        zone_id=hazard.zone_id,
-        place=hazard.place,
-        lat=hazard.lat,
-        lon=hazard.lon,
-        exercise=bool(getattr(hazard, "exercise", False)),
-        actor=hazard.reported_by,
+        Alarm(
+            source=AlarmSource.hazard,
+            source_id=stored_id(hazard),
+            kind=str(hazard.kind),
+            severity=str(hazard.severity),
+            people=None,
+            note=hazard.description,
+            zone_id=hazard.zone_id,
+            place=hazard.place,
+            lat=hazard.lat,
+            lon=hazard.lon,
+            exercise=hazard.exercise,
+            raised_by=hazard.reported_by,
+        ),
     )
 
 
-def _raise(session: Session, *, source: AlarmSource, source_id: int, actor: str, **what) -> Alarm:
+def _raise(session: Session, alarm: Alarm) -> Alarm:
+    """`alarm` stored, audited and sent to the screens; the one its source raised already,
+    if any (raising is idempotent)."""
     existing = session.exec(
-        select(Alarm).where(Alarm.source == source, Alarm.source_id == source_id)
+        select(Alarm).where(Alarm.source == alarm.source, Alarm.source_id == alarm.source_id)
     ).first()
     if existing is not None:
         return existing
-    alarm = Alarm(source=source, source_id=source_id, raised_by=actor, **what)
-    session.add(alarm)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
-        actor=actor,
+        alarm,
+        actor=alarm.raised_by,
         action="alarm.raised",
         target_type="alarm",
-        target_id=alarm.id,
-        after={"source": source, "source_id": source_id, "kind": alarm.kind},
+        after={"source": alarm.source, "source_id": alarm.source_id, "kind": alarm.kind},
     )
     _emit(session, RAISED, alarm, "raised")
     return alarm
@@ -239,14 +244,12 @@ def follow_source(
 
 
 def _changed(session: Session, alarm: Alarm, actor: str, action: str, *, before: str) -> None:
-    session.add(alarm)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        alarm,
         actor=actor,
         action=f"alarm.{action}",
         target_type="alarm",
-        target_id=alarm.id,
         before={"status": before},
         after={"status": str(alarm.status), "crew_id": alarm.crew_id, "note": alarm.close_note},
     )
@@ -293,14 +296,12 @@ def escalate_due(session: Session, *, runtime: Runtime, now: datetime | None = N
     for alarm in due:
         alarm.escalated_at = now
         alarm.escalation_broadcast_id = _sms_duty_leads(session, runtime=runtime, alarm=alarm)
-        session.add(alarm)
-        session.flush()
-        audit_service.record(
+        audit_service.record_write(
             session,
+            alarm,
             actor="system",
             action="alarm.escalated",
             target_type="alarm",
-            target_id=alarm.id,
             after={"minutes": minutes, "broadcast_id": alarm.escalation_broadcast_id},
         )
         _emit(session, UPDATED, alarm, "escalated")
@@ -325,17 +326,13 @@ TEXT = {
     "{m} min: act now. {note}",
 }
 PEOPLE = {"zh-Hans": " {n}人", "zh-Hant": " {n}人", "pt": ", {n} pessoas", "en": ", {n} people"}
-EXERCISE = {
-    "zh-Hans": "【演习 EXERCISE】",
-    "zh-Hant": "【演習 EXERCISE】",
-    "pt": "[SIMULACRO / EXERCISE] ",
-    "en": "[EXERCISE] ",
-}
 
 
-def escalation_texts(alarm: Alarm, *, minutes: float, zones: Any = None) -> dict[str, str]:
-    texts = {}
-    for lang in LANGS:
+def escalation_texts(
+    alarm: Alarm, *, minutes: float, zones: ZoneSet | None = None
+) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
         zone = zones.get(alarm.zone_id) if zones is not None and alarm.zone_id else None
         where = alarm.place or (zone.label(lang) if zone else None) or alarm.zone_id
         if where is None and alarm.lat is not None:
@@ -352,7 +349,7 @@ def escalation_texts(alarm: Alarm, *, minutes: float, zones: Any = None) -> dict
             )
             .strip()
         )
-        texts[lang] = (EXERCISE[lang] if alarm.exercise else "") + text
+        texts[lang] = (EXERCISE_MARK[lang] if alarm.exercise else "") + text
     return texts
 
 

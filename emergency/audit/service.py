@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, insert, text, update
 from sqlmodel import Session, col, select
 
-from alerts.sqltypes import utcnow
+from alerts.sqltypes import RowWithId, stored_id, utcnow
 from emergency.audit.models import AuditEntry
 from emergency.encoding import json_safe
 from emergency.sequences import SequenceCounter, current_number, take_numbers
@@ -70,6 +70,33 @@ def record(
             summary=summary,
             at=utcnow(),
         )
+    )
+
+
+def record_write(
+    session: Session,
+    row: RowWithId,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    before: Any = None,
+    after: Any = None,
+    exercise: bool = False,
+) -> None:
+    """`row` written (added and flushed: a new one gets its id) and the change recorded with
+    that row as its target: the add, flush, audit of a service that changes one row."""
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=stored_id(row),
+        before=before,
+        after=after,
+        exercise=exercise,
     )
 
 

@@ -79,17 +79,21 @@ def _cookie_user(request: Request, session: Session) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require(*roles: Role):
+class RoleCheck:
     """A dependency that lets through admins and the given roles, and refuses the rest."""
 
-    async def check(user: CurrentUser) -> User:  # async: no thread hand-over for a comparison
-        if user.role != Role.admin and user.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.required_roles = roles  # read by emergency.openapi and the security tests
+
+    async def __call__(self, user: CurrentUser) -> User:  # async: no thread hand-over
+        if user.role != Role.admin and user.role not in self.required_roles:
+            allowed = ", ".join(r.value for r in self.required_roles)
             raise Forbidden(f"role '{user.role}' may not do this (needs {allowed})")
         return user
 
-    check.required_roles = roles  # read by emergency.openapi and the security tests
-    return check
+
+def require(*roles: Role) -> RoleCheck:
+    return RoleCheck(roles)
 
 
 Operator = Annotated[User, Depends(require(Role.operator))]

@@ -9,6 +9,7 @@ from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Admin, CurrentUser, SessionDep
 from emergency.auth.models import Role
 from emergency.auth.schemas import Me, Revoked, Rotated
+from emergency.db import stored_id
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -36,7 +37,7 @@ def allowed(role: Role) -> dict[str, bool]:
 @router.get("/me", response_model=Me)
 def me(user: CurrentUser) -> Me:
     """The caller's name and role, and which actions that role may take."""
-    return Me(id=user.id, name=user.name, role=user.role, can=allowed(Role(user.role)))
+    return Me(id=stored_id(user), name=user.name, role=user.role, can=allowed(Role(user.role)))
 
 
 @router.post("/users/{name}/revoke", response_model=Revoked)

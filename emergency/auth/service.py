@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, column, exists, table
 from sqlmodel import Session, col, select
 
+from alerts.sqltypes import table_of
 from emergency.audit import service as audit_service
 from emergency.auth.models import ApiToken, Role, User
-from emergency.db import utcnow
+from emergency.db import stored_id, utcnow
 from emergency.drills import service as drill_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 
@@ -58,7 +59,7 @@ def create_user(
         actor=actor,
         action="user.created",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
         after={"name": user.name, "role": user.role},
     )
     return user, token
@@ -74,7 +75,12 @@ def issue_token(
 ) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
-        ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, expires_at=expires_at)
+        ApiToken(
+            user_id=stored_id(user),
+            token_hash=hash_token(token),
+            label=label,
+            expires_at=expires_at,
+        )
     )
     session.flush()
     audit_service.record(
@@ -82,7 +88,7 @@ def issue_token(
         actor=actor,
         action="token.issued",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
         after={"label": label, "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token
@@ -141,8 +147,8 @@ def known_team(session: Session, user: User) -> Team | None:
     return teams.get(user.id) if user.id is not None else None
 
 
-_USER = User.__table__.c  # type: ignore[attr-defined]
-_TOKEN = ApiToken.__table__.c  # type: ignore[attr-defined]
+_USER = table_of(User).c
+_TOKEN = table_of(ApiToken).c
 _ACCOUNT = table(
     "field_account", column("user_id"), column("group_id"), column("crew_id"), column("label")
 )
@@ -157,7 +163,7 @@ _CREDENTIAL = (
         _ACCOUNT.c.label,
         exists().where(_DRILL.c.user_id == _USER.id).label("drill"),
     )
-    .join_from(ApiToken.__table__, User.__table__, _TOKEN.user_id == _USER.id)
+    .join_from(table_of(ApiToken), table_of(User), _TOKEN.user_id == _USER.id)
     .outerjoin(_ACCOUNT, _ACCOUNT.c.user_id == _USER.id)
     .where(_TOKEN.token_hash == bindparam("token_hash"), _TOKEN.revoked_at.is_(None))
 )
@@ -187,14 +193,14 @@ def invalid_tokens(session: Session, token_ids: set[int]) -> set[int]:
     for start in range(0, len(ids), 500):
         rows = session.exec(
             select(ApiToken.id, ApiToken.expires_at)
-            .join(User, ApiToken.user_id == User.id)
+            .join(User, col(ApiToken.user_id) == User.id)
             .where(
                 col(ApiToken.id).in_(ids[start : start + 500]),
                 col(ApiToken.revoked_at).is_(None),
                 col(User.active).is_(True),
             )
         ).all()
-        valid.update(token_id for token_id, expires in rows if not _expired(expires, now))
+        valid.update(i for i, expires in rows if i is not None and not _expired(expires, now))
     return token_ids - valid
 
 
@@ -211,7 +217,7 @@ def invalid_credentials(session: Session, keys: set[str]) -> set[str]:
         chunk = logins[start : start + 500]
         rows = session.exec(
             select(LoginSession.id, LoginSession.expires_at)
-            .join(User, LoginSession.user_id == User.id)
+            .join(User, col(LoginSession.user_id) == User.id)
             .where(
                 col(LoginSession.id).in_(chunk),
                 col(LoginSession.ended_at).is_(None),
@@ -239,7 +245,7 @@ def revoke_tokens(session: Session, *, name: str, actor: str) -> int:
     for api_token in tokens:
         api_token.revoked_at = now
         session.add(api_token)
-    logins = _end_logins(session, user_id=user.id, now=now)
+    logins = _end_logins(session, user_id=stored_id(user), now=now)
     session.flush()
     if tokens or logins:
         audit_service.record(
@@ -247,7 +253,7 @@ def revoke_tokens(session: Session, *, name: str, actor: str) -> int:
             actor=actor,
             action="token.revoked",
             target_type="user",
-            target_id=user.id,
+            target_id=stored_id(user),
             after={"tokens": len(tokens), "sessions": logins},
         )
     return len(tokens)

@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emergency.clock import ApiTime
 
 VariableValue = str | int | float | dict[str, str]
 Channel = Literal["sms", "push"]
 CHANNELS: tuple[Channel, ...] = ("sms", "push")
+
+
+def _variables_need_their_template(
+    template: str | None, variables: dict[str, VariableValue]
+) -> None:
+    # Variables fill a template's placeholders: without one they would be dropped unnoticed.
+    if variables and template is None:
+        raise ValueError(
+            "variables need their template: name the template whose placeholders they fill "
+            "(or give the texts themselves in messages)"
+        )
 
 
 class BroadcastIn(BaseModel):
@@ -47,6 +58,11 @@ class BroadcastIn(BaseModel):
         "emergency), else normal",
     )
 
+    @model_validator(mode="after")
+    def _variables_with_their_template(self) -> BroadcastIn:
+        _variables_need_their_template(self.template, self.variables)
+        return self
+
 
 class BroadcastChange(BaseModel):
     """What may change in a broadcast not yet started; any change voids its approval."""
@@ -62,6 +78,19 @@ class BroadcastChange(BaseModel):
     priority: Literal["emergency", "high", "normal"] | None = Field(
         default=None, description="the queue lane (a change voids the approval too)"
     )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> BroadcastChange:
+        _variables_need_their_template(self.template, self.variables)
+        # A change voids an approval: an empty one would void it for nothing.
+        if not self.model_fields_set - {"variables"} or all(
+            getattr(self, name) is None for name in self.model_fields_set - {"variables"}
+        ):
+            raise ValueError(
+                "nothing to change: give at least one of messages, template, zones, area, "
+                "send_at or priority (a change voids the broadcast's approval)"
+            )
+        return self
 
 
 class CountsPublic(BaseModel):

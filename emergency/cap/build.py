@@ -24,14 +24,14 @@ from emergency.cap.alert import CAP_NS, CapAlert, CapReference, Pair, Point, for
 from emergency.cap.exceptions import CapError
 from emergency.cap.mapping import SIGNAL_VALUE_NAME
 from emergency.cap.parse import parse_cap
-from emergency.catalogue import LANGUAGES, Catalogue, format_signal_code
+from emergency.catalogue import LANGUAGES, Catalogue, Language, format_signal_code
 
 # Macau and Hengqin have kept UTC+8 without daylight saving since 1979: a fixed offset
 # is exact and needs no tz database.
 MACAU_TZ = timezone(timedelta(hours=8), "Asia/Macau")
 
 # Our alerts' languages, in the order their <info> blocks are written.
-LANGUAGE_ORDER: tuple[str, ...] = LANGUAGES
+LANGUAGE_ORDER: tuple[Language, ...] = LANGUAGES
 
 LocalText = str | Mapping[str, str]  # one text for all languages, or one per language
 
@@ -128,7 +128,7 @@ def build_cap(
     _sub(alert, "incidents", incidents)
     for spec in infos:
         _info(alert, spec)
-    data = etree.tostring(alert, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    data: bytes = etree.tostring(alert, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     try:
         parse_cap(data, max_bytes=max(len(data), 1))
     except CapError as exc:
@@ -203,6 +203,7 @@ def signal_change_alert(
 
     infos = []
     for language in LANGUAGE_ORDER:
+        instruction: str | None
         name = level_obj.name(language) if level_obj is not None else knd.names[language]
         if lowering:
             ended = (_LOWERED_SIGNAL if code.kind == "tropical_cyclone" else _LOWERED)[language]
@@ -283,7 +284,7 @@ def broadcast_alert(
     A drill is status Exercise. No SIGNAL eventCode is added: a broadcast informs, it does
     not assert a signal (feeding it back must not raise one).
     """
-    languages = [lang for lang in LANGUAGE_ORDER if messages.get(lang)]
+    languages: list[str] = [lang for lang in LANGUAGE_ORDER if messages.get(lang)]
     languages += [lang for lang in messages if lang not in languages and messages[lang]]
     if not languages:
         raise ValueError("a broadcast needs a message in at least one language")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -52,13 +52,13 @@ from emergency.cap.mapping import (
 )
 from emergency.cap.models import CapReceived, Outcome
 from emergency.cap.parse import parse_cap, parse_cap_within
-from emergency.db import get_or_404, utcnow
+from emergency.db import get_or_404, stored_id, utcnow
 from emergency.events import service as event_service
-from emergency.feeds.config import feeds_config
+from emergency.feeds.config import FeedsFile, feeds_config
 from emergency.rules import prompts
 from emergency.signals import flows as signal_flows
 from emergency.signals import service as signal_service
-from emergency.signals.models import Origin
+from emergency.signals.models import Origin, SignalChange
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -223,14 +223,12 @@ def ingest_cap(
         "conflicts": reading.conflicts,
         "questions": reading.questions,
     }
-    session.add(record)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        record,
         actor=posted_by,
         action="cap.received",
         target_type="cap_alert",
-        target_id=record.id,
         after={
             "identifier": alert.identifier,
             "sender": alert.sender,
@@ -278,7 +276,7 @@ def headline_of(alert: CapAlert) -> str:
 def _ask_the_operator(
     session: Session,
     *,
-    trust,
+    trust: FeedsFile,
     alert: CapAlert,
     record: CapReceived,
     reading: CapReading,
@@ -307,7 +305,7 @@ def _ask_the_operator(
             actor=posted_by,
             action="cap.refused",
             target_type="cap_alert",
-            target_id=record.id,
+            target_id=stored_id(record),
             after={"reason": "untrusted_sender", "sender": alert.sender, "signals": signals},
         )
         prompt(
@@ -371,7 +369,9 @@ def _ask_the_operator(
         )
 
 
-def _refuse_future(runtime: Runtime, *, alert: CapAlert, posted_by: str, feed_id, now) -> None:
+def _refuse_future(
+    runtime: Runtime, *, alert: CapAlert, posted_by: str, feed_id: str | None, now: datetime
+) -> None:
     """Step 3's refusal, recorded in its own unit of work: the request's rolls back."""
     said = f"«{headline_of(alert)}» ({alert.sender}, {alert.identifier})"
     when = cap_time(alert.sent)
@@ -460,7 +460,11 @@ def _apply(
 
 
 def _skip_reason(
-    session: Session, *, alert: CapAlert, assertion: SignalAssertion, in_force
+    session: Session,
+    *,
+    alert: CapAlert,
+    assertion: SignalAssertion,
+    in_force: SignalChange | None,
 ) -> str | None:
     if assertion.expires is not None and assertion.expires <= utcnow():
         return "expired"

@@ -39,7 +39,7 @@ from emergency.catalogue import (
     normalize_id,
     parse_signal_code,
 )
-from emergency.configfiles import ConfigProblem, load_yaml
+from emergency.configfiles import ConfigProblem, WithAnchors, load_yaml
 
 SIGNAL_VALUE_NAME = "SIGNAL"
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "cap_mappings.yaml"
@@ -216,19 +216,11 @@ class CapMapping(_Model):
         return (text is not None and text.strip() != ""), text
 
 
-class CapMappings(_Model):
+class CapMappings(WithAnchors, _Model):
     """The whole of config/cap_mappings.yaml."""
 
     version: Literal[1]
     mappings: list[CapMapping] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_extensions(cls, data: Any) -> Any:
-        # x-... keys hold YAML anchors shared by several mappings (as in docker compose).
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not str(k).startswith("x-")}
-        return data
 
 
 def load_cap_mappings(path: str | Path = DEFAULT_PATH, *, catalogue: Catalogue) -> CapMappings:

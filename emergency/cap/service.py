@@ -18,11 +18,14 @@ Publishing never fails the change it describes: a problem is logged and the chan
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlmodel import Session, col, select
 
+from alerts.models import Broadcast
 from emergency.cap.atom import AtomEntry, atom_feed
 from emergency.cap.build import (
     ALL_CLEAR_FOR,
@@ -39,6 +42,7 @@ from emergency.db import utcnow
 from emergency.events import service as event_service
 from emergency.rules.models import is_reverse_key
 from emergency.runtime import Runtime
+from emergency.signals.models import SignalChange
 from geo.cap import cap_polygons
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,9 @@ def hengqin_area(runtime: Runtime) -> AreaSpec:
     return AreaSpec(area_desc=HENGQIN_NAMES, polygons=runtime.config.hengqin_polygons)
 
 
-def zone_areas(runtime: Runtime, zone_ids: list[str], area: dict | None = None) -> list[AreaSpec]:
+def zone_areas(
+    runtime: Runtime, zone_ids: list[str], area: dict[str, Any] | None = None
+) -> list[AreaSpec]:
     """One CAP area per zone (named in each language), plus a drawn GeoJSON area if any."""
     zone_set = runtime.zones
     areas = []
@@ -93,7 +99,9 @@ def zone_areas(runtime: Runtime, zone_ids: list[str], area: dict | None = None) 
 # --- publishing --------------------------------------------------------------------------
 
 
-def publish_signal_change(session: Session, *, runtime: Runtime, change) -> CapPublished | None:
+def publish_signal_change(
+    session: Session, *, runtime: Runtime, change: SignalChange
+) -> CapPublished | None:
     """Our CAP alert for one signal change (see the module docstring)."""
     status = "Exercise" if change.exercise else "Actual"
     previous = session.exec(
@@ -160,7 +168,7 @@ def publish_signal_change(session: Session, *, runtime: Runtime, change) -> CapP
 
 
 def publish_broadcast_cap(
-    session: Session, *, runtime: Runtime, broadcast, all_clear: bool = False
+    session: Session, *, runtime: Runtime, broadcast: Broadcast, all_clear: bool = False
 ) -> CapPublished | None:
     """The CAP alert of a public broadcast (one <info> per language of its messages); the same
     broadcast again returns the alert already published. `all_clear`: the broadcast says a
@@ -175,7 +183,7 @@ def publish_broadcast_cap(
     status = "Exercise" if broadcast.exercise else "Actual"
     # The broadcasts flow publishes as soon as a broadcast goes out: a rule's reverse action
     # is recognised by the broadcast's idempotency key, the key of the rule's run.
-    all_clear = all_clear or is_reverse_key(getattr(broadcast, "idempotency_key", None))
+    all_clear = all_clear or is_reverse_key(broadcast.idempotency_key)
     references: list[str] = []
     if all_clear:
         earlier = session.exec(
@@ -196,12 +204,12 @@ def publish_broadcast_cap(
             areas=areas,
             headlines={
                 lang: f"{HENGQIN_PLACE[lang]}{_SEP[lang]}{text}"
-                for lang, text in tone["headline"].items()
+                for lang, text in tone.headline.items()
             },
-            urgency=tone["urgency"],
-            severity=tone["severity"],
+            urgency=tone.urgency,
+            severity=tone.severity,
             certainty="Observed",
-            response_types=[tone["response"]],
+            response_types=[tone.response],
             expires=sent + (ALL_CLEAR_FOR if all_clear else BROADCAST_FOR),
             msg_type="Update" if references else "Alert",
             references=references,
@@ -232,28 +240,40 @@ HENGQIN_PLACE = {"zh-Hans": "横琴", "zh-Hant": "橫琴", "pt": "Hengqin", "en"
 _SEP = {"zh-Hans": "：", "zh-Hant": "：", "pt": ": ", "en": ": "}
 # A public broadcast stays current a day unless a later alert replaces it; an all-clear an hour.
 BROADCAST_FOR = timedelta(hours=24)
-_WARNING = {
-    "headline": {
+
+
+@dataclass(frozen=True)
+class _Tone:
+    """What a broadcast's CAP alert says besides its messages: a warning, or an all-clear."""
+
+    headline: dict[str, str]
+    urgency: str
+    severity: str
+    response: str
+
+
+_WARNING = _Tone(
+    headline={
         "zh-Hans": "三防指挥部公共安全警报",
         "zh-Hant": "三防指揮部公共安全警報",
         "pt": "alerta de segurança pública do posto de comando",
         "en": "public safety alert from the command post",
     },
-    "urgency": "Immediate",
-    "severity": "Severe",
-    "response": "Execute",  # do what the message says
-}
-_ALL_CLEAR = {
-    "headline": {
+    urgency="Immediate",
+    severity="Severe",
+    response="Execute",  # do what the message says
+)
+_ALL_CLEAR = _Tone(
+    headline={
         "zh-Hans": "警报解除，外出请注意安全",
         "zh-Hant": "警報解除，外出請注意安全",
         "pt": "fim do alerta, cuidado ao sair",
         "en": "all clear, take care outside",
     },
-    "urgency": "Past",
-    "severity": "Minor",
-    "response": "AllClear",
-}
+    urgency="Past",
+    severity="Minor",
+    response="AllClear",
+)
 
 
 def _check_profile(xml: bytes) -> None:

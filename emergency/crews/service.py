@@ -10,17 +10,20 @@ never changes a real crew (emergency.drills), and their events carry the drill's
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
 from emergency.crews.models import TRANSITIONS, Crew, CrewStatus, CrewTask, TaskStatus
 from emergency.crews.schemas import CrewPublic, TaskPublic
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
-from emergency.field.common import check_location, check_origin
+from emergency.field.common import check_location, check_origin, zone_at
+from geo.zones import ZoneSet
 
 EVENT = "crew.updated"
 
@@ -36,7 +39,7 @@ def create_crew(
     lat: float | None = None,
     lon: float | None = None,
     status: CrewStatus | str = CrewStatus.standby,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> Crew:
     name = name.strip()
@@ -47,7 +50,7 @@ def create_crew(
     check_location(lat, lon)
     if session.exec(select(Crew).where(Crew.name == name)).first():
         raise Conflict(f"crew {name!r} already exists", code="crew_exists")
-    zone_id = zones.zone_of(lon, lat) if zones is not None and lat is not None else None
+    zone_id = zone_at(zones, lat, lon)
     crew = Crew(
         name=name,
         unit=unit,
@@ -60,14 +63,12 @@ def create_crew(
         updated_by=actor,
         exercise=exercise,
     )
-    session.add(crew)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        crew,
         actor=actor,
         action="crew.created",
         target_type="crew",
-        target_id=crew.id,
         after={"name": name, "headcount": headcount, "status": crew.status},
         exercise=exercise,
     )
@@ -120,14 +121,12 @@ def set_status(
     if headcount is not None:
         crew.headcount = headcount
     crew.updated_by, crew.note = actor, note if note is not None else crew.note
-    session.add(crew)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        crew,
         actor=actor,
         action="crew.status_changed",
         target_type="crew",
-        target_id=crew.id,
         before=before,
         after={"status": crew.status, "headcount": crew.headcount, "origin": origin, "note": note},
         exercise=crew.exercise,
@@ -156,7 +155,7 @@ def set_all_standby(
     for crew in crews:
         result = set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.standby,
             actor=actor,
             origin=origin,
@@ -187,7 +186,7 @@ def add_task(
             code="crew_unavailable",
         )
     task = CrewTask(
-        crew_id=crew.id,
+        crew_id=stored_id(crew),
         hazard_id=hazard_id,
         help_request_id=help_request_id,
         description=description,
@@ -201,14 +200,14 @@ def add_task(
         actor=actor,
         action="crew.task_assigned",
         target_type="crew",
-        target_id=crew.id,
+        target_id=stored_id(crew),
         after={"task_id": task.id, "hazard_id": hazard_id, "help_request_id": help_request_id},
         exercise=exercise,
     )
     if crew.status != CrewStatus.deployed:
         set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.deployed,
             actor=actor,
             origin="operator",
@@ -244,7 +243,7 @@ def end_task(
     if crew.status == CrewStatus.deployed and not open_tasks(session, crew_id=crew.id):
         set_status(
             session,
-            crew_id=crew.id,
+            crew_id=stored_id(crew),
             status=CrewStatus.standby,
             actor=actor,
             origin="system",
@@ -283,7 +282,7 @@ def public(session: Session, crew: Crew) -> CrewPublic:
     )
 
 
-def totals(session: Session, exercise: bool = False) -> dict:
+def totals(session: Session, exercise: bool = False) -> dict[str, Any]:
     crews = list_crews(session, exercise=exercise)
     by_status = {s.value: {"crews": 0, "people": 0} for s in CrewStatus}
     for c in crews:
@@ -300,7 +299,7 @@ def totals(session: Session, exercise: bool = False) -> dict:
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `crews` section (of reality, or of the drills)."""
     return {
         **totals(session, exercise),

@@ -187,13 +187,7 @@ def live_workers(runtime: Runtime) -> set[str] | None:
         local = runtime.local_workers
         return set(local) if local else None
     try:
-        client = redis.Redis.from_url(
-            settings.redis_connect_url(), socket_timeout=5, socket_connect_timeout=5
-        )
-        try:
-            return set(registered_workers(client, settings))
-        finally:
-            client.close()
+        return set(registered_workers(runtime.redis(), settings))  # the process's one pool
     except Exception as exc:
         log.warning("live workers unknown (%s)", type(exc).__name__)
         return None

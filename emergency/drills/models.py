@@ -4,6 +4,7 @@ issued for a drill). A user is marked once, when it is made, and stays a drill u
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import false
 from sqlmodel import Field, SQLModel
@@ -22,7 +23,7 @@ class DrillUser(SQLModel, table=True):
     created_by: str = Field(max_length=120)
 
 
-def exercise_field(*, index: bool = False):
+def exercise_field(*, index: bool = False) -> Any:  # what sqlmodel.Field gives
     """The `exercise` column of a field-operation record: True for a drill's records, which
     real figures never count. Rows made before drills were told apart are real (false)."""
     return Field(default=False, index=index, sa_column_kwargs={"server_default": false()})

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from emergency.audit import service as audit_service
 from emergency.auth.models import User
+from emergency.db import stored_id
 from emergency.drills.models import DrillUser
 from emergency.exceptions import Conflict
 
@@ -48,7 +49,7 @@ def mark_drill_user(session: Session, *, user: User, actor: str, label: str = ""
     row = session.get(DrillUser, user.id)
     if row is not None:
         return row
-    row = DrillUser(user_id=user.id, label=label[:120], created_by=actor)
+    row = DrillUser(user_id=stored_id(user), label=label[:120], created_by=actor)
     session.add(row)
     session.flush()
     session.info.setdefault(_CACHE, {})[user.id] = True
@@ -57,7 +58,7 @@ def mark_drill_user(session: Session, *, user: User, actor: str, label: str = ""
         actor=actor,
         action="user.drill_marked",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
         after={"name": user.name, "label": label},
         exercise=True,
     )

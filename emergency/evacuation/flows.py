@@ -17,9 +17,9 @@ broadcast: on SQLite the broadcast's savepoint must not be the transaction's fir
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
@@ -29,9 +29,11 @@ from alerts.templates import TemplateError
 from emergency.audit import service as audit_service
 from emergency.broadcasts import service as broadcast_service
 from emergency.catalogue import LANGUAGES
+from emergency.db import stored_id
 from emergency.evacuation import service as evacuation_service
 from emergency.evacuation.models import EvacuationOrder, OrderLevel
 from emergency.exceptions import Conflict, InvalidInput
+from geo.zones import ZoneSet
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -77,7 +79,7 @@ def issue(
     origin: str,
     shelter_ids: Sequence[str] = (),
     note: str | None = None,
-    zones: Any = None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
     channels: Sequence[str] = ("sms", "push"),
     idempotency_key: str | None = None,
@@ -109,8 +111,9 @@ def issue(
     key = idempotency_key or _key(session, "evacuation-order", list(changing), exercise, level)
     if broadcast_core.by_idempotency_key(session, key) is not None:
         return Outcome()  # the same order, made a moment ago
-    orders = [
-        evacuation_service.issue_order(
+    orders: list[EvacuationOrder] = []
+    for zone_id in changing:
+        order = evacuation_service.issue_order(
             session,
             zone_id=zone_id,
             level=level,
@@ -122,8 +125,8 @@ def issue(
             shelter_ids=[s.id for s in shelters],
             emit=False,
         )
-        for zone_id in changing
-    ]
+        if order is not None:  # None: the zone has that order already (not in `changing`)
+            orders.append(order)
     shelter_names = _joined([s.name for s in shelters]) if shelters else dict(NEAREST_SHELTER)
     broadcast = _draft(
         session,
@@ -158,7 +161,7 @@ def lift(
     actor: str,
     origin: str,
     note: str | None = None,
-    zones: Any = None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
     channels: Sequence[str] = ("sms", "push"),
     idempotency_key: str | None = None,
@@ -178,8 +181,9 @@ def lift(
     key = idempotency_key or _key(session, "evacuation-lift", lifting, exercise, "lift")
     if broadcast_core.by_idempotency_key(session, key) is not None:
         return Outcome()
-    orders = [
-        evacuation_service.lift_order(
+    orders: list[EvacuationOrder] = []
+    for zone_id in lifting:
+        order = evacuation_service.lift_order(
             session,
             zone_id=zone_id,
             actor=actor,
@@ -189,8 +193,8 @@ def lift(
             exercise=exercise,
             emit=False,
         )
-        for zone_id in lifting
-    ]
+        if order is not None:  # None: no order in force (not in `lifting`)
+            orders.append(order)
     broadcast = _draft(
         session,
         runtime=runtime,
@@ -216,7 +220,7 @@ def lift(
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _checked_zones(zone_ids: Sequence[str], zones: Any) -> list[str]:
+def _checked_zones(zone_ids: Sequence[str], zones: ZoneSet) -> list[str]:
     ids = list(dict.fromkeys(zone_ids))
     if not ids:
         raise InvalidInput("zone_ids: name at least one zone", code="unknown_zone")
@@ -243,7 +247,7 @@ def _draft(
     second person approves it), with the variables its template declares. 409 when a request
     racing this one drafted it first (the same key): this one then changes nothing."""
     try:
-        declared = runtime.config.templates.get(template).variables
+        declared: Collection[str] = runtime.config.templates.get(template).variables
     except TemplateError:
         declared = values  # the broadcast service names the unknown template (422)
     broadcast = broadcast_service.create_broadcast(
@@ -258,7 +262,7 @@ def _draft(
         idempotency_key=key,
         runtime=runtime,
     )
-    if _already_linked(session, broadcast.id):
+    if _already_linked(session, stored_id(broadcast)):
         raise Conflict(
             "the same evacuation change was just made by another request: nothing done twice",
             code="evacuation_in_progress",
@@ -268,7 +272,7 @@ def _draft(
         actor=actor,
         action="evacuation.broadcast_drafted",
         target_type="broadcast",
-        target_id=broadcast.id,
+        target_id=stored_id(broadcast),
         after={
             "template": template,
             "zones": zone_ids,
@@ -301,8 +305,8 @@ def _already_linked(session: Session, broadcast_id: int) -> bool:
     return session.exec(select(EvacuationOrder.id).where(linked)).first() is not None
 
 
-def _zone_name(zones: Any, zone_id: str) -> dict[str, str]:
-    zone = zones.get(zone_id) if zones is not None else None
+def _zone_name(zones: ZoneSet, zone_id: str) -> dict[str, str]:
+    zone = zones.get(zone_id)
     return dict(zone.name) if zone is not None else {lang: zone_id for lang in LANGUAGES}
 
 

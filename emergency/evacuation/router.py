@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from alerts.sqltypes import stored_id
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.broadcasts import service as broadcast_service
+from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.evacuation import flows as evacuation_flows

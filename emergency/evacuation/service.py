@@ -13,12 +13,15 @@ which it is about and carries its totals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.evacuation.models import (
     EvacuationOrder,
     Movement,
@@ -34,7 +37,7 @@ from emergency.evacuation.schemas import (
 )
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
-from emergency.field.common import check_location, check_origin
+from emergency.field.common import check_location, check_origin, zone_at
 from geo import shelters as geo_shelters
 from geo.zones import ZoneSet
 
@@ -279,7 +282,7 @@ def issue_order(
     note: str | None = None,
     zones: ZoneSet | None = None,
     exercise: bool = False,
-    shelter_ids: list[str] = (),
+    shelter_ids: Sequence[str] = (),
     emit: bool = True,
 ) -> EvacuationOrder | None:
     """Order (or advise) the evacuation of a zone. The same level again → None; another
@@ -392,7 +395,9 @@ def order_public(order: EvacuationOrder, zones: ZoneSet | None = None) -> OrderP
     )
 
 
-def emit_order(session: Session, order: EvacuationOrder, *, action: str, zones) -> None:
+def emit_order(
+    session: Session, order: EvacuationOrder, *, action: str, zones: ZoneSet | None
+) -> None:
     event_service.emit(
         session,
         ORDER_EVENT,
@@ -437,9 +442,9 @@ def record_movement(
     if not shelter_id and not (to_place and to_place.strip()):
         raise InvalidInput("shelter_id or to_place: say where the people were moved to")
     check_location(lat, lon)
-    if from_zone_id is None and zones is not None and lat is not None:
-        from_zone_id = zones.zone_of(lon, lat)
-    elif from_zone_id is not None:
+    if from_zone_id is None:
+        from_zone_id = zone_at(zones, lat, lon)
+    else:
         check_zone(from_zone_id, zones)
     shelter = None
     if shelter_id:
@@ -480,7 +485,7 @@ def record_movement(
         actor=actor,
         action="evacuation.people_moved",
         target_type="evacuation_movement",
-        target_id=movement.id,
+        target_id=stored_id(movement),
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
         exercise=exercise,
     )
@@ -544,7 +549,7 @@ def evacuation_totals(session: Session, exercise: bool = False) -> dict[str, int
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `evacuation` section (of reality, or of the drills)."""
     return {
         **evacuation_totals(session, exercise),

@@ -73,7 +73,7 @@ class RedisBus:
         self.channel = channel
         self._publisher = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._listeners: list[Listener] = []
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -26,9 +26,12 @@ SEQ = "event_seq"
 SECRET_KEYS = frozenset({"token", "ack_token", "ack_url", "secret", "password", "auth_token"})
 
 
-def emit(session: Session, type: str, data: dict[str, Any]) -> None:
-    """Record that something happened; it reaches /ws/live once the unit of work commits."""
-    session.info.setdefault(PENDING, []).append((type, json_safe(data, drop=SECRET_KEYS), utcnow()))
+def emit(session: Session, type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Record that something happened; it reaches /ws/live once the unit of work commits.
+    Returns the data as it will be written (emergency.field.totals adds to it then)."""
+    stored: dict[str, Any] = json_safe(data, drop=SECRET_KEYS)
+    session.info.setdefault(PENDING, []).append((type, stored, utcnow()))
+    return stored
 
 
 def pop_pending(session: Session) -> list[tuple[str, dict[str, Any], datetime]]:

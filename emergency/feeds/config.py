@@ -4,6 +4,7 @@ feeds to poll (RSS 2.0, Atom or one CAP document), how often, and when one count
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -87,7 +88,9 @@ class FeedsFile(_Model):
         return [f for f in self.feeds if f.enabled]
 
 
-def _check(model: FeedsFile, mappings: CapMappings | None, sources: set[str] | None):
+def _check(
+    model: FeedsFile, mappings: CapMappings | None, sources: set[str] | None
+) -> Iterator[ConfigProblem]:
     for source in model.trusted_senders:
         if sources is not None and source not in sources:
             yield ConfigProblem(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from emergency.feeds import service as feed_service
 from emergency.feeds.config import load_feeds
+from emergency.settings import Settings
+
+if TYPE_CHECKING:
+    from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_TICK = 15.0  # seconds: each feed keeps its own interval; the job only looks who is due
 
 
-def poll_feeds(*, runtime) -> int:
+def poll_feeds(*, runtime: Runtime) -> int:
     """Poll the feeds that are due; returns how many were polled. Never raises: a feed's
     trouble is recorded in its state, and the scheduler's other jobs go on."""
     try:
@@ -22,7 +27,7 @@ def poll_feeds(*, runtime) -> int:
         return 0
 
 
-def tick_seconds(settings) -> float:
+def tick_seconds(settings: Settings) -> float:
     """How often the job looks for due feeds: the shortest feed interval, 1 to 15 seconds."""
     try:
         config = load_feeds(settings.config_dir / "feeds.yaml")

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from lxml import etree
@@ -363,7 +364,7 @@ def _follow(
 
 
 def _oldest_first(
-    documents, result: PollResult, *, max_bytes: int
+    documents: Iterable[tuple[bytes | None, str | None]], result: PollResult, *, max_bytes: int
 ) -> list[tuple[bytes, str | None]]:
     """The documents in the order they were sent (feeds list the newest first)."""
     dated = []
@@ -428,7 +429,7 @@ def is_stale(
 
 def state_public(
     state: FeedState | None, config: FeedsFile, feed: FeedDef, *, now: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     if not feed.enabled:
         status = "disabled"
     elif state is None or state.last_polled_at is None:
@@ -456,7 +457,7 @@ def state_public(
     }
 
 
-def summary(session: Session, *, runtime: Runtime | None) -> list[dict]:
+def summary(session: Session, *, runtime: Runtime | None) -> list[dict[str, Any]]:
     """The situation's `feeds` section: each configured feed and whether it is stale."""
     if runtime is None:
         return []

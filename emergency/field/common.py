@@ -1,11 +1,12 @@
 """Small checks shared by the field-operation domains (field, crews, evacuation, vulnerable,
-facilities): who set a change (origin), whether a location is in the operating area, and the
-newest-first list of a domain's records (real or a drill's)."""
+facilities): who set a change (origin), whether a location is in the operating area, the zone
+it lies in, and the newest-first list of a domain's records (real or a drill's)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlmodel import SQLModel, col, select
@@ -13,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from emergency.exceptions import InvalidInput
 from geo.areas import HENGQIN_MACAU_REGION
+from geo.zones import COMMUNITY, ZoneSet
 
 _ORIGIN = re.compile(r"^(operator|field|system|replay|demo|rule:[A-Za-z0-9_.:-]{1,70})$")
 
@@ -25,6 +27,20 @@ def check_origin(origin: str) -> str:
             f"origin: {origin!r} must be 'operator', 'field', 'system', 'replay' or 'rule:<id>'"
         )
     return origin
+
+
+def zone_at(
+    zones: ZoneSet | None,
+    lat: float | None,
+    lon: float | None,
+    *,
+    kinds: Sequence[str] | None = (COMMUNITY,),
+) -> str | None:
+    """The zone (of `kinds`; None: any, the smallest) a point lies in; None without a point or
+    zones."""
+    if zones is None or lat is None or lon is None:
+        return None
+    return zones.zone_of(lon, lat, kinds=kinds)
 
 
 def check_location(lat: float | None, lon: float | None, *, field: str = "") -> None:

@@ -15,7 +15,7 @@ from emergency.auth import service as auth_service
 from emergency.auth.models import Role
 from emergency.config import ConfigSet
 from emergency.crews import service as crew_service
-from emergency.db import Database
+from emergency.db import Database, stored_id
 from emergency.evacuation import service as evacuation_service
 from emergency.field import service as field_service
 from emergency.field.models import FieldAccount, InspectionGroup
@@ -123,13 +123,15 @@ def load(db: Database, config: ConfigSet) -> None:
             )
         team = auth_service.get_by_name(session, "field-team-1")
         if team is not None and team.demo and session.get(FieldAccount, team.id) is None:
-            session.add(FieldAccount(user_id=team.id, label=groups[0].name, group_id=groups[0].id))
+            session.add(
+                FieldAccount(user_id=stored_id(team), label=groups[0].name, group_id=groups[0].id)
+            )
         worker = auth_service.get_by_name(session, "social-worker-demo")
         if worker is None:
             worker, _ = auth_service.create_user(
                 session, name="social-worker-demo", role=Role.field, actor="demo", demo=True
             )
-            session.add(FieldAccount(user_id=worker.id, label="Social worker (demo)"))
+            session.add(FieldAccount(user_id=stored_id(worker), label="Social worker (demo)"))
         session.flush()
         for name, address, community, needs in RESIDENTS:
             vulnerable_service.create_resident(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -29,19 +29,23 @@ from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
-from emergency.db import connection, insert_row, new_row, utcnow
+from emergency.crews.models import CrewTask
+from emergency.db import connection, insert_row, new_row, stored_id, utcnow
 from emergency.drills import service as drill_service
 from emergency.evacuation import service as evacuation_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput
 from emergency.field import photos as photo_service
 from emergency.field import service as field_service
-from emergency.field.common import check_location, newest
+from emergency.field import totals as field_totals
+from emergency.field.common import check_location, newest, zone_at
 from emergency.field.models import FieldReport
 from emergency.field.schemas import FieldContext, FieldReportIn, FieldReportPublic
 from emergency.vulnerable import service as vulnerable_service
+from geo.zones import ZoneSet
 
 EVENT = "field_report.created"
+T = TypeVar("T")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 
 
@@ -54,7 +58,7 @@ def assign_crew_task(
     hazard_id: int | None = None,
     help_request_id: int | None = None,
     drill: bool = False,
-):
+) -> CrewTask:
     """A task for a crew; a hazard or request for help named by it is assigned too."""
     if hazard_id is not None:
         field_service.assign_hazard(
@@ -136,7 +140,7 @@ def submit_report(
     user: User,
     key: str | None,
     body: FieldReportIn,
-    zones=None,
+    zones: ZoneSet | None = None,
 ) -> tuple[FieldReport, bool]:
     """Store a field report and apply it; (report, True) when new, (stored, False) on replay.
 
@@ -161,9 +165,7 @@ def submit_report(
         lat=body.lat,
         lon=body.lon,
         accuracy_m=body.accuracy_m,
-        zone_id=zones.zone_of(body.lon, body.lat, kinds=None)
-        if zones is not None and body.lat is not None
-        else None,
+        zone_id=zone_at(zones, body.lat, body.lon, kinds=None),
         note=body.note,
         data=data,
         photo_id=body.photo_id,
@@ -192,25 +194,20 @@ def submit_report(
         zones=zones,
         drill=drill,
     )
-    totals = field_service.settle_report(session, report)
+    field_service.settle_report(session, report)
     audit_service.record(
         session,
         actor=user.name,
         action="field_report.created",
         target_type="field_report",
-        target_id=report.id,
+        target_id=stored_id(report),
         after={"kind": report.kind, "result": report.result},
         exercise=report.exercise,
     )
-    event_service.emit(
-        session,
-        EVENT,
-        {
-            "exercise": report.exercise,
-            "report": public_for_stream(report),
-            "totals": totals,
-        },
+    stored = event_service.emit(
+        session, EVENT, {"exercise": report.exercise, "report": public_for_stream(report)}
     )
+    field_totals.carry(session, stored, "reports", report.exercise)
     return report, True
 
 
@@ -247,7 +244,7 @@ _TEAM = text(
 )
 
 
-def _need(value, name: str, kind: str):
+def _need(value: T | None, name: str, kind: str) -> T:
     if value is None:
         raise InvalidInput(f"{name}: required for a {kind} report")
     return value
@@ -260,11 +257,11 @@ def _apply(
     body: FieldReportIn,
     user: User,
     actor: str,
-    group_id,
-    crew_id,
-    zones,
+    group_id: int | None,
+    crew_id: int | None,
+    zones: ZoneSet | None,
     drill: bool,
-) -> tuple[dict, bool]:
+) -> tuple[dict[str, Any], bool]:
     """What the report does; and whether that was a drill's (its record is an exercise)."""
     kind = body.kind
     if kind in ("check_in", "check_out"):
@@ -415,7 +412,7 @@ def public_json(report: FieldReport) -> dict[str, Any]:
     return data
 
 
-def public_for_stream(report: FieldReport) -> dict:
+def public_for_stream(report: FieldReport) -> dict[str, Any]:
     """What every screen may see: a resident check's note may name people, so it is left out."""
     data = public_json(report)
     if report.kind == "resident_check":

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, text
 from sqlmodel import Column, Field, SQLModel
 
 from emergency.db import JSONType, UTCDateTime, utcnow
@@ -161,6 +161,17 @@ class Hazard(SQLModel, table=True):
     verified_by: str | None = Field(default=None, max_length=120)
     exercise: bool = exercise_field(index=True)
 
+    # The overdue count an event carries (emergency.field.totals): unresolved hazards only.
+    __table_args__ = (
+        Index(
+            "ix_hazard_unresolved_due",
+            "exercise",
+            "due_at",
+            postgresql_where=text("status IN ('open', 'assigned')"),
+            sqlite_where=text("status IN ('open', 'assigned')"),
+        ),
+    )
+
 
 class HelpRequest(SQLModel, table=True):
     __tablename__ = "help_request"
@@ -207,3 +218,15 @@ class FieldReport(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     exercise: bool = exercise_field(index=True)
+
+
+class FieldTotal(SQLModel, table=True):
+    """A running total of the field domains (emergency.field.totals): `section` is an event's
+    totals section (reports, hazards, help_requests, inspections), `name` one of its figures."""
+
+    __tablename__ = "field_total"
+
+    exercise: bool = Field(primary_key=True)
+    section: str = Field(primary_key=True, max_length=20)
+    name: str = Field(primary_key=True, max_length=24)
+    value: int = 0

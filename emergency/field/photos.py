@@ -78,9 +78,9 @@ def clean(data: bytes) -> tuple[bytes, str, int, int]:
     if width * height > MAX_PIXELS:
         raise PayloadTooLarge(f"photo: {width}×{height} pixels is over the limit of {MAX_PIXELS}")
     try:
-        with Image.open(BytesIO(data)) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
+        with Image.open(BytesIO(data)) as opened:
+            opened.load()
+            img = ImageOps.exif_transpose(opened)
             img.thumbnail((MAX_SIDE, MAX_SIDE))
             out = BytesIO()
             if fmt == "JPEG":
@@ -188,29 +188,36 @@ def check_can_read(session: Session, photo: Photo, user: User) -> None:
     group = account.group_id if account else None
     crew = account.crew_id if account else None
     ours_report = or_(
-        FieldReport.user_id == user.id,
-        *([FieldReport.group_id == group] if group is not None else []),
-        *([FieldReport.crew_id == crew] if crew is not None else []),
+        col(FieldReport.user_id) == user.id,
+        *([col(FieldReport.group_id) == group] if group is not None else []),
+        *([col(FieldReport.crew_id) == crew] if crew is not None else []),
     )
     ours_hazard = or_(
         *(
-            [Hazard.group_id == group, Hazard.assigned_group_id == group]
+            [col(Hazard.group_id) == group, col(Hazard.assigned_group_id) == group]
             if group is not None
             else []
         ),
-        *([Hazard.assigned_crew_id == crew] if crew is not None else []),
+        *([col(Hazard.assigned_crew_id) == crew] if crew is not None else []),
         false(),
     )
-    ours_help = HelpRequest.crew_id == crew if crew is not None else false()
+    ours_help = col(HelpRequest.crew_id) == crew if crew is not None else false()
     found = (
-        select(FieldReport.id).where(FieldReport.photo_id == photo.id, ours_report).limit(1),
-        select(Hazard.id)
+        select(col(FieldReport.id))
+        .where(col(FieldReport.photo_id) == photo.id, ours_report)
+        .limit(1),
+        select(col(Hazard.id))
         .where(
-            or_(Hazard.photo_id == photo.id, Hazard.rectification_photo_id == photo.id),
+            or_(
+                col(Hazard.photo_id) == photo.id,
+                col(Hazard.rectification_photo_id) == photo.id,
+            ),
             ours_hazard,
         )
         .limit(1),
-        select(HelpRequest.id).where(HelpRequest.photo_id == photo.id, ours_help).limit(1),
+        select(col(HelpRequest.id))
+        .where(col(HelpRequest.photo_id) == photo.id, ours_help)
+        .limit(1),
     )
     if any(session.execute(query).first() is not None for query in found):
         return

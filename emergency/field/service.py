@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from emergency.alarms import service as alarm_service
@@ -31,12 +33,13 @@ from emergency.auth.models import ApiToken, Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
 from emergency.crews.models import CrewTask, TaskStatus
-from emergency.db import connection, insert_row_and_read, new_row, to_public, utcnow
+from emergency.db import connection, insert_row, new_row, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from emergency.field import photos as photo_service
-from emergency.field.common import check_location, newest
+from emergency.field import totals as field_totals
+from emergency.field.common import check_location, newest, zone_at
 from emergency.field.models import (
     HAZARD_TRANSITIONS,
     FieldAccount,
@@ -52,6 +55,7 @@ from emergency.field.models import (
     TripStatus,
 )
 from emergency.field.schemas import GroupPublic, HazardPublic, HelpPublic, TripPublic
+from geo.zones import ZoneSet
 
 EVENT = "inspection.updated"
 HELP_EVENT = "help_request.updated"
@@ -64,13 +68,7 @@ DEADLINES = {
 _CELL = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 
 
-def _zone(zones, lat, lon) -> str | None:
-    if zones is None or lat is None or lon is None:
-        return None
-    return zones.zone_of(lon, lat, kinds=None)
-
-
-def _check_zones(zone_ids: list[str], zones) -> None:
+def _check_zones(zone_ids: list[str], zones: ZoneSet | None) -> None:
     if zones is not None:
         unknown = [z for z in zone_ids if z not in zones]
         if unknown:
@@ -88,11 +86,11 @@ def create_group(
     name: str,
     actor: str,
     leader: str | None = None,
-    members: list[str] = (),
-    vehicles: list[str] = (),
-    zone_ids: list[str] = (),
-    grid_cells: list[str] = (),
-    zones=None,
+    members: Sequence[str] = (),
+    vehicles: Sequence[str] = (),
+    zone_ids: Sequence[str] = (),
+    grid_cells: Sequence[str] = (),
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> InspectionGroup:
     name = name.strip()
@@ -114,17 +112,16 @@ def create_group(
         created_by=actor,
         exercise=exercise,
     )
-    session.add(group)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        group,
         actor=actor,
         action="inspection_group.created",
         target_type="inspection_group",
-        target_id=group.id,
         after={"name": name, "members": len(group.members), "vehicles": len(group.vehicles)},
         exercise=exercise,
     )
+    field_totals.change(session, exercise, "inspections", {"groups": 1})
     _emit(session, "group", "created", exercise, group=group_public(session, group, exercise))
     return group
 
@@ -174,14 +171,14 @@ def check_in(
     lat: float | None = None,
     lon: float | None = None,
     note: str | None = None,
-    zones=None,
+    zones: ZoneSet | None = None,
     drill: bool = False,
 ) -> PatrolTrip:
     """Start a patrol trip (409 when the group is already out)."""
     check_location(lat, lon)
     group = get_group(session, group_id=group_id, lock=True)
     exercise = _trip_mode(group, drill)
-    current = open_trip(session, group_id=group.id, exercise=exercise)
+    current = open_trip(session, group_id=stored_id(group), exercise=exercise)
     if current is not None:
         raise Conflict(
             f"group {group.id} is already on patrol since "
@@ -189,10 +186,10 @@ def check_in(
             code="already_checked_in",
         )
     trip = PatrolTrip(
-        group_id=group.id,
+        group_id=stored_id(group),
         persons=len(group.members) if persons is None else persons,
         vehicles=len(group.vehicles) if vehicles is None else vehicles,
-        zone_id=_zone(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         checked_in_by=actor,
         in_lat=lat,
         in_lon=lon,
@@ -201,6 +198,12 @@ def check_in(
     )
     if trip.persons < 1:
         raise InvalidInput("persons: a patrol needs at least one inspector")
+    field_totals.change(
+        session,
+        exercise,
+        "inspections",
+        {"trips": 1, "on_patrol": 1, "person_trips": trip.persons, "vehicle_trips": trip.vehicles},
+    )
     return _trip_stored(session, group, trip, "checked_in", actor=actor, exercise=exercise)
 
 
@@ -220,15 +223,26 @@ def check_out(
     check_location(lat, lon)
     group = get_group(session, group_id=group_id, lock=True)
     exercise = _trip_mode(group, drill)
-    trip = open_trip(session, group_id=group.id, exercise=exercise)
+    trip = open_trip(session, group_id=stored_id(group), exercise=exercise)
     if trip is None:
         raise Conflict(f"group {group.id} is not on patrol: check in first", code="not_checked_in")
     trip.status, trip.checked_out_at, trip.checked_out_by = TripStatus.closed, utcnow(), actor
     trip.out_lat, trip.out_lon = lat, lon
+    counted = trip.persons, trip.vehicles
     if persons is not None:
         trip.persons = persons
     if vehicles is not None:
         trip.vehicles = vehicles
+    field_totals.change(
+        session,
+        exercise,
+        "inspections",
+        {
+            "on_patrol": -1,
+            "person_trips": trip.persons - counted[0],
+            "vehicle_trips": trip.vehicles - counted[1],
+        },
+    )
     if note:
         trip.note = note
     return _trip_stored(session, group, trip, "checked_out", actor=actor, exercise=exercise)
@@ -252,7 +266,7 @@ def _trip_stored(
         actor=actor,
         action=f"patrol.{action}",
         target_type="inspection_group",
-        target_id=group.id,
+        target_id=stored_id(group),
         after={"trip_id": trip.id, "persons": trip.persons, "vehicles": trip.vehicles},
         exercise=exercise,
     )
@@ -290,9 +304,9 @@ def group_public(session: Session, g: InspectionGroup, exercise: bool = False) -
             func.coalesce(func.sum(PatrolTrip.vehicles), 0),
         ).where(PatrolTrip.group_id == g.id, PatrolTrip.exercise == exercise)
     ).one()
-    current = open_trip(session, group_id=g.id, exercise=exercise)
+    current = open_trip(session, group_id=stored_id(g), exercise=exercise)
     return GroupPublic(
-        id=g.id,
+        id=stored_id(g),
         name=g.name,
         leader=g.leader,
         members=g.members,
@@ -314,16 +328,16 @@ def inspection_totals(session: Session, exercise: bool = False) -> dict[str, int
         .where(InspectionGroup.exercise == exercise)
         .scalar_subquery()
     )
-    trips, persons, vehicles, on_patrol, group_count = session.exec(
-        select(
+    trips, persons, vehicles, on_patrol, group_count = session.execute(
+        sa_select(
             func.count(),
             func.coalesce(func.sum(PatrolTrip.persons), 0),
             func.coalesce(func.sum(PatrolTrip.vehicles), 0),
-            func.count().filter(PatrolTrip.status == TripStatus.open),
+            func.count().filter(col(PatrolTrip.status) == TripStatus.open),
             groups,
         )
         .select_from(PatrolTrip)
-        .where(PatrolTrip.exercise == exercise)
+        .where(col(PatrolTrip.exercise) == exercise)
     ).one()
     return {
         "groups": int(group_count),
@@ -351,7 +365,7 @@ def report_hazard(
     group_id: int | None = None,
     field_report_id: int | None = None,
     due_at: datetime | None = None,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> Hazard:
     try:
@@ -371,7 +385,7 @@ def report_hazard(
         severity=severity,
         lat=lat,
         lon=lon,
-        zone_id=_zone(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         place=place,
         description=description,
         photo_id=photo_id,
@@ -382,21 +396,18 @@ def report_hazard(
         due_at=_aware(due_at) or now + DEADLINES[severity],
         exercise=exercise,
     )
-    # the totals the event carries, read in the INSERT's statement (before it: + this one)
-    counts = insert_row_and_read(
-        session, hazard, _HAZARD_COUNTS, {"now": now, "exercise": exercise}
-    )
-    totals = _hazard_totals([*counts, (hazard.status, 1, int(is_overdue(hazard, now)))])
+    insert_row(session, hazard)
+    field_totals.change(session, exercise, "hazards", {hazard.status: 1})
     audit_service.record(
         session,
         actor=actor,
         action="hazard.reported",
         target_type="hazard",
-        target_id=hazard.id,
+        target_id=stored_id(hazard),
         after={"kind": kind, "severity": severity, "zone_id": hazard.zone_id},
         exercise=exercise,
     )
-    _emit(session, "hazard", "reported", exercise, totals, hazard=hazard_public(hazard))
+    _emit(session, "hazard", "reported", exercise, hazard=hazard_public(hazard))
     alarm_service.raise_for_hazard(session, hazard)  # critical ones only
     return hazard
 
@@ -415,7 +426,7 @@ def get_hazard(session: Session, *, hazard_id: int, lock: bool = False) -> Hazar
     return hazard
 
 
-def _move(hazard: Hazard, to: HazardStatus) -> HazardStatus:
+def _move(session: Session, hazard: Hazard, to: HazardStatus) -> HazardStatus:
     current = HazardStatus(hazard.status)
     if to not in HAZARD_TRANSITIONS[current]:
         allowed = ", ".join(sorted(HAZARD_TRANSITIONS[current])) or "nothing: it is closed"
@@ -424,6 +435,7 @@ def _move(hazard: Hazard, to: HazardStatus) -> HazardStatus:
             code="illegal_transition",
         )
     hazard.status = to
+    field_totals.moved(session, hazard.exercise, "hazards", current, to)
     return current
 
 
@@ -451,7 +463,7 @@ def assign_hazard(
         drill_service.same(
             exercise, crew.exercise, what=f"hazard {hazard.id}", other=f"crew {crew_id}"
         )
-    before = _move(hazard, HazardStatus.assigned)
+    before = _move(session, hazard, HazardStatus.assigned)
     hazard.assigned_group_id, hazard.assigned_crew_id = group_id, crew_id
     hazard.assigned_at, hazard.assigned_by = utcnow(), actor
     if due_at is not None:
@@ -474,14 +486,18 @@ def assign_hazard(
         actor=actor,
         action="hazard.assigned",
         target_type="hazard",
-        target_id=hazard.id,
+        target_id=stored_id(hazard),
         before={"status": before},
         after={"status": hazard.status, "group_id": group_id, "crew_id": crew_id, "note": note},
         exercise=exercise,
     )
     _emit(session, "hazard", "assigned", exercise, hazard=hazard_public(hazard))
     alarm_service.follow_source(
-        session, source=AlarmSource.hazard, source_id=hazard.id, actor=actor, crew_id=crew_id
+        session,
+        source=AlarmSource.hazard,
+        source_id=stored_id(hazard),
+        actor=actor,
+        crew_id=crew_id,
     )
     return hazard
 
@@ -523,7 +539,7 @@ def rectify_hazard(
     check_team_owns(session, hazard, user)
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
     photo_service.require(session, photo_id, reader=user)
-    before = _move(hazard, HazardStatus.rectified)
+    before = _move(session, hazard, HazardStatus.rectified)
     hazard.rectified_at, hazard.rectified_by = utcnow(), actor
     hazard.rectification_note, hazard.rectification_photo_id = note, photo_id
     _store_ending_tasks(session, hazard, col(CrewTask.hazard_id), actor=actor, exercise=exercise)
@@ -532,14 +548,14 @@ def rectify_hazard(
         actor=actor,
         action="hazard.rectified",
         target_type="hazard",
-        target_id=hazard.id,
+        target_id=stored_id(hazard),
         before={"status": before},
         after={"status": hazard.status, "note": note, "photo_id": photo_id},
         exercise=exercise,
     )
     _emit(session, "hazard", "rectified", exercise, hazard=hazard_public(hazard))
     alarm_service.follow_source(
-        session, source=AlarmSource.hazard, source_id=hazard.id, actor=actor, closed=True
+        session, source=AlarmSource.hazard, source_id=stored_id(hazard), actor=actor, closed=True
     )
     return hazard
 
@@ -549,16 +565,14 @@ def verify_hazard(
 ) -> Hazard:
     hazard = get_hazard(session, hazard_id=hazard_id, lock=True)
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
-    before = _move(hazard, HazardStatus.verified)
+    before = _move(session, hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
-    session.add(hazard)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        hazard,
         actor=actor,
         action="hazard.verified",
         target_type="hazard",
-        target_id=hazard.id,
         before={"status": before},
         after={"status": hazard.status, "note": note},
         exercise=exercise,
@@ -567,7 +581,7 @@ def verify_hazard(
     return hazard
 
 
-def _overdue_clause(now: datetime):
+def _overdue_clause(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return (
         col(Hazard.status).in_([HazardStatus.open, HazardStatus.assigned])
         & col(Hazard.due_at).is_not(None)
@@ -639,10 +653,10 @@ def _hazard_totals(rows: Sequence[Sequence[Any]]) -> dict[str, int]:
 # Built once: on every hazard's event (a Core statement, no ORM loading, its cache key made
 # once).
 _HAZARD_COUNTS = (
-    select(
+    sa_select(
         col(Hazard.status),
         func.count(),
-        func.count().filter(_overdue_clause(bindparam("now"))),  # type: ignore[arg-type]
+        func.count().filter(_overdue_clause(bindparam("now"))),
     )
     .where(col(Hazard.exercise) == bindparam("exercise"))
     .group_by(col(Hazard.status))
@@ -663,7 +677,7 @@ def create_help_request(
     note: str | None = None,
     photo_id: str | None = None,
     field_report_id: int | None = None,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> HelpRequest:
     check_location(lat, lon)
@@ -673,7 +687,7 @@ def create_help_request(
         urgency=Severity(urgency),
         lat=lat,
         lon=lon,
-        zone_id=_zone(zones, lat, lon),
+        zone_id=zone_at(zones, lat, lon, kinds=None),
         note=note,
         photo_id=photo_id,
         field_report_id=field_report_id,
@@ -682,12 +696,13 @@ def create_help_request(
     )
     session.add(request)
     session.flush()
+    field_totals.change(session, exercise, "help_requests", {request.status: 1})
     audit_service.record(
         session,
         actor=actor,
         action="help_request.created",
         target_type="help_request",
-        target_id=request.id,
+        target_id=stored_id(request),
         after={"people": people, "urgency": request.urgency},
         exercise=exercise,
     )
@@ -722,15 +737,14 @@ def assign_help_request(
         description=f"help request {request.id}: {request.people} people"
         + (f" — {request.note}" if request.note else ""),
     )
+    field_totals.moved(session, request.exercise, "help_requests", request.status, "assigned")
     request.status, request.crew_id = HelpStatus.assigned, crew_id
-    session.add(request)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        request,
         actor=actor,
         action="help_request.assigned",
         target_type="help_request",
-        target_id=request.id,
         after={"crew_id": crew_id},
         exercise=exercise,
     )
@@ -738,7 +752,7 @@ def assign_help_request(
     alarm_service.follow_source(
         session,
         source=AlarmSource.help_request,
-        source_id=request.id,
+        source_id=stored_id(request),
         actor=actor,
         crew_id=crew_id,
     )
@@ -748,7 +762,7 @@ def assign_help_request(
 def _store_ending_tasks(
     session: Session,
     record: Hazard | HelpRequest,
-    task_column: Any,
+    task_column: Mapped[int | None],
     *,
     actor: str,
     exercise: bool,
@@ -760,7 +774,7 @@ def _store_ending_tasks(
     for task in session.exec(
         select(CrewTask).where(task_column == record.id, CrewTask.status == TaskStatus.assigned)
     ):
-        crew_service.end_task(session, task_id=task.id, actor=actor, drill=exercise)
+        crew_service.end_task(session, task_id=stored_id(task), actor=actor, drill=exercise)
 
 
 def close_help_request(
@@ -772,6 +786,7 @@ def close_help_request(
     )
     if request.status == HelpStatus.closed:
         raise Conflict(f"help request {request.id} is already closed", code="illegal_transition")
+    field_totals.moved(session, request.exercise, "help_requests", request.status, "closed")
     request.status, request.closed_at, request.closed_by = HelpStatus.closed, utcnow(), actor
     _store_ending_tasks(
         session, request, col(CrewTask.help_request_id), actor=actor, exercise=exercise
@@ -781,12 +796,16 @@ def close_help_request(
         actor=actor,
         action="help_request.closed",
         target_type="help_request",
-        target_id=request.id,
+        target_id=stored_id(request),
         exercise=exercise,
     )
     _emit_help(session, request, "closed")
     alarm_service.follow_source(
-        session, source=AlarmSource.help_request, source_id=request.id, actor=actor, closed=True
+        session,
+        source=AlarmSource.help_request,
+        source_id=stored_id(request),
+        actor=actor,
+        closed=True,
     )
     return request
 
@@ -852,7 +871,9 @@ def create_field_link(
         actor=actor,
         expires_at=expires_at,
     )
-    session.add(FieldAccount(user_id=user.id, label=label, group_id=group_id, crew_id=crew_id))
+    session.add(
+        FieldAccount(user_id=stored_id(user), label=label, group_id=group_id, crew_id=crew_id)
+    )
     session.flush()
     if exercise:
         drill_service.mark_drill_user(session, user=user, actor=actor, label=label)
@@ -863,7 +884,7 @@ def list_field_links(session: Session) -> list[tuple[FieldAccount, User]]:
     """Every team phone's field account with its user, newest first."""
     rows = session.exec(
         select(FieldAccount, User)
-        .join(User, User.id == FieldAccount.user_id)
+        .join(User, col(User.id) == FieldAccount.user_id)
         .order_by(col(FieldAccount.created_at).desc())
     )
     return list(rows.all())
@@ -902,7 +923,7 @@ def account_of(session: Session, user: User) -> FieldAccount | None:
     return session.get(FieldAccount, user.id)
 
 
-def report_totals(session: Session, exercise: bool = False) -> dict:
+def report_totals(session: Session, exercise: bool = False) -> dict[str, Any]:
     """Field reports by kind (what a `field_report.created` event carries: each report's own
     domain event carries that domain's totals)."""
     return _report_totals(
@@ -910,25 +931,19 @@ def report_totals(session: Session, exercise: bool = False) -> dict:
     )
 
 
-def _report_totals(reports: dict[str, int]) -> dict:
+def _report_totals(reports: dict[str, int]) -> dict[str, Any]:
     return {
         "reports": {k: int(v) for k, v in reports.items()},
         "reports_total": int(sum(reports.values())),
     }
 
 
-def settle_report(session: Session, report: FieldReport) -> dict:
+def settle_report(session: Session, report: FieldReport) -> None:
     """Store what a new report did (its `result`, and `exercise` when that made it a drill's)
-    and return report_totals: on PostgreSQL in one statement (issue 18), whose SELECT does
-    not see its own UPDATE (one snapshot), so this report is counted apart."""
-    conn = connection(session)
+    and count it (the totals its event carries: emergency.field.totals)."""
     values = {"report_id": report.id, "new_result": report.result, "new_exercise": report.exercise}
-    if conn.dialect.name != "postgresql":
-        conn.execute(_SETTLE, values)
-        return report_totals(session, report.exercise)
-    reports = dict(conn.execute(_SETTLE_AND_COUNT, values).all())
-    reports[report.kind] = reports.get(report.kind, 0) + 1
-    return _report_totals(reports)
+    connection(session).execute(_SETTLE, values)
+    field_totals.change(session, report.exercise, "reports", {report.kind: 1})
 
 
 _REPORT_COUNTS = (
@@ -941,18 +956,9 @@ _SETTLE = (
     .where(col(FieldReport.id) == bindparam("report_id"))
     .values(result=bindparam("new_result"), exercise=bindparam("new_exercise"))
 )
-_SETTLE_AND_COUNT = (
-    select(col(FieldReport.kind), func.count())
-    .add_cte(_SETTLE.cte("settled"))
-    .where(
-        col(FieldReport.exercise) == bindparam("new_exercise"),
-        col(FieldReport.id) != bindparam("report_id"),
-    )
-    .group_by(col(FieldReport.kind))
-)
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `field` section: inspections, hazards, requests for help, reports
     (of reality, or of the drills)."""
     return {
@@ -964,35 +970,28 @@ def summary(session: Session, exercise: bool = False) -> dict:
 
 
 # The totals an `inspection.updated` event carries: only those of what changed (a screen
-# replaces them, so totals that did not change need not be counted again on every report).
-_TOTALS = {
-    "group": ("inspections", inspection_totals),
-    "trip": ("inspections", inspection_totals),
-    "hazard": ("hazards", hazard_totals),
-}
+# replaces them, so totals that did not change need not be sent again on every report).
+_SECTIONS = {"group": "inspections", "trip": "inspections", "hazard": "hazards"}
 
 
-def _emit(
-    session: Session, entity: str, action: str, exercise: bool, totals: dict | None = None, **data
-) -> None:
-    """The entity's event, with its section's totals (counted here unless given)."""
+def _emit(session: Session, entity: str, action: str, exercise: bool, **data: Any) -> None:
+    """The entity's event, with its section's totals as of the commit (the drill's, for a
+    drill's record)."""
     payload = {"entity": entity, "action": action, "exercise": exercise}
     for key, value in data.items():
         payload[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    section, count = _TOTALS[entity]
-    # the drill's, for a drill's record
-    payload["totals"] = {section: count(session, exercise) if totals is None else totals}
-    event_service.emit(session, EVENT, payload)
+    stored = event_service.emit(session, EVENT, payload)
+    field_totals.carry(session, stored, _SECTIONS[entity], exercise)
 
 
 def _emit_help(session: Session, request: HelpRequest, action: str) -> None:
-    event_service.emit(
+    stored = event_service.emit(
         session,
         HELP_EVENT,
         {
             "action": action,
             "exercise": request.exercise,
             "help_request": help_public(request).model_dump(mode="json"),
-            "totals": help_totals(session, request.exercise),
         },
     )
+    field_totals.carry(session, stored, "help_requests", request.exercise)

@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from emergency.catalogue import Catalogue, CatalogueError
+from emergency.catalogue import Catalogue, CatalogueError, Language
 from emergency.configfiles import ConfigModel, ConfigProblem, Slug, listed_twice, load_yaml
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
 
-Language = Literal["zh-Hans", "zh-Hant", "pt", "en"]
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.text import body_problem
+from emergency.catalogue import Language
 from emergency.clock import ApiTime, IsoTime
 from emergency.configfiles import Slug
-from emergency.liaison.config import ContactName, Email, Language, Phone, Texts
+from emergency.liaison.config import ContactName, Email, Phone, Texts
 from emergency.liaison.models import Direction, NoticeKind, NoticeStatus
 
 

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from alerts.templates import EXERCISE_MARK
 from alerts.text import body_problem
 from emergency.audit import service as audit_service
+from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
-from emergency.db import get_or_404, savepoint, utcnow
+from emergency.db import get_or_404, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -39,13 +41,12 @@ from emergency.liaison.models import (
 )
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
+from emergency.signals.models import SignalChange
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
 
 
 # --- contacts --------------------------------------------------------------------------
@@ -62,7 +63,9 @@ def sync_contacts(session: Session, *, config: LiaisonFile) -> int:
             added += 1
         elif row.origin != "config":
             continue
-        row.name, row.organisation, row.role = c.name, dict(c.organisation), dict(c.role or {})
+        # the stored texts are keyed by str (a language the config file checked)
+        row.name, row.organisation = c.name, dict(c.organisation.items())
+        row.role = dict((c.role or {}).items())
         row.phone, row.email, row.language, row.demo = c.phone, c.email, c.language, c.demo
         session.add(row)
     session.flush()
@@ -99,15 +102,13 @@ def save_contact(
                 setattr(row, name, value)
         row.origin = "api"
     row.updated_at, row.updated_by = utcnow(), actor
-    session.add(row)
-    session.flush()
     # Names and numbers are personal data: the audit keeps which contact, not who.
-    audit_service.record(
+    audit_service.record_write(
         session,
+        row,
         actor=actor,
         action="liaison.contact_saved",
         target_type="liaison_contact",
-        target_id=row.id,
         before={"active": before["active"]} if before else None,
         after={"key": row.key, "active": row.active},
     )
@@ -115,7 +116,7 @@ def save_contact(
     return row
 
 
-def contact_public(c: LiaisonContact) -> dict:
+def contact_public(c: LiaisonContact) -> dict[str, Any]:
     return {
         "id": c.id,
         "key": c.key,
@@ -171,14 +172,12 @@ def log_call(
         logged_by=actor,
         exercise=exercise,
     )
-    session.add(call)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        call,
         actor=actor,
         action="liaison.call_logged",
         target_type="hotline_call",
-        target_id=call.id,
         after={"direction": direction, "follow_up": call.follow_up is not None},
         exercise=exercise,
     )
@@ -193,14 +192,12 @@ def close_follow_up(session: Session, *, call_id: int, actor: str) -> HotlineCal
     if call.follow_up_done_at is not None:
         return call
     call.follow_up_done_at, call.follow_up_done_by = utcnow(), actor
-    session.add(call)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        call,
         actor=actor,
         action="liaison.follow_up_done",
         target_type="hotline_call",
-        target_id=call.id,
         exercise=call.exercise,
     )
     event_service.emit(session, "liaison.logged", call_public(call))
@@ -225,7 +222,7 @@ def list_calls(
     return list(session.exec(query))
 
 
-def call_public(c: HotlineCall) -> dict:
+def call_public(c: HotlineCall) -> dict[str, Any]:
     return {
         "id": c.id,
         "at": c.at,
@@ -246,7 +243,9 @@ def call_public(c: HotlineCall) -> dict:
 # --- notices ---------------------------------------------------------------------------
 
 
-def notify_signal_change(session: Session, *, runtime: Runtime, change) -> LiaisonNotice | None:
+def notify_signal_change(
+    session: Session, *, runtime: Runtime, change: SignalChange
+) -> LiaisonNotice | None:
     """The notice of a shared signal's change to every active contact (None: not shared)."""
     config = liaison_config(runtime)
     if change.source not in config.shared_sources:
@@ -279,7 +278,7 @@ def notify(
     signal: str | None = None,
     previous: str | None = None,
     signal_change_id: int | None = None,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> LiaisonNotice:
     """A notice to every active contact, with one link token each; the same key again returns
     the notice already sent."""
@@ -306,27 +305,26 @@ def notify(
     session.add(notice)
     session.flush()
     contacts = list_contacts(session, active_only=True)
-    for contact in contacts:
+    tokens = {stored_id(contact): secrets.token_urlsafe(24) for contact in contacts}
+    for contact_id, token in tokens.items():
         session.add(
-            NoticeRecipient(
-                notice_id=notice.id, contact_id=contact.id, token=secrets.token_urlsafe(24)
-            )
+            NoticeRecipient(notice_id=stored_id(notice), contact_id=contact_id, token=token)
         )
     session.flush()
     broadcast_id = _send_sms(
-        session, runtime=runtime, notice=notice, contacts=contacts, actor=actor
+        session, runtime=runtime, notice=notice, contacts=contacts, tokens=tokens, actor=actor
     )
     audit_service.record(
         session,
         actor=actor,
         action="liaison.notified",
         target_type="liaison_notice",
-        target_id=notice.id,
+        target_id=stored_id(notice),
         after={
             "kind": notice.kind,
             "signal": signal,
             "exercise": exercise,
-            "recipients": len(recipients(session, notice_id=notice.id)),
+            "recipients": len(recipients(session, notice_id=stored_id(notice))),
             "sms_broadcast_id": broadcast_id,
         },
     )
@@ -340,7 +338,14 @@ def notify(
 def check_texts(runtime: Runtime, texts: dict[str, str], *, exercise: bool = False) -> None:
     """422 naming the language when a contact's SMS (the text, a drill mark, their link)
     would be refused by Twilio: over 1,600 characters or 10 segments."""
-    probe = LiaisonNotice(kind=NoticeKind.manual, dedupe_key="", texts=texts, exercise=exercise)
+    probe = LiaisonNotice(
+        kind=NoticeKind.manual,
+        dedupe_key="",
+        texts=texts,
+        exercise=exercise,
+        created_by="",
+        due_at=utcnow(),
+    )
     link = ack_url(runtime, "x" * 32)  # secrets.token_urlsafe(24): 32 characters
     for language in texts:
         problem = body_problem(sms_text(probe, language=language, link=link))
@@ -358,7 +363,7 @@ def ack_url(runtime: Runtime, token: str) -> str:
 def sms_text(notice: LiaisonNotice, *, language: str, link: str) -> str:
     """What one contact's phone shows: the notice in their language, then their own link."""
     text = notice.texts.get(language) or notice.texts.get("en", "")
-    mark = _DRILL.get(language, _DRILL["en"])
+    mark = EXERCISE_MARK.get(language, EXERCISE_MARK["en"])
     if notice.exercise and not text.startswith(mark.strip()):
         text = mark + text  # a drill's message to real people says so (rules' own texts)
     return f"{text}\n{link}"
@@ -370,9 +375,11 @@ def _send_sms(
     runtime: Runtime,
     notice: LiaisonNotice,
     contacts: list[LiaisonContact],
+    tokens: dict[int, str],
     actor: str,
 ) -> int | None:
-    """The notice to every contact's phone, each SMS with that contact's own ack link.
+    """The notice to every contact's phone, each SMS with that contact's own ack link
+    (`tokens`: each contact's link token, by contact id).
 
     Through the outbox like every message (rows first, queued after the commit, sent by the
     dispatch workers); keyed on the notice, so it goes once. Its own savepoint: a failure
@@ -381,17 +388,14 @@ def _send_sms(
     from alerts.broadcasts.service import DirectRecipient
     from emergency.broadcasts import service as broadcast_service
 
-    by_contact = {r.contact_id: r for r in recipients(session, notice_id=notice.id)}
     people = [
         DirectRecipient(
             phone=c.phone,
-            language=c.language if c.language in LANGS else "en",
-            body=sms_text(
-                notice, language=c.language, link=ack_url(runtime, by_contact[c.id].token)
-            ),
+            language=c.language if c.language in LANGUAGES else "en",
+            body=sms_text(notice, language=c.language, link=ack_url(runtime, tokens[stored_id(c)])),
         )
         for c in contacts
-        if c.phone and c.id in by_contact
+        if c.phone
     ]
     if not people:
         return None
@@ -474,7 +478,7 @@ def acknowledge(
 ) -> LiaisonNotice:
     """A liaison user acknowledges a notice, for one contact (who told them) or for the desk."""
     notice = get_notice(session, notice_id=notice_id, lock=True)
-    rows = recipients(session, notice_id=notice.id)
+    rows = recipients(session, notice_id=stored_id(notice))
     if contact_id is not None:
         row = next((r for r in rows if r.contact_id == contact_id), None)
         if row is None:
@@ -483,7 +487,9 @@ def acknowledge(
                 code="not_a_recipient",
             )
     else:
-        row = NoticeRecipient(notice_id=notice.id, contact_id=None, token=secrets.token_urlsafe(24))
+        row = NoticeRecipient(
+            notice_id=stored_id(notice), contact_id=None, token=secrets.token_urlsafe(24)
+        )
     return _acknowledge(session, runtime=runtime, notice=notice, row=row, by=actor, note=note)
 
 
@@ -535,14 +541,12 @@ def _acknowledge(
         notice.acknowledged_at = now
     if notice.status == NoticeStatus.open:
         notice.status = NoticeStatus.acknowledged
-    session.add(notice)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        notice,
         actor=by if by != "link" else f"contact:{row.contact_id}",
         action="liaison.acknowledged",
         target_type="liaison_notice",
-        target_id=notice.id,
         after={
             "contact_id": row.contact_id,
             "via": "link" if by == "link" else "desk",
@@ -608,7 +612,7 @@ def escalate_due(
             actor="system",
             action="liaison.escalated",
             target_type="liaison_notice",
-            target_id=notice.id,
+            target_id=stored_id(notice),
             before={"status": "open"},
             after={"status": "escalated", "prompt_id": prompt.id},
         )
@@ -625,8 +629,8 @@ def escalate_due(
 
 def notice_public(
     session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
-) -> dict:
-    rows = recipients(session, notice_id=notice.id)
+) -> dict[str, Any]:
+    rows = recipients(session, notice_id=stored_id(notice))
     sms = _sms_statuses(session, notice)
     phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
     return {
@@ -660,7 +664,7 @@ def notice_public(
     }
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `liaison` section: real notices and calls, or the drills'."""
     open_rows = list_notices(session, status=NoticeStatus.open, limit=50, exercise=exercise)
     escalated = list_notices(session, status=NoticeStatus.escalated, limit=50, exercise=exercise)
@@ -708,7 +712,6 @@ _HEAD = {
     "zh-Hant": "橫琴三防指揮部·共享預警信號",
     "pt": "Posto de comando de Hengqin, sinal partilhado",
 }
-_DRILL = {"en": "[EXERCISE] ", "zh-Hans": "【演习】", "zh-Hant": "【演習】", "pt": "[EXERCÍCIO] "}
 _ACK = {
     "en": "Please acknowledge.",
     "zh-Hans": "请确认收悉。",
@@ -717,15 +720,15 @@ _ACK = {
 }
 
 
-def _signal_texts(catalogue, change) -> dict[str, str]:
+def _signal_texts(catalogue: Catalogue, change: SignalChange) -> dict[str, str]:
     """The notice of a shared signal's change, per language, naming whose signal it is ("içado
     em Macau", "澳門："). A tropical cyclone signal is hoisted and lowered (發出/除下, içado/
     arriado); a warning is issued and cancelled (發布/取消, emitido/cancelado)."""
     at = local_iso(change.at)[11:16]
     signal = change.kind == "tropical_cyclone"
     place = catalogue.source(change.source).place
-    texts = {}
-    for lang in LANGS:
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
         zh = lang.startswith("zh")
         kind_name = catalogue.name(change.source, change.kind, language=lang)
         words = _CHANGE_WORDS.get(change.change, _CHANGE_WORDS["change"])
@@ -754,7 +757,7 @@ def _signal_texts(catalogue, change) -> dict[str, str]:
                 else f"{body} {'em' if lang == 'pt' else 'in'} {place[lang]}"
             )
         body = f"{body}（{at}）。" if zh else f"{body} ({at})."
-        prefix = _DRILL[lang] if change.exercise else ""
+        prefix = EXERCISE_MARK[lang] if change.exercise else ""
         texts[lang] = (
             f"{prefix}{_HEAD[lang]}{'：' if zh else ': '}{body}{'' if zh else ' '}{_ACK[lang]}"
         )
@@ -764,7 +767,7 @@ def _signal_texts(catalogue, change) -> dict[str, str]:
 def _complete(texts: dict[str, str]) -> dict[str, str]:
     """Every language, falling back to zh-Hans for Chinese and English otherwise."""
     out = {k: v for k, v in texts.items() if v}
-    for lang in LANGS:
+    for lang in LANGUAGES:
         if lang not in out:
             fallback = "zh-Hans" if lang.startswith("zh") else "en"
             out[lang] = out.get(fallback) or out.get("en") or next(iter(out.values()), "")

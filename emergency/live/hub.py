@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from fastapi import WebSocket
 
 from alerts.cancellation import cancel_and_wait
 from emergency import metrics, visibility
+from emergency.db import Database
 from emergency.events import service as event_service
 
 log = logging.getLogger(__name__)
@@ -51,13 +53,13 @@ class LiveClient:
         self.lagging = False
         self.closing = False
         self.sent_seq = 0  # the last event seq written to this client
-        self.sender: asyncio.Task | None = None
+        self.sender: asyncio.Task[None] | None = None
 
 
 class LiveHub:
     def __init__(
         self,
-        db,
+        db: Database,
         *,
         queue_size: int = 1000,
         ping_seconds: float = 15.0,
@@ -74,8 +76,8 @@ class LiveHub:
         self._catching_up = False
         self._wanted = False  # a wake-up came while reading: read again
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ticker: asyncio.Task | None = None
-        self._watcher: asyncio.Task | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -215,7 +217,13 @@ class LiveHub:
 
     # --- clients ------------------------------------------------------------------------
     async def serve(
-        self, ws: WebSocket, *, since: int | None, snapshot_fn, role: str, credential: str
+        self,
+        ws: WebSocket,
+        *,
+        since: int | None,
+        snapshot_fn: Callable[[], tuple[dict[str, Any], int]],
+        role: str,
+        credential: str,
     ) -> None:
         """Run one client: snapshot, missed events, then live events until it leaves. A
         token with `per_token` websockets open here already is closed with CLOSE_TOO_MANY."""

@@ -25,15 +25,17 @@ from typing import Any
 
 import phonenumbers
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import String, and_, cast, delete, func, literal, or_, select, update
-from sqlmodel import Session, col
+from sqlalchemy import ColumnElement, String, and_, cast, delete, func, literal, or_, select, update
+from sqlmodel import Session, SQLModel, col
 
 from alerts.models import Broadcast, Message, MessageStatus, PushSubscription, Subscriber
+from alerts.sqltypes import rowcount, table_of
 from alerts.subscribers.phones import DEFAULT_REGIONS
 from emergency.alarms.models import Alarm
 from emergency.audit import service as audit_service
 from emergency.audit.models import AuditEntry
 from emergency.cap.models import CapPublished
+from emergency.catalogue.service import Catalogue
 from emergency.crews.models import Crew, CrewTask
 from emergency.db import Database, utcnow
 from emergency.evacuation.models import EvacuationOrder, Movement
@@ -133,10 +135,10 @@ class PhoneForms:
 
     def found_in(self, text: str | None) -> bool:
         """Free text (a hotline log, a note) mentions this number, however it is written."""
-        return bool(text) and self.pattern.search(text) is not None
+        return text is not None and self.pattern.search(text) is not None
 
 
-def liaison_file_phones(config_dir: Path, catalogue: Any) -> list[str]:
+def liaison_file_phones(config_dir: Path, catalogue: Catalogue) -> list[str]:
     """The numbers config/liaison.yaml lists (forgetting one there is the command post's edit)."""
     from emergency.configfiles import ConfigFileError
     from emergency.liaison.config import load_liaison
@@ -153,7 +155,7 @@ def liaison_file_phones(config_dir: Path, catalogue: Any) -> list[str]:
 # a resident's note, a contact's number in a liaison notice. Table → its free-text columns
 # (JSON ones: every string inside). The hotline log is erased whole instead (`_erase_calls`);
 # the rows of the person themself (subscriber, resident, contact) are removed above.
-FREE_TEXT: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+FREE_TEXT: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (FieldReport, ("note", "data", "result")),
     (HelpRequest, ("note",)),
     (Hazard, ("place", "description", "rectification_note")),
@@ -208,7 +210,7 @@ def _free_text_mentions(
     holding it}) for each row that mentions it."""
     found: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for model, names in FREE_TEXT:
-        table = model.__table__
+        table = table_of(model)
         [key] = table.primary_key.columns
         columns = [table.c[name] for name in names]
         query = select(key, *columns).where(or_(*[c.is_not(None) for c in columns]))
@@ -227,7 +229,7 @@ def _redact_free_text(session: Session, forms: PhoneForms) -> dict[str, list[Any
     """Erase the number wherever it was written in free text (FREE_TEXT), keeping the other
     words; returns the ids of the rows changed, per table."""
     found = _free_text_mentions(session, forms)
-    tables = {model.__table__.name: model.__table__ for model, _ in FREE_TEXT}
+    tables = {table_of(model).name: table_of(model) for model, _ in FREE_TEXT}
     for name, rows in found.items():
         table = tables[name]
         [key] = table.primary_key.columns
@@ -241,7 +243,7 @@ def _audit_mentions(session: Session, forms: PhoneForms) -> int:
     """Audit entries whose summary holds the number (a note given with an action): counted,
     never changed (the chain's hashes cover them; README "Data protection")."""
     rows = session.execute(
-        select(AuditEntry.summary).execution_options(yield_per=SCAN_BATCH)
+        select(col(AuditEntry.summary)).execution_options(yield_per=SCAN_BATCH)
     ).scalars()
     return sum(1 for summary in rows if _mentions(summary, forms))
 
@@ -292,26 +294,29 @@ def forget(
     now = utcnow()
 
     # Subscribers and their push subscriptions (a subscriber's phone is stored in E.164).
-    subscriber_ids = list(
-        session.scalars(select(Subscriber.id).where(Subscriber.phone == forms.e164))
-    )
-    push_ids = (
-        list(
-            session.scalars(
-                select(PushSubscription.id).where(
-                    col(PushSubscription.subscriber_id).in_(subscriber_ids)
-                )
+    # (ids read back are never None: `if i is not None` only tells the type checker so)
+    subscriber_ids = [
+        i
+        for i in session.scalars(
+            select(col(Subscriber.id)).where(col(Subscriber.phone) == forms.e164)
+        )
+        if i is not None
+    ]
+    push_ids = [
+        i
+        for i in session.scalars(
+            select(col(PushSubscription.id)).where(
+                col(PushSubscription.subscriber_id).in_(subscriber_ids)
             )
         )
-        if subscriber_ids
-        else []
-    )
+        if i is not None
+    ]
     result.subscribers, result.push_subscriptions = subscriber_ids, push_ids
 
     # Every message to the number, or to one of those subscriptions: address, dedupe key and
     # a text of its own (a liaison notice's link) erased; the row stays for the counts.
     condition = or_(
-        Message.address == forms.e164,
+        col(Message.address) == forms.e164,
         col(Message.dedupe_key) == f"sms:{forms.e164}",
         *([col(Message.subscriber_id).in_(subscriber_ids)] if subscriber_ids else []),
         *([col(Message.push_subscription_id).in_(push_ids)] if push_ids else []),
@@ -321,7 +326,7 @@ def forget(
     # forgetting again once it is sent erases it.
     session.execute(
         update(Message)
-        .where(condition, Message.status == MessageStatus.queued)
+        .where(condition, col(Message.status) == MessageStatus.queued)
         .values(
             status=MessageStatus.cancelled,
             error_message="recipient forgotten",
@@ -329,10 +334,10 @@ def forget(
         )
     )
     result.in_flight = session.execute(
-        select(func.count()).select_from(Message).where(condition, Message.status == "sending")
+        select(func.count()).select_from(Message).where(condition, col(Message.status) == "sending")
     ).scalar_one()
     result.messages = _erase_messages(
-        session, and_(condition, Message.status != MessageStatus.sending), now=now
+        session, and_(condition, col(Message.status) != MessageStatus.sending), now=now
     )
     if subscriber_ids:
         session.execute(
@@ -360,7 +365,7 @@ def forget(
         checks = session.execute(
             delete(ResidentCheck).where(col(ResidentCheck.resident_id).in_(residents))
         )
-        result.resident_checks = checks.rowcount or 0
+        result.resident_checks = rowcount(checks)
         session.execute(delete(VulnerableResident).where(col(VulnerableResident.id).in_(residents)))
     result.vulnerable_residents = residents
 
@@ -424,7 +429,7 @@ def forget(
     return result
 
 
-def _void_ack_links(session: Session, condition: Any) -> int:
+def _void_ack_links(session: Session, condition: ColumnElement[bool]) -> int:
     """Acknowledgement links (of the notice recipients matching `condition`) that no longer
     open: their token erased. How many."""
     voided = session.execute(
@@ -432,11 +437,11 @@ def _void_ack_links(session: Session, condition: Any) -> int:
         .where(col(NoticeRecipient.token).is_not(None), condition)
         .values(token=None)
     )
-    return voided.rowcount or 0
+    return rowcount(voided)
 
 
-def _erase_messages(session: Session, condition, *, now: datetime) -> int:
-    ids = list(session.scalars(select(Message.id).where(condition)))
+def _erase_messages(session: Session, condition: ColumnElement[bool], *, now: datetime) -> int:
+    ids = list(session.scalars(select(col(Message.id)).where(condition)))
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         session.execute(
@@ -469,7 +474,7 @@ def _erase_calls(session: Session, calls: list[HotlineCall], *, now: datetime) -
     first = min(c.at for c in calls) - timedelta(minutes=1)
     erased = 0
     for event in session.execute(
-        select(Event).where(Event.type == "liaison.logged", col(Event.at) >= first)
+        select(Event).where(col(Event.type) == "liaison.logged", col(Event.at) >= first)
     ).scalars():
         if isinstance(event.data, dict) and event.data.get("id") in ids:
             event.data = {"id": event.data["id"], "erased": True}
@@ -485,7 +490,7 @@ def export(session: Session, *, phone: str, actor: str) -> dict[str, Any]:
     """Everything held about `phone`, as JSON values (the person's right of access)."""
     forms = PhoneForms.of(phone)
     subscribers = list(
-        session.execute(select(Subscriber).where(Subscriber.phone == forms.e164)).scalars()
+        session.execute(select(Subscriber).where(col(Subscriber.phone) == forms.e164)).scalars()
     )
     subscriber_ids = [s.id for s in subscribers]
     pushes = (
@@ -504,7 +509,7 @@ def export(session: Session, *, phone: str, actor: str) -> dict[str, Any]:
             select(Message)
             .where(
                 or_(
-                    Message.address == forms.e164,
+                    col(Message.address) == forms.e164,
                     *([col(Message.subscriber_id).in_(subscriber_ids)] if subscriber_ids else []),
                 )
             )
@@ -544,7 +549,7 @@ def export(session: Session, *, phone: str, actor: str) -> dict[str, Any]:
         if c.contact_id in contact_ids
         or any(forms.found_in(t) for t in (c.caller, c.summary, c.follow_up))
     ]
-    data = {
+    data: dict[str, Any] = {
         "phone": forms.e164,
         "exported_at": utcnow().isoformat(),
         "subscribers": [_row(s) for s in subscribers],
@@ -592,11 +597,14 @@ def export(session: Session, *, phone: str, actor: str) -> dict[str, Any]:
     return data
 
 
-def _row(obj: Any, *, keep: tuple[str, ...] | None = None, drop: tuple[str, ...] = ()) -> dict:
+def _row(
+    obj: SQLModel, *, keep: tuple[str, ...] | None = None, drop: tuple[str, ...] = ()
+) -> dict[str, Any]:
     values = obj.model_dump(warnings=False)
     if keep is not None:
         values = {k: v for k, v in values.items() if k in keep}
-    return jsonable_encoder({k: v for k, v in values.items() if k not in drop})
+    row: dict[str, Any] = jsonable_encoder({k: v for k, v in values.items() if k not in drop})
+    return row
 
 
 # --- retention -----------------------------------------------------------------------------
@@ -635,7 +643,7 @@ def purge(db: Database, *, settings: Settings, now: datetime | None = None) -> P
     if (before := cutoff(settings.retain_message_addresses_days)) is not None:
         for _ in range(MAX_BATCHES):
             with db.unit_of_work() as session:
-                ids = select(Message.id).where(
+                ids = select(col(Message.id)).where(
                     col(Message.erased_at).is_(None),
                     col(Message.queued_at) < before,
                     col(Message.status).in_([s.value for s in FINAL]),
@@ -646,7 +654,9 @@ def purge(db: Database, *, settings: Settings, now: datetime | None = None) -> P
                 break
     if (before := cutoff(settings.retain_ack_links_days)) is not None:
         with db.unit_of_work() as session:
-            old_notices = select(LiaisonNotice.id).where(col(LiaisonNotice.created_at) < before)
+            old_notices = select(col(LiaisonNotice.id)).where(
+                col(LiaisonNotice.created_at) < before
+            )
             result.ack_links = _void_ack_links(
                 session, col(NoticeRecipient.notice_id).in_(old_notices)
             )
@@ -656,7 +666,7 @@ def purge(db: Database, *, settings: Settings, now: datetime | None = None) -> P
     if (before := cutoff(settings.retain_hotline_days)) is not None:
         with db.unit_of_work() as session:
             calls = list(
-                session.exec(
+                session.execute(
                     select(HotlineCall).where(
                         col(HotlineCall.erased_at).is_(None), col(HotlineCall.at) < before
                     )
@@ -668,10 +678,10 @@ def purge(db: Database, *, settings: Settings, now: datetime | None = None) -> P
         with db.unit_of_work() as session:
             gone = session.execute(
                 delete(Event).where(
-                    and_(Event.type == "broadcast.progress", col(Event.at) < before)
+                    and_(col(Event.type) == "broadcast.progress", col(Event.at) < before)
                 )
             )
-            result.progress_events = gone.rowcount or 0
+            result.progress_events = rowcount(gone)
     if result.total:
         with db.unit_of_work() as session:
             audit_service.record(
@@ -715,7 +725,7 @@ def _remove_orphan_files(db: Database, *, settings: Settings, now: datetime) -> 
     if not files:
         return 0
     with db.session() as session:
-        kept = set(session.scalars(select(Photo.id).where(col(Photo.deleted_at).is_(None))))
+        kept = set(session.scalars(select(col(Photo.id)).where(col(Photo.deleted_at).is_(None))))
     removed = 0
     for path in files:
         photo_id = path.stem

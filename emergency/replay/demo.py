@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from emergency.replay import service as replay_service
 from emergency.replay.driver import Replay, ReplayError
@@ -27,10 +29,10 @@ PAUSE_SECONDS = 30  # between two rounds, so the end of the storm can be seen
 
 
 def start(
-    app,
+    app: FastAPI,
     *,
     url: str,
-    config_dir,
+    config_dir: Path,
     speed: float = DEMO_SPEED,
     pause: float = PAUSE_SECONDS,
     stop: threading.Event | None = None,
@@ -46,7 +48,9 @@ def start(
     return thread
 
 
-def _loop(app, url: str, config_dir, speed: float, pause: float, stop: threading.Event) -> None:
+def _loop(
+    app: FastAPI, url: str, config_dir: Path, speed: float, pause: float, stop: threading.Event
+) -> None:
     scenario = replay_service.load(SCENARIO, config_dir=config_dir)
     tokens = _wait_for_server(app, url, stop)
     rounds = 0
@@ -69,7 +73,9 @@ def _loop(app, url: str, config_dir, speed: float, pause: float, stop: threading
         stop.wait(pause)
 
 
-def _wait_for_server(app, url: str, stop: threading.Event) -> tuple[str, str | None] | None:
+def _wait_for_server(
+    app: FastAPI, url: str, stop: threading.Event
+) -> tuple[str, str | None] | None:
     """The demo's drill users' tokens (operator, approver), once the server answers (None if
     stopped first)."""
     from emergency.demo import DRILL_APPROVER, DRILL_USER

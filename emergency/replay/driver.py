@@ -99,7 +99,7 @@ class Replay:
     def __enter__(self) -> Replay:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.client.close()
         if self.approver is not None:
             self.approver.close()
@@ -144,7 +144,7 @@ class Replay:
                 )
         return me
 
-    def run(self, on_step: Callable[[int, Any], None] | None = None) -> Outcome:
+    def run(self, on_step: Callable[[int, sc.Step], None] | None = None) -> Outcome:
         self.check()
         run_id = uuid.uuid4().hex[:8]
         state = _State(run=run_id, note=f"exercise: {self.scenario.name} (replay {run_id})"[:200])
@@ -188,7 +188,9 @@ class Replay:
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, ok=(200, 201), **kwargs) -> Any:
+    def _call(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201), **kwargs: Any
+    ) -> Any:
         response = self.client.request(method, path, **kwargs)
         if response.status_code == 401:
             raise ReplayError(f"bad token: {method} {path} answered 401")
@@ -203,12 +205,13 @@ class Replay:
 
     def _field_report(self, state: _State, body: dict[str, Any]) -> dict[str, Any]:
         key = f"replay-{state.run}-{uuid.uuid4().hex[:12]}"
-        return self._call(
+        report: dict[str, Any] = self._call(
             "POST",
             "/api/v1/field-reports",
             json={**body, "note": state.note, "exercise": True},
             headers={"Idempotency-Key": key},
         )
+        return report
 
     def _someone_elses_drill(self, source: str, kind: str, state: _State) -> bool:
         """The drill level of source:kind in force was set by hand by another person (their

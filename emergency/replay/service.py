@@ -8,6 +8,7 @@ from pathlib import Path
 from emergency.configfiles import ConfigFileError
 from emergency.replay import scenario as sc
 from emergency.replay.driver import Outcome, Replay, ReplayError
+from emergency.replay.scenario import Step
 
 
 class ScenarioError(ValueError):
@@ -31,7 +32,7 @@ def play(
     token: str | None,
     speed: float,
     approver_token: str | None = None,
-    on_step: Callable[[int, object], None] | None = None,
+    on_step: Callable[[int, Step], None] | None = None,
 ) -> Outcome:
     scenario = load(name, config_dir=config_dir)
     if not token:

@@ -13,18 +13,21 @@ drill, and `--exercise` shows nothing real.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from alerts.models import Broadcast, Message, MessageStatus
 from emergency.audit.models import AuditEntry
 from emergency.auth.models import User
+from emergency.catalogue.service import Catalogue
 from emergency.clock import local_iso
 from emergency.crews.models import Crew, CrewStatus
-from emergency.db import utcnow
+from emergency.db import stored_id, utcnow
 from emergency.drills.models import DrillUser
 from emergency.evacuation.models import EvacuationOrder, Movement
 from emergency.field.models import Hazard, InspectionGroup, PatrolTrip
@@ -36,16 +39,30 @@ from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableRes
 FAR_PAST = datetime(1970, 1, 1).astimezone()
 
 
-def _between(column, start: datetime, end: datetime):
-    return (column >= start) & (column < end)
+class _Exercised(Protocol):
+    exercise: bool
 
 
-def _in_period(session, at, start, end, exercise, *then) -> list:
-    """The rows of `at`'s table (the drills' when `exercise`, else the real ones) whose `at`
-    falls in [start, end), ordered by `at`, then by `then`."""
-    model = at.class_
-    query = select(model).where(_between(at, start, end), model.exercise == exercise)
-    return list(session.exec(query.order_by(at, *then)))
+R = TypeVar("R", bound=_Exercised)
+
+
+@dataclass(frozen=True)
+class _Period:
+    """What the report reads: the records of [start, end), real or the drills' (`exercise`)."""
+
+    session: Session
+    start: datetime
+    end: datetime
+    exercise: bool
+
+    def holds(self, column: datetime | None) -> ColumnElement[bool]:
+        return (col(column) >= self.start) & (col(column) < self.end)
+
+    def rows(self, model: type[R], at: datetime, *then: int | None) -> list[R]:
+        """The rows of `model` (real, or the drills') whose column `at` falls in the period,
+        ordered by `at`, then by `then`."""
+        query = select(model).where(self.holds(at), col(model.exercise) == self.exercise)
+        return list(self.session.exec(query.order_by(col(at), *(col(c) for c in then))))
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -60,23 +77,24 @@ def _is_rule(actor: str) -> bool:
 def build(
     session: Session,
     *,
-    catalogue,
+    catalogue: Catalogue,
     start: datetime | None = None,
     end: datetime | None = None,
     exercise: bool = False,
 ) -> dict[str, Any]:
     start = start or FAR_PAST
     end = end or utcnow()
-    signals = _signals(session, catalogue, start, end, exercise)
-    broadcasts = _broadcasts(session, start, end, exercise)
+    p = _Period(session, start, end, exercise)
+    signals = _signals(p, catalogue)
+    broadcasts = _broadcasts(p)
     drill_entry = _exercise_entries(session)
-    inspections = _inspections(session, start, end, exercise)
-    hazards = _hazards(session, start, end, exercise)
-    evacuation = _evacuation(session, start, end, exercise)
-    crews = _crews(session, start, end, exercise, drill_entry)
-    vulnerable = _vulnerable(session, start, end, exercise)
-    liaison = _liaison(session, start, end, exercise)
-    actions = _actions(session, start, end, exercise, drill_entry)
+    inspections = _inspections(p)
+    hazards = _hazards(p)
+    evacuation = _evacuation(p)
+    crews = _crews(p, drill_entry)
+    vulnerable = _vulnerable(p)
+    liaison = _liaison(p)
+    actions = _actions(p, drill_entry)
     figures = {
         "signal_changes": len(signals["changes"]),
         "broadcasts": len(broadcasts),
@@ -125,9 +143,9 @@ def build(
     }
 
 
-def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
-    rows = _in_period(session, SignalChange.at, start, end, exercise, SignalChange.id)
-    changes = [
+def _signals(p: _Period, catalogue: Catalogue) -> dict[str, Any]:
+    rows = p.rows(SignalChange, SignalChange.at, SignalChange.id)
+    changes: list[dict[str, Any]] = [
         {
             "id": c.id,
             "at": c.at.isoformat(),
@@ -165,12 +183,12 @@ def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
                 "_from": row.at,
             }
     for current in open_.values():
-        current.update(to_local=None, seconds=_secs(current["_from"], end), in_force=True)
+        current.update(to_local=None, seconds=_secs(current["_from"], p.end), in_force=True)
         periods.append(current)
-    for p in periods:
-        p["from"] = p.pop("_from").isoformat()
-        p.setdefault("in_force", False)
-    periods.sort(key=lambda p: (p["from"], p["signal"]))
+    for held in periods:
+        held["from"] = held.pop("_from").isoformat()
+        held.setdefault("in_force", False)
+    periods.sort(key=lambda held: (held["from"], held["signal"]))
     return {
         "changes": changes,
         "periods": periods,
@@ -181,21 +199,21 @@ def _signals(session, catalogue, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _name(catalogue, source, kind, level) -> str:
+def _name(catalogue: Catalogue, source: str, kind: str, level: str | None) -> str:
     try:
         return catalogue.name(source, kind, level, language="en")
     except Exception:  # a signal no longer in the catalogue: its code says enough
         return f"{source}:{kind}:{level or '—'}"
 
 
-def _rank(catalogue, source, kind, level) -> int:
+def _rank(catalogue: Catalogue, source: str, kind: str, level: str | None) -> int:
     try:
         return catalogue.rank(source, kind, level)
     except Exception:
         return 0
 
 
-def _color(catalogue, source, kind, level) -> str | None:
+def _color(catalogue: Catalogue, source: str, kind: str, level: str) -> str | None:
     """The level's own colour in config/signals.yaml (as on the dashboard's tiles)."""
     try:
         return catalogue.level(source, kind, level).color
@@ -211,24 +229,24 @@ def _secs(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds(), 1)
 
 
-def _broadcasts(session, start, end, exercise) -> list[dict[str, Any]]:
+def _broadcasts(p: _Period) -> list[dict[str, Any]]:
     rows = list(
-        session.exec(
+        p.session.exec(
             select(Broadcast)
-            .where(_between(Broadcast.created_at, start, end), Broadcast.exercise == exercise)
-            .order_by(Broadcast.id)
+            .where(p.holds(Broadcast.created_at), Broadcast.exercise == p.exercise)
+            .order_by(col(Broadcast.id))
         )
     )
     out = []
     for b in rows:
         counts = dict(
-            session.exec(
+            p.session.exec(
                 select(Message.status, func.count())
                 .where(Message.broadcast_id == b.id)
                 .group_by(Message.status)
             ).all()
         )
-        first, last = session.exec(
+        first, last = p.session.exec(
             select(func.min(Message.sent_at), func.max(Message.sent_at)).where(
                 Message.broadcast_id == b.id
             )
@@ -260,25 +278,25 @@ def _broadcasts(session, start, end, exercise) -> list[dict[str, Any]]:
                 "last_at_local": local_iso(last),
                 "to_first_s": _seconds(started, first),
                 "to_last_s": _seconds(started, last),
-                "sent_times": _sent_times(session, b.id, started),
+                "sent_times": _sent_times(p.session, stored_id(b), started),
             }
         )
     return out
 
 
-def _sent_times(session, broadcast_id: int, started: datetime) -> list[float]:
+def _sent_times(session: Session, broadcast_id: int, started: datetime) -> list[float]:
     """Seconds after the start at which each message left (for the delivery chart)."""
     times = session.exec(
         select(Message.sent_at)
         .where(Message.broadcast_id == broadcast_id, col(Message.sent_at).is_not(None))
-        .order_by(Message.sent_at)
+        .order_by(col(Message.sent_at))
     ).all()
-    return [max(0.0, (t - started).total_seconds()) for t in times]
+    return [max(0.0, (t - started).total_seconds()) for t in times if t is not None]
 
 
-def _inspections(session, start, end, exercise) -> dict[str, Any]:
-    trips = _in_period(session, PatrolTrip.checked_in_at, start, end, exercise)
-    names = dict(session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
+def _inspections(p: _Period) -> dict[str, Any]:
+    trips = p.rows(PatrolTrip, PatrolTrip.checked_in_at)
+    names = dict(p.session.exec(select(InspectionGroup.id, InspectionGroup.name)).all())
     per_group: dict[int, dict[str, Any]] = {}
     for t in trips:
         g = per_group.setdefault(
@@ -302,15 +320,15 @@ def _inspections(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _hazards(session, start, end, exercise) -> dict[str, Any]:
-    found = _in_period(session, Hazard.reported_at, start, end, exercise)
-    rectified = session.exec(
+def _hazards(p: _Period) -> dict[str, Any]:
+    found = p.rows(Hazard, Hazard.reported_at)
+    rectified = p.session.exec(
         select(func.count())
         .select_from(Hazard)
         .where(
             col(Hazard.rectified_at).is_not(None),
-            _between(Hazard.rectified_at, start, end),
-            Hazard.exercise == exercise,
+            p.holds(Hazard.rectified_at),
+            Hazard.exercise == p.exercise,
         )
     ).one()
     return {
@@ -338,14 +356,12 @@ def _hazards(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _evacuation(session, start, end, exercise) -> dict[str, Any]:
-    moves = _in_period(session, Movement.at, start, end, exercise)
+def _evacuation(p: _Period) -> dict[str, Any]:
+    moves = p.rows(Movement, Movement.at)
     by_place: Counter[str] = Counter()
     for m in moves:
         by_place[m.shelter_id or m.to_place or "?"] += m.people
-    orders = _in_period(
-        session, EvacuationOrder.issued_at, start, end, exercise, EvacuationOrder.id
-    )
+    orders = p.rows(EvacuationOrder, EvacuationOrder.issued_at, EvacuationOrder.id)
     return {
         # every zone ordered (or advised) to evacuate, and the broadcast drafted with it
         "orders_issued": len(orders),
@@ -382,21 +398,21 @@ def _evacuation(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _crews(session, start, end, exercise, drill_entry) -> dict[str, Any]:
+def _crews(p: _Period, drill_entry: Callable[[AuditEntry], bool]) -> dict[str, Any]:
     """The crews on the roster (released ones stood down), and status changes in the period."""
     crews = [
         c
-        for c in session.exec(select(Crew).where(Crew.exercise == exercise).order_by(Crew.name))
+        for c in p.session.exec(select(Crew).where(Crew.exercise == p.exercise).order_by(Crew.name))
         if c.status != CrewStatus.released
     ]
     changes = Counter(
         e.summary.get("after", {}).get("status") if isinstance(e.summary, dict) else None
-        for e in session.exec(
+        for e in p.session.exec(
             select(AuditEntry).where(
-                AuditEntry.action == "crew.status_changed", _between(AuditEntry.at, start, end)
+                AuditEntry.action == "crew.status_changed", p.holds(AuditEntry.at)
             )
         )
-        if drill_entry(e) == exercise
+        if drill_entry(e) == p.exercise
     )
     return {
         "crews": len(crews),
@@ -414,13 +430,13 @@ def _crews(session, start, end, exercise, drill_entry) -> dict[str, Any]:
     }
 
 
-def _vulnerable(session, start, end, exercise) -> dict[str, Any]:
-    followed = session.exec(
+def _vulnerable(p: _Period) -> dict[str, Any]:
+    followed = p.session.exec(
         select(func.count())
         .select_from(VulnerableResident)
-        .where(VulnerableResident.exercise == exercise)
+        .where(VulnerableResident.exercise == p.exercise)
     ).one()
-    checks = _in_period(session, ResidentCheck.at, start, end, exercise)
+    checks = p.rows(ResidentCheck, ResidentCheck.at)
     reached = {c.resident_id for c in checks if c.state == CheckState.reached}
     return {
         "followed": int(followed),
@@ -430,9 +446,9 @@ def _vulnerable(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _liaison(session, start, end, exercise) -> dict[str, Any]:
-    calls = _in_period(session, HotlineCall.at, start, end, exercise)
-    notices = _in_period(session, LiaisonNotice.created_at, start, end, exercise)
+def _liaison(p: _Period) -> dict[str, Any]:
+    calls = p.rows(HotlineCall, HotlineCall.at)
+    notices = p.rows(LiaisonNotice, LiaisonNotice.created_at)
     return {
         "calls": [
             {
@@ -461,14 +477,14 @@ def _liaison(session, start, end, exercise) -> dict[str, Any]:
     }
 
 
-def _exercise_entries(session):
+def _exercise_entries(session: Session) -> Callable[[AuditEntry], bool]:
     """A test of audit entries: True for a drill's. Field operations mark their own
     (`summary.exercise`); signals, rules and prompts say it in `after`; the rest by what the
     entry is about (an exercise broadcast, notice, prompt, alarm, CAP alert, drill user)."""
     from emergency.alarms.models import Alarm
 
-    def ids(model, key):
-        return {str(i) for i in session.exec(select(key).where(model.exercise == True))}  # noqa: E712
+    def ids(model: type[_Exercised], key: int | None) -> set[str]:
+        return {str(i) for i in session.exec(select(col(key)).where(col(model.exercise)))}
 
     by_target = {
         "broadcast": ids(Broadcast, Broadcast.id),
@@ -478,9 +494,11 @@ def _exercise_entries(session):
         "user": {str(i) for i in session.exec(select(DrillUser.user_id))},
     }
 
-    def drill_entry(entry) -> bool:
+    def drill_entry(entry: AuditEntry) -> bool:
         summary = entry.summary if isinstance(entry.summary, dict) else {}
-        after = summary.get("after") if isinstance(summary.get("after"), dict) else {}
+        after = summary.get("after")
+        if not isinstance(after, dict):
+            after = {}
         if summary.get("exercise") is True or after.get("exercise") is True:
             return True
         if entry.target_type == "cap_alert":
@@ -492,19 +510,19 @@ def _exercise_entries(session):
     return drill_entry
 
 
-def _actions(session, start, end, exercise, drill_entry) -> dict[str, Any]:
+def _actions(p: _Period, drill_entry: Callable[[AuditEntry], bool]) -> dict[str, Any]:
     """What rules did (their journal) and who did what (the audit log, by action): rules,
     people (an actor who is a user) and the rest (the dispatch engine, feeds, the CLI)."""
-    users = set(session.exec(select(User.name)).all())
+    users = set(p.session.exec(select(User.name)).all())
     entries = [
         (e.actor, e.action)
-        for e in session.exec(select(AuditEntry).where(_between(AuditEntry.at, start, end)))
-        if drill_entry(e) == exercise
+        for e in p.session.exec(select(AuditEntry).where(p.holds(AuditEntry.at)))
+        if drill_entry(e) == p.exercise
     ]
     by_rules = Counter(a for actor, a in entries if _is_rule(actor))
     by_people = Counter(a for actor, a in entries if not _is_rule(actor) and actor in users)
     by_system = Counter(a for actor, a in entries if not _is_rule(actor) and actor not in users)
-    runs = _in_period(session, RuleActionRun.at, start, end, exercise, RuleActionRun.id)
+    runs = p.rows(RuleActionRun, RuleActionRun.at, RuleActionRun.id)
     return {
         "names": sorted({*by_rules, *by_people, *by_system}),
         "by_rules": dict(sorted(by_rules.items())),
@@ -532,7 +550,14 @@ def _entry(what: str, row: dict[str, Any], at: str, text: str) -> dict[str, Any]
     return {"at": row[at], "at_local": row[f"{at}_local"], "what": what, "text": text}
 
 
-def _timeline(signals, broadcasts, hazards, evacuation, liaison, actions) -> list[dict]:
+def _timeline(
+    signals: dict[str, Any],
+    broadcasts: list[dict[str, Any]],
+    hazards: dict[str, Any],
+    evacuation: dict[str, Any],
+    liaison: dict[str, Any],
+    actions: dict[str, Any],
+) -> list[dict[str, Any]]:
     items = [
         _entry(
             "signal",

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-LANGS = ("zh-Hans", "zh-Hant", "pt", "en")
+from emergency.catalogue import LANGUAGES, Catalogue, Language
+from geo.zones import ZoneSet
 
 # key: (zh-Hans, zh-Hant, pt, en)
 TEXT: dict[str, tuple[str, str, str, str]] = {
@@ -331,7 +332,7 @@ WORDS: dict[str, tuple[str, str, str, str]] = {
 
 def text(lang: str, key: str, **values: Any) -> str:
     row = TEXT.get(key)
-    value = row[LANGS.index(lang)] if row else key
+    value = row[LANGUAGES.index(lang)] if row else key
     return value.format(**values) if values else value
 
 
@@ -339,10 +340,10 @@ def word(lang: str, value: Any) -> str:
     if value is None:
         return "—"
     row = WORDS.get(str(value))
-    return row[LANGS.index(lang)] if row else str(value)
+    return row[LANGUAGES.index(lang)] if row else str(value)
 
 
-def _signal_name(catalogue, lang: str, code: str, level: str | None = None) -> str:
+def _signal_name(catalogue: Catalogue, lang: Language, code: str, level: str | None = None) -> str:
     """'SMG:tropical_cyclone' (+ level) in words: the catalogue's own names in `lang`."""
     source, _, kind = code.partition(":")
     try:
@@ -356,9 +357,9 @@ def _signal_name(catalogue, lang: str, code: str, level: str | None = None) -> s
 def present(
     report: dict[str, Any],
     *,
-    lang: str,
-    catalogue=None,
-    zones=None,
+    lang: Language,
+    catalogue: Catalogue | None = None,
+    zones: ZoneSet | None = None,
     shelters: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """What the templates need beyond the data: names in `lang`, summary, key decisions,

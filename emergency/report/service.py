@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from emergency.catalogue import load_catalogue
+from emergency.catalogue import LANGUAGES, load_catalogue
 from emergency.clock import LOCAL_TZ
 from emergency.evacuation.models import Shelter
 from emergency.report import data, present, render
@@ -54,13 +54,16 @@ def write(
         raise ReportError(f"--format: {fmt!r} is not one of {', '.join(render.FORMATS)}")
     if start and end and start >= end:
         raise ReportError("--from must be earlier than --to")
-    if lang not in present.LANGS:
-        raise ReportError(f"--lang: {lang!r} is not one of {', '.join(present.LANGS)}")
+    language = next((known for known in LANGUAGES if known == lang), None)
+    if language is None:
+        raise ReportError(f"--lang: {lang!r} is not one of {', '.join(LANGUAGES)}")
     catalogue = load_catalogue(settings.config_dir / "signals.yaml")
     zones_dir = settings.config_dir / "zones"
     zones = load_zones(zones_dir) if zones_dir.is_dir() else None
     with db.session() as session:
         report = data.build(session, catalogue=catalogue, start=start, end=end, exercise=exercise)
         shelters = {s.id: dict(s.name) for s in session.exec(select(Shelter))}
-    view = present.present(report, lang=lang, catalogue=catalogue, zones=zones, shelters=shelters)
+    view = present.present(
+        report, lang=language, catalogue=catalogue, zones=zones, shelters=shelters
+    )
     return render.write(report, fmt=fmt, out=out, view=view)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from emergency.catalogue import LANGUAGES
+from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
-from emergency.db import savepoint, utcnow
+from emergency.db import savepoint, stored_id, utcnow
 from emergency.rules.config import (
+    Action,
     BroadcastAction,
     Computed,
     CrewsStandbyAction,
@@ -33,6 +34,7 @@ from emergency.rules.config import (
     ZoneTarget,
 )
 from emergency.rules.models import RuleActionRun, RunStatus
+from emergency.signals.models import SignalChange
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -63,7 +65,7 @@ def actor_of(rule_id: str) -> str:
 
 
 def execute(
-    session: Session, *, runtime: Runtime, rule_id: str, action, run: RuleActionRun
+    session: Session, *, runtime: Runtime, rule_id: str, action: Action, run: RuleActionRun
 ) -> None:
     """Run `action` now and record the outcome on `run` (not flushed here)."""
     if run.exercise and action.do not in DONE_IN_DRILLS:
@@ -71,7 +73,7 @@ def execute(
         return
     try:
         with savepoint(session):
-            status, summary, result = _EXECUTORS[type(action)](
+            status, summary, result = _run(
                 session, runtime=runtime, rule_id=rule_id, action=action, run=run
             )
     except Exception as exc:
@@ -92,7 +94,9 @@ def execute(
 _AUTOMATIC = ("rule:", "system")
 
 
-def overriding_decision(session: Session, *, action, since: datetime) -> dict | None:
+def overriding_decision(
+    session: Session, *, action: Action, since: datetime
+) -> dict[str, Any] | None:
     """A person's decision about what a delayed action would change, made after `since` (when
     the rule fired): e.g. the duty operator kept the Lotus Bridge open, or closed it early.
     The decision wins and the delayed action is skipped; returns what was decided, or None."""
@@ -125,8 +129,39 @@ def overriding_decision(session: Session, *, action, since: datetime) -> dict | 
 
 # --- executors: (status, summary, result) -------------------------------------------------
 
+Outcome = tuple[RunStatus, str, dict[str, Any]]
 
-def _facility(session, *, runtime, rule_id, action: FacilityAction, run):
+
+def _run(
+    session: Session, *, runtime: Runtime, rule_id: str, action: Action, run: RuleActionRun
+) -> Outcome:
+    match action:
+        case FacilityAction():
+            return _facility(session, rule_id=rule_id, action=action)
+        case CrewsStandbyAction():
+            return _crews(session, rule_id=rule_id, run=run)
+        case ResponseLevelAction():
+            # The level itself is set once all rules have run (engine: the highest asked wins).
+            return (
+                RunStatus.done,
+                f"asks for response level {action.level}",
+                {"level": action.level},
+            )
+        case LiaisonAction():
+            return _liaison(session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+        case BroadcastAction():
+            return _broadcast(session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+        case EvacuateAction():
+            return _evacuate(session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+        case LiftEvacuationAction():
+            return _lift(session, runtime=runtime, rule_id=rule_id, action=action, run=run)
+        case SheltersAction():
+            return _shelters(session, rule_id=rule_id, action=action, run=run)
+        case PromptAction():
+            return _prompt(session, rule_id=rule_id, action=action, run=run)
+
+
+def _facility(session: Session, *, rule_id: str, action: FacilityAction) -> Outcome:
     from emergency.facilities import service as facility_service
 
     change = facility_service.set_status(
@@ -146,7 +181,7 @@ def _facility(session, *, runtime, rule_id, action: FacilityAction, run):
     )
 
 
-def _crews(session, *, runtime, rule_id, action: CrewsStandbyAction, run):
+def _crews(session: Session, *, rule_id: str, run: RuleActionRun) -> Outcome:
     from emergency.crews import service as crew_service
 
     changed = crew_service.set_all_standby(
@@ -162,12 +197,14 @@ def _crews(session, *, runtime, rule_id, action: CrewsStandbyAction, run):
     )
 
 
-def _response(session, *, runtime, rule_id, action: ResponseLevelAction, run):
-    # The level itself is set once all rules have run (engine: the highest asked wins).
-    return RunStatus.done, f"asks for response level {action.level}", {"level": action.level}
-
-
-def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
+def _liaison(
+    session: Session,
+    *,
+    runtime: Runtime,
+    rule_id: str,
+    action: LiaisonAction,
+    run: RuleActionRun,
+) -> Outcome:
     from emergency.liaison import service as liaison_service
 
     notice = liaison_service.notify(
@@ -175,12 +212,12 @@ def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
         runtime=runtime,
         kind="rule",
         dedupe_key=run.key,
-        texts=dict(action.text),
+        texts=dict(action.text.items()),
         actor=actor_of(rule_id),
         exercise=run.exercise,
         extra={"rule_id": rule_id},
     )
-    count = len(liaison_service.recipients(session, notice_id=notice.id))
+    count = len(liaison_service.recipients(session, notice_id=stored_id(notice)))
     return (
         RunStatus.done,
         f"liaison notice #{notice.id} to {count} contacts",
@@ -188,7 +225,14 @@ def _liaison(session, *, runtime, rule_id, action: LiaisonAction, run):
     )
 
 
-def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
+def _broadcast(
+    session: Session,
+    *,
+    runtime: Runtime,
+    rule_id: str,
+    action: BroadcastAction,
+    run: RuleActionRun,
+) -> Outcome:
     try:
         from emergency.broadcasts import service as broadcast_service
     except ImportError:
@@ -228,16 +272,14 @@ def _broadcast(session, *, runtime, rule_id, action: BroadcastAction, run):
 
 
 def template_variables(
-    session, *, runtime, action: BroadcastAction, run
+    session: Session, *, runtime: Runtime, action: BroadcastAction, run: RuleActionRun
 ) -> dict[str, str | dict[str, str]]:
     """The template's variables: texts as given, computed ones (Computed) filled in now."""
-    from emergency.signals.models import SignalChange
-
     trigger = session.get(SignalChange, run.trigger_change_id) if run.trigger_change_id else None
     out: dict[str, str | dict[str, str]] = {}
     for name, value in action.variables.items():
         if not isinstance(value, Computed):
-            out[name] = value if isinstance(value, str) else dict(value)
+            out[name] = value if isinstance(value, str) else dict(value.items())
         elif value.from_ == "trigger_time":
             out[name] = local_iso(trigger.at if trigger else utcnow())[11:16]
         elif value.from_ == "trigger_signal":
@@ -253,7 +295,7 @@ def template_variables(
     return out
 
 
-def _signal_names(catalogue, change) -> dict[str, str]:
+def _signal_names(catalogue: Catalogue, change: SignalChange | None) -> dict[str, str]:
     """Short names of the signal a change is about: the level lowered for a downgrade or a
     lowering, else the new level."""
     if change is None:
@@ -261,12 +303,19 @@ def _signal_names(catalogue, change) -> dict[str, str]:
     down = change.change in ("downgrade", "lower")
     level = change.previous_level if down else change.level
     if level is None:
-        return catalogue.names(change.source, change.kind)
+        return dict(catalogue.names(change.source, change.kind).items())
     found = catalogue.level(change.source, change.kind, level)
     return {lang: found.short_name(lang) for lang in LANGUAGES}
 
 
-def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
+def _evacuate(
+    session: Session,
+    *,
+    runtime: Runtime,
+    rule_id: str,
+    action: EvacuateAction,
+    run: RuleActionRun,
+) -> Outcome:
     from emergency.evacuation import flows as evacuation_flows
 
     outcome = evacuation_flows.issue(
@@ -288,6 +337,8 @@ def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
     if not issued:
         return RunStatus.unchanged, f"{action.level} evacuation already ordered", {}
     b = outcome.broadcast
+    if b is None:  # orders are always drafted with their broadcast
+        raise RuntimeError("evacuation orders without a broadcast")
     return (
         RunStatus.done,
         f"{action.level} evacuation of {', '.join(issued)}; broadcast #{b.id} ({b.status})",
@@ -300,7 +351,14 @@ def _evacuate(session, *, runtime, rule_id, action: EvacuateAction, run):
     )
 
 
-def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
+def _lift(
+    session: Session,
+    *,
+    runtime: Runtime,
+    rule_id: str,
+    action: LiftEvacuationAction,
+    run: RuleActionRun,
+) -> Outcome:
     from emergency.evacuation import flows as evacuation_flows
 
     outcome = evacuation_flows.lift(
@@ -320,6 +378,8 @@ def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
     if not lifted:
         return RunStatus.unchanged, "no evacuation order to lift", {}
     b = outcome.broadcast
+    if b is None:  # orders are always lifted with their broadcast
+        raise RuntimeError("evacuation orders lifted without a broadcast")
     return (
         RunStatus.done,
         f"evacuation lifted: {', '.join(lifted)}; broadcast #{b.id} ({b.status})",
@@ -327,7 +387,9 @@ def _lift(session, *, runtime, rule_id, action: LiftEvacuationAction, run):
     )
 
 
-def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
+def _shelters(
+    session: Session, *, rule_id: str, action: SheltersAction, run: RuleActionRun
+) -> Outcome:
     from emergency.evacuation import service as evacuation_service
 
     ids = (
@@ -354,32 +416,19 @@ def _shelters(session, *, runtime, rule_id, action: SheltersAction, run):
     return RunStatus.done, f"{len(changed)} shelters {verb}", {"shelters": changed}
 
 
-def _prompt(session, *, runtime, rule_id, action: PromptAction, run):
+def _prompt(session: Session, *, rule_id: str, action: PromptAction, run: RuleActionRun) -> Outcome:
     from emergency.rules import prompts as prompt_service
 
     prompt, _ = prompt_service.create(
         session,
         dedupe_key=run.key,
         kind="rule",
-        texts=dict(action.text),
+        texts=dict(action.text.items()),
         actor=actor_of(rule_id),
         rule_id=rule_id,
         exercise=run.exercise,
     )
     return RunStatus.done, f"prompt #{prompt.id}: {action.text['en']}", {"prompt_id": prompt.id}
-
-
-_EXECUTORS = {
-    FacilityAction: _facility,
-    CrewsStandbyAction: _crews,
-    ResponseLevelAction: _response,
-    LiaisonAction: _liaison,
-    BroadcastAction: _broadcast,
-    EvacuateAction: _evacuate,
-    LiftEvacuationAction: _lift,
-    SheltersAction: _shelters,
-    PromptAction: _prompt,
-}
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -393,7 +442,7 @@ def target_zones(runtime: Runtime, action: ZoneTarget) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def describe(action) -> str:
+def describe(action: Action) -> str:
     """One line for screens, previews and the journal."""
     match action:
         case FacilityAction():

@@ -40,13 +40,11 @@ from pydantic import (
     model_validator,
 )
 
-from emergency.catalogue import Catalogue, CatalogueError
-from emergency.configfiles import ConfigProblem, Loc, Slug, load_yaml
+from emergency.catalogue import Catalogue, CatalogueError, Language
+from emergency.configfiles import ConfigProblem, Loc, Slug, WithAnchors, load_yaml
 
 if TYPE_CHECKING:
     from geo.zones import ZoneSet
-
-Language = Literal["zh-Hans", "zh-Hant", "pt", "en"]
 
 
 def _english_and_chinese(texts: dict[str, str]) -> dict[str, str]:
@@ -286,17 +284,9 @@ class Rule(_Model):
         return asked[-1] if asked else None
 
 
-class RulesFile(_Model):
+class RulesFile(WithAnchors, _Model):
     version: Literal[1]
     rules: list[Rule] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_extensions(cls, data: Any) -> Any:
-        # x-... keys hold YAML anchors shared by several rules (texts, zone lists).
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not str(k).startswith("x-")}
-        return data
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

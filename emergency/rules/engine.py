@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import update
@@ -41,7 +41,7 @@ from emergency.db import utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.rules import actions as rule_actions
-from emergency.rules.config import Action, Rule, RulesFile
+from emergency.rules.config import Action, FacilityAction, Rule, RulesFile
 from emergency.rules.models import RuleActionRun, RuleState, RunStatus
 from emergency.signals import service as signal_service
 from emergency.signals.models import Origin, SignalChange
@@ -70,7 +70,7 @@ class Transition:
     phase: str  # on, off
 
     @property
-    def actions(self) -> list:
+    def actions(self) -> list[Action]:
         return list(self.rule.actions if self.phase == "on" else self.rule.reverse)
 
 
@@ -142,15 +142,14 @@ def evaluate(
     runtime: Runtime,
     respond: Respond,
     exercise: bool = False,
-    trigger=None,
-    outcome=None,
-) -> list[dict]:
+    trigger: SignalChange | None = None,
+) -> list[dict[str, Any]]:
     """Run what the signals in force call for (see the module docstring); returns the action
-    runs as dicts (also appended to `outcome.actions` of the signal flow, if given). Call it
+    runs as dicts. Call it
     through `signals.flows.evaluate_rules`, which applies the response level."""
     rules = ruleset(runtime)
     states = _states(session, rules, exercise=exercise)
-    runs: list[dict] = []
+    runs: list[dict[str, Any]] = []
 
     def transition(t: Transition) -> None:
         runs.extend(
@@ -165,8 +164,6 @@ def evaluate(
         transition=transition,
         response=respond,
     ).run()
-    if outcome is not None:
-        outcome.actions.extend(runs)
     return runs
 
 
@@ -182,7 +179,7 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
     # write lock at a transaction's first write; PostgreSQL locks the rows either way.
     session.execute(
         update(RuleState)
-        .where(RuleState.exercise == exercise)
+        .where(col(RuleState.exercise) == exercise)
         .values(active=RuleState.active)
         .execution_options(synchronize_session=False)
     )
@@ -204,8 +201,13 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
 
 
 def _run_transition(
-    session: Session, *, runtime: Runtime, t: Transition, state: RuleState, trigger
-) -> list[dict]:
+    session: Session,
+    *,
+    runtime: Runtime,
+    t: Transition,
+    state: RuleState,
+    trigger: SignalChange | None,
+) -> list[dict[str, Any]]:
     rule, now = t.rule, utcnow()
     if t.phase == "on":
         state.activation += 1
@@ -235,7 +237,7 @@ def _run_transition(
             trigger_change_id=state.trigger_change_id,
             at=now,
         )
-        delay = getattr(action, "delay_minutes", None)
+        delay = _delay(action)
         due = _due(trigger, now, delay) if delay and t.phase == "on" else None
         if due is not None and due > now:
             run.status, run.due_at = RunStatus.scheduled, due
@@ -276,10 +278,15 @@ def _run_transition(
     return runs
 
 
-def _due(trigger, now: datetime, delay: float) -> datetime:
+def _delay(action: Action) -> float | None:
+    """The minutes an action waits (only a facility action can: config `delay_minutes`)."""
+    return action.delay_minutes if isinstance(action, FacilityAction) else None
+
+
+def _due(trigger: SignalChange | None, now: datetime, delay: float) -> datetime:
     """When a delayed action is due: `delay` minutes after the signal was issued (the CAP
     alert's <sent>, e.g. SMG hoisting No. 8), not after we happened to receive it."""
-    issued = getattr(trigger, "cap_sent", None) or getattr(trigger, "at", None) or now
+    issued = (trigger.cap_sent or trigger.at) if trigger is not None else now
     return min(issued, now) + timedelta(minutes=delay)
 
 
@@ -319,7 +326,7 @@ def effective_response(catalogue: Catalogue, asked: str | None, floor: str | Non
     return asked if catalogue.rank(*RESPONSE, asked) >= catalogue.rank(*RESPONSE, floor) else floor
 
 
-def _trigger_public(trigger) -> dict | None:
+def _trigger_public(trigger: SignalChange | None) -> dict[str, Any] | None:
     if trigger is None:
         return None
     code = f"{trigger.source}:{trigger.kind}"
@@ -330,7 +337,7 @@ def _trigger_public(trigger) -> dict | None:
     }
 
 
-def run_public(run: RuleActionRun) -> dict:
+def run_public(run: RuleActionRun) -> dict[str, Any]:
     return {
         "key": run.key,
         "rule_id": run.rule_id,
@@ -351,7 +358,9 @@ def run_public(run: RuleActionRun) -> dict:
 # --- delayed actions ---------------------------------------------------------------------
 
 
-def run_due(session: Session, *, runtime: Runtime, now: datetime | None = None) -> list[dict]:
+def run_due(
+    session: Session, *, runtime: Runtime, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Run the scheduled (delayed) actions that are due, if their rule still holds."""
     now = now or utcnow()
     query = (
@@ -431,7 +440,9 @@ def hypothetical_levels(
     return levels
 
 
-def preview(session: Session, *, runtime: Runtime, levels: dict[tuple[str, str], str]) -> dict:
+def preview(
+    session: Session, *, runtime: Runtime, levels: dict[tuple[str, str], str]
+) -> dict[str, Any]:
     """What would run if `levels` were in force, from the rules' current state: the same plan
     and response-level rule as `evaluate`, with nothing written."""
     rules = ruleset(runtime)
@@ -442,7 +453,7 @@ def preview(session: Session, *, runtime: Runtime, levels: dict[tuple[str, str],
     }
     active_now = {rid for rid, st in states.items() if st.active}
     levels = dict(levels)
-    transitions: list[dict] = []
+    transitions: list[dict[str, Any]] = []
     in_force = signal_service.change_in_force(session, source=RESPONSE[0], kind=RESPONSE[1])
     response_now = in_force.level if in_force else None
     floor = response_floor(session)
@@ -458,11 +469,7 @@ def preview(session: Session, *, runtime: Runtime, levels: dict[tuple[str, str],
                         "index": i,
                         "do": a.do,
                         "summary": rule_actions.describe(a),
-                        **(
-                            {"delay_minutes": a.delay_minutes}
-                            if getattr(a, "delay_minutes", None) and t.phase == "on"
-                            else {}
-                        ),
+                        **({"delay_minutes": _delay(a)} if _delay(a) and t.phase == "on" else {}),
                     }
                     for i, a in enumerate(t.actions)
                 ],
@@ -500,7 +507,9 @@ def preview(session: Session, *, runtime: Runtime, levels: dict[tuple[str, str],
 # --- reading -----------------------------------------------------------------------------
 
 
-def rules_public(session: Session, *, runtime: Runtime, exercise: bool = False) -> list[dict]:
+def rules_public(
+    session: Session, *, runtime: Runtime, exercise: bool = False
+) -> list[dict[str, Any]]:
     rules = ruleset(runtime)
     states = {
         s.rule_id: s for s in session.exec(select(RuleState).where(RuleState.exercise == exercise))
@@ -525,14 +534,16 @@ def rules_public(session: Session, *, runtime: Runtime, exercise: bool = False) 
     return out
 
 
-def journal(session: Session, *, rule_id: str | None = None, limit: int = 200) -> list[dict]:
+def journal(
+    session: Session, *, rule_id: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
     query = select(RuleActionRun).order_by(col(RuleActionRun.id).desc()).limit(limit)
     if rule_id:
         query = query.where(RuleActionRun.rule_id == rule_id)
     return [run_public(r) for r in session.exec(query)]
 
 
-def summary(session: Session, *, runtime: Runtime | None, exercise: bool = False) -> dict:
+def summary(session: Session, *, runtime: Runtime | None, exercise: bool = False) -> dict[str, Any]:
     """The situation's `rules` section: active rules, delayed actions, open prompts (of
     reality, or of the drills)."""
     from emergency.rules import prompts as prompt_service

@@ -7,6 +7,8 @@ a decision, not an automatism") and liaison notices nobody acknowledged in time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
@@ -43,14 +45,12 @@ def create(
         exercise=exercise,
         created_by=actor,
     )
-    session.add(prompt)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        prompt,
         actor=actor,
         action="prompt.created",
         target_type="operator_prompt",
-        target_id=prompt.id,
         after={
             "kind": kind,
             "rule_id": rule_id,
@@ -84,14 +84,12 @@ def resolve(
         actor,
         note,
     )
-    session.add(prompt)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        prompt,
         actor=actor,
         action=f"prompt.{status}",
         target_type="operator_prompt",
-        target_id=prompt.id,
         before={"status": "open"},
         after={"status": status, "note": note},
     )
@@ -110,7 +108,7 @@ def list_prompts(
     return list(session.exec(query))
 
 
-def public(prompt: OperatorPrompt) -> dict:
+def public(prompt: OperatorPrompt) -> dict[str, Any]:
     return {
         "id": prompt.id,
         "kind": prompt.kind,

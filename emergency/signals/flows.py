@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
+from emergency.db import stored_id
 from emergency.events import service as event_service
 from emergency.rules import actions as rule_actions
 from emergency.rules import engine as rules_engine
@@ -124,14 +125,12 @@ def evaluate_rules(
             outcome=outcome,
         )
 
-    return rules_engine.evaluate(
-        session,
-        runtime=runtime,
-        respond=respond,
-        exercise=exercise,
-        trigger=trigger,
-        outcome=outcome,
+    runs = rules_engine.evaluate(
+        session, runtime=runtime, respond=respond, exercise=exercise, trigger=trigger
     )
+    if outcome is not None:
+        outcome.actions.extend(runs)
+    return runs
 
 
 def _apply_response_level(
@@ -215,4 +214,4 @@ def after_change(
         outcome.published.append(published.identifier)
     notice = liaison_service.notify_signal_change(session, runtime=runtime, change=change)
     if notice is not None:
-        outcome.notices.append(notice.id)
+        outcome.notices.append(stored_id(notice))

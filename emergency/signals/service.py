@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
+from emergency.catalogue.service import Catalogue
 from emergency.clock import local_iso
-from emergency.db import to_public, utcnow
+from emergency.db import stored_id, to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
@@ -25,7 +26,7 @@ from emergency.signals.schemas import ActiveSignalPublic, SignalChangePublic
 def set_signal(
     session: Session,
     *,
-    catalogue,
+    catalogue: Catalogue,
     source: str,
     kind: str,
     level: str | None,
@@ -85,7 +86,7 @@ def set_signal(
                 level=level,
                 in_force_since=at,
                 changed_at=at,
-                change_id=change.id,
+                change_id=stored_id(change),
                 exercise=exercise,
                 expires_at=expires_at,
             )
@@ -94,7 +95,7 @@ def set_signal(
         # 8NE → 8SE keeps Signal No. 8 in force since it was first hoisted.
         if catalogue.rank(source, kind, previous) != catalogue.rank(source, kind, level):
             active.in_force_since = at
-        active.level, active.changed_at, active.change_id = level, at, change.id
+        active.level, active.changed_at, active.change_id = level, at, stored_id(change)
         active.expires_at = expires_at
         session.add(active)
     session.flush()
@@ -200,7 +201,7 @@ def change_in_force(
 
 
 def active_signals(
-    session: Session, *, catalogue, exercise: bool = False
+    session: Session, *, catalogue: Catalogue, exercise: bool = False
 ) -> list[ActiveSignalPublic]:
     rows = session.exec(
         select(ActiveSignal)
@@ -213,7 +214,7 @@ def active_signals(
             kind=a.kind,
             level=a.level,
             rank=catalogue.rank(a.source, a.kind, a.level),
-            names=catalogue.names(a.source, a.kind, a.level),
+            names=dict(catalogue.names(a.source, a.kind, a.level).items()),
             in_force_since=a.in_force_since,
             in_force_since_local=local_iso(a.in_force_since),
             changed_at=a.changed_at,

@@ -11,13 +11,15 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from starlette.datastructures import State
 
 from alerts.models import Broadcast, Message, MessageStatus
 from emergency.alarms import service as alarm_service
 from emergency.broadcasts import service as broadcast_service
+from emergency.catalogue import Catalogue
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
-from emergency.db import utcnow
+from emergency.db import Database, utcnow
 from emergency.dispatch import status as dispatch_status
 from emergency.evacuation import service as evacuation_service
 from emergency.events import service as event_service
@@ -31,7 +33,11 @@ from emergency.vulnerable import service as vulnerable_service
 
 
 def build(
-    session: Session, *, catalogue, app_state: Any = None, exercise: bool = False
+    session: Session,
+    *,
+    catalogue: Catalogue,
+    app_state: State | None = None,
+    exercise: bool = False,
 ) -> dict[str, Any]:
     now = utcnow()
     runtime = getattr(app_state, "runtime", None)
@@ -87,7 +93,9 @@ def message_totals(session: Session, *, exercise: bool = False) -> dict[str, int
     }
 
 
-def snapshot_with_seq(db, *, catalogue, app_state: Any = None) -> tuple[dict[str, Any], int]:
+def snapshot_with_seq(
+    db: Database, *, catalogue: Catalogue, app_state: State | None = None
+) -> tuple[dict[str, Any], int]:
     with db.session() as session:
         seq = event_service.last_seq(session)
         data = build(session, catalogue=catalogue, app_state=app_state)

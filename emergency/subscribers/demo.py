@@ -12,13 +12,18 @@ would only make the real web-push sender fail.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from alerts.models import Subscriber
 from alerts.subscribers import service as subscriber_service
+from emergency.db import Database
+from emergency.settings import Settings
 from geo.targeting import target_mask
+from geo.zones import ZoneSet
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +34,12 @@ PUSH_SHARE = 0.2
 SEED = 20240905  # Yagi's No. 8
 
 
-def demo_rows(zones, count: int = COUNT) -> list[dict]:
+def demo_rows(zones: ZoneSet, count: int = COUNT) -> list[dict[str, Any]]:
     communities = zones.of_kind("community")
     rng = np.random.default_rng(SEED)
     per_zone = np.full(len(communities), count // max(len(communities), 1))
     per_zone[: count - per_zone.sum()] += 1
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for zone, wanted in zip(communities, per_zone, strict=True):
         min_x, min_y, max_x, max_y = zone.geometry.bounds
         points = np.empty((0, 2))
@@ -65,7 +70,7 @@ def demo_rows(zones, count: int = COUNT) -> list[dict]:
     return rows
 
 
-def load(db, settings, zones=None) -> int:
+def load(db: Database, settings: Settings, zones: ZoneSet | None = None) -> int:
     """Create (or refresh) the demo subscribers; returns how many there are."""
     if settings.twilio_enabled:
         log.warning(
@@ -78,8 +83,10 @@ def load(db, settings, zones=None) -> int:
 
         zones = load_zones(settings.config_dir / "zones")
     with db.session() as session:
-        have = session.execute(
-            select(func.count()).select_from(Subscriber).where(Subscriber.tags.contains("demo"))
+        have: int = session.execute(
+            select(func.count())
+            .select_from(Subscriber)
+            .where(col(Subscriber.tags).contains("demo"))
         ).scalar_one()
     if have >= COUNT:
         return have

@@ -6,12 +6,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from alerts.models import Subscriber
 from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
 from alerts.subscribers.service import OptOutChange
 from emergency.audit import service as audit_service
+from emergency.db import stored_id
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.subscribers.schemas import SubscriberPublic
+from geo.zones import ZoneSet
 
 
 def mask(phone: str | None) -> str:
@@ -20,9 +23,9 @@ def mask(phone: str | None) -> str:
     return phone[:4] + "*" * max(0, len(phone) - 8) + phone[-4:]
 
 
-def public(subscriber) -> SubscriberPublic:
+def public(subscriber: Subscriber) -> SubscriberPublic:
     return SubscriberPublic(
-        id=subscriber.id,
+        id=stored_id(subscriber),
         phone=mask(subscriber.phone),
         language=subscriber.language,
         zone_id=subscriber.zone_id,
@@ -34,7 +37,9 @@ def public(subscriber) -> SubscriberPublic:
     )
 
 
-def add_subscriber(session: Session, *, zones, values: dict[str, Any], actor: str):
+def add_subscriber(
+    session: Session, *, zones: ZoneSet, values: dict[str, Any], actor: str
+) -> Subscriber:
     try:
         subscriber = subscriber_service.add_subscriber(session, zones=zones, values=values)
     except fields.FieldProblem as problem:
@@ -46,7 +51,7 @@ def add_subscriber(session: Session, *, zones, values: dict[str, Any], actor: st
         actor=actor,
         action="subscriber.created",
         target_type="subscriber",
-        target_id=subscriber.id,
+        target_id=stored_id(subscriber),
         after={
             "language": subscriber.language,
             "zone_id": subscriber.zone_id,

@@ -19,7 +19,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from alerts.sqltypes import stored_id
 from alerts.subscribers import fields
 from alerts.subscribers import service as subscriber_service
 from emergency import request_limits
@@ -27,6 +26,7 @@ from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.auth.models import Role
+from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.exceptions import Forbidden, InvalidInput, NotAuthenticated
 from emergency.idempotency import IdempotentDep

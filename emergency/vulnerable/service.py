@@ -11,6 +11,8 @@ exercise records: counted apart, and a drill never changes a real resident's sta
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -18,13 +20,14 @@ from emergency.audit import service as audit_service
 from emergency.auth import service as auth_service
 from emergency.auth.models import Role, User
 from emergency.clock import local_iso
-from emergency.db import get_or_404, to_public, utcnow
+from emergency.db import get_or_404, stored_id, to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Forbidden, InvalidInput
-from emergency.field.common import check_location
+from emergency.field.common import check_location, zone_at
 from emergency.vulnerable.models import CheckState, ResidentCheck, VulnerableResident
 from emergency.vulnerable.schemas import ResidentPublic
+from geo.zones import ZoneSet
 
 EVENT = "vulnerable.updated"
 
@@ -50,14 +53,14 @@ def create_resident(
     followed_by: str | None = None,
     lat: float | None = None,
     lon: float | None = None,
-    zones=None,
+    zones: ZoneSet | None = None,
     exercise: bool = False,
 ) -> VulnerableResident:
     check_location(lat, lon)
     if community is not None and zones is not None and community not in zones:
         raise InvalidInput(f"community: unknown zone {community!r}", code="unknown_zone")
-    if community is None and zones is not None and lat is not None:
-        community = zones.zone_of(lon, lat)
+    if community is None:
+        community = zone_at(zones, lat, lon)
     follower_id = None
     if followed_by:
         follower = auth_service.get_by_name(session, followed_by)
@@ -76,15 +79,13 @@ def create_resident(
         lon=lon,
         exercise=exercise,
     )
-    session.add(resident)
-    session.flush()
     # No names in the audit summary either: the id is enough to find the record.
-    audit_service.record(
+    audit_service.record_write(
         session,
+        resident,
         actor=actor,
         action="vulnerable.created",
         target_type="vulnerable_resident",
-        target_id=resident.id,
         after={"community": community, "followed_by": followed_by},
         exercise=exercise,
     )
@@ -140,7 +141,7 @@ def record_check(
     session.add(resident)
     session.add(
         ResidentCheck(
-            resident_id=resident.id,
+            resident_id=stored_id(resident),
             state=state,
             by=user.name,
             note=note,
@@ -154,7 +155,7 @@ def record_check(
         actor=user.name,
         action="vulnerable.checked",
         target_type="vulnerable_resident",
-        target_id=resident.id,
+        target_id=stored_id(resident),
         before={"state": before},
         after={"state": state},
         exercise=exercise,
@@ -206,7 +207,7 @@ def public(session: Session, r: VulnerableResident) -> ResidentPublic:
     )
 
 
-def totals(session: Session, exercise: bool = False) -> dict:
+def totals(session: Session, exercise: bool = False) -> dict[str, Any]:
     """Counts only (safe for every role and the live stream), of reality or of the drills."""
     by_state = {s.value: 0 for s in CheckState}
     by_community: dict[str, dict[str, int]] = {}
@@ -222,7 +223,7 @@ def totals(session: Session, exercise: bool = False) -> dict:
     return {"total": sum(by_state.values()), "by_state": by_state, "by_community": by_community}
 
 
-def summary(session: Session, exercise: bool = False) -> dict:
+def summary(session: Session, exercise: bool = False) -> dict[str, Any]:
     """The situation's `vulnerable` section (counts only)."""
     return totals(session, exercise)
 

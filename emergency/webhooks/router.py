@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from alerts import receipts
 from emergency import request_limits
 from emergency.exceptions import Forbidden, InvalidInput, PayloadTooLarge
+from emergency.settings import Settings
 from emergency.subscribers import flows as subscriber_flows
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _refusals(request: Request) -> request_limits.RequestLimiter | None:
     return request_limits.limiter(request.app, "webhook-refusals", limit=limit, window=60.0)
 
 
-async def _verified_form(request: Request, settings) -> dict[str, str]:
+async def _verified_form(request: Request, settings: Settings) -> dict[str, str]:
     token = settings.secret("twilio_auth_token")
     if not token:
         raise Forbidden(

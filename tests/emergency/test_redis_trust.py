@@ -137,7 +137,8 @@ def test_worker_liveness_is_judged_on_redis_clock_not_each_hosts(
     from emergency.dispatch import service
 
     settings = settings_for("sqlite:///unused.db", TYPHOON_REDIS_URL=redis_url)
-    runtime = SimpleNamespace(settings=settings, local_workers=set())
+    shared = redis_client(redis_url)  # the process's one client (Runtime.redis)
+    runtime = SimpleNamespace(settings=settings, local_workers=set(), redis=lambda: shared)
     real = time.time
 
     def beat(worker_id: str, skew: float) -> None:

@@ -157,3 +157,18 @@ def test_every_change_is_audited(app_server):
         "exercise": False,
     }
     assert entries[0].actor.startswith("operator-")
+
+
+def test_text_with_a_nul_character_is_422_on_both_databases_and_stores_nothing(app_server):
+    """The red review of session 5: SQLite stored a NUL in a note, PostgreSQL refused it as
+    "a value is out of range". Now both refuse it alike, naming the character."""
+    r = post(
+        app_server,
+        {"source": "SMG", "kind": "tropical_cyclone", "level": "3", "note": "before\u0000after"},
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_input" and "NUL character" in error["message"]
+    assert state(app_server) == ([], [])
+    fine = post(app_server, {"source": "SMG", "kind": "tropical_cyclone", "level": "3"})
+    assert fine.status_code == 200, fine.text

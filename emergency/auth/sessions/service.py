@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from sqlmodel import Session, col, select
 from emergency.audit import service as audit_service
 from emergency.auth.models import User
 from emergency.auth.sessions.models import LoginSession, PasswordLink, UserPassword
-from emergency.db import utcnow
+from emergency.db import stored_id, utcnow
 from emergency.exceptions import InvalidInput, NotAuthenticated
 
 COOKIE = "typhoon_session"
@@ -57,7 +58,7 @@ def issue_link(session: Session, *, user: User, actor: str, public_url: str) -> 
     token = secrets.token_urlsafe(32)
     session.add(
         PasswordLink(
-            user_id=user.id,
+            user_id=stored_id(user),
             token_hash=_digest(token),
             expires_at=now + timedelta(hours=LINK_HOURS),
         )
@@ -68,7 +69,7 @@ def issue_link(session: Session, *, user: User, actor: str, public_url: str) -> 
         actor=actor,
         action="password.link_issued",
         target_type="user",
-        target_id=user.id,
+        target_id=stored_id(user),
     )
     # In the fragment: a browser never sends it to a server (nor to its logs).
     return f"{public_url.rstrip('/')}/set-password#token={token}"
@@ -94,7 +95,7 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
     session.add(link)
     stored = session.get(UserPassword, user.id)
     if stored is None:
-        stored = UserPassword(user_id=user.id, password_hash="")
+        stored = UserPassword(user_id=stored_id(user), password_hash="")
     stored.password_hash, stored.set_at = _hasher.hash(password), now
     session.add(stored)
     # A new password ends the sessions signed in with the old one.
@@ -107,7 +108,11 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
         session.add(open_session)
     session.flush()
     audit_service.record(
-        session, actor=user.name, action="password.set", target_type="user", target_id=user.id
+        session,
+        actor=user.name,
+        action="password.set",
+        target_type="user",
+        target_id=stored_id(user),
     )
     return user
 
@@ -123,12 +128,14 @@ def check_strength(password: str, name: str) -> None:
 
 def set_password(session: Session, *, user: User, password: str, actor: str) -> None:
     """Set a password directly (demo users, tests)."""
-    stored = session.get(UserPassword, user.id) or UserPassword(user_id=user.id, password_hash="")
+    stored = session.get(UserPassword, stored_id(user)) or UserPassword(
+        user_id=stored_id(user), password_hash=""
+    )
     stored.password_hash, stored.set_at = _hasher.hash(password), utcnow()
     session.add(stored)
     session.flush()
     audit_service.record(
-        session, actor=actor, action="password.set", target_type="user", target_id=user.id
+        session, actor=actor, action="password.set", target_type="user", target_id=stored_id(user)
     )
 
 
@@ -147,12 +154,12 @@ def sign_in(session: Session, *, name: str, password: str) -> tuple[User, str, L
             actor=(name or "?")[:80],
             action="session.refused",
             target_type="user",
-            target_id=user.id if user else None,
+            target_id=stored_id(user) if user else "None",  # no such user
         )
         raise NotAuthenticated("wrong name or password", code="invalid_credentials")
     secret = secrets.token_urlsafe(32)
     login = LoginSession(
-        user_id=user.id,
+        user_id=stored_id(user),
         token_hash=_digest(secret),
         csrf_token=secrets.token_urlsafe(32),
         expires_at=utcnow() + timedelta(hours=SESSION_HOURS),
@@ -160,7 +167,11 @@ def sign_in(session: Session, *, name: str, password: str) -> tuple[User, str, L
     session.add(login)
     session.flush()
     audit_service.record(
-        session, actor=user.name, action="session.started", target_type="user", target_id=user.id
+        session,
+        actor=user.name,
+        action="session.started",
+        target_type="user",
+        target_id=stored_id(user),
     )
     return user, secret, login
 
@@ -179,7 +190,9 @@ def resolve(session: Session, cookie: str | None) -> tuple[User, LoginSession] |
     return user, login
 
 
-def user_for_websocket(session: Session, *, cookie: str | None, headers) -> User | None:
+def user_for_websocket(
+    session: Session, *, cookie: str | None, headers: Mapping[str, str]
+) -> User | None:
     """The user of a websocket opened with a session cookie. Browsers send cookies on a
     cross-site websocket too (SameSite does not cover it), so the page must be ours: its
     Origin's host is the Host asked for."""
@@ -188,7 +201,7 @@ def user_for_websocket(session: Session, *, cookie: str | None, headers) -> User
 
 
 def login_for_websocket(
-    session: Session, *, cookie: str | None, headers
+    session: Session, *, cookie: str | None, headers: Mapping[str, str]
 ) -> tuple[User, LoginSession] | None:
     """As user_for_websocket, with the session itself (the live hub closes a websocket
     whose session ends, and counts websockets per session)."""

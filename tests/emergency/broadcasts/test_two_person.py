@@ -179,6 +179,39 @@ def test_changing_text_audience_send_at_or_priority_voids_the_approval(app):
     )
 
 
+def test_an_empty_change_or_variables_without_a_template_are_refused_and_void_nothing(app):
+    """A change voids an approval: `{}` (or only nulls) used to void it for nothing, and
+    `variables` without a template were dropped unnoticed. Both are 422 naming what is wrong;
+    the approval stands and nothing is journaled."""
+    seed(app.db, zones_of(app), THRESHOLD, at=LIANHUA)
+    send_at = utcnow() + timedelta(minutes=30)
+    body = {"messages": TEXTS, "zones": ["lianhua"], "channels": ["sms"]}
+    b = post(app, {**body, "send_at": send_at.isoformat()}).json()
+    approved = approve(app, b["id"]).json()
+    assert approved["status"] == "scheduled"
+    refused = {
+        "{}": ({}, "nothing to change"),
+        "nulls": ({"priority": None, "zones": None}, "nothing to change"),
+        "variables alone": ({"variables": {"zone": "Lianhua"}}, "variables need their template"),
+        "variables with texts": (
+            {"messages": TEXTS, "variables": {"zone": "Lianhua"}},
+            "variables need their template",
+        ),
+    }
+    for name, (change, says) in refused.items():
+        r = app.client.patch(f"{URL}/{b['id']}", json=change, headers=app.auth("operator"))
+        assert r.status_code == 422, (name, r.text)
+        assert says in r.text, (name, r.text)
+    after = app.client.get(f"{URL}/{b['id']}", headers=app.auth("viewer")).json()
+    assert (after["status"], after["approved_by"]) == ("scheduled", approved["approved_by"])
+    with app.db.session() as session:
+        assert not session.execute(
+            select(AuditEntry).where(AuditEntry.action == "broadcast.updated")
+        ).first()
+    created = post(app, {**body, "variables": {"zone": "Lianhua"}})  # a new one: the same rule
+    assert created.status_code == 422 and "variables need their template" in created.text
+
+
 def test_changing_a_broadcast_awaiting_a_second_person_never_sends_it(app):
     """The red review of session 5: an evacuation order (template not pre-approved) to ten
     people waits for a second person; its drafter changing its priority, send time, zones or

@@ -1,20 +1,24 @@
-"""The totals a field event carries, under concurrency (PostgreSQL; SQLite writes one at a
-time). A screen replaces its hazard and report totals with each event's, so the last event
-must carry what the situation says: two hazards reported at once must not leave the screen
-one short. Found by the red review of session 5."""
+"""The totals a field event carries, under concurrency. A screen replaces its hazard, report,
+help and inspection totals with each event's, so the last event must carry what the situation
+says: two hazards reported at once must not leave the screen one short (found by the red
+review of session 5), nor a rectification, a check-out or a closed request for help that
+committed meanwhile. On PostgreSQL the requests are held at the journal's lock until all of
+them wait there (every one has done its work, none has committed); SQLite writes one
+transaction at a time, so there they simply race."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Callable
 
-import pytest
 from sqlalchemy import text
 
 from tests.emergency.field.conftest import LIANHUA, events_of, last_seq
 from tests.emergency.field.factories import field_token, group, key, report
 
 HAZARD = {"kind": "hazard", "hazard_kind": "flooding", "severity": "low"}
+HERE = {"lat": LIANHUA[0], "lon": LIANHUA[1]}
 
 
 def waiting_on_locks(app) -> int:
@@ -29,33 +33,143 @@ def waiting_on_locks(app) -> int:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: the totals are counted before the lock that orders commits; counting "
-    "after it costs a full count while every report waits (counters are the next cut)",
-)
+def at_once(app, calls: list[Callable[[], object]]) -> list:
+    """Run `calls` side by side; on PostgreSQL each waits at its commit until all are there."""
+    holder = None
+    if app.db.engine.dialect.name == "postgresql":
+        holder = app.db.engine.connect()  # the journal's counters: every commit waits here
+        holder.execute(text("SELECT * FROM sequence_counter FOR UPDATE"))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+            sent = [pool.submit(call) for call in calls]
+            if holder is not None:
+                deadline = time.monotonic() + 60
+                while waiting_on_locks(app) < len(calls):
+                    assert time.monotonic() < deadline, "the requests never reached the commit"
+                    time.sleep(0.05)
+                holder.rollback()
+            return [f.result(timeout=120) for f in sent]
+    finally:
+        if holder is not None:
+            holder.close()
+
+
+def last_totals(app, type_: str, since: int, exercise: bool, section: str | None = None):
+    """The totals of the last `type_` event after `since` (of reality or of the drills) that
+    carries `section`."""
+    carried = [
+        e["data"]["totals"]
+        for e in events_of(app, type_, since)
+        if e["data"]["exercise"] is exercise and (section is None or section in e["data"]["totals"])
+    ]
+    assert carried, f"no {type_} event with {section or 'totals'}"
+    return carried[-1]
+
+
+def field_situation(api, exercise: bool = False) -> dict:
+    return api.ok(api.get(f"/api/v1/inspections/totals?exercise={str(exercise).lower()}"))
+
+
+def assert_events_match_situation(api, app, since: int, exercise: bool) -> dict:
+    field = field_situation(api, exercise)
+    hazards = last_totals(app, "inspection.updated", since, exercise, "hazards")
+    assert hazards == {"hazards": field["hazards"]}
+    reports = last_totals(app, "field_report.created", since, exercise)
+    assert reports == {"reports": field["reports"], "reports_total": field["reports_total"]}
+    return field
+
+
 def test_two_hazards_at_once_leave_the_last_events_totals_right(api, app):
-    if app.db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writes one transaction at a time")
     token = field_token(api, app, group_id=group(api)["id"])
-    body = {**HAZARD, "lat": LIANHUA[0], "lon": LIANHUA[1]}
+    body = {**HAZARD, **HERE}
     assert report(app, token, body, key()).status_code == 201
     since = last_seq(app)
-    # Hold the sequence counters: both reports count, then wait to be numbered.
-    holder = app.db.engine.connect()
-    holder.execute(text("SELECT * FROM sequence_counter FOR UPDATE"))
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        sent = [pool.submit(report, app, token, body, key()) for _ in range(2)]
-        deadline = time.monotonic() + 30
-        while waiting_on_locks(app) < 2:
-            assert time.monotonic() < deadline, "the reports never reached the commit"
-            time.sleep(0.05)
-        holder.rollback()
-        holder.close()
-        assert [f.result().status_code for f in sent] == [201, 201]
-    situation = api.ok(api.get("/api/v1/situation"))["field"]
-    assert situation["hazards"]["open"] == 3
-    hazards = [e for e in events_of(app, "inspection.updated", since) if e["data"].get("hazard")]
-    reports = events_of(app, "field_report.created", since)
-    assert hazards[-1]["data"]["totals"] == {"hazards": situation["hazards"]}
-    assert reports[-1]["data"]["totals"]["reports_total"] == situation["reports_total"]
+    answers = at_once(app, [lambda: report(app, token, body, key()) for _ in range(2)])
+    assert [a.status_code for a in answers] == [201, 201]
+    field = assert_events_match_situation(api, app, since, exercise=False)
+    assert field["hazards"]["open"] == 3 and field["reports_total"] == 3
+
+
+def test_totals_stay_exact_across_every_change_at_once(api, app):
+    """Every kind of change to the totals at the same instant, up and down: hazards reported,
+    rectified and verified; a patrol starting and one ending; a request for help made, one
+    assigned and one closed; a group created; and a drill's reports beside them, which never
+    count into the real totals."""
+    g1, g2, g3 = (group(api, name=f"Group {n}")["id"] for n in (1, 2, 3))
+    t1, t2, t3 = (field_token(api, app, group_id=g, label=f"Phone {g}") for g in (g1, g2, g3))
+    drill = api.ok(
+        api.post("/api/v1/field/links", {"label": "Drill phone", "group_id": g1, "exercise": True}),
+        201,
+    )["token"]
+    crew = api.ok(api.post("/api/v1/crews", {"name": "Crew A", "headcount": 4}), 201)["id"]
+
+    def hazard(token: str) -> int:
+        answer = report(app, token, {**HAZARD, **HERE})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["result"]["hazard_id"])
+
+    def helped(token: str) -> int:
+        answer = report(app, token, {"kind": "help", "people": 2, **HERE})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["result"]["help_request_id"])
+
+    to_rectify, to_verify = hazard(t1), hazard(t1)
+    for h in (to_rectify, to_verify):
+        api.ok(api.post(f"/api/v1/hazards/{h}/assign", {"group_id": g1}))
+    api.ok(api.post(f"/api/v1/hazards/{to_verify}/rectify", {"note": "cleared"}))
+    to_assign, to_close = helped(t2), helped(t2)
+    assert report(app, t2, {"kind": "check_in", **HERE}).status_code == 201
+    drill_hazard = hazard(drill)
+    since = last_seq(app)
+
+    calls: list[Callable[[], object]] = [
+        lambda: report(app, t1, {**HAZARD, **HERE}),
+        lambda: report(app, t3, {**HAZARD, **HERE}),
+        lambda: report(app, t1, {"kind": "rectified", "hazard_id": to_rectify}),
+        lambda: api.post(f"/api/v1/hazards/{to_verify}/verify", {"note": "checked"}),
+        lambda: report(app, t2, {"kind": "check_out", **HERE}),
+        lambda: report(app, t3, {"kind": "check_in", "persons": 2, "vehicles": 1, **HERE}),
+        lambda: report(app, t3, {"kind": "help", "people": 1, **HERE}),
+        lambda: api.post(f"/api/v1/help-requests/{to_assign}/assign", {"crew_id": crew}),
+        lambda: api.post(f"/api/v1/help-requests/{to_close}/close"),
+        lambda: api.post("/api/v1/inspection-groups", {"name": "Group 4", "members": ["Ho"]}),
+        lambda: report(app, drill, {**HAZARD, **HERE}),
+        lambda: report(app, drill, {"kind": "rectified", "hazard_id": drill_hazard}),
+    ]
+    answers = at_once(app, calls)
+    assert [a.status_code for a in answers] == [201, 201, 201, 200, 201, 201, 201, 200, 200] + [
+        201
+    ] * 3, [a.text for a in answers]
+
+    field = assert_events_match_situation(api, app, since, exercise=False)
+    assert field["hazards"] == {
+        "open": 2,
+        "assigned": 0,
+        "rectified": 1,
+        "verified": 1,
+        "total": 4,
+        "overdue": 0,
+        "unresolved": 2,
+    }
+    assert field["help_requests"] == {"open": 1, "assigned": 1, "closed": 1}
+    inspections = last_totals(app, "inspection.updated", since, False, "inspections")
+    assert inspections == {"inspections": field["inspections"]}
+    assert field["inspections"] == {
+        "groups": 4,
+        "on_patrol": 1,
+        "trips": 2,
+        "person_trips": 3 + 2,
+        "vehicle_trips": 2,
+    }
+    helps = last_totals(app, "help_request.updated", since, False)
+    assert helps == field["help_requests"]
+    # the drill's reports counted apart, and their events carry the drill's totals
+    drill_field = assert_events_match_situation(api, app, since, exercise=True)
+    assert drill_field["hazards"]["open"] == 1 and drill_field["hazards"]["rectified"] == 1
+    assert field["reports"] == {
+        "hazard": 4,
+        "rectified": 1,
+        "help": 3,
+        "check_in": 2,
+        "check_out": 1,
+    }

@@ -90,8 +90,10 @@ def test_exercise_notice_is_marked(app_server):
     [notice_id] = signal(app_server, "8SE", exercise=True)["notices"]
     notice = get(app_server, f"/notices/{notice_id}")
     assert notice["exercise"] is True
-    assert notice["texts"]["en"].startswith("[EXERCISE]")
-    assert notice["texts"]["zh-Hant"].startswith("【演習】")
+    # the mark every drill text carries (broadcasts, alarms, liaison): one, in each language
+    assert notice["texts"]["en"].startswith("[EXERCISE - NOT A REAL ALERT] ")
+    assert notice["texts"]["zh-Hant"].startswith("【演習 EXERCISE】")
+    assert notice["texts"]["pt"].startswith("[SIMULACRO / EXERCISE] ")
 
 
 def test_ack_link_shows_then_acknowledges(app_server):
