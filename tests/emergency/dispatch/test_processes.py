@@ -175,7 +175,7 @@ def test_two_workers_never_exceed_the_rate_ceiling(pg_url, redis_url, namespace,
         wait_for(lambda: len(live_worker_ids(redis_url, namespace)) == 2, 60, "two workers")
         db, seeded = enqueue(pg_url, redis_url, namespace, int(rate * (seconds + 4)))
         wait_for(lambda: twilio.received, 60, "the first message")
-        first = twilio.received[0].at
+        first = min(r.at for r in twilio.received)
         # every arrival of the measured seconds is in once a later one is
         wait_for(
             lambda: twilio.received[-1].at >= first + seconds + 0.5,
@@ -189,20 +189,20 @@ def test_two_workers_never_exceed_the_rate_ceiling(pg_url, redis_url, namespace,
     peak, mean = max_in_window(stamps), len(stamps) / seconds
     peak_5s = max_in_window(stamps, window=5.0)
     print(
-        f"\nrate ceiling {rate}/s, 2 workers, {seconds:.0f} s: max in any 1-s window {peak}, "
-        f"max in any 5-s window {peak_5s}, mean {mean:.1f}/s"
+        f"\nrate ceiling {rate}/s, 2 workers, {seconds:.0f} s: {len(stamps)} arrived; max in any "
+        f"1-s window {peak}, in any 5-s window {peak_5s}; mean {mean:.1f}/s"
     )
     # The safety claim: two workers never exceed the shared ceiling. The ceiling paces when
-    # requests start (exactly: test_queue_and_rate's shared-ceiling and virtual-clock tests);
-    # here they are counted as the provider receives them, after the workers' and the fake
-    # server's event loops, which on a loaded machine bunch them (104 in one second seen at
-    # load 10): a delay of d seconds puts up to rate × d more arrivals into a window. A ceiling
-    # that is not shared shows 2 × rate in every window, so the bounds sit well below that and
-    # allow half a second of arrival jitter: 1.5 × in any second, 1.1 × over any five (the
-    # same jitter is a tenth of five seconds' allowance). The exact pacing of request starts is
-    # test_queue_and_rate's (virtual clock); the 1-s peak at the provider is a `make bench` row.
-    assert peak <= rate * 1.5, (peak, peak_5s)
-    assert peak_5s <= rate * 5 * 1.1, (peak, peak_5s)
+    # requests start (exactly: test_queue_and_rate's shared-ceiling and virtual-clock tests).
+    # Here they are counted as the fake provider receives them, and on a loaded machine a
+    # stall of d seconds in its (or the workers') event loop bunches rate × d arrivals into
+    # whatever window follows: 163 in one second was seen at load ~9 with two CPU hogs, so no
+    # sliding window of arrivals can tell a stall from a ceiling that is not shared. The
+    # seconds counted from the first arrival can: nothing arrives before the first one, and
+    # an arrival is only ever late, never early, so stalls cannot add to them. A ceiling not
+    # shared sends 2 × rate; allowed: the rate plus a tenth (the first arrival's own delay).
+    # The sliding 1-s peak at the provider is benchmarks/bench_rate_ceiling's row (60 s).
+    assert len(stamps) <= rate * seconds * 1.1, (len(stamps), peak, peak_5s)
     # How close they come to it (the mean) depends on the machine's load: that figure is
     # benchmarks/bench_rate_ceiling's, beside its floor (90.1/s here once at load 10).
     left = statuses(db, seeded.broadcast_id)
