@@ -156,8 +156,16 @@ def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp
     page.wait_for_function("document.querySelector('#queue').textContent.startsWith('2 ')")
     assert page.text_content("#queue") == "2 report(s) waiting to send"
     page.screenshot(path=str(screenshots / "field-offline-two-waiting.png"), full_page=True)
-    page.wait_for_timeout(1500)
-    assert len(reports(live_app)) == 1  # nothing got through
+    # a whole sending round with both reports queued, failed offline: nothing got through
+    failed = page.evaluate("window.fieldForm.failedRounds()")
+    wait_for(
+        page,
+        lambda: page.evaluate("window.fieldForm.flush().then(window.fieldForm.failedRounds)")
+        > failed,
+        what="a sending round to fail offline",
+    )
+    assert len(reports(live_app)) == 1
+    assert page.text_content("#queue") == "2 report(s) waiting to send"
 
     # Offline reload: the form comes from the service worker's cache, the queue from IndexedDB.
     page.reload()
@@ -180,8 +188,7 @@ def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp
     phone.set_offline(False)
     wait_for(page, lambda: len(reports(live_app)) == 3, timeout=60, what="both queued reports")
     page.wait_for_function("document.querySelector('#queue').className === 'ok'", timeout=60_000)
-    page.evaluate("window.fieldForm.flush()")
-    page.wait_for_timeout(1000)
+    page.evaluate("window.fieldForm.flush()")  # one more whole round: nothing sent twice
     stored = reports(live_app)
     assert sorted(r["kind"] for r in stored) == ["check_in", "hazard", "help"]
     assert len({r["idempotency_key"] for r in stored}) == 3 and lost["n"] == 1

@@ -11,6 +11,7 @@ from emergency.facilities.config import load_facilities
 from emergency.settings import DEFAULT_CONFIG_DIR
 from tests.emergency.field.conftest import events_of, last_seq
 from tests.support.live import LiveClient
+from tests.support.waits import lock_waiters, wait_for
 
 EXPECTED = {
     "lotus_bridge",
@@ -170,7 +171,11 @@ def test_replicas_starting_together_both_load_the_reference_data(database_url):
                 )
             )
             thread.start()
-            thread.join(1.0)
+            # replica 2 waits on replica 1's uncommitted rows: a lock wait, seen as one
+            wait_for(
+                lambda: lock_waiters(database_url) or not thread.is_alive(),
+                what="replica 2 waiting on replica 1's rows (or ending)",
+            )
             assert thread.is_alive(), "replica 2 should wait on replica 1's rows"
             racer.commit()
         thread.join(30)

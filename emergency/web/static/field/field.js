@@ -6,7 +6,8 @@
   var I18N = window.FIELD_I18N, LANGS = ["zh-Hans", "zh-Hant", "pt", "en"];
   var $ = function (s) { return document.querySelector(s); };
   var state = { token: null, ctx: null, kind: null, pos: null, photo: null, lang: "en",
-                flushing: false, backoff: 0, timer: null, fixing: null, dead: false };
+                flushing: false, backoff: 0, timer: null, fixing: null, dead: false,
+                failedRounds: 0, round: null };
 
   // --- language ---------------------------------------------------------------------------
   function pickLang() {
@@ -318,15 +319,17 @@
   function flush() {
     // A report saved while an earlier one is still on its way (a slow link) is sent right
     // after it, not at the next 15 s round.
-    if (state.flushing) { state.again = true; return Promise.resolve(); }
+    // A caller waiting on a round in progress waits for that one to end.
+    if (state.flushing) { state.again = true; return state.round; }
     if (!state.token || state.dead) return Promise.resolve();
     state.flushing = true;
     state.again = false;
-    return allItems().then(function (items) {
+    state.round = allItems().then(function (items) {
       var waiting = items.filter(function (i) { return i.state === "waiting"; });
       return waiting.reduce(function (p, item) { return p.then(function () { return sendOne(item); }); },
                             Promise.resolve());
     }).then(function () { state.backoff = 0; }, function (e) {
+      state.failedRounds += 1;
       if (state.dead) return;  // a 401: retrying will not help, a new link will
       state.backoff = Math.min(60000, (state.backoff || 2000) * 2);  // offline or server down
       clearTimeout(state.timer); state.timer = setTimeout(flush, state.backoff);
@@ -335,6 +338,7 @@
       if (state.sentSome) { state.sentSome = false; loadContext(); }  // trips, hazards changed
       if (state.again && !state.backoff) flush();
     });
+    return state.round;
   }
   function fail(item, r) {  // a 4xx that retrying will not fix: kept (photo too), to correct
     return r.json().catch(function () { return {}; }).then(function (j) {
@@ -441,6 +445,8 @@
       navigator.serviceWorker.register($("#sw").getAttribute("data-src"), { scope: "/field" }).catch(function () {});
     }
   }
-  window.fieldForm = { flush: flush, items: allItems };  // for the browser tests and debugging
+  // for the browser tests and debugging: send now; how many sending rounds failed so far
+  window.fieldForm = { flush: flush, items: allItems,
+                       failedRounds: function () { return state.failedRounds; } };
   start();
 })();
