@@ -160,8 +160,9 @@ def test_hazard_with_photo_then_offline_reports_arrive_once(phone, live_app, tmp
     failed = page.evaluate("window.fieldForm.failedRounds()")
     wait_for(
         page,
-        lambda: page.evaluate("window.fieldForm.flush().then(window.fieldForm.failedRounds)")
-        > failed,
+        lambda: (
+            page.evaluate("window.fieldForm.flush().then(window.fieldForm.failedRounds)") > failed
+        ),
         what="a sending round to fail offline",
     )
     assert len(reports(live_app)) == 1
