@@ -711,8 +711,16 @@ def create_help_request(
     return request
 
 
-def get_help_request(session: Session, *, help_request_id: int) -> HelpRequest:
-    request = session.get(HelpRequest, help_request_id)
+def get_help_request(
+    session: Session, *, help_request_id: int, lock: bool = False
+) -> HelpRequest:
+    """`lock`: the row locked to the commit and read afresh (populate_existing), for a
+    change whose totals are worked out from its status: two closes at once must not both
+    move it from "open" (the second waits, then sees it closed: 409)."""
+    query = select(HelpRequest).where(HelpRequest.id == help_request_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    request = session.exec(query).first()
     if request is None:
         raise NotFound(f"help request {help_request_id} not found", code="help_request_not_found")
     return request
@@ -721,7 +729,7 @@ def get_help_request(session: Session, *, help_request_id: int) -> HelpRequest:
 def assign_help_request(
     session: Session, *, help_request_id: int, crew_id: int, actor: str, drill: bool = False
 ) -> HelpRequest:
-    request = get_help_request(session, help_request_id=help_request_id)
+    request = get_help_request(session, help_request_id=help_request_id, lock=True)
     what = f"help request {request.id}"
     exercise = drill_service.follow(request.exercise, drill=drill, what=what)
     if request.status == HelpStatus.closed:
@@ -780,7 +788,7 @@ def _store_ending_tasks(
 def close_help_request(
     session: Session, *, help_request_id: int, actor: str, drill: bool = False
 ) -> HelpRequest:
-    request = get_help_request(session, help_request_id=help_request_id)
+    request = get_help_request(session, help_request_id=help_request_id, lock=True)
     exercise = drill_service.follow(
         request.exercise, drill=drill, what=f"help request {request.id}"
     )
