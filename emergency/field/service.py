@@ -711,9 +711,7 @@ def create_help_request(
     return request
 
 
-def get_help_request(
-    session: Session, *, help_request_id: int, lock: bool = False
-) -> HelpRequest:
+def get_help_request(session: Session, *, help_request_id: int, lock: bool = False) -> HelpRequest:
     """`lock`: the row locked to the commit and read afresh (populate_existing), for a
     change whose totals are worked out from its status: two closes at once must not both
     move it from "open" (the second waits, then sees it closed: 409)."""
