@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -150,8 +151,14 @@ def _statements(round_: Any) -> None:
     seen: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        shape = " ".join(statement.split())[:150]
-        seen.append(f"{threading.current_thread().name[:12]:12} {shape}")
+        shape = " ".join(statement.split())[:90]
+        ours = [
+            f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.name}"
+            for f in traceback.extract_stack()
+            if "/emergency/" in f.filename or "/alerts/" in f.filename
+        ]
+        where = " < ".join(reversed(ours[-3:]))
+        seen.append(f"{threading.current_thread().name[:12]:12} {shape}\n      {where}")
 
     event.listen(Engine, "before_cursor_execute", before)
     round_()

@@ -220,9 +220,17 @@ def _run_transition(
     actor = rule_actions.actor_of(rule.id)
     prefix = f"{'exercise:' if state.exercise else ''}{rule.id}:{state.activation}:{t.phase}"
     runs = []
+    keys = [f"{prefix}:{index}" for index in range(len(t.actions))]
+    # One query for the whole transition: the rules' lock (their state rows) is held, so no
+    # one else adds runs under these keys meanwhile, and this loop adds each key once.
+    done = set(
+        session.exec(select(RuleActionRun.key).where(col(RuleActionRun.key).in_(keys))).all()
+        if keys
+        else ()
+    )
     for index, action in enumerate(t.actions):
-        key = f"{prefix}:{index}"
-        if session.exec(select(RuleActionRun).where(RuleActionRun.key == key)).first():
+        key = keys[index]
+        if key in done:
             continue  # done before: never twice
         run = RuleActionRun(
             key=key,
