@@ -163,7 +163,9 @@ def measure_signal(*, pg: str | None = None, rounds: int = 10, residents: int = 
                 ids = broadcast_ids(post("8NE").get("actions"))
                 ids += broadcast_ids(post(None).get("actions"))
                 for broadcast_id in ids:
-                    client.post(f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=s.auth("operator"))
+                    client.post(
+                        f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=s.auth("operator")
+                    )
 
             post(None)
             for _ in range(2):
@@ -184,7 +186,9 @@ def measure_signal(*, pg: str | None = None, rounds: int = 10, residents: int = 
                 for line in dump.read_text(errors="replace").splitlines():
                     if line.startswith("summary:"):
                         per = int(line.split()[1]) / rounds
-                        note(f"instructions: {per / 1e6:.2f} M per round (No. 8NE raised, lowered) ({out})")
+                        note(
+                            f"instructions: {per / 1e6:.2f} M per round (No. 8NE raised, lowered) ({out})"
+                        )
                         return per
                 time.sleep(0.2)
     raise RuntimeError(f"no summary in {out}")

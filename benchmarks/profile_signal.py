@@ -237,17 +237,13 @@ def _profiled(rounds: int, round_: Any) -> list[str]:
         return module.split("site-packages/")[-1].replace(str(HERE.parent) + "/", "")
 
     out += ["", "top functions by inclusive CPU (ms per round, share, calls per round):"]
-    for (module, name), (tot, _, calls) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[
-        :90
-    ]:
+    for (module, name), (tot, _, calls) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:90]:
         out.append(
             f"  {tot * per:8.2f}  {tot / server_cpu:6.1%}  {calls / rounds:8.1f}  {name}  "
             f"({short(module)})"
         )
     out += ["", "top functions by own CPU (ms per round, share, calls per round):"]
-    for (module, name), (_, sub, calls) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[
-        :40
-    ]:
+    for (module, name), (_, sub, calls) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[:40]:
         out.append(
             f"  {sub * per:8.2f}  {sub / server_cpu:6.1%}  {calls / rounds:8.1f}  {name}  "
             f"({short(module)})"
