@@ -47,7 +47,7 @@ from alerts.templates import TemplateError
 from emergency.auth.models import User
 from emergency.broadcasts.schemas import BroadcastIn, BroadcastPublic, CountsPublic
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, Forbidden, InvalidInput
 from emergency.journal import JOURNAL
@@ -116,31 +116,15 @@ def resolve_texts(
 
 
 def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> BroadcastPublic:
-    return BroadcastPublic(
+    return to_public(
+        BroadcastPublic,
+        broadcast,
         id=stored_id(broadcast),
         status=str(broadcast.status),
-        title=broadcast.title,
-        recipients=broadcast.recipients,
         counts=CountsPublic(**(counts or {})),
         by_language=broadcast.by_language or {},
-        messages=broadcast.messages,
-        channels=broadcast.channels,
-        zones=broadcast.zones,
-        area=broadcast.area,
-        exercise=broadcast.exercise,
-        priority=broadcast.priority,
-        origin=broadcast.origin,
-        created_by=broadcast.created_by,
-        created_at=broadcast.created_at,
         created_at_local=local_iso(broadcast.created_at),
-        approved_by=broadcast.approved_by,
-        approved_at=broadcast.approved_at,
-        send_at=broadcast.send_at,
         send_at_local=local_iso(broadcast.send_at),
-        started_at=broadcast.started_at,
-        completed_at=broadcast.completed_at,
-        cancelled_by=broadcast.cancelled_by,
-        cancelled_at=broadcast.cancelled_at,
         needs_approval=broadcast.status == BroadcastStatus.awaiting_approval,
     )
 
