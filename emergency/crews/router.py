@@ -17,11 +17,13 @@ from emergency.crews.schemas import (
     TaskIn,
     TaskPublic,
 )
+from emergency.drills import actions
 from emergency.drills import service as drill_service
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
+_task_steps = actions.Steps(crew_service.task_public)
 
 
 @router.get("", response_model=list[CrewPublic])
@@ -126,30 +128,11 @@ def add_task(
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
 def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
 def task_cancel(
     task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                done=False,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id, done=False)
