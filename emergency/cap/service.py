@@ -18,8 +18,9 @@ Publishing never fails the change it describes: a problem is logged and the chan
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -125,9 +126,9 @@ def publish_signal_change(
         )
         return None
     sent = change.at
-    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
-    try:
-        xml = signal_change_alert(
+
+    def build(identifier: str) -> bytes:
+        return signal_change_alert(
             catalogue=runtime.catalogue,
             source=change.source,
             kind=change.kind,
@@ -143,28 +144,23 @@ def publish_signal_change(
             status=status,
             web=runtime.settings.public_url,
         )
-        _check_profile(xml)
-    except Exception:
-        log.exception(
-            "could not build the CAP alert of a signal change",
-            extra={"signal_change_id": change.id},
-        )
-        return None
-    msg_type = "Update" if references else "Alert"
-    row = CapPublished(
-        identifier=identifier,
-        sender=SENDER,
+
+    return _publish(
+        session,
+        runtime=runtime,
+        build=build,
         sent=sent,
         status=status,
-        msg_type=msg_type,
-        references=" ".join(references) or None,
-        source=change.source,
-        kind=change.kind,
-        level=change.level,
-        signal_change_id=change.id,
-        xml=xml.decode("utf-8"),
+        references=references,
+        of="a signal change",
+        log_extra={"signal_change_id": change.id},
+        row_fields={
+            "source": change.source,
+            "kind": change.kind,
+            "level": change.level,
+            "signal_change_id": change.id,
+        },
     )
-    return _store(session, runtime=runtime, row=row)
 
 
 def publish_broadcast_cap(
@@ -179,7 +175,6 @@ def publish_broadcast_cap(
     if existing is not None:
         return existing
     sent = utcnow()
-    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
     status = "Exercise" if broadcast.exercise else "Actual"
     # The broadcasts flow publishes as soon as a broadcast goes out: a rule's reverse action
     # is recognised by the broadcast's idempotency key, the key of the rule's run.
@@ -194,14 +189,14 @@ def publish_broadcast_cap(
         ).first()
         references = [_reference(earlier)] if earlier is not None else []
     tone = _ALL_CLEAR if all_clear else _WARNING
-    try:
-        areas = zone_areas(runtime, list(broadcast.zones or []), broadcast.area)
-        xml = broadcast_alert(
+
+    def build(identifier: str) -> bytes:
+        return broadcast_alert(
             identifier=identifier,
             sender=SENDER,
             sent=sent,
             messages={k: v for k, v in dict(broadcast.messages).items() if v},
-            areas=areas,
+            areas=zone_areas(runtime, list(broadcast.zones or []), broadcast.area),
             headlines={
                 lang: f"{HENGQIN_PLACE[lang]}{_SEP[lang]}{text}"
                 for lang, text in tone.headline.items()
@@ -217,11 +212,41 @@ def publish_broadcast_cap(
             status=status,
             web=runtime.settings.public_url,
         )
+
+    return _publish(
+        session,
+        runtime=runtime,
+        build=build,
+        sent=sent,
+        status=status,
+        references=references,
+        of="a broadcast",
+        log_extra={"broadcast_id": broadcast.id},
+        row_fields={"broadcast_id": broadcast.id},
+    )
+
+
+def _publish(
+    session: Session,
+    *,
+    runtime: Runtime,
+    build: Callable[[str], bytes],
+    sent: datetime,
+    status: str,
+    references: list[str],
+    of: str,
+    log_extra: dict[str, Any],
+    row_fields: dict[str, Any],
+) -> CapPublished | None:
+    """Store our alert that `build(identifier)` makes, once it passes the profile's checks; an
+    Update when it `references` an earlier one. One that cannot be built is logged (the alert
+    `of` what) and not published: the change it describes stands."""
+    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
+    try:
+        xml = build(identifier)
         _check_profile(xml)
     except Exception:
-        log.exception(
-            "could not build the CAP alert of a broadcast", extra={"broadcast_id": broadcast.id}
-        )
+        log.exception("could not build the CAP alert of %s", of, extra=log_extra)
         return None
     row = CapPublished(
         identifier=identifier,
@@ -230,8 +255,8 @@ def publish_broadcast_cap(
         status=status,
         msg_type="Update" if references else "Alert",
         references=" ".join(references) or None,
-        broadcast_id=broadcast.id,
         xml=xml.decode("utf-8"),
+        **row_fields,
     )
     return _store(session, runtime=runtime, row=row)
 
