@@ -146,20 +146,7 @@ def publish_signal_change(
         )
 
     return _publish(
-        session,
-        runtime=runtime,
-        build=build,
-        sent=sent,
-        status=status,
-        references=references,
-        of="a signal change",
-        log_extra={"signal_change_id": change.id},
-        row_fields={
-            "source": change.source,
-            "kind": change.kind,
-            "level": change.level,
-            "signal_change_id": change.id,
-        },
+        session, runtime=runtime, of=change, sent=sent, references=references, build=build
     )
 
 
@@ -214,15 +201,7 @@ def publish_broadcast_cap(
         )
 
     return _publish(
-        session,
-        runtime=runtime,
-        build=build,
-        sent=sent,
-        status=status,
-        references=references,
-        of="a broadcast",
-        log_extra={"broadcast_id": broadcast.id},
-        row_fields={"broadcast_id": broadcast.id},
+        session, runtime=runtime, of=broadcast, sent=sent, references=references, build=build
     )
 
 
@@ -230,33 +209,38 @@ def _publish(
     session: Session,
     *,
     runtime: Runtime,
-    build: Callable[[str], bytes],
+    of: SignalChange | Broadcast,
     sent: datetime,
-    status: str,
     references: list[str],
-    of: str,
-    log_extra: dict[str, Any],
-    row_fields: dict[str, Any],
+    build: Callable[[str], bytes],
 ) -> CapPublished | None:
-    """Store our alert that `build(identifier)` makes, once it passes the profile's checks; an
-    Update when it `references` an earlier one. One that cannot be built is logged (the alert
-    `of` what) and not published: the change it describes stands."""
+    """Store our alert `of` a signal change or a broadcast that `build(identifier)` makes,
+    once it passes the profile's checks; an Update when it `references` an earlier one. One
+    that cannot be built is logged and not published: the change or the broadcast stands."""
+    about: dict[str, Any]  # which change or broadcast: in the row and in the log
+    subject: dict[str, Any]  # what a signal change is of
+    if isinstance(of, SignalChange):
+        what, about = "a signal change", {"signal_change_id": of.id}
+        subject = {"source": of.source, "kind": of.kind, "level": of.level}
+    else:
+        what, about, subject = "a broadcast", {"broadcast_id": of.id}, {}
     identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
     try:
         xml = build(identifier)
         _check_profile(xml)
     except Exception:
-        log.exception("could not build the CAP alert of %s", of, extra=log_extra)
+        log.exception("could not build the CAP alert of %s", what, extra=about)
         return None
     row = CapPublished(
         identifier=identifier,
         sender=SENDER,
         sent=sent,
-        status=status,
+        status="Exercise" if of.exercise else "Actual",
         msg_type="Update" if references else "Alert",
         references=" ".join(references) or None,
         xml=xml.decode("utf-8"),
-        **row_fields,
+        **subject,
+        **about,
     )
     return _store(session, runtime=runtime, row=row)
 
