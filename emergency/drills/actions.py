@@ -32,10 +32,13 @@ class Steps(Generic[Row, Public]):
         person: User,
         change: Callable[..., Row],
         body: BaseModel | None = None,
+        *,
+        status_code: int = 200,
         **args: Any,
     ) -> Public:
         """`change(session, actor=…, drill=…, **args, **the body's other fields)` done once: the
-        record that `args` names (with whatever else `change` takes) changed by `person`."""
+        record that `args` names (with whatever else `change` takes) changed by `person`;
+        `status_code`: a new record's 201."""
 
         def run() -> Public:
             asked = bool(getattr(body, "exercise", False))
@@ -43,4 +46,4 @@ class Steps(Generic[Row, Public]):
             drill = drill_service.is_drill(session, person, asked)
             return self.public(change(session, actor=person.name, drill=drill, **args, **fields))
 
-        return once.run(run)
+        return once.run(run, status_code=status_code)
