@@ -17,11 +17,13 @@ from emergency.crews.schemas import (
     TaskIn,
     TaskPublic,
 )
+from emergency.drills import actions
 from emergency.drills import service as drill_service
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
+_task_steps = actions.Steps(crew_service.task_public)
 
 
 @router.get("", response_model=list[CrewPublic])
@@ -89,12 +91,10 @@ def set_crew_status(
         crew_service.set_status(
             session,
             crew_id=crew_id,
-            status=body.status,
             actor=user.name,
             origin="operator",
-            headcount=body.headcount,
-            note=body.note,
             drill=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
         )
         return crew_service.public(session, crew_service.get_crew(session, crew_id=crew_id))
 
@@ -109,47 +109,18 @@ def add_task(
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    def assign() -> TaskPublic:
-        task = field_flows.assign_crew_task(
-            session,
-            crew_id=crew_id,
-            actor=user.name,
-            description=body.description,
-            hazard_id=body.hazard_id,
-            help_request_id=body.help_request_id,
-            drill=drill_service.is_drill(session, user, body.exercise),
-        )
-        return crew_service.task_public(task)
-
-    return once.run(assign, status_code=201)
+    return _task_steps(
+        once, session, user, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201
+    )
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
 def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
 def task_cancel(
     task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                done=False,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id, done=False)

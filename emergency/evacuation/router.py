@@ -8,15 +8,21 @@ the change a drill's (emergency.drills). Every change accepts an `Idempotency-Ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Query
+from sqlmodel import Session
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.auth.models import User
 from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
+from emergency.evacuation.models import Shelter
 from emergency.evacuation.schemas import (
     BroadcastRef,
     EvacuationSummary,
@@ -73,23 +79,15 @@ def open_or_close_shelter(
     shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> ShelterPublic:
     """Open (`"open": true`) or close a shelter; the same state again is a no-op."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-
-    def change() -> ShelterPublic:
-        evacuation_service.set_shelter_open(
-            session,
-            shelter_id=shelter_id,
-            open=body.open,
-            actor=user.name,
-            origin="operator",
-            note=body.note,
-            exercise=exercise,
-        )
-        return evacuation_service.shelter_public(
-            evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
-        )
-
-    return once.run(change)
+    return _change_shelter(
+        once,
+        session,
+        user,
+        evacuation_service.set_shelter_open,
+        shelter_id,
+        body,
+        origin="operator",
+    )
 
 
 @router.put("/shelters/{shelter_id}/occupancy", response_model=ShelterPublic)
@@ -97,22 +95,30 @@ def set_occupancy(
     shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> ShelterPublic:
     """Correct the occupancy after a head count (people leave shelters too)."""
+    return _change_shelter(once, session, user, evacuation_service.set_occupancy, shelter_id, body)
+
+
+def _change_shelter(
+    once: IdempotentDep,
+    session: Session,
+    user: User,
+    change: Callable[..., Shelter | None],
+    shelter_id: str,
+    body: ShelterOpenIn | OccupancyIn,
+    **args: Any,
+) -> ShelterPublic:
+    """`change` done once to the shelter (its drill state for a drill's body or a drill user),
+    answered with the shelter as it is now, in reality or in the drill."""
     exercise = drill_service.is_drill(session, user, body.exercise)
 
-    def change() -> ShelterPublic:
-        evacuation_service.set_occupancy(
-            session,
-            shelter_id=shelter_id,
-            occupancy=body.occupancy,
-            actor=user.name,
-            note=body.note,
-            exercise=exercise,
-        )
+    def run() -> ShelterPublic:
+        fields = body.model_dump(exclude={"exercise"})
+        change(session, shelter_id=shelter_id, actor=user.name, exercise=exercise, **args, **fields)
         return evacuation_service.shelter_public(
             evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
         )
 
-    return once.run(change)
+    return once.run(run)
 
 
 @router.get("/evacuation/orders", response_model=list[OrderPublic])

@@ -15,8 +15,10 @@ from fastapi.responses import FileResponse
 
 from emergency import visibility
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
+from emergency.auth.models import User
 from emergency.db import utcnow
 from emergency.dependencies import SettingsDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
@@ -24,6 +26,7 @@ from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
 from emergency.field.dependencies import FieldRateLimited, ZonesDep
+from emergency.field.models import FieldAccount
 from emergency.field.schemas import (
     AssignIn,
     FieldContext,
@@ -47,6 +50,8 @@ from emergency.field.schemas import (
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["field operations"])
+_hazard_steps = actions.Steps(field_service.hazard_public)
+_help_steps = actions.Steps(field_service.help_public)
 
 
 # --- field reports (phones) ------------------------------------------------------------------
@@ -137,18 +142,7 @@ def create_field_link(
 @router.get("/field/links", response_model=list[FieldLinkListed])
 def list_field_links(user: Operator, session: SessionDep) -> list[FieldLinkListed]:
     """The team phones' links (never their tokens), newest first."""
-    return [
-        FieldLinkListed(
-            user_id=account.user_id,
-            user=field_user.name,
-            label=account.label,
-            group_id=account.group_id,
-            crew_id=account.crew_id,
-            created_at=account.created_at,
-            active=field_user.active,
-        )
-        for account, field_user in field_service.list_field_links(session)
-    ]
+    return [_link_listed(*link) for link in field_service.list_field_links(session)]
 
 
 @router.post("/field/links/{user_id}/revoke", response_model=FieldLinkListed)
@@ -157,21 +151,23 @@ def revoke_field_link(
 ) -> FieldLinkListed:
     """The link stops working at once (a lost phone); again: no change."""
 
-    def revoke() -> FieldLinkListed:
-        account, field_user = field_service.revoke_field_link(
-            session, user_id=user_id, actor=user.name
+    return once.run(
+        lambda: _link_listed(
+            *field_service.revoke_field_link(session, user_id=user_id, actor=user.name)
         )
-        return FieldLinkListed(
-            user_id=account.user_id,
-            user=field_user.name,
-            label=account.label,
-            group_id=account.group_id,
-            crew_id=account.crew_id,
-            created_at=account.created_at,
-            active=field_user.active,
-        )
+    )
 
-    return once.run(revoke)
+
+def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
+    return FieldLinkListed(
+        user_id=account.user_id,
+        user=field_user.name,
+        label=account.label,
+        group_id=account.group_id,
+        crew_id=account.crew_id,
+        created_at=account.created_at,
+        active=field_user.active,
+    )
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -371,16 +367,8 @@ def assign_hazard(
 ) -> HazardPublic:
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.assign_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                drill=drill_service.is_drill(session, user, body.exercise),
-                **body.model_dump(exclude={"exercise"}),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.assign_hazard, body, hazard_id=hazard_id
     )
 
 
@@ -388,17 +376,8 @@ def assign_hazard(
 def rectify_hazard(
     hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
 ) -> HazardPublic:
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.rectify_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                user=user,
-                drill=drill_service.is_drill(session, user, body.exercise),
-                **body.model_dump(exclude={"exercise"}),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.rectify_hazard, body, hazard_id=hazard_id, user=user
     )
 
 
@@ -406,16 +385,8 @@ def rectify_hazard(
 def verify_hazard(
     hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> HazardPublic:
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.verify_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                note=body.note,
-                drill=drill_service.is_drill(session, user, body.exercise),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.verify_hazard, body, hazard_id=hazard_id
     )
 
 
@@ -444,16 +415,13 @@ def assign_help(
     session: SessionDep,
     once: IdempotentDep,
 ) -> HelpPublic:
-    return once.run(
-        lambda: field_service.help_public(
-            field_service.assign_help_request(
-                session,
-                help_request_id=help_request_id,
-                crew_id=body.crew_id,
-                actor=user.name,
-                drill=drill_service.is_drill(session, user, body.exercise),
-            )
-        )
+    return _help_steps(
+        once,
+        session,
+        user,
+        field_service.assign_help_request,
+        body,
+        help_request_id=help_request_id,
     )
 
 
@@ -461,13 +429,6 @@ def assign_help(
 def close_help(
     help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> HelpPublic:
-    return once.run(
-        lambda: field_service.help_public(
-            field_service.close_help_request(
-                session,
-                help_request_id=help_request_id,
-                actor=user.name,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
+    return _help_steps(
+        once, session, user, field_service.close_help_request, help_request_id=help_request_id
     )
