@@ -14,6 +14,7 @@ figure: read the shares.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import signal
 import statistics
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         "--py-spy",
         metavar="PY_SPY",
         help="also sample the timed raises with this py-spy (--idle: wall clock, every "
-        "thread), to benchmarks/profiles/signal-pyspy[-tag].collapsed.txt and .svg",
+        "thread), to benchmarks/profiles/signal-pyspy[-tag].collapsed.txt.gz, .svg, .summary.txt",
     )
     parser.add_argument(
         "--statements", action="store_true", help="print the SQL statements of one round"
@@ -185,10 +186,15 @@ def _flame(tag: str) -> None:
 
     name = f"signal-pyspy{'-' + tag if tag else ''}"
     raw = HERE / "profiles" / f"{name}.raw.txt"
-    lines = [line for line in raw.read_text().splitlines() if "post_signal" in line]
+    stacks: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        if "post_signal" in line:  # the handler's threads, their names left out
+            frames, _, count_text = line.rpartition(" ")
+            stacks[frames.split(";", 1)[-1]] += int(count_text)
     raw.unlink()
+    lines = [f"{frames} {n}" for frames, n in stacks.items()]
     collapsed = "\n".join(lines) + "\n"
-    (HERE / "profiles" / f"{name}.collapsed.txt").write_text(collapsed)
+    (HERE / "profiles" / f"{name}.collapsed.txt.gz").write_bytes(gzip.compress(collapsed.encode()))
     (HERE / "profiles" / f"{name}.svg").write_text(render(collapsed, title=name))
     total = 0
     inclusive: Counter[str] = Counter()
