@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlmodel import Session, col, select
@@ -125,28 +125,21 @@ def publish_signal_change(
             extra={"signal_change_id": change.id},
         )
         return None
-    sent = change.at
 
-    def build(identifier: str) -> bytes:
+    def build(header: _Header) -> bytes:
         return signal_change_alert(
             catalogue=runtime.catalogue,
             source=change.source,
             kind=change.kind,
             level=change.level,
             previous=change.previous_level,
-            identifier=identifier,
-            sender=SENDER,
-            sent=sent,
-            references=references,
             expires=change.expires_at,
             areas=[hengqin_area(runtime)],
-            sender_names=SENDER_NAMES,
-            status=status,
-            web=runtime.settings.public_url,
+            **header,
         )
 
     return _publish(
-        session, runtime=runtime, of=change, sent=sent, references=references, build=build
+        session, runtime=runtime, of=change, sent=change.at, references=references, build=build
     )
 
 
@@ -177,11 +170,8 @@ def publish_broadcast_cap(
         references = [_reference(earlier)] if earlier is not None else []
     tone = _ALL_CLEAR if all_clear else _WARNING
 
-    def build(identifier: str) -> bytes:
+    def build(header: _Header) -> bytes:
         return broadcast_alert(
-            identifier=identifier,
-            sender=SENDER,
-            sent=sent,
             messages={k: v for k, v in dict(broadcast.messages).items() if v},
             areas=zone_areas(runtime, list(broadcast.zones or []), broadcast.area),
             headlines={
@@ -194,15 +184,24 @@ def publish_broadcast_cap(
             response_types=[tone.response],
             expires=sent + (ALL_CLEAR_FOR if all_clear else BROADCAST_FOR),
             msg_type="Update" if references else "Alert",
-            references=references,
-            sender_names=SENDER_NAMES,
-            status=status,
-            web=runtime.settings.public_url,
+            **header,
         )
 
     return _publish(
         session, runtime=runtime, of=broadcast, sent=sent, references=references, build=build
     )
+
+
+class _Header(TypedDict):
+    """What every alert of ours says of itself (its <alert> and <info> heads)."""
+
+    identifier: str
+    sender: str
+    sent: datetime
+    references: list[str]
+    sender_names: dict[str, str]
+    status: str
+    web: str | None
 
 
 def _publish(
@@ -212,9 +211,9 @@ def _publish(
     of: SignalChange | Broadcast,
     sent: datetime,
     references: list[str],
-    build: Callable[[str], bytes],
+    build: Callable[[_Header], bytes],
 ) -> CapPublished | None:
-    """Store our alert `of` a signal change or a broadcast that `build(identifier)` makes,
+    """Store our alert `of` a signal change or a broadcast that `build(header)` makes,
     once it passes the profile's checks; an Update when it `references` an earlier one. One
     that cannot be built is logged and not published: the change or the broadcast stands."""
     about: dict[str, Any]  # which change or broadcast: in the row and in the log
@@ -224,18 +223,26 @@ def _publish(
         subject = {"source": of.source, "kind": of.kind, "level": of.level}
     else:
         what, about, subject = "a broadcast", {"broadcast_id": of.id}, {}
-    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
+    header = _Header(
+        identifier=make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent),
+        sender=SENDER,
+        sent=sent,
+        references=references,
+        sender_names=SENDER_NAMES,
+        status="Exercise" if of.exercise else "Actual",
+        web=runtime.settings.public_url,
+    )
     try:
-        xml = build(identifier)
+        xml = build(header)
         _check_profile(xml)
     except Exception:
         log.exception("could not build the CAP alert of %s", what, extra=about)
         return None
     row = CapPublished(
-        identifier=identifier,
+        identifier=header["identifier"],
         sender=SENDER,
         sent=sent,
-        status="Exercise" if of.exercise else "Actual",
+        status=header["status"],
         msg_type="Update" if references else "Alert",
         references=" ".join(references) or None,
         xml=xml.decode("utf-8"),
