@@ -62,7 +62,9 @@ class Journal(Protocol):
         after: Any = None,
     ) -> None: ...
 
-    def emit(self, session: Session, type: str, data: dict[str, Any]) -> None: ...
+    def emit(self, session: Session, type: str, data: dict[str, Any]) -> object:
+        """Emit an event; what it returns (the data as stored, say) is the application's."""
+        ...
 
 
 class RecordingJournal:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -25,7 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import make_transient_to_detached, sessionmaker
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 # re-exported: the tables take their column types and clock from here
 from alerts.sqltypes import JSONType as JSONType
@@ -266,6 +267,27 @@ def get_or_404(
     if row is None:
         raise NotFound(f"{what} {key!r} not found", code=code)
     return row
+
+
+class DrillAware(Protocol):
+    """A table whose rows are real or a drill's (emergency.drills)."""
+
+    id: int | None
+    exercise: bool
+
+
+DrillRowT = TypeVar("DrillRowT", bound=DrillAware)
+
+
+def newest_first(
+    model: type[DrillRowT], *, limit: int, exercise: bool | None, by: Any = None
+) -> SelectOfScalar[DrillRowT]:
+    """At most `limit` rows of `model`, newest first (by id, or by the column `by`): real and
+    drill ones, or only those of `exercise` (a drill's rows apart from real ones)."""
+    query = select(model).order_by(col(model.id if by is None else by).desc()).limit(limit)
+    if exercise is not None:
+        query = query.where(model.exercise == exercise)
+    return query
 
 
 def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:

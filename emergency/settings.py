@@ -80,6 +80,16 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+def _optional_url(value: str | None, schemes: tuple[str, ...], problem: str) -> str | None:
+    """An optional URL setting: None when unset or empty, else it starts with one of `schemes`
+    (ValueError `problem` if not)."""
+    if not value:
+        return None
+    if not value.startswith(schemes):
+        raise ValueError(problem)
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", frozen=True, populate_by_name=True
@@ -284,20 +294,17 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
+        return _optional_url(
+            value,
+            ("redis://", "rediss://", "unix://"),
+            "must start with redis://, rediss:// or unix://",
+        )
 
     @field_validator("public_url", "twilio_api_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        url = _optional_url(value, ("http://", "https://"), "must be an http:// or https:// URL")
+        return url.rstrip("/") if url else None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -320,13 +327,14 @@ class Settings(BaseSettings):
     @field_validator("map_tile_url")
     @classmethod
     def _tile_template(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://", "/")):
-            raise ValueError("must be an http(s):// URL or a path on this server")
-        if not all(part in value for part in ("{z}", "{x}", "{y}")):
+        url = _optional_url(
+            value,
+            ("http://", "https://", "/"),
+            "must be an http(s):// URL or a path on this server",
+        )
+        if url and not all(part in url for part in ("{z}", "{x}", "{y}")):
             raise ValueError("must contain {z}, {x} and {y}")
-        return value
+        return url
 
     @field_validator("log_format")
     @classmethod

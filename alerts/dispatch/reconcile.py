@@ -96,25 +96,21 @@ def reconcile(
                 report.reclaimed += 1
                 if verdict == UNKNOWN:
                     report.undecided += store.settle_stuck(session, row, kind="later", now=now)
-                elif isinstance(verdict, SendResult) and verdict.outcome is Outcome.SENT:
-                    report.found_sent += store.settle_stuck(
+                elif isinstance(verdict, SendResult):  # the provider has it, sent or failed
+                    sent = verdict.outcome is Outcome.SENT
+                    settled = store.settle_stuck(
                         session,
                         row,
-                        kind="sent",
-                        now=now,
-                        provider_id=verdict.provider_id,
-                        provider_status=verdict.provider_status,
-                    )
-                elif isinstance(verdict, SendResult):
-                    report.found_failed += store.settle_stuck(
-                        session,
-                        row,
-                        kind="failed",
+                        kind="sent" if sent else "failed",
                         now=now,
                         provider_id=verdict.provider_id,
                         provider_status=verdict.provider_status,
                         error_code=verdict.error_code,
                     )
+                    if sent:
+                        report.found_sent += settled
+                    else:
+                        report.found_failed += settled
                 elif store.settle_stuck(session, row, kind="requeue", now=now):
                     requeue.append(row.id)
         report.resent += len(requeue)

@@ -56,7 +56,7 @@ def build_providers(
     if twilio_account_sid and twilio_auth_token:
         from alerts.providers.twilio import TwilioProvider
 
-        providers[Channel.SMS] = TwilioProvider(
+        providers[Channel.sms] = TwilioProvider(
             account_sid=twilio_account_sid,
             auth_token=twilio_auth_token,
             from_number=twilio_from_number,
@@ -67,12 +67,12 @@ def build_providers(
         )
     else:
         log.warning("no Twilio credentials: SMS goes to the console provider (logged only)")
-        providers[Channel.SMS] = ConsoleProvider(Channel.SMS)
+        providers[Channel.sms] = ConsoleProvider(Channel.sms)
 
     if vapid_private_key and vapid_subject:
         from alerts.providers.webpush import WebPushProvider
 
-        providers[Channel.PUSH] = WebPushProvider(
+        providers[Channel.push] = WebPushProvider(
             vapid_private_key=vapid_private_key,
             vapid_subject=vapid_subject,
             timeout=push_timeout,
@@ -81,7 +81,7 @@ def build_providers(
         )
     else:
         log.warning("no VAPID key: push goes to the console provider (logged only)")
-        providers[Channel.PUSH] = ConsoleProvider(Channel.PUSH)
+        providers[Channel.push] = ConsoleProvider(Channel.push)
     return providers
 
 

@@ -22,10 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-
-class Channel(StrEnum):
-    SMS = "sms"
-    PUSH = "push"
+from alerts.models import Channel as Channel  # the outbox's channels are the providers'
 
 
 class Outcome(StrEnum):

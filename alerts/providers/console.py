@@ -18,13 +18,13 @@ log = logging.getLogger(__name__)
 class ConsoleProvider:
     name = "console"
 
-    def __init__(self, channel: Channel | str = Channel.SMS) -> None:
+    def __init__(self, channel: Channel | str = Channel.sms) -> None:
         self.channel = Channel(channel)
         self.count = 0
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         self.count += 1
-        parts = segments(message.body) if self.channel is Channel.SMS else None
+        parts = segments(message.body) if self.channel is Channel.sms else None
         log.info(
             "console %s message %s (%s segments) not sent: no provider configured",
             self.channel.value,

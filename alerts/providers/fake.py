@@ -60,7 +60,7 @@ def subscription_gone() -> SendResult:
 class FakeProvider:
     name = "fake"
 
-    def __init__(self, channel: Channel | str = Channel.SMS, *, delay: float = 0.0) -> None:
+    def __init__(self, channel: Channel | str = Channel.sms, *, delay: float = 0.0) -> None:
         self.channel = Channel(channel)
         self.delay = delay
         self.calls: list[OutgoingMessage] = []  # every send, in call order
@@ -116,7 +116,7 @@ class FakeProvider:
             outcome=Outcome.SENT,
             provider_id=f"SM{next(self._ids):032x}",
             provider_status="queued",
-            segments=segments(message.body) if self.channel is Channel.SMS else None,
+            segments=segments(message.body) if self.channel is Channel.sms else None,
         )
         self.accepted[message.message_id] = result
         self.per_recipient[str(message.to)] += 1

@@ -236,7 +236,7 @@ def classify_twilio_error(
 class TwilioProvider:
     """Sends SMS with ``client.messages.create_async``; one instance per process, shared."""
 
-    channel = Channel.SMS
+    channel = Channel.sms
     name = "twilio"
 
     def __init__(

@@ -91,7 +91,7 @@ def parse_subscription(to: str | dict[str, Any]) -> dict[str, Any]:
 class WebPushProvider:
     """Sends one encrypted push message per call through a pooled aiohttp session."""
 
-    channel = Channel.PUSH
+    channel = Channel.push
     name = "webpush"
 
     def __init__(

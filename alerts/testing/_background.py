@@ -7,6 +7,7 @@ state is scheduled onto this loop, so no locks are needed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -46,6 +47,14 @@ class LocalServer(Protocol):
     async def start(self, host: str = ..., port: int = ...) -> str: ...
 
     async def stop(self) -> None: ...
+
+
+def command_line(description: str, port: int) -> argparse.ArgumentParser:
+    """A fake service's command line: --host (loopback by default) and --port (`port`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    return parser
 
 
 def serve_until_signal(make: Callable[[], LocalServer], host: str, port: int, banner: str) -> None:

@@ -21,7 +21,6 @@ Own process: ``python -m alerts.testing.push_endpoint --port 8098``; then
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -42,6 +41,7 @@ from py_vapid import jwt as vapid_jwt
 from alerts.testing._background import (
     BackgroundLoop,
     Handle,
+    command_line,
     listen,
     serve_until_signal,
     serving,
@@ -292,9 +292,7 @@ def run_push_endpoint(port: int = 0, *, host: str = "127.0.0.1") -> Iterator[Pus
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Local web-push service endpoint")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8098)
+    parser = command_line("Local web-push service endpoint", port=8098)
     args = parser.parse_args(argv)
     serve_until_signal(PushEndpointServer, args.host, args.port, "fake push service on {url}")
 

@@ -28,7 +28,6 @@ Start it in-process with ``with run_twilio_server() as twilio: …`` or as its o
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -51,6 +50,7 @@ from twilio.request_validator import RequestValidator
 from alerts.testing._background import (
     BackgroundLoop,
     Handle,
+    command_line,
     listen,
     serve_until_signal,
     serving,
@@ -608,9 +608,7 @@ def run_twilio_server(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Local Twilio-compatible Messages API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8099)
+    parser = command_line("Local Twilio-compatible Messages API", port=8099)
     parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
     parser.add_argument("--record", choices=["full", "counts"], default="full")

@@ -23,7 +23,7 @@ from emergency.audit import service as audit_service
 from emergency.catalogue import LANGUAGES
 from emergency.clock import local_iso
 from emergency.crews.models import Crew
-from emergency.db import get_or_404, savepoint, stored_id, utcnow
+from emergency.db import get_or_404, newest_first, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict
 from emergency.field.models import Hazard, HelpRequest
@@ -118,9 +118,7 @@ def list_alarms(
     limit: int = 200,
     exercise: bool | None = None,
 ) -> list[Alarm]:
-    query = select(Alarm).order_by(col(Alarm.id).desc()).limit(limit)
-    if exercise is not None:  # a drill's alarms apart from real ones (emergency.drills)
-        query = query.where(Alarm.exercise == exercise)
+    query = newest_first(Alarm, limit=limit, exercise=exercise)
     if statuses:
         query = query.where(col(Alarm.status).in_(statuses))
     return list(session.exec(query))

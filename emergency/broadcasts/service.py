@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypedDict, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -40,18 +40,20 @@ from sqlmodel import Session, col, select
 
 from alerts.broadcasts import service as core
 from alerts.dispatch import lanes
-from alerts.journal import after_commit
+from alerts.dispatch.queue import MessageQueue
+from alerts.journal import Journal, after_commit
 from alerts.models import Broadcast, BroadcastStatus, Message, Subscriber
 from alerts.sqltypes import stored_id
 from alerts.templates import TemplateError
 from emergency.auth.models import User
 from emergency.broadcasts.schemas import BroadcastIn, BroadcastPublic, CountsPublic
 from emergency.clock import local_iso
-from emergency.db import utcnow
+from emergency.db import to_public, utcnow
 from emergency.drills import service as drill_service
 from emergency.exceptions import AppError, Forbidden, InvalidInput
 from emergency.journal import JOURNAL
 from emergency.runtime import Runtime
+from geo.zones import ZoneSet
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -116,31 +118,15 @@ def resolve_texts(
 
 
 def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> BroadcastPublic:
-    return BroadcastPublic(
+    return to_public(
+        BroadcastPublic,
+        broadcast,
         id=stored_id(broadcast),
         status=str(broadcast.status),
-        title=broadcast.title,
-        recipients=broadcast.recipients,
         counts=CountsPublic(**(counts or {})),
         by_language=broadcast.by_language or {},
-        messages=broadcast.messages,
-        channels=broadcast.channels,
-        zones=broadcast.zones,
-        area=broadcast.area,
-        exercise=broadcast.exercise,
-        priority=broadcast.priority,
-        origin=broadcast.origin,
-        created_by=broadcast.created_by,
-        created_at=broadcast.created_at,
         created_at_local=local_iso(broadcast.created_at),
-        approved_by=broadcast.approved_by,
-        approved_at=broadcast.approved_at,
-        send_at=broadcast.send_at,
         send_at_local=local_iso(broadcast.send_at),
-        started_at=broadcast.started_at,
-        completed_at=broadcast.completed_at,
-        cancelled_by=broadcast.cancelled_by,
-        cancelled_at=broadcast.cancelled_at,
         needs_approval=broadcast.status == BroadcastStatus.awaiting_approval,
     )
 
@@ -333,8 +319,6 @@ def create_broadcast(
         title = spec.title_in("en")
     created = core.create_broadcast(
         session,
-        zones=runtime.zones,
-        queue=runtime.queue,
         messages=texts,
         zone_ids=list(zones),
         area=area,
@@ -347,12 +331,10 @@ def create_broadcast(
         origin=origin or actor,
         idempotency_key=idempotency_key,
         preapproved_by=preapproved_by,
-        first_chunk=core.FIRST_CHUNK,
         template=template,
-        journal=JOURNAL,
-        on_started=_on_started(runtime),
         priority=priority_for(priority, spec),
         needs_approval=spec is not None and not spec.preapproved,
+        **_sending(runtime),
     )
     if created.created:
         _schedule_if_timed(session, runtime, created.broadcast)
@@ -417,11 +399,7 @@ def approve_broadcast(
         session,
         broadcast_id=broadcast_id,
         approver=actor,
-        zones=runtime.zones,
-        queue=runtime.queue,
-        first_chunk=core.FIRST_CHUNK,
-        journal=JOURNAL,
-        on_started=_on_started(runtime),
+        **_sending(runtime),
     )
     _schedule_if_timed(session, runtime, broadcast)
     return broadcast
@@ -517,13 +495,9 @@ def start_broadcast(
     started = core.start_sending(
         session,
         broadcast_id=broadcast_id,
-        zones=runtime.zones,
-        queue=runtime.queue,
-        first_chunk=core.FIRST_CHUNK,
-        journal=JOURNAL,
         actor=actor,
-        on_started=_on_started(runtime),
         approval_threshold=runtime.settings.approval_threshold,
+        **_sending(runtime),
     )
     return None if started is None else started.broadcast
 
@@ -533,6 +507,27 @@ def _schedule_if_timed(session: Session, runtime: Runtime, broadcast: Broadcast)
     if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at is not None:
         when, bid = broadcast.send_at, stored_id(broadcast)
         after_commit(session, lambda: _schedule(runtime, bid, when), repaired_by=REPAIRED)
+
+
+class _Sending(TypedDict):
+    """What alerts is given of the application to take a broadcast out: the zones, the
+    queue, the journal, the first chunk of a big outbox and the step when it goes public."""
+
+    zones: ZoneSet
+    queue: MessageQueue
+    first_chunk: int | None
+    journal: Journal
+    on_started: core.OnStarted
+
+
+def _sending(runtime: Runtime) -> _Sending:
+    return _Sending(
+        zones=runtime.zones,
+        queue=runtime.queue,
+        first_chunk=core.FIRST_CHUNK,
+        journal=JOURNAL,
+        on_started=_on_started(runtime),
+    )
 
 
 def _on_started(runtime: Runtime) -> core.OnStarted:
@@ -546,16 +541,12 @@ def _on_started(runtime: Runtime) -> core.OnStarted:
             # Only the first chunk of the outbox is in this transaction: the rest right after
             # the commit, in a thread, so the request (a signal's) answers now.
             bid = stored_id(broadcast)
-            if core.counted_later(session, bid):  # started from a first chunk: count it first
-                after_commit(
-                    session,
-                    lambda: finish_audience_soon(runtime, bid, count=True),
-                    repaired_by=REPAIRED,
-                )
-            else:
-                after_commit(
-                    session, lambda: finish_audience_soon(runtime, bid), repaired_by=REPAIRED
-                )
+            count = core.counted_later(session, bid)  # started from a first chunk: count it first
+            after_commit(
+                session,
+                lambda: finish_audience_soon(runtime, bid, count=count),
+                repaired_by=REPAIRED,
+            )
 
     return step
 

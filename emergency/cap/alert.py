@@ -73,17 +73,10 @@ class CapResource:
     digest: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CapInfo:
-    language: str
-    categories: list[str]
-    event: str
-    urgency: str
-    severity: str
-    certainty: str
-    response_types: list[str] = field(default_factory=list)
-    audience: str | None = None
-    event_codes: list[Pair] = field(default_factory=list)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfoTexts:
+    """The optional times and texts of an <info>, as we read them and as we write them."""
+
     effective: datetime | None = None
     onset: datetime | None = None
     expires: datetime | None = None
@@ -93,6 +86,19 @@ class CapInfo:
     instruction: str | None = None
     web: str | None = None
     contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapInfo(InfoTexts):
+    language: str
+    categories: list[str]
+    event: str
+    urgency: str
+    severity: str
+    certainty: str
+    response_types: list[str] = field(default_factory=list)
+    audience: str | None = None
+    event_codes: list[Pair] = field(default_factory=list)
     parameters: list[Pair] = field(default_factory=list)
     resources: list[CapResource] = field(default_factory=list)
     areas: list[CapArea] = field(default_factory=list)

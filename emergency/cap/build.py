@@ -20,7 +20,15 @@ from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
-from emergency.cap.alert import CAP_NS, CapAlert, CapReference, Pair, Point, format_cap_time
+from emergency.cap.alert import (
+    CAP_NS,
+    CapAlert,
+    CapReference,
+    InfoTexts,
+    Pair,
+    Point,
+    format_cap_time,
+)
 from emergency.cap.exceptions import CapError
 from emergency.cap.mapping import SIGNAL_VALUE_NAME
 from emergency.cap.parse import parse_cap
@@ -54,8 +62,8 @@ class AreaSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class InfoSpec:
-    """One <info> block; fields in the schema's order are filled by build_cap."""
+class InfoSpec(InfoTexts):
+    """One <info> block to write (build_cap writes its fields in the schema's order)."""
 
     language: str
     event: str
@@ -66,15 +74,6 @@ class InfoSpec:
     response_types: Sequence[str] = ()
     audience: str | None = None
     event_codes: Sequence[Pair] = ()
-    effective: datetime | None = None
-    onset: datetime | None = None
-    expires: datetime | None = None
-    sender_name: str | None = None
-    headline: str | None = None
-    description: str | None = None
-    instruction: str | None = None
-    web: str | None = None
-    contact: str | None = None
     parameters: Sequence[Pair] = ()
     areas: Sequence[AreaSpec] = ()
 

@@ -18,9 +18,10 @@ Publishing never fails the change it describes: a problem is logged and the chan
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlmodel import Session, col, select
@@ -124,47 +125,22 @@ def publish_signal_change(
             extra={"signal_change_id": change.id},
         )
         return None
-    sent = change.at
-    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
-    try:
-        xml = signal_change_alert(
+
+    def build(header: _Header) -> bytes:
+        return signal_change_alert(
             catalogue=runtime.catalogue,
             source=change.source,
             kind=change.kind,
             level=change.level,
             previous=change.previous_level,
-            identifier=identifier,
-            sender=SENDER,
-            sent=sent,
-            references=references,
             expires=change.expires_at,
             areas=[hengqin_area(runtime)],
-            sender_names=SENDER_NAMES,
-            status=status,
-            web=runtime.settings.public_url,
+            **header,
         )
-        _check_profile(xml)
-    except Exception:
-        log.exception(
-            "could not build the CAP alert of a signal change",
-            extra={"signal_change_id": change.id},
-        )
-        return None
-    msg_type = "Update" if references else "Alert"
-    row = CapPublished(
-        identifier=identifier,
-        sender=SENDER,
-        sent=sent,
-        status=status,
-        msg_type=msg_type,
-        references=" ".join(references) or None,
-        source=change.source,
-        kind=change.kind,
-        level=change.level,
-        signal_change_id=change.id,
-        xml=xml.decode("utf-8"),
+
+    return _publish(
+        session, runtime=runtime, of=change, sent=change.at, references=references, build=build
     )
-    return _store(session, runtime=runtime, row=row)
 
 
 def publish_broadcast_cap(
@@ -179,7 +155,6 @@ def publish_broadcast_cap(
     if existing is not None:
         return existing
     sent = utcnow()
-    identifier = make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent)
     status = "Exercise" if broadcast.exercise else "Actual"
     # The broadcasts flow publishes as soon as a broadcast goes out: a rule's reverse action
     # is recognised by the broadcast's idempotency key, the key of the rule's run.
@@ -194,14 +169,11 @@ def publish_broadcast_cap(
         ).first()
         references = [_reference(earlier)] if earlier is not None else []
     tone = _ALL_CLEAR if all_clear else _WARNING
-    try:
-        areas = zone_areas(runtime, list(broadcast.zones or []), broadcast.area)
-        xml = broadcast_alert(
-            identifier=identifier,
-            sender=SENDER,
-            sent=sent,
+
+    def build(header: _Header) -> bytes:
+        return broadcast_alert(
             messages={k: v for k, v in dict(broadcast.messages).items() if v},
-            areas=areas,
+            areas=zone_areas(runtime, list(broadcast.zones or []), broadcast.area),
             headlines={
                 lang: f"{HENGQIN_PLACE[lang]}{_SEP[lang]}{text}"
                 for lang, text in tone.headline.items()
@@ -212,26 +184,70 @@ def publish_broadcast_cap(
             response_types=[tone.response],
             expires=sent + (ALL_CLEAR_FOR if all_clear else BROADCAST_FOR),
             msg_type="Update" if references else "Alert",
-            references=references,
-            sender_names=SENDER_NAMES,
-            status=status,
-            web=runtime.settings.public_url,
+            **header,
         )
-        _check_profile(xml)
-    except Exception:
-        log.exception(
-            "could not build the CAP alert of a broadcast", extra={"broadcast_id": broadcast.id}
-        )
-        return None
-    row = CapPublished(
-        identifier=identifier,
+
+    return _publish(
+        session, runtime=runtime, of=broadcast, sent=sent, references=references, build=build
+    )
+
+
+class _Header(TypedDict):
+    """What every alert of ours says of itself (its <alert> and <info> heads)."""
+
+    identifier: str
+    sender: str
+    sent: datetime
+    references: list[str]
+    sender_names: dict[str, str]
+    status: str
+    web: str | None
+
+
+def _publish(
+    session: Session,
+    *,
+    runtime: Runtime,
+    of: SignalChange | Broadcast,
+    sent: datetime,
+    references: list[str],
+    build: Callable[[_Header], bytes],
+) -> CapPublished | None:
+    """Store our alert `of` a signal change or a broadcast that `build(header)` makes,
+    once it passes the profile's checks; an Update when it `references` an earlier one. One
+    that cannot be built is logged and not published: the change or the broadcast stands."""
+    about: dict[str, Any]  # which change or broadcast: in the row and in the log
+    subject: dict[str, Any]  # what a signal change is of
+    if isinstance(of, SignalChange):
+        what, about = "a signal change", {"signal_change_id": of.id}
+        subject = {"source": of.source, "kind": of.kind, "level": of.level}
+    else:
+        what, about, subject = "a broadcast", {"broadcast_id": of.id}, {}
+    header = _Header(
+        identifier=make_identifier(prefix=IDENTIFIER_PREFIX, sent=sent),
         sender=SENDER,
         sent=sent,
-        status=status,
+        references=references,
+        sender_names=SENDER_NAMES,
+        status="Exercise" if of.exercise else "Actual",
+        web=runtime.settings.public_url,
+    )
+    try:
+        xml = build(header)
+        _check_profile(xml)
+    except Exception:
+        log.exception("could not build the CAP alert of %s", what, extra=about)
+        return None
+    row = CapPublished(
+        identifier=header["identifier"],
+        sender=SENDER,
+        sent=sent,
+        status=header["status"],
         msg_type="Update" if references else "Alert",
         references=" ".join(references) or None,
-        broadcast_id=broadcast.id,
         xml=xml.decode("utf-8"),
+        **subject,
+        **about,
     )
     return _store(session, runtime=runtime, row=row)
 

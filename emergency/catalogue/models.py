@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -47,6 +47,27 @@ Texts = Annotated[dict[Language, str], AfterValidator(_en_and_zh_hans)]
 def normalize_id(value: str) -> str:
     """The form used to compare ids and aliases: case, spaces, dots, dashes ignored."""
     return re.sub(r"[\s._\-]", "", value).casefold()
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=_Identified)
+
+
+def _unique_ids(what: str) -> AfterValidator:
+    """A list's check that no two of its items have the same id."""
+
+    def check(items: list[ItemT]) -> list[ItemT]:
+        ids = [item.id for item in items]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"{what} listed twice: {', '.join(duplicates)}")
+        return items
+
+    return AfterValidator(check)
 
 
 class Change(StrEnum):
@@ -126,30 +147,14 @@ class Source(_Model):
     names: Names
     # Where its signals are in force, per language: our CAP headlines say so (澳門 / Macau).
     place: Names | None = None
-    kinds: Annotated[list[Kind], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_kinds(self) -> Source:
-        ids = [kind.id for kind in self.kinds]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"kind listed twice: {', '.join(duplicates)}")
-        return self
+    kinds: Annotated[list[Kind], Field(min_length=1), _unique_ids("kind")]
 
 
 class CatalogueFile(_Model):
     """The whole of config/signals.yaml."""
 
     version: Literal[1]
-    sources: Annotated[list[Source], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_sources(self) -> CatalogueFile:
-        ids = [source.id for source in self.sources]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"source listed twice: {', '.join(duplicates)}")
-        return self
+    sources: Annotated[list[Source], Field(min_length=1), _unique_ids("source")]
 
 
 class SignalCode(NamedTuple):

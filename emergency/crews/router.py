@@ -17,17 +17,19 @@ from emergency.crews.schemas import (
     TaskIn,
     TaskPublic,
 )
+from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
+_task_steps = actions.Steps(crew_service.task_public)
 
 
 @router.get("", response_model=list[CrewPublic])
-def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> list[CrewPublic]:
+def list_crews(user: Reader, session: SessionDep, exercise: DrillView) -> list[CrewPublic]:
     """Crews and their open tasks (a task for a request for help: its note for operators)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         CrewPublic.model_validate(
             visibility.crew(crew_service.public(session, c).model_dump(), user.role)
@@ -37,9 +39,8 @@ def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> lis
 
 
 @router.get("/totals")
-def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> CrewTotals:
+def crew_totals(user: Reader, session: SessionDep, exercise: DrillView) -> CrewTotals:
     """Crews and people by status (what the wall screen shows)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return CrewTotals.model_validate(crew_service.totals(session, exercise))
 
 
@@ -64,7 +65,7 @@ def create_crew(
 
 @router.post("/standby", response_model=StandbyResult)
 def all_standby(
-    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: DrillView
 ) -> StandbyResult:
     """Every resting or released crew to standby; deployed crews keep their tasks
     (`?exercise=true`: the drill's crews)."""
@@ -74,7 +75,7 @@ def all_standby(
             session,
             actor=user.name,
             origin="operator",
-            exercise=drill_service.is_drill(session, user, exercise),
+            exercise=exercise,
         )
         return StandbyResult(changed=[crew_service.public(session, c) for c in changed])
 
@@ -89,12 +90,10 @@ def set_crew_status(
         crew_service.set_status(
             session,
             crew_id=crew_id,
-            status=body.status,
             actor=user.name,
             origin="operator",
-            headcount=body.headcount,
-            note=body.note,
             drill=drill_service.is_drill(session, user, body.exercise),
+            **body.model_dump(exclude={"exercise"}),
         )
         return crew_service.public(session, crew_service.get_crew(session, crew_id=crew_id))
 
@@ -109,47 +108,18 @@ def add_task(
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    def assign() -> TaskPublic:
-        task = field_flows.assign_crew_task(
-            session,
-            crew_id=crew_id,
-            actor=user.name,
-            description=body.description,
-            hazard_id=body.hazard_id,
-            help_request_id=body.help_request_id,
-            drill=drill_service.is_drill(session, user, body.exercise),
-        )
-        return crew_service.task_public(task)
-
-    return once.run(assign, status_code=201)
+    return _task_steps(
+        once, session, user, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201
+    )
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
 def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
 def task_cancel(
     task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> TaskPublic:
-    return once.run(
-        lambda: crew_service.task_public(
-            crew_service.end_task(
-                session,
-                task_id=task_id,
-                actor=user.name,
-                done=False,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
-    )
+    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id, done=False)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from emergency.crews.models import CrewStatus
+from emergency.drills.schemas import DrillChange, DrillRecord
 
 
 class _In(BaseModel):
@@ -21,18 +22,14 @@ class CrewIn(_In):
     lat: float | None = None
     lon: float | None = None
     status: CrewStatus = CrewStatus.standby
-    exercise: bool = Field(
-        default=False, description="a drill's crew: never counted in real figures"
-    )
+    exercise: DrillRecord = False
 
 
 class CrewStatusIn(_In):
     status: CrewStatus
     headcount: int | None = Field(default=None, ge=0, le=10_000)
     note: str | None = Field(default=None, max_length=500)
-    exercise: bool = Field(
-        default=False, description="a drill's change: it may change a drill's crew only"
-    )
+    exercise: DrillChange = False
 
 
 class TaskIn(_In):

@@ -8,15 +8,22 @@ the change a drill's (emergency.drills). Every change accepts an `Idempotency-Ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Query
+from sqlmodel import Session
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.auth.models import User
 from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
+from emergency.evacuation.models import Shelter
 from emergency.evacuation.schemas import (
     BroadcastRef,
     EvacuationSummary,
@@ -39,8 +46,7 @@ router = APIRouter(prefix="/api/v1", tags=["evacuation"])
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
-def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> list[ShelterPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
+def list_shelters(user: Reader, session: SessionDep, exercise: DrillView) -> list[ShelterPublic]:
     return [
         evacuation_service.shelter_public(s, exercise)
         for s in evacuation_service.list_shelters(session)
@@ -51,11 +57,11 @@ def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> 
 def nearest_shelters(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     lat: float = Query(..., examples=[22.13]),
     lon: float = Query(..., examples=[113.53]),
     people: int = Query(1, ge=1, le=5000),
     limit: int = Query(3, ge=1, le=20),
-    exercise: bool = False,
 ) -> list[NearestShelter]:
     """The nearest open shelters with room for `people`, nearest first (empty: none)."""
     return evacuation_service.nearest(
@@ -64,7 +70,7 @@ def nearest_shelters(
         lon=lon,
         people=people,
         limit=limit,
-        exercise=drill_service.is_drill(session, user, exercise),
+        exercise=exercise,
     )
 
 
@@ -73,23 +79,15 @@ def open_or_close_shelter(
     shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> ShelterPublic:
     """Open (`"open": true`) or close a shelter; the same state again is a no-op."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-
-    def change() -> ShelterPublic:
-        evacuation_service.set_shelter_open(
-            session,
-            shelter_id=shelter_id,
-            open=body.open,
-            actor=user.name,
-            origin="operator",
-            note=body.note,
-            exercise=exercise,
-        )
-        return evacuation_service.shelter_public(
-            evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
-        )
-
-    return once.run(change)
+    return _change_shelter(
+        once,
+        session,
+        user,
+        evacuation_service.set_shelter_open,
+        shelter_id,
+        body,
+        origin="operator",
+    )
 
 
 @router.put("/shelters/{shelter_id}/occupancy", response_model=ShelterPublic)
@@ -97,31 +95,37 @@ def set_occupancy(
     shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> ShelterPublic:
     """Correct the occupancy after a head count (people leave shelters too)."""
+    return _change_shelter(once, session, user, evacuation_service.set_occupancy, shelter_id, body)
+
+
+def _change_shelter(
+    once: IdempotentDep,
+    session: Session,
+    user: User,
+    change: Callable[..., Shelter | None],
+    shelter_id: str,
+    body: ShelterOpenIn | OccupancyIn,
+    **args: Any,
+) -> ShelterPublic:
+    """`change` done once to the shelter (its drill state for a drill's body or a drill user),
+    answered with the shelter as it is now, in reality or in the drill."""
     exercise = drill_service.is_drill(session, user, body.exercise)
 
-    def change() -> ShelterPublic:
-        evacuation_service.set_occupancy(
-            session,
-            shelter_id=shelter_id,
-            occupancy=body.occupancy,
-            actor=user.name,
-            note=body.note,
-            exercise=exercise,
-        )
+    def run() -> ShelterPublic:
+        fields = body.model_dump(exclude={"exercise"})
+        change(session, shelter_id=shelter_id, actor=user.name, exercise=exercise, **args, **fields)
         return evacuation_service.shelter_public(
             evacuation_service.get_shelter(session, shelter_id=shelter_id), exercise
         )
 
-    return once.run(change)
+    return once.run(run)
 
 
 @router.get("/evacuation/orders", response_model=list[OrderPublic])
 def list_orders(
-    user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False, exercise: bool = False
+    user: Reader, session: SessionDep, zones: ZonesDep, exercise: DrillView, active: bool = False
 ) -> list[OrderPublic]:
-    orders = evacuation_service.list_orders(
-        session, active_only=active, exercise=drill_service.is_drill(session, user, exercise)
-    )
+    orders = evacuation_service.list_orders(session, active_only=active, exercise=exercise)
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
@@ -212,14 +216,12 @@ def lift_order(
 def list_movements(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)
-        for m in evacuation_service.list_movements(
-            session, limit=limit, exercise=drill_service.is_drill(session, user, exercise)
-        )
+        for m in evacuation_service.list_movements(session, limit=limit, exercise=exercise)
     ]
 
 
@@ -245,6 +247,5 @@ def record_movement(
 
 
 @router.get("/evacuation/totals")
-def totals(user: Reader, session: SessionDep, exercise: bool = False) -> EvacuationSummary:
-    exercise = drill_service.is_drill(session, user, exercise)
+def totals(user: Reader, session: SessionDep, exercise: DrillView) -> EvacuationSummary:
     return EvacuationSummary.model_validate(evacuation_service.summary(session, exercise))

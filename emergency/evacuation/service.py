@@ -14,8 +14,10 @@ which it is about and carries its totals.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -108,24 +110,17 @@ def set_shelter_open(
     shelter = get_shelter(session, shelter_id=shelter_id, lock=True)
     if shelter_state(shelter, exercise)[0] == open:
         return None
-    if exercise:
-        shelter.exercise_is_open = open
-    else:
-        shelter.is_open, shelter.updated_at, shelter.updated_by = open, utcnow(), actor
-    session.add(shelter)
-    session.flush()
-    audit_service.record(
+    action = "opened" if open else "closed"
+    return _change_shelter(
         session,
+        shelter,
+        "is_open",
+        open,
         actor=actor,
-        action="shelter.opened" if open else "shelter.closed",
-        target_type="shelter",
-        target_id=shelter.id,
-        before={"open": not open},
-        after={"open": open, "origin": origin, "note": note},
         exercise=exercise,
+        audit=(action, {"open": not open}, {"open": open, "origin": origin, "note": note}),
+        event=action,
     )
-    _emit_shelter(session, shelter, action="opened" if open else "closed", exercise=exercise)
-    return shelter
 
 
 def set_occupancy(
@@ -144,23 +139,51 @@ def set_occupancy(
     before = shelter_state(shelter, exercise)[1]
     if before == occupancy:
         return None
+    return _change_shelter(
+        session,
+        shelter,
+        "occupancy",
+        occupancy,
+        actor=actor,
+        exercise=exercise,
+        audit=("occupancy_set", {"occupancy": before}, {"occupancy": occupancy, "note": note}),
+        event="occupancy",
+    )
+
+
+def _change_shelter(
+    session: Session,
+    shelter: Shelter,
+    state: Literal["is_open", "occupancy"],
+    value: bool | int,
+    *,
+    actor: str,
+    exercise: bool,
+    audit: tuple[str, dict[str, Any], dict[str, Any]],
+    event: str,
+) -> Shelter:
+    """One of the shelter's `state` set (in a drill its drill state, `exercise_<state>`; else
+    the real one, with who and when), audited (`shelter.<action>`, before, after) and sent to
+    the screens (`event`: the event's action)."""
     if exercise:
-        shelter.exercise_occupancy = occupancy
+        setattr(shelter, f"exercise_{state}", value)
     else:
-        shelter.occupancy, shelter.updated_at, shelter.updated_by = occupancy, utcnow(), actor
+        setattr(shelter, state, value)
+        shelter.updated_at, shelter.updated_by = utcnow(), actor
     session.add(shelter)
     session.flush()
+    action, before, after = audit
     audit_service.record(
         session,
         actor=actor,
-        action="shelter.occupancy_set",
+        action=f"shelter.{action}",
         target_type="shelter",
         target_id=shelter.id,
-        before={"occupancy": before},
-        after={"occupancy": occupancy, "note": note},
+        before=before,
+        after=after,
         exercise=exercise,
     )
-    _emit_shelter(session, shelter, action="occupancy", exercise=exercise)
+    _emit_shelter(session, shelter, action=event, exercise=exercise)
     return shelter
 
 
@@ -297,10 +320,7 @@ def issue_order(
     if current is not None and current.level == level:
         return None
     if current is not None:
-        current.status, current.ended_at, current.ended_by = OrderStatus.superseded, now, actor
-        current.ended_origin = origin
-        session.add(current)
-        session.flush()
+        _end_order(session, current, OrderStatus.superseded, actor=actor, origin=origin, at=now)
     order = EvacuationOrder(
         zone_id=zone_id,
         level=level,
@@ -313,13 +333,12 @@ def issue_order(
     )
     session.add(order)
     session.flush()
-    audit_service.record(
+    _audit_order(
         session,
+        "issued",
+        order,
         actor=actor,
-        action="evacuation.order_issued",
-        target_type="evacuation_zone",
-        target_id=zone_id,
-        before={"level": current.level if current else None},
+        before=current.level if current else None,
         after={
             "level": level,
             "origin": origin,
@@ -327,7 +346,6 @@ def issue_order(
             "order_id": order.id,
             "shelter_ids": list(shelter_ids),
         },
-        exercise=exercise,
     )
     if emit:
         emit_order(session, order, action="changed" if current else "issued", zones=zones)
@@ -351,23 +369,49 @@ def lift_order(
     current = active_order(session, zone_id=zone_id, exercise=exercise)
     if current is None:
         return None
-    current.status, current.ended_at, current.ended_by = OrderStatus.lifted, utcnow(), actor
-    current.ended_origin = origin
-    session.add(current)
-    session.flush()
-    audit_service.record(
-        session,
-        actor=actor,
-        action="evacuation.order_lifted",
-        target_type="evacuation_zone",
-        target_id=zone_id,
-        before={"level": current.level},
-        after={"level": None, "origin": origin, "note": note},
-        exercise=exercise,
-    )
+    _end_order(session, current, OrderStatus.lifted, actor=actor, origin=origin, at=utcnow())
+    after = {"level": None, "origin": origin, "note": note}
+    _audit_order(session, "lifted", current, actor=actor, before=current.level, after=after)
     if emit:
         emit_order(session, current, action="lifted", zones=zones)
     return current
+
+
+def _end_order(
+    session: Session,
+    order: EvacuationOrder,
+    status: OrderStatus,
+    *,
+    actor: str,
+    origin: str,
+    at: datetime,
+) -> None:
+    """The order in force ends: superseded by another level, or lifted."""
+    order.status, order.ended_at, order.ended_by, order.ended_origin = status, at, actor, origin
+    session.add(order)
+    session.flush()
+
+
+def _audit_order(
+    session: Session,
+    action: str,
+    order: EvacuationOrder,
+    *,
+    actor: str,
+    before: str | None,
+    after: dict[str, Any],
+) -> None:
+    """`evacuation.order_<action>`, audited against the order's zone (`before`: its level)."""
+    audit_service.record(
+        session,
+        actor=actor,
+        action=f"evacuation.order_{action}",
+        target_type="evacuation_zone",
+        target_id=order.zone_id,
+        before={"level": before},
+        after=after,
+        exercise=order.exercise,
+    )
 
 
 def list_orders(
@@ -398,15 +442,20 @@ def order_public(order: EvacuationOrder, zones: ZoneSet | None = None) -> OrderP
 def emit_order(
     session: Session, order: EvacuationOrder, *, action: str, zones: ZoneSet | None
 ) -> None:
+    _emit(session, "order", action, order_public(order, zones), exercise=order.exercise)
+
+
+def _emit(session: Session, entity: str, action: str, public: BaseModel, *, exercise: bool) -> None:
+    """`evacuation.updated` about an order or a movement (`entity`), with the totals."""
     event_service.emit(
         session,
         ORDER_EVENT,
         {
-            "entity": "order",
+            "entity": entity,
             "action": action,
-            "exercise": order.exercise,
-            "order": order_public(order, zones).model_dump(mode="json"),
-            "totals": evacuation_totals(session, order.exercise),
+            "exercise": exercise,
+            entity: public.model_dump(mode="json"),
+            "totals": evacuation_totals(session, exercise),
         },
     )
 
@@ -489,17 +538,7 @@ def record_movement(
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
         exercise=exercise,
     )
-    event_service.emit(
-        session,
-        ORDER_EVENT,
-        {
-            "entity": "movement",
-            "action": "recorded",
-            "exercise": exercise,
-            "movement": movement_public(movement).model_dump(mode="json"),
-            "totals": evacuation_totals(session, exercise),
-        },
-    )
+    _emit(session, "movement", "recorded", movement_public(movement), exercise=exercise)
     if shelter is not None:
         _emit_shelter(session, shelter, action="people_arrived", exercise=exercise)
     return movement

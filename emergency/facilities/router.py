@@ -44,10 +44,9 @@ def set_status(
         change = facility_service.set_status(
             session,
             facility_id=facility_id,
-            status=body.status,
             actor=user.name,
             origin="operator",
-            note=body.note,
+            **body.model_dump(),
         )
         facility = facility_service.get(session, facility_id=facility_id)
         return FacilityStatusResult(

@@ -15,15 +15,19 @@ from fastapi.responses import FileResponse
 
 from emergency import visibility
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
+from emergency.auth.models import User
 from emergency.db import utcnow
 from emergency.dependencies import SettingsDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
 from emergency.field.dependencies import FieldRateLimited, ZonesDep
+from emergency.field.models import FieldAccount
 from emergency.field.schemas import (
     AssignIn,
     FieldContext,
@@ -47,6 +51,8 @@ from emergency.field.schemas import (
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1", tags=["field operations"])
+_hazard_steps = actions.Steps(field_service.hazard_public)
+_help_steps = actions.Steps(field_service.help_public)
 
 
 # --- field reports (phones) ------------------------------------------------------------------
@@ -88,11 +94,10 @@ def post_field_report(
 def list_field_reports(
     user: Operator,
     session: SessionDep,
+    exercise: DrillView,
     kind: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[FieldReportPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_flows.public(r)
         for r in field_flows.list_reports(session, kind=kind, limit=limit, exercise=exercise)
@@ -137,18 +142,7 @@ def create_field_link(
 @router.get("/field/links", response_model=list[FieldLinkListed])
 def list_field_links(user: Operator, session: SessionDep) -> list[FieldLinkListed]:
     """The team phones' links (never their tokens), newest first."""
-    return [
-        FieldLinkListed(
-            user_id=account.user_id,
-            user=field_user.name,
-            label=account.label,
-            group_id=account.group_id,
-            crew_id=account.crew_id,
-            created_at=account.created_at,
-            active=field_user.active,
-        )
-        for account, field_user in field_service.list_field_links(session)
-    ]
+    return [_link_listed(*link) for link in field_service.list_field_links(session)]
 
 
 @router.post("/field/links/{user_id}/revoke", response_model=FieldLinkListed)
@@ -157,21 +151,23 @@ def revoke_field_link(
 ) -> FieldLinkListed:
     """The link stops working at once (a lost phone); again: no change."""
 
-    def revoke() -> FieldLinkListed:
-        account, field_user = field_service.revoke_field_link(
-            session, user_id=user_id, actor=user.name
+    return once.run(
+        lambda: _link_listed(
+            *field_service.revoke_field_link(session, user_id=user_id, actor=user.name)
         )
-        return FieldLinkListed(
-            user_id=account.user_id,
-            user=field_user.name,
-            label=account.label,
-            group_id=account.group_id,
-            crew_id=account.crew_id,
-            created_at=account.created_at,
-            active=field_user.active,
-        )
+    )
 
-    return once.run(revoke)
+
+def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
+    return FieldLinkListed(
+        user_id=account.user_id,
+        user=field_user.name,
+        label=account.label,
+        group_id=account.group_id,
+        crew_id=account.crew_id,
+        created_at=account.created_at,
+        active=field_user.active,
+    )
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -253,10 +249,9 @@ def get_photo(
 
 
 @router.get("/inspection-groups", response_model=list[GroupPublic])
-def list_groups(user: Reader, session: SessionDep, exercise: bool = False) -> list[GroupPublic]:
+def list_groups(user: Reader, session: SessionDep, exercise: DrillView) -> list[GroupPublic]:
     """Real groups with their real trips; `?exercise=true`: the drill's groups, and the drill's
     trips of every group."""
-    exercise = drill_service.is_drill(session, user, exercise)
     groups = field_service.list_groups(session, exercise=exercise)
     if exercise:  # real groups that went out in a drill (a team training) are part of it
         trips = {t.group_id for t in field_service.list_trips(session, exercise=True, limit=5000)}
@@ -285,13 +280,9 @@ def create_group(
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
-def get_group(
-    group_id: int, user: Reader, session: SessionDep, exercise: bool = False
-) -> GroupPublic:
+def get_group(group_id: int, user: Reader, session: SessionDep, exercise: DrillView) -> GroupPublic:
     return field_service.group_public(
-        session,
-        field_service.get_group(session, group_id=group_id),
-        drill_service.is_drill(session, user, exercise),
+        session, field_service.get_group(session, group_id=group_id), exercise
     )
 
 
@@ -299,11 +290,10 @@ def get_group(
 def list_trips(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     group_id: int | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[TripPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.trip_public(t)
         for t in field_service.list_trips(
@@ -313,9 +303,8 @@ def list_trips(
 
 
 @router.get("/inspections/totals")
-def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> FieldTotals:
+def inspection_totals(user: Reader, session: SessionDep, exercise: DrillView) -> FieldTotals:
     """Groups, trips, inspector person-trips, vehicle-trips, hazards by status and overdue."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return FieldTotals.model_validate(field_service.summary(session, exercise))
 
 
@@ -326,12 +315,11 @@ def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False)
 def list_hazards(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[HazardPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.hazard_public(h)
         for h in field_service.list_hazards(
@@ -371,16 +359,8 @@ def assign_hazard(
 ) -> HazardPublic:
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.assign_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                drill=drill_service.is_drill(session, user, body.exercise),
-                **body.model_dump(exclude={"exercise"}),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.assign_hazard, body, hazard_id=hazard_id
     )
 
 
@@ -388,17 +368,8 @@ def assign_hazard(
 def rectify_hazard(
     hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
 ) -> HazardPublic:
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.rectify_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                user=user,
-                drill=drill_service.is_drill(session, user, body.exercise),
-                **body.model_dump(exclude={"exercise"}),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.rectify_hazard, body, hazard_id=hazard_id, user=user
     )
 
 
@@ -406,16 +377,8 @@ def rectify_hazard(
 def verify_hazard(
     hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> HazardPublic:
-    return once.run(
-        lambda: field_service.hazard_public(
-            field_service.verify_hazard(
-                session,
-                hazard_id=hazard_id,
-                actor=user.name,
-                note=body.note,
-                drill=drill_service.is_drill(session, user, body.exercise),
-            )
-        )
+    return _hazard_steps(
+        once, session, user, field_service.verify_hazard, body, hazard_id=hazard_id
     )
 
 
@@ -424,10 +387,9 @@ def verify_hazard(
 
 @router.get("/help-requests", response_model=list[HelpPublic])
 def list_help(
-    user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False
+    user: Reader, session: SessionDep, exercise: DrillView, status: str | None = None
 ) -> list[HelpPublic]:
     """Requests for help; who is in need (note, photo, reporter) for operators only."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         HelpPublic.model_validate(
             visibility.help_request(field_service.help_public(r).model_dump(), user.role)
@@ -444,16 +406,13 @@ def assign_help(
     session: SessionDep,
     once: IdempotentDep,
 ) -> HelpPublic:
-    return once.run(
-        lambda: field_service.help_public(
-            field_service.assign_help_request(
-                session,
-                help_request_id=help_request_id,
-                crew_id=body.crew_id,
-                actor=user.name,
-                drill=drill_service.is_drill(session, user, body.exercise),
-            )
-        )
+    return _help_steps(
+        once,
+        session,
+        user,
+        field_service.assign_help_request,
+        body,
+        help_request_id=help_request_id,
     )
 
 
@@ -461,13 +420,6 @@ def assign_help(
 def close_help(
     help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> HelpPublic:
-    return once.run(
-        lambda: field_service.help_public(
-            field_service.close_help_request(
-                session,
-                help_request_id=help_request_id,
-                actor=user.name,
-                drill=drill_service.is_drill_user(session, user),
-            )
-        )
+    return _help_steps(
+        once, session, user, field_service.close_help_request, help_request_id=help_request_id
     )

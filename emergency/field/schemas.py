@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emergency.clock import ApiTime
 from emergency.crews.models import CrewStatus
+from emergency.drills.schemas import DrillChange, DrillRecord
 from emergency.field.models import HazardKind, Severity
 from emergency.vulnerable.models import CheckState
 
@@ -33,9 +34,7 @@ class GroupIn(_In):
     grid_cells: list[str] = Field(
         default_factory=list, max_length=200, examples=[["HQ-C3", "HQ-C4"]]
     )
-    exercise: bool = Field(
-        default=False, description="a drill's record: never counted in real figures"
-    )
+    exercise: DrillRecord = False
 
 
 class TripPublic(BaseModel):
@@ -120,9 +119,7 @@ class HazardIn(_In):
     description: str | None = Field(default=None, max_length=1000)
     photo_id: str | None = Field(default=None, max_length=64)
     due_at: ApiTime | None = None
-    exercise: bool = Field(
-        default=False, description="a drill's record: never counted in real figures"
-    )
+    exercise: DrillRecord = False
 
 
 class AssignIn(_In):
@@ -130,24 +127,18 @@ class AssignIn(_In):
     crew_id: int | None = None
     due_at: ApiTime | None = None
     note: str | None = Field(default=None, max_length=500)
-    exercise: bool = Field(
-        default=False, description="a drill's change: it may change a drill's records only"
-    )
+    exercise: DrillChange = False
 
 
 class RectifyIn(_In):
     note: str | None = Field(default=None, max_length=1000)
     photo_id: str | None = Field(default=None, max_length=64)
-    exercise: bool = Field(
-        default=False, description="a drill's change: it may change a drill's records only"
-    )
+    exercise: DrillChange = False
 
 
 class VerifyIn(_In):
     note: str | None = Field(default=None, max_length=1000)
-    exercise: bool = Field(
-        default=False, description="a drill's change: it may change a drill's records only"
-    )
+    exercise: DrillChange = False
 
 
 class HazardPublic(BaseModel):
@@ -182,9 +173,7 @@ class HazardPublic(BaseModel):
 
 class HelpAssignIn(_In):
     crew_id: int
-    exercise: bool = Field(
-        default=False, description="a drill's change: it may change a drill's records only"
-    )
+    exercise: DrillChange = False
 
 
 class HelpPublic(BaseModel):

@@ -33,7 +33,15 @@ from emergency.auth.models import ApiToken, Role, User
 from emergency.clock import local_iso
 from emergency.crews import service as crew_service
 from emergency.crews.models import CrewTask, TaskStatus
-from emergency.db import connection, insert_row, new_row, stored_id, to_public, utcnow
+from emergency.db import (
+    connection,
+    get_or_404,
+    insert_row,
+    new_row,
+    stored_id,
+    to_public,
+    utcnow,
+)
 from emergency.drills import service as drill_service
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -127,11 +135,9 @@ def create_group(
 
 
 def get_group(session: Session, *, group_id: int, lock: bool = False) -> InspectionGroup:
-    query = select(InspectionGroup).where(InspectionGroup.id == group_id)
-    group = session.exec(query.with_for_update() if lock else query).first()
-    if group is None:
-        raise NotFound(f"inspection group {group_id} not found", code="group_not_found")
-    return group
+    return get_or_404(
+        session, InspectionGroup, group_id, "inspection group", code="group_not_found", lock=lock
+    )
 
 
 def list_groups(session: Session, *, exercise: bool = False) -> list[InspectionGroup]:
@@ -398,16 +404,8 @@ def report_hazard(
     )
     insert_row(session, hazard)
     field_totals.change(session, exercise, "hazards", {hazard.status: 1})
-    audit_service.record(
-        session,
-        actor=actor,
-        action="hazard.reported",
-        target_type="hazard",
-        target_id=stored_id(hazard),
-        after={"kind": kind, "severity": severity, "zone_id": hazard.zone_id},
-        exercise=exercise,
-    )
-    _emit(session, "hazard", "reported", exercise, hazard=hazard_public(hazard))
+    after = {"kind": kind, "severity": severity, "zone_id": hazard.zone_id}
+    _hazard_changed(session, hazard, "reported", actor=actor, exercise=exercise, after=after)
     alarm_service.raise_for_hazard(session, hazard)  # critical ones only
     return hazard
 
@@ -419,11 +417,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 
 def get_hazard(session: Session, *, hazard_id: int, lock: bool = False) -> Hazard:
-    query = select(Hazard).where(Hazard.id == hazard_id)
-    hazard = session.exec(query.with_for_update() if lock else query).first()
-    if hazard is None:
-        raise NotFound(f"hazard {hazard_id} not found", code="hazard_not_found")
-    return hazard
+    return get_or_404(session, Hazard, hazard_id, "hazard", code="hazard_not_found", lock=lock)
 
 
 def _move(session: Session, hazard: Hazard, to: HazardStatus) -> HazardStatus:
@@ -481,24 +475,11 @@ def assign_hazard(
             or f"hazard {hazard.id}: {hazard.kind}"
             + (f" at {hazard.place}" if hazard.place else ""),
         )
-    audit_service.record(
-        session,
-        actor=actor,
-        action="hazard.assigned",
-        target_type="hazard",
-        target_id=stored_id(hazard),
-        before={"status": before},
-        after={"status": hazard.status, "group_id": group_id, "crew_id": crew_id, "note": note},
-        exercise=exercise,
+    after = {"status": hazard.status, "group_id": group_id, "crew_id": crew_id, "note": note}
+    _hazard_changed(
+        session, hazard, "assigned", actor=actor, exercise=exercise, before=before, after=after
     )
-    _emit(session, "hazard", "assigned", exercise, hazard=hazard_public(hazard))
-    alarm_service.follow_source(
-        session,
-        source=AlarmSource.hazard,
-        source_id=stored_id(hazard),
-        actor=actor,
-        crew_id=crew_id,
-    )
+    _follow_alarm(session, AlarmSource.hazard, hazard, actor=actor, crew_id=crew_id)
     return hazard
 
 
@@ -543,20 +524,11 @@ def rectify_hazard(
     hazard.rectified_at, hazard.rectified_by = utcnow(), actor
     hazard.rectification_note, hazard.rectification_photo_id = note, photo_id
     _store_ending_tasks(session, hazard, col(CrewTask.hazard_id), actor=actor, exercise=exercise)
-    audit_service.record(
-        session,
-        actor=actor,
-        action="hazard.rectified",
-        target_type="hazard",
-        target_id=stored_id(hazard),
-        before={"status": before},
-        after={"status": hazard.status, "note": note, "photo_id": photo_id},
-        exercise=exercise,
+    after = {"status": hazard.status, "note": note, "photo_id": photo_id}
+    _hazard_changed(
+        session, hazard, "rectified", actor=actor, exercise=exercise, before=before, after=after
     )
-    _emit(session, "hazard", "rectified", exercise, hazard=hazard_public(hazard))
-    alarm_service.follow_source(
-        session, source=AlarmSource.hazard, source_id=stored_id(hazard), actor=actor, closed=True
-    )
+    _follow_alarm(session, AlarmSource.hazard, hazard, actor=actor, closed=True)
     return hazard
 
 
@@ -567,18 +539,58 @@ def verify_hazard(
     exercise = drill_service.follow(hazard.exercise, drill=drill, what=f"hazard {hazard.id}")
     before = _move(session, hazard, HazardStatus.verified)
     hazard.verified_at, hazard.verified_by = utcnow(), actor
-    audit_service.record_write(
+    session.add(hazard)
+    session.flush()
+    after = {"status": hazard.status, "note": note}
+    _hazard_changed(
+        session, hazard, "verified", actor=actor, exercise=exercise, before=before, after=after
+    )
+    return hazard
+
+
+def _hazard_changed(
+    session: Session,
+    hazard: Hazard,
+    action: str,
+    *,
+    actor: str,
+    exercise: bool,
+    before: HazardStatus | None = None,
+    after: dict[str, Any],
+) -> None:
+    """The hazard's change audited (`hazard.<action>`, with the status it had `before`) and
+    sent to the screens."""
+    audit_service.record(
         session,
-        hazard,
         actor=actor,
-        action="hazard.verified",
+        action=f"hazard.{action}",
         target_type="hazard",
-        before={"status": before},
-        after={"status": hazard.status, "note": note},
+        target_id=stored_id(hazard),
+        before=None if before is None else {"status": before},
+        after=after,
         exercise=exercise,
     )
-    _emit(session, "hazard", "verified", exercise, hazard=hazard_public(hazard))
-    return hazard
+    _emit(session, "hazard", action, exercise, hazard=hazard_public(hazard))
+
+
+def _follow_alarm(
+    session: Session,
+    source: AlarmSource,
+    record: Hazard | HelpRequest,
+    *,
+    actor: str,
+    crew_id: int | None = None,
+    closed: bool = False,
+) -> None:
+    """The alarm raised for `record` (if any) follows it: to the crew given it, or closed."""
+    alarm_service.follow_source(
+        session,
+        source=source,
+        source_id=stored_id(record),
+        actor=actor,
+        crew_id=crew_id,
+        closed=closed,
+    )
 
 
 def _overdue_clause(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
@@ -697,16 +709,8 @@ def create_help_request(
     session.add(request)
     session.flush()
     field_totals.change(session, exercise, "help_requests", {request.status: 1})
-    audit_service.record(
-        session,
-        actor=actor,
-        action="help_request.created",
-        target_type="help_request",
-        target_id=stored_id(request),
-        after={"people": people, "urgency": request.urgency},
-        exercise=exercise,
-    )
-    _emit_help(session, request, "created")
+    after = {"people": people, "urgency": request.urgency}
+    _help_changed(session, request, "created", actor=actor, exercise=exercise, after=after)
     alarm_service.raise_for_help_request(session, request)
     return request
 
@@ -745,23 +749,11 @@ def assign_help_request(
     )
     field_totals.moved(session, request.exercise, "help_requests", request.status, "assigned")
     request.status, request.crew_id = HelpStatus.assigned, crew_id
-    audit_service.record_write(
-        session,
-        request,
-        actor=actor,
-        action="help_request.assigned",
-        target_type="help_request",
-        after={"crew_id": crew_id},
-        exercise=exercise,
-    )
-    _emit_help(session, request, "assigned")
-    alarm_service.follow_source(
-        session,
-        source=AlarmSource.help_request,
-        source_id=stored_id(request),
-        actor=actor,
-        crew_id=crew_id,
-    )
+    session.add(request)
+    session.flush()
+    after = {"crew_id": crew_id}
+    _help_changed(session, request, "assigned", actor=actor, exercise=exercise, after=after)
+    _follow_alarm(session, AlarmSource.help_request, request, actor=actor, crew_id=crew_id)
     return request
 
 
@@ -797,22 +789,8 @@ def close_help_request(
     _store_ending_tasks(
         session, request, col(CrewTask.help_request_id), actor=actor, exercise=exercise
     )
-    audit_service.record(
-        session,
-        actor=actor,
-        action="help_request.closed",
-        target_type="help_request",
-        target_id=stored_id(request),
-        exercise=exercise,
-    )
-    _emit_help(session, request, "closed")
-    alarm_service.follow_source(
-        session,
-        source=AlarmSource.help_request,
-        source_id=stored_id(request),
-        actor=actor,
-        closed=True,
-    )
+    _help_changed(session, request, "closed", actor=actor, exercise=exercise)
+    _follow_alarm(session, AlarmSource.help_request, request, actor=actor, closed=True)
     return request
 
 
@@ -990,7 +968,25 @@ def _emit(session: Session, entity: str, action: str, exercise: bool, **data: An
     field_totals.carry(session, stored, _SECTIONS[entity], exercise)
 
 
-def _emit_help(session: Session, request: HelpRequest, action: str) -> None:
+def _help_changed(
+    session: Session,
+    request: HelpRequest,
+    action: str,
+    *,
+    actor: str,
+    exercise: bool,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """The request's change audited (`help_request.<action>`) and sent to the screens."""
+    audit_service.record(
+        session,
+        actor=actor,
+        action=f"help_request.{action}",
+        target_type="help_request",
+        target_id=stored_id(request),
+        after=after,
+        exercise=exercise,
+    )
     stored = event_service.emit(
         session,
         HELP_EVENT,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from emergency.catalogue import Catalogue, CatalogueError, Language
 from emergency.configfiles import ConfigModel, ConfigProblem, Slug, listed_twice, load_yaml
@@ -46,7 +46,9 @@ ContactName = Annotated[str, Field(min_length=1, max_length=120)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
-class ContactDef(ConfigModel):
+class ContactFields(BaseModel):
+    """A liaison contact as the file (config/liaison.yaml) and the API both give it."""
+
     key: Slug
     name: ContactName
     organisation: Texts
@@ -54,6 +56,9 @@ class ContactDef(ConfigModel):
     phone: Phone | None = None
     email: Email | None = None
     language: Language = "zh-Hant"
+
+
+class ContactDef(ContactFields, ConfigModel):
     demo: bool = False
 
 

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from alerts.text import body_problem
 from emergency.catalogue import Language
 from emergency.clock import ApiTime, IsoTime
-from emergency.configfiles import Slug
-from emergency.liaison.config import ContactName, Email, Phone, Texts
+from emergency.liaison.config import ContactFields, ContactName, Email, Phone, Texts
 from emergency.liaison.models import Direction, NoticeKind, NoticeStatus
 
 
@@ -18,14 +17,8 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ContactIn(_In):
-    key: Slug
-    name: ContactName
-    organisation: Texts
-    role: Texts | None = None
-    phone: Phone | None = None
+class ContactIn(ContactFields, _In):
     email: Annotated[Email, Field(max_length=200)] | None = None
-    language: Language = "zh-Hant"
     active: bool = True
 
 

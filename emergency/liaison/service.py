@@ -26,7 +26,7 @@ from alerts.text import body_problem
 from emergency.audit import service as audit_service
 from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
-from emergency.db import get_or_404, savepoint, stored_id, utcnow
+from emergency.db import get_or_404, newest_first, savepoint, stored_id, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -212,9 +212,7 @@ def list_calls(
     exercise: bool | None = None,
 ) -> list[HotlineCall]:
     """Calls, newest first: real and drill ones, or only those of `exercise`."""
-    query = select(HotlineCall).order_by(col(HotlineCall.at).desc()).limit(limit)
-    if exercise is not None:
-        query = query.where(HotlineCall.exercise == exercise)
+    query = newest_first(HotlineCall, limit=limit, exercise=exercise, by=HotlineCall.at)
     if open_follow_ups:
         query = query.where(
             col(HotlineCall.follow_up).is_not(None), col(HotlineCall.follow_up_done_at).is_(None)
@@ -459,9 +457,7 @@ def get_notice(session: Session, *, notice_id: int, lock: bool = False) -> Liais
 def list_notices(
     session: Session, *, status: str | None = None, limit: int = 100, exercise: bool | None = None
 ) -> list[LiaisonNotice]:
-    query = select(LiaisonNotice).order_by(col(LiaisonNotice.id).desc()).limit(limit)
-    if exercise is not None:
-        query = query.where(LiaisonNotice.exercise == exercise)
+    query = newest_first(LiaisonNotice, limit=limit, exercise=exercise)
     if status:
         query = query.where(LiaisonNotice.status == status)
     return list(session.exec(query))

@@ -11,8 +11,9 @@ audit entries it had queued are dropped with it. Every change is made as actor a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlmodel import Session
 
@@ -308,6 +309,39 @@ def _signal_names(catalogue: Catalogue, change: SignalChange | None) -> dict[str
     return {lang: found.short_name(lang) for lang in LANGUAGES}
 
 
+class _EvacuationByRule(TypedDict):
+    """What a rule's action tells the evacuation flows, to order an evacuation or to lift it."""
+
+    zone_ids: list[str]
+    actor: str
+    origin: str
+    note: str | None
+    exercise: bool
+    channels: Sequence[str]
+    idempotency_key: str
+    template: str
+    runtime: Runtime
+
+
+def _evacuation_by_rule(
+    runtime: Runtime,
+    rule_id: str,
+    action: EvacuateAction | LiftEvacuationAction,
+    run: RuleActionRun,
+) -> _EvacuationByRule:
+    return _EvacuationByRule(
+        zone_ids=target_zones(runtime, action),
+        actor=actor_of(rule_id),
+        origin=actor_of(rule_id),
+        note=action.note,
+        exercise=run.exercise,
+        channels=action.channels,
+        idempotency_key=run.key,
+        template=action.template,
+        runtime=runtime,
+    )
+
+
 def _evacuate(
     session: Session,
     *,
@@ -320,18 +354,9 @@ def _evacuate(
 
     outcome = evacuation_flows.issue(
         session,
-        zone_ids=target_zones(runtime, action),
         level=action.level,
         shelter_ids=action.shelters,
-        actor=actor_of(rule_id),
-        origin=actor_of(rule_id),
-        note=action.note,
-        zones=runtime.zones,
-        exercise=run.exercise,
-        channels=action.channels,
-        idempotency_key=run.key,
-        template=action.template,
-        runtime=runtime,
+        **_evacuation_by_rule(runtime, rule_id, action, run),
     )
     issued = [o.zone_id for o in outcome.orders]
     if not issued:
@@ -361,19 +386,7 @@ def _lift(
 ) -> Outcome:
     from emergency.evacuation import flows as evacuation_flows
 
-    outcome = evacuation_flows.lift(
-        session,
-        zone_ids=target_zones(runtime, action),
-        actor=actor_of(rule_id),
-        origin=actor_of(rule_id),
-        note=action.note,
-        zones=runtime.zones,
-        exercise=run.exercise,
-        channels=action.channels,
-        idempotency_key=run.key,
-        template=action.template,
-        runtime=runtime,
-    )
+    outcome = evacuation_flows.lift(session, **_evacuation_by_rule(runtime, rule_id, action, run))
     lifted = [o.zone_id for o in outcome.orders]
     if not lifted:
         return RunStatus.unchanged, "no evacuation order to lift", {}

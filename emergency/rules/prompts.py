@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, utcnow
+from emergency.db import get_or_404, newest_first, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.rules.models import OperatorPrompt, PromptStatus
@@ -100,9 +100,7 @@ def resolve(
 def list_prompts(
     session: Session, *, status: str | None = "open", limit: int = 200, exercise: bool | None = None
 ) -> list[OperatorPrompt]:
-    query = select(OperatorPrompt).order_by(col(OperatorPrompt.id).desc()).limit(limit)
-    if exercise is not None:
-        query = query.where(OperatorPrompt.exercise == exercise)
+    query = newest_first(OperatorPrompt, limit=limit, exercise=exercise)
     if status:
         query = query.where(OperatorPrompt.status == status)
     return list(session.exec(query))

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from emergency.audit import service as audit_service
 from emergency.catalogue.service import Catalogue
 from emergency.clock import local_iso
-from emergency.db import stored_id, to_public, utcnow
+from emergency.db import newest_first, stored_id, to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
@@ -240,9 +240,7 @@ def history(
     limit: int = 200,
     exercise: bool | None = None,
 ) -> list[SignalChange]:
-    query = select(SignalChange).order_by(col(SignalChange.id).desc()).limit(limit)
-    if exercise is not None:
-        query = query.where(SignalChange.exercise == exercise)
+    query = newest_first(SignalChange, limit=limit, exercise=exercise)
     if source:
         query = query.where(SignalChange.source == source)
     if kind:

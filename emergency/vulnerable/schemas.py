@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency.drills.schemas import DrillChange
 from emergency.vulnerable.models import CheckState
 
 
@@ -31,9 +32,7 @@ class CheckIn(BaseModel):
 
     state: CheckState
     note: str | None = Field(default=None, max_length=500)
-    exercise: bool = Field(
-        default=False, description="a drill's check: it may change a drill's resident only"
-    )
+    exercise: DrillChange = False
 
 
 class ResidentPublic(BaseModel):

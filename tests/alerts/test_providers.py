@@ -502,8 +502,8 @@ def test_vapid_keys_are_what_a_browser_and_py_vapid_expect() -> None:
 
 def test_build_providers_chooses_from_settings() -> None:
     chosen = build_providers()
-    assert isinstance(chosen[Channel.SMS], ConsoleProvider)
-    assert isinstance(chosen[Channel.PUSH], ConsoleProvider)
+    assert isinstance(chosen[Channel.sms], ConsoleProvider)
+    assert isinstance(chosen[Channel.push], ConsoleProvider)
 
     private, _ = generate_vapid_keys()
     chosen = build_providers(
@@ -514,10 +514,10 @@ def test_build_providers_chooses_from_settings() -> None:
         vapid_private_key=private,
         vapid_subject=SUBJECT,
     )
-    sms_provider = chosen[Channel.SMS]
+    sms_provider = chosen[Channel.sms]
     assert isinstance(sms_provider, TwilioProvider)
     assert sms_provider.client.api.base_url == "http://127.0.0.1:9"
-    assert isinstance(chosen[Channel.PUSH], WebPushProvider)
+    assert isinstance(chosen[Channel.push], WebPushProvider)
 
 
 async def test_console_logs_ids_never_numbers_or_bodies(caplog) -> None:

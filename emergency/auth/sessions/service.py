@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from pwdlib import PasswordHash
@@ -93,11 +93,6 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
     check_strength(password, user.name)
     link.used_at = now
     session.add(link)
-    stored = session.get(UserPassword, user.id)
-    if stored is None:
-        stored = UserPassword(user_id=stored_id(user), password_hash="")
-    stored.password_hash, stored.set_at = _hasher.hash(password), now
-    session.add(stored)
     # A new password ends the sessions signed in with the old one.
     for open_session in session.exec(
         select(LoginSession).where(
@@ -106,14 +101,7 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
     ):
         open_session.ended_at = now
         session.add(open_session)
-    session.flush()
-    audit_service.record(
-        session,
-        actor=user.name,
-        action="password.set",
-        target_type="user",
-        target_id=stored_id(user),
-    )
+    _store_password(session, user=user, password=password, actor=user.name, now=now)
     return user
 
 
@@ -128,10 +116,17 @@ def check_strength(password: str, name: str) -> None:
 
 def set_password(session: Session, *, user: User, password: str, actor: str) -> None:
     """Set a password directly (demo users, tests)."""
+    _store_password(session, user=user, password=password, actor=actor, now=utcnow())
+
+
+def _store_password(
+    session: Session, *, user: User, password: str, actor: str, now: datetime
+) -> None:
+    """The user's password (its hash only) replaced, audited."""
     stored = session.get(UserPassword, stored_id(user)) or UserPassword(
         user_id=stored_id(user), password_hash=""
     )
-    stored.password_hash, stored.set_at = _hasher.hash(password), utcnow()
+    stored.password_hash, stored.set_at = _hasher.hash(password), now
     session.add(stored)
     session.flush()
     audit_service.record(

@@ -19,9 +19,7 @@
     return "en";
   }
   function lookup(lang, key) {
-    var parts = key.split("."), v = I18N[lang];
-    for (var i = 0; i < parts.length && v !== undefined; i++) v = v[parts[i]];
-    return v;
+    return I18N[lang][key];
   }
   function t(key, n) {
     var v = lookup(state.lang, key);
