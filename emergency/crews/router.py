@@ -19,6 +19,7 @@ from emergency.crews.schemas import (
 )
 from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 
@@ -27,9 +28,8 @@ _task_steps = actions.Steps(crew_service.task_public)
 
 
 @router.get("", response_model=list[CrewPublic])
-def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> list[CrewPublic]:
+def list_crews(user: Reader, session: SessionDep, exercise: DrillView) -> list[CrewPublic]:
     """Crews and their open tasks (a task for a request for help: its note for operators)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         CrewPublic.model_validate(
             visibility.crew(crew_service.public(session, c).model_dump(), user.role)
@@ -39,9 +39,8 @@ def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> lis
 
 
 @router.get("/totals")
-def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> CrewTotals:
+def crew_totals(user: Reader, session: SessionDep, exercise: DrillView) -> CrewTotals:
     """Crews and people by status (what the wall screen shows)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return CrewTotals.model_validate(crew_service.totals(session, exercise))
 
 
@@ -66,7 +65,7 @@ def create_crew(
 
 @router.post("/standby", response_model=StandbyResult)
 def all_standby(
-    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: DrillView
 ) -> StandbyResult:
     """Every resting or released crew to standby; deployed crews keep their tasks
     (`?exercise=true`: the drill's crews)."""
@@ -76,7 +75,7 @@ def all_standby(
             session,
             actor=user.name,
             origin="operator",
-            exercise=drill_service.is_drill(session, user, exercise),
+            exercise=exercise,
         )
         return StandbyResult(changed=[crew_service.public(session, c) for c in changed])
 

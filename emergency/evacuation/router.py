@@ -20,6 +20,7 @@ from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
 from emergency.evacuation.models import Shelter
@@ -45,8 +46,7 @@ router = APIRouter(prefix="/api/v1", tags=["evacuation"])
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
-def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> list[ShelterPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
+def list_shelters(user: Reader, session: SessionDep, exercise: DrillView) -> list[ShelterPublic]:
     return [
         evacuation_service.shelter_public(s, exercise)
         for s in evacuation_service.list_shelters(session)
@@ -57,11 +57,11 @@ def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> 
 def nearest_shelters(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     lat: float = Query(..., examples=[22.13]),
     lon: float = Query(..., examples=[113.53]),
     people: int = Query(1, ge=1, le=5000),
     limit: int = Query(3, ge=1, le=20),
-    exercise: bool = False,
 ) -> list[NearestShelter]:
     """The nearest open shelters with room for `people`, nearest first (empty: none)."""
     return evacuation_service.nearest(
@@ -70,7 +70,7 @@ def nearest_shelters(
         lon=lon,
         people=people,
         limit=limit,
-        exercise=drill_service.is_drill(session, user, exercise),
+        exercise=exercise,
     )
 
 
@@ -123,11 +123,9 @@ def _change_shelter(
 
 @router.get("/evacuation/orders", response_model=list[OrderPublic])
 def list_orders(
-    user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False, exercise: bool = False
+    user: Reader, session: SessionDep, zones: ZonesDep, exercise: DrillView, active: bool = False
 ) -> list[OrderPublic]:
-    orders = evacuation_service.list_orders(
-        session, active_only=active, exercise=drill_service.is_drill(session, user, exercise)
-    )
+    orders = evacuation_service.list_orders(session, active_only=active, exercise=exercise)
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
@@ -218,14 +216,12 @@ def lift_order(
 def list_movements(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)
-        for m in evacuation_service.list_movements(
-            session, limit=limit, exercise=drill_service.is_drill(session, user, exercise)
-        )
+        for m in evacuation_service.list_movements(session, limit=limit, exercise=exercise)
     ]
 
 
@@ -251,6 +247,5 @@ def record_movement(
 
 
 @router.get("/evacuation/totals")
-def totals(user: Reader, session: SessionDep, exercise: bool = False) -> EvacuationSummary:
-    exercise = drill_service.is_drill(session, user, exercise)
+def totals(user: Reader, session: SessionDep, exercise: DrillView) -> EvacuationSummary:
     return EvacuationSummary.model_validate(evacuation_service.summary(session, exercise))

@@ -20,6 +20,7 @@ from emergency.db import utcnow
 from emergency.dependencies import SettingsDep
 from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
@@ -93,11 +94,10 @@ def post_field_report(
 def list_field_reports(
     user: Operator,
     session: SessionDep,
+    exercise: DrillView,
     kind: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[FieldReportPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_flows.public(r)
         for r in field_flows.list_reports(session, kind=kind, limit=limit, exercise=exercise)
@@ -249,10 +249,9 @@ def get_photo(
 
 
 @router.get("/inspection-groups", response_model=list[GroupPublic])
-def list_groups(user: Reader, session: SessionDep, exercise: bool = False) -> list[GroupPublic]:
+def list_groups(user: Reader, session: SessionDep, exercise: DrillView) -> list[GroupPublic]:
     """Real groups with their real trips; `?exercise=true`: the drill's groups, and the drill's
     trips of every group."""
-    exercise = drill_service.is_drill(session, user, exercise)
     groups = field_service.list_groups(session, exercise=exercise)
     if exercise:  # real groups that went out in a drill (a team training) are part of it
         trips = {t.group_id for t in field_service.list_trips(session, exercise=True, limit=5000)}
@@ -281,13 +280,9 @@ def create_group(
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
-def get_group(
-    group_id: int, user: Reader, session: SessionDep, exercise: bool = False
-) -> GroupPublic:
+def get_group(group_id: int, user: Reader, session: SessionDep, exercise: DrillView) -> GroupPublic:
     return field_service.group_public(
-        session,
-        field_service.get_group(session, group_id=group_id),
-        drill_service.is_drill(session, user, exercise),
+        session, field_service.get_group(session, group_id=group_id), exercise
     )
 
 
@@ -295,11 +290,10 @@ def get_group(
 def list_trips(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     group_id: int | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[TripPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.trip_public(t)
         for t in field_service.list_trips(
@@ -309,9 +303,8 @@ def list_trips(
 
 
 @router.get("/inspections/totals")
-def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> FieldTotals:
+def inspection_totals(user: Reader, session: SessionDep, exercise: DrillView) -> FieldTotals:
     """Groups, trips, inspector person-trips, vehicle-trips, hazards by status and overdue."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return FieldTotals.model_validate(field_service.summary(session, exercise))
 
 
@@ -322,12 +315,11 @@ def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False)
 def list_hazards(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[HazardPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.hazard_public(h)
         for h in field_service.list_hazards(
@@ -395,10 +387,9 @@ def verify_hazard(
 
 @router.get("/help-requests", response_model=list[HelpPublic])
 def list_help(
-    user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False
+    user: Reader, session: SessionDep, exercise: DrillView, status: str | None = None
 ) -> list[HelpPublic]:
     """Requests for help; who is in need (note, photo, reporter) for operators only."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         HelpPublic.model_validate(
             visibility.help_request(field_service.help_public(r).model_dump(), user.role)

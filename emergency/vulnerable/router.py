@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from emergency.auth.dependencies import CurrentUser, Operator, Reader, SessionDep
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 from emergency.vulnerable import service as vulnerable_service
@@ -22,19 +23,17 @@ router = APIRouter(prefix="/api/v1/vulnerable", tags=["vulnerable residents"])
 
 
 @router.get("/summary")
-def summary(user: Reader, session: SessionDep, exercise: bool = False) -> VulnerableTotals:
+def summary(user: Reader, session: SessionDep, exercise: DrillView) -> VulnerableTotals:
     """Counts by check-in state and community: for every role."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return VulnerableTotals.model_validate(vulnerable_service.totals(session, exercise))
 
 
 @router.get("/residents", response_model=list[ResidentPublic])
 def list_residents(
-    user: CurrentUser, session: SessionDep, exercise: bool = False
+    user: CurrentUser, session: SessionDep, exercise: DrillView
 ) -> list[ResidentPublic]:
     """Names and addresses: admins and operators see all, a field user the residents it
     follows; other roles get 403 (they see /summary)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         vulnerable_service.public(session, r)
         for r in vulnerable_service.list_for(session, user=user, exercise=exercise)
@@ -82,13 +81,11 @@ def check(
 
 @router.post("/reset")
 def reset(
-    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: DrillView
 ) -> ResetResult:
     """A new storm: every resident back to `unknown` (`?exercise=true`: the drill's)."""
     return once.run(
         lambda: ResetResult(
-            reset=vulnerable_service.reset_for_storm(
-                session, actor=user.name, exercise=drill_service.is_drill(session, user, exercise)
-            )
+            reset=vulnerable_service.reset_for_storm(session, actor=user.name, exercise=exercise)
         )
     )
