@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from emergency import visibility
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
 from emergency.auth.models import User
-from emergency.db import utcnow
+from emergency.db import to_public, utcnow
 from emergency.dependencies import SettingsDep
 from emergency.drills import actions
 from emergency.drills import service as drill_service
@@ -159,15 +159,7 @@ def revoke_field_link(
 
 
 def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
-    return FieldLinkListed(
-        user_id=account.user_id,
-        user=field_user.name,
-        label=account.label,
-        group_id=account.group_id,
-        crew_id=account.crew_id,
-        created_at=account.created_at,
-        active=field_user.active,
-    )
+    return to_public(FieldLinkListed, account, user=field_user.name, active=field_user.active)
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -209,14 +201,7 @@ async def upload_photo(
     )
     if not created:
         response.status_code = 200
-    return PhotoPublic(
-        id=photo.id,
-        url=f"/api/v1/photos/{photo.id}",
-        content_type=photo.content_type,
-        size=photo.size,
-        width=photo.width,
-        height=photo.height,
-    )
+    return to_public(PhotoPublic, photo, url=f"/api/v1/photos/{photo.id}")
 
 
 @router.get(

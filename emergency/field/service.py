@@ -311,19 +311,13 @@ def group_public(session: Session, g: InspectionGroup, exercise: bool = False) -
         ).where(PatrolTrip.group_id == g.id, PatrolTrip.exercise == exercise)
     ).one()
     current = open_trip(session, group_id=stored_id(g), exercise=exercise)
-    return GroupPublic(
-        id=stored_id(g),
-        name=g.name,
-        leader=g.leader,
-        members=g.members,
-        vehicles=g.vehicles,
-        zone_ids=g.zone_ids,
-        grid_cells=g.grid_cells,
+    return to_public(
+        GroupPublic,
+        g,
         trips=int(trips),
         person_trips=int(persons),
         vehicle_trips=int(vehicles),
         open_trip=trip_public(current) if current else None,
-        exercise=g.exercise,
     )
 
 
