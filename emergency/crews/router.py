@@ -25,6 +25,7 @@ from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
 _task_steps = actions.Steps(crew_service.task_public)
+_new_crews = actions.Creates(crew_service.public)
 
 
 @router.get("", response_model=list[CrewPublic])
@@ -49,18 +50,7 @@ def create_crew(
     body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
-
-    def create() -> CrewPublic:
-        crew = crew_service.create_crew(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return crew_service.public(session, crew)
-
-    return once.run(create, status_code=201)
+    return _new_crews(once, session, user, crew_service.create_crew, body, zones=zones)
 
 
 @router.post("/standby", response_model=StandbyResult)

@@ -19,11 +19,12 @@ from emergency.auth.models import User
 from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
 from emergency.drills.dependencies import DrillView
 from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
-from emergency.evacuation.models import Shelter
+from emergency.evacuation.models import Movement, Shelter
 from emergency.evacuation.schemas import (
     BroadcastRef,
     EvacuationSummary,
@@ -44,6 +45,9 @@ from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
+_new_movements: actions.Creates[Movement, MovementPublic] = actions.Creates(
+    lambda _session, movement: evacuation_service.movement_public(movement)
+)
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
@@ -240,18 +244,8 @@ def record_movement(
 ) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-    return once.run(
-        lambda: evacuation_service.movement_public(
-            evacuation_service.record_movement(
-                session,
-                actor=user.name,
-                zones=zones,
-                exercise=exercise,
-                **body.model_dump(exclude={"exercise"}),
-            )
-        ),
-        status_code=201,
+    return _new_movements(
+        once, session, user, evacuation_service.record_movement, body, zones=zones
     )
 
 

@@ -27,7 +27,7 @@ from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
 from emergency.field.dependencies import FieldRateLimited, ZonesDep
-from emergency.field.models import FieldAccount
+from emergency.field.models import FieldAccount, Hazard
 from emergency.field.schemas import (
     AssignIn,
     FieldContext,
@@ -53,6 +53,10 @@ from emergency.idempotency import IdempotentDep
 router = APIRouter(prefix="/api/v1", tags=["field operations"])
 _hazard_steps = actions.Steps(field_service.hazard_public)
 _help_steps = actions.Steps(field_service.help_public)
+_new_groups = actions.Creates(field_service.group_public)
+_new_hazards: actions.Creates[Hazard, HazardPublic] = actions.Creates(
+    lambda _session, hazard: field_service.hazard_public(hazard)
+)
 
 
 # --- field reports (phones) ------------------------------------------------------------------
@@ -249,19 +253,7 @@ def create_group(
     body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> GroupPublic:
     """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-
-    def create() -> GroupPublic:
-        group = field_service.create_group(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=exercise,
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return field_service.group_public(session, group, exercise)
-
-    return once.run(create, status_code=201)
+    return _new_groups(once, session, user, field_service.create_group, body, zones=zones)
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
@@ -319,18 +311,7 @@ def report_hazard(
 ) -> HazardPublic:
     """A hazard reported to the desk (field teams use /api/v1/field-reports); an
     `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
-
-    def report() -> HazardPublic:
-        hazard = field_service.report_hazard(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return HazardPublic.model_validate(field_service.hazard_public(hazard))
-
-    return once.run(report, status_code=201)
+    return _new_hazards(once, session, user, field_service.report_hazard, body, zones=zones)
 
 
 @router.get("/hazards/{hazard_id}", response_model=HazardPublic)

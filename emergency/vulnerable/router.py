@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from emergency.auth.dependencies import CurrentUser, Operator, Reader, SessionDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
 from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
@@ -20,6 +21,7 @@ from emergency.vulnerable.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/vulnerable", tags=["vulnerable residents"])
+_new_residents = actions.Creates(vulnerable_service.public)
 
 
 @router.get("/summary")
@@ -45,18 +47,9 @@ def create_resident(
     body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> ResidentPublic:
     """A resident to follow; an `Idempotency-Key` makes a retry answer the first record."""
-
-    def create() -> ResidentPublic:
-        resident = vulnerable_service.create_resident(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return ResidentPublic.model_validate(vulnerable_service.public(session, resident))
-
-    return once.run(create, status_code=201)
+    return _new_residents(
+        once, session, user, vulnerable_service.create_resident, body, zones=zones
+    )
 
 
 @router.post("/residents/{resident_id}/check", response_model=ResidentPublic)
