@@ -40,6 +40,7 @@ from emergency.evacuation.schemas import (
 )
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
+from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
@@ -161,24 +162,16 @@ def issue_order(
     makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
     a second person). Zones already at that level are left as they are; all of them: a no-op
     (`changed: false`, no broadcast)."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-    return once.run(
-        lambda: _result(
-            evacuation_flows.issue(
-                session,
-                zone_ids=body.zones(),
-                level=body.level,
-                shelter_ids=body.shelter_ids,
-                actor=user.name,
-                origin="operator",
-                note=body.note,
-                zones=zones,
-                exercise=exercise,
-                channels=body.channels,
-                runtime=runtime,
-            ),
-            zones,
-        )
+    return _order_action(
+        evacuation_flows.issue,
+        body,
+        user,
+        session,
+        zones,
+        runtime,
+        once,
+        level=body.level,
+        shelter_ids=body.shelter_ids,
     )
 
 
@@ -193,10 +186,25 @@ def lift_order(
 ) -> OrderResult:
     """Lift the orders in force for zones and draft the lift message (template
     `evacuation_lifted`); none in force: a no-op."""
+    return _order_action(evacuation_flows.lift, body, user, session, zones, runtime, once)
+
+
+def _order_action(
+    flow: Callable[..., evacuation_flows.Outcome],
+    body: OrderIn | LiftIn,
+    user: User,
+    session: Session,
+    zones: ZoneSet,
+    runtime: Runtime,
+    once: IdempotentDep,
+    **args: Any,
+) -> OrderResult:
+    """The desk's issue or lift, done once: `flow` for the body's zones (a drill's for a drill's
+    body or a drill user), answered with the orders and the broadcast drafted with them."""
     exercise = drill_service.is_drill(session, user, body.exercise)
     return once.run(
         lambda: _result(
-            evacuation_flows.lift(
+            flow(
                 session,
                 zone_ids=body.zones(),
                 actor=user.name,
@@ -206,6 +214,7 @@ def lift_order(
                 exercise=exercise,
                 channels=body.channels,
                 runtime=runtime,
+                **args,
             ),
             zones,
         )
