@@ -193,8 +193,7 @@ def add_task(
         assigned_by=actor,
         exercise=exercise,
     )
-    after = {"hazard_id": hazard_id, "help_request_id": help_request_id}
-    _task_stored(session, task, "assigned", actor=actor, exercise=exercise, after=after)
+    _task_stored(session, task, "assigned", actor=actor, exercise=exercise)
     to = None if crew.status == CrewStatus.deployed else CrewStatus.deployed
     _crew_follows(session, crew, to, actor=actor, exercise=exercise, origin="operator")
     return task
@@ -227,18 +226,21 @@ def _task_stored(
     *,
     actor: str,
     exercise: bool,
-    after: dict[str, Any] | None = None,
 ) -> None:
-    """The task written and audited against its crew (`crew.task_<action>`)."""
+    """The task written and audited against its crew (`crew.task_<action>`; a new task with
+    what it is for)."""
     session.add(task)
     session.flush()
+    after: dict[str, Any] = {"task_id": task.id}
+    if action == "assigned":
+        after |= {"hazard_id": task.hazard_id, "help_request_id": task.help_request_id}
     audit_service.record(
         session,
         actor=actor,
         action=f"crew.task_{action}",
         target_type="crew",
         target_id=task.crew_id,
-        after={"task_id": task.id, **(after or {})},
+        after=after,
         exercise=exercise,
     )
 
