@@ -878,20 +878,18 @@ def revoke_field_link(session: Session, *, user_id: int, actor: str) -> tuple[Fi
     if not user.active:
         return account, user
     user.active = False
-    session.add(user)
     now = utcnow()
     for token in session.exec(
         select(ApiToken).where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
     ):
         token.revoked_at = now
         session.add(token)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        user,
         actor=actor,
         action="field_link.revoked",
         target_type="user",
-        target_id=user_id,
         after={"label": account.label},
     )
     return account, user
