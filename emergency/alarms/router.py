@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Query
+from sqlmodel import Session
 
 from emergency import visibility
 from emergency.alarms import flows as alarm_flows
@@ -10,8 +13,9 @@ from emergency.alarms import service as alarm_service
 from emergency.alarms.models import Alarm
 from emergency.alarms.schemas import AlarmPublic, AssignIn, CloseIn
 from emergency.auth.dependencies import Operator, Reader, SessionDep
+from emergency.auth.models import User
 from emergency.drills import service as drill_service
-from emergency.idempotency import IdempotentDep
+from emergency.idempotency import Idempotent, IdempotentDep
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -43,12 +47,10 @@ def acknowledge(
 ) -> AlarmPublic:
     """I have seen it (who and when are kept). Again: the same answer, nothing changes."""
 
-    def ack() -> AlarmPublic:
-        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
-        alarm = alarm_service.acknowledge(session, alarm_id=alarm_id, actor=user.name)
-        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
+    def ack() -> Alarm:
+        return alarm_service.acknowledge(session, alarm_id=alarm_id, actor=user.name)
 
-    return once.run(ack)
+    return _change(session, user, once, alarm_id, ack)
 
 
 @router.post("/{alarm_id}/assign")
@@ -57,23 +59,30 @@ def assign(
 ) -> AlarmPublic:
     """A crew goes: the request for help or the hazard becomes the crew's task."""
 
-    def send_crew() -> AlarmPublic:
-        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
-        alarm = alarm_flows.assign(
-            session, alarm_id=alarm_id, crew_id=body.crew_id, actor=user.name
-        )
-        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
+    def send_crew() -> Alarm:
+        return alarm_flows.assign(session, alarm_id=alarm_id, crew_id=body.crew_id, actor=user.name)
 
-    return once.run(send_crew)
+    return _change(session, user, once, alarm_id, send_crew)
 
 
 @router.post("/{alarm_id}/close")
 def close(
     alarm_id: int, body: CloseIn, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> AlarmPublic:
-    def close_it() -> AlarmPublic:
-        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
-        alarm = alarm_flows.close(session, alarm_id=alarm_id, actor=user.name, note=body.note)
-        return AlarmPublic.model_validate(alarm_service.public(session, alarm))
+    def close_it() -> Alarm:
+        return alarm_flows.close(session, alarm_id=alarm_id, actor=user.name, note=body.note)
 
-    return once.run(close_it)
+    return _change(session, user, once, alarm_id, close_it)
+
+
+def _change(
+    session: Session, user: User, once: Idempotent, alarm_id: int, change: Callable[[], Alarm]
+) -> AlarmPublic:
+    """An operator's change of an alarm (a drill user's: of a drill's alarm only), answered
+    with the alarm as it is then; the same Idempotency-Key again answers the same."""
+
+    def changed() -> AlarmPublic:
+        drill_service.check_user_on(session, user, Alarm, alarm_id, "alarm")
+        return AlarmPublic.model_validate(alarm_service.public(session, change()))
+
+    return once.run(changed)

@@ -100,6 +100,10 @@ def record_write(
     )
 
 
+# What an entry's hash covers: all of it but the hash itself and its seal.
+HASHED = {"seq", "at", "actor", "action", "target_type", "target_id", "summary", "prev_hash"}
+
+
 def entry_hash(
     *,
     seq: int,
@@ -256,16 +260,7 @@ def verify(
                 problem(f"rows {expected_seq}..{row.seq - 1} are missing (deleted)")
             if row.prev_hash != prev_hash:
                 problem(f"row {row.seq}: does not follow the previous row (chain broken)")
-            digest = entry_hash(
-                seq=row.seq,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                target_type=row.target_type,
-                target_id=row.target_id,
-                summary=row.summary,
-                prev_hash=row.prev_hash,
-            )
+            digest = entry_hash(**row.model_dump(include=HASHED))
             if digest != row.hash:
                 problem(f"row {row.seq}: content changed after it was written")
             if key is not None:

@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypedDict, TypeVar
+from typing import Any, NotRequired, ParamSpec, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -341,18 +341,25 @@ def create_broadcast(
     return created.broadcast
 
 
+class DirectSend(TypedDict):
+    """What a direct send is: the texts, the people, its idempotency key; its title, whether
+    it is a drill's, and from how many people on it waits for a second person's approval."""
+
+    messages: Mapping[str, str]
+    recipients: Sequence[core.DirectRecipient]
+    idempotency_key: str
+    title: NotRequired[str]
+    exercise: NotRequired[bool]
+    approval_threshold: NotRequired[int | None]
+
+
 def send_to_people(
     session: Session,
     *,
     actor: str,
-    messages: Mapping[str, str],
-    recipients: Sequence[core.DirectRecipient],
-    idempotency_key: str,
-    title: str = "",
     origin: str | None = None,
-    exercise: bool = False,
-    approval_threshold: int | None = None,
     runtime: Runtime,
+    **send: Unpack[DirectSend],
 ) -> Broadcast:
     """SMS to a few named people (the liaison contacts), each possibly with a text of their
     own: through the same outbox, queue and workers as every broadcast, with no approval
@@ -364,15 +371,10 @@ def send_to_people(
     created = core.send_direct(
         session,
         queue=runtime.queue,
-        messages=messages,
-        recipients=recipients,
         created_by=actor,
-        idempotency_key=idempotency_key,
-        title=title,
         origin=origin or actor,
-        exercise=exercise,
         journal=JOURNAL,
-        approval_threshold=approval_threshold,
+        **send,
     )
     return created.broadcast
 

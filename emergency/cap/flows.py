@@ -273,6 +273,44 @@ def headline_of(alert: CapAlert) -> str:
     return next((i.event for i in alert.infos if i.event), alert.identifier)
 
 
+# What the duty operator is told of a CAP alert that changed nothing, by prompt kind: {said}
+# names the alert, {what} what it claims or what is wrong.
+_PROMPT_TEXTS: dict[str, dict[str, str]] = {
+    "cap_refused": {
+        "en": "CAP alert {said} claims {what}, but its sender is not trusted for "
+        "that source: nothing changed. Check with the agency.",
+        "zh-Hans": "CAP警报{said}声称{what}，但发送者不是该来源的受信发送者：未作任何更改。请向发布机构核实。",
+        "zh-Hant": "CAP警報{said}聲稱{what}，但發送者不是該來源的受信發送者：未作任何更改。請向發布機構核實。",
+        "pt": "Alerta CAP {said} indica {what}, mas o remetente não é de confiança "
+        "para essa fonte: nada foi alterado. Confirme com a entidade.",
+    },
+    "cap_conflict": {
+        "en": "CAP alert {said}: its languages disagree ({what}). The signal was not "
+        "changed: decide which is right and set it.",
+        "zh-Hans": "CAP警报{said}各语言内容不一致（{what}）。信号未更改：请判断并设定正确的信号。",
+        "zh-Hant": "CAP警報{said}各語言內容不一致（{what}）。信號未更改：請判斷並設定正確的信號。",
+        "pt": "Alerta CAP {said}: as línguas não coincidem ({what}). O sinal não foi "
+        "alterado: decida qual está certo e defina-o.",
+    },
+    "cap_question": {
+        "en": "CAP alert {said} names a signal we cannot read exactly ({what}). "
+        "Set the signal by hand.",
+        "zh-Hans": "CAP警报{said}提及的信号无法准确识别（{what}）。请手动设定信号。",
+        "zh-Hant": "CAP警報{said}提及的信號無法準確識別（{what}）。請手動設定信號。",
+        "pt": "Alerta CAP {said} refere um sinal que não se lê com exactidão "
+        "({what}). Defina o sinal manualmente.",
+    },
+    "cap_unmapped": {
+        "en": "CAP alert {said} from a trusted sender names none of our signals. "
+        "Read it and decide whether anything must be done.",
+        "zh-Hans": "受信发送者的CAP警报{said}未对应任何信号。请阅读并决定是否需要采取行动。",
+        "zh-Hant": "受信發送者的CAP警報{said}未對應任何信號。請閱讀並決定是否需要採取行動。",
+        "pt": "Alerta CAP {said} de um remetente de confiança não corresponde a "
+        "nenhum dos nossos sinais. Leia-o e decida se é preciso agir.",
+    },
+}
+
+
 def _ask_the_operator(
     session: Session,
     *,
@@ -288,12 +326,13 @@ def _ask_the_operator(
     exercise = alert.status == "Exercise"
     said = f"«{headline}» ({alert.sender}, {alert.identifier})"
 
-    def prompt(what: str, kind: str, texts: dict[str, str]) -> None:
+    def prompt(about: str, kind: str, **values: str) -> None:
+        texts = _PROMPT_TEXTS[kind]
         prompts.create(
             session,
-            dedupe_key=f"cap:{what}:{record.id}",
+            dedupe_key=f"cap:{about}:{record.id}",
             kind=kind,
-            texts=texts,
+            texts={lang: text.format(said=said, **values) for lang, text in texts.items()},
             actor=posted_by,
             exercise=exercise,
         )
@@ -308,46 +347,13 @@ def _ask_the_operator(
             target_id=stored_id(record),
             after={"reason": "untrusted_sender", "sender": alert.sender, "signals": signals},
         )
-        prompt(
-            "untrusted",
-            "cap_refused",
-            {
-                "en": f"CAP alert {said} claims {signals}, but its sender is not trusted for "
-                "that source: nothing changed. Check with the agency.",
-                "zh-Hans": f"CAP警报{said}声称{signals}，但发送者不是该来源的受信发送者：未作任何更改。请向发布机构核实。",
-                "zh-Hant": f"CAP警報{said}聲稱{signals}，但發送者不是該來源的受信發送者：未作任何更改。請向發布機構核實。",
-                "pt": f"Alerta CAP {said} indica {signals}, mas o remetente não é de confiança "
-                "para essa fonte: nada foi alterado. Confirme com a entidade.",
-            },
-        )
+        prompt("untrusted", "cap_refused", what=signals)
     if reading.conflicts:
         told = "; ".join(reading.conflicts)
-        prompt(
-            "conflict",
-            "cap_conflict",
-            {
-                "en": f"CAP alert {said}: its languages disagree ({told}). The signal was not "
-                "changed: decide which is right and set it.",
-                "zh-Hans": f"CAP警报{said}各语言内容不一致（{told}）。信号未更改：请判断并设定正确的信号。",
-                "zh-Hant": f"CAP警報{said}各語言內容不一致（{told}）。信號未更改：請判斷並設定正確的信號。",
-                "pt": f"Alerta CAP {said}: as línguas não coincidem ({told}). O sinal não foi "
-                "alterado: decida qual está certo e defina-o.",
-            },
-        )
+        prompt("conflict", "cap_conflict", what=told)
     if reading.questions:
         asked = "; ".join(reading.questions)
-        prompt(
-            "question",
-            "cap_question",
-            {
-                "en": f"CAP alert {said} names a signal we cannot read exactly ({asked}). "
-                "Set the signal by hand.",
-                "zh-Hans": f"CAP警报{said}提及的信号无法准确识别（{asked}）。请手动设定信号。",
-                "zh-Hant": f"CAP警報{said}提及的信號無法準確識別（{asked}）。請手動設定信號。",
-                "pt": f"Alerta CAP {said} refere um sinal que não se lê com exactidão "
-                f"({asked}). Defina o sinal manualmente.",
-            },
-        )
+        prompt("question", "cap_question", what=asked)
     if (
         alert.status in ACTED_ON
         and not reading.assertions
@@ -355,18 +361,7 @@ def _ask_the_operator(
         and not reading.questions
         and trust.trusted_sources(alert.sender)
     ):
-        prompt(
-            "unmapped",
-            "cap_unmapped",
-            {
-                "en": f"CAP alert {said} from a trusted sender names none of our signals. "
-                "Read it and decide whether anything must be done.",
-                "zh-Hans": f"受信发送者的CAP警报{said}未对应任何信号。请阅读并决定是否需要采取行动。",
-                "zh-Hant": f"受信發送者的CAP警報{said}未對應任何信號。請閱讀並決定是否需要採取行動。",
-                "pt": f"Alerta CAP {said} de um remetente de confiança não corresponde a "
-                "nenhum dos nossos sinais. Leia-o e decida se é preciso agir.",
-            },
-        )
+        prompt("unmapped", "cap_unmapped")
 
 
 def _refuse_future(

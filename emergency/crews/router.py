@@ -19,17 +19,18 @@ from emergency.crews.schemas import (
 )
 from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/crews", tags=["crews"])
 _task_steps = actions.Steps(crew_service.task_public)
+_new_crews = actions.Creates(crew_service.public)
 
 
 @router.get("", response_model=list[CrewPublic])
-def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> list[CrewPublic]:
+def list_crews(user: Reader, session: SessionDep, exercise: DrillView) -> list[CrewPublic]:
     """Crews and their open tasks (a task for a request for help: its note for operators)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         CrewPublic.model_validate(
             visibility.crew(crew_service.public(session, c).model_dump(), user.role)
@@ -39,9 +40,8 @@ def list_crews(user: Reader, session: SessionDep, exercise: bool = False) -> lis
 
 
 @router.get("/totals")
-def crew_totals(user: Reader, session: SessionDep, exercise: bool = False) -> CrewTotals:
+def crew_totals(user: Reader, session: SessionDep, exercise: DrillView) -> CrewTotals:
     """Crews and people by status (what the wall screen shows)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return CrewTotals.model_validate(crew_service.totals(session, exercise))
 
 
@@ -50,23 +50,12 @@ def create_crew(
     body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
-
-    def create() -> CrewPublic:
-        crew = crew_service.create_crew(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return crew_service.public(session, crew)
-
-    return once.run(create, status_code=201)
+    return _new_crews(once, session, user, crew_service.create_crew, body, zones=zones)
 
 
 @router.post("/standby", response_model=StandbyResult)
 def all_standby(
-    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: DrillView
 ) -> StandbyResult:
     """Every resting or released crew to standby; deployed crews keep their tasks
     (`?exercise=true`: the drill's crews)."""
@@ -76,7 +65,7 @@ def all_standby(
             session,
             actor=user.name,
             origin="operator",
-            exercise=drill_service.is_drill(session, user, exercise),
+            exercise=exercise,
         )
         return StandbyResult(changed=[crew_service.public(session, c) for c in changed])
 

@@ -193,28 +193,9 @@ def add_task(
         assigned_by=actor,
         exercise=exercise,
     )
-    session.add(task)
-    session.flush()
-    audit_service.record(
-        session,
-        actor=actor,
-        action="crew.task_assigned",
-        target_type="crew",
-        target_id=stored_id(crew),
-        after={"task_id": task.id, "hazard_id": hazard_id, "help_request_id": help_request_id},
-        exercise=exercise,
-    )
-    if crew.status != CrewStatus.deployed:
-        set_status(
-            session,
-            crew_id=stored_id(crew),
-            status=CrewStatus.deployed,
-            actor=actor,
-            origin="operator",
-            drill=exercise,
-        )
-    else:
-        _emit(session, crew, action="task")
+    _task_stored(session, task, "assigned", actor=actor, exercise=exercise)
+    to = None if crew.status == CrewStatus.deployed else CrewStatus.deployed
+    _crew_follows(session, crew, to, actor=actor, exercise=exercise, origin="operator")
     return task
 
 
@@ -228,31 +209,66 @@ def end_task(
         raise Conflict(f"task {task_id} is already {task.status}", code="illegal_transition")
     task.status = TaskStatus.done if done else TaskStatus.cancelled
     task.ended_at, task.ended_by = utcnow(), actor
+    _task_stored(session, task, task.status, actor=actor, exercise=exercise)
+    crew = get_crew(session, crew_id=task.crew_id, lock=True)
+    idle = crew.status == CrewStatus.deployed and not open_tasks(session, crew_id=crew.id)
+    to = CrewStatus.standby if idle else None
+    _crew_follows(
+        session, crew, to, actor=actor, exercise=exercise, origin="system", note="no task left"
+    )
+    return task
+
+
+def _task_stored(
+    session: Session,
+    task: CrewTask,
+    action: str,
+    *,
+    actor: str,
+    exercise: bool,
+) -> None:
+    """The task written and audited against its crew (`crew.task_<action>`; a new task with
+    what it is for)."""
     session.add(task)
     session.flush()
+    after: dict[str, Any] = {"task_id": task.id}
+    if action == "assigned":
+        after |= {"hazard_id": task.hazard_id, "help_request_id": task.help_request_id}
     audit_service.record(
         session,
         actor=actor,
-        action=f"crew.task_{task.status}",
+        action=f"crew.task_{action}",
         target_type="crew",
         target_id=task.crew_id,
-        after={"task_id": task.id},
+        after=after,
         exercise=exercise,
     )
-    crew = get_crew(session, crew_id=task.crew_id, lock=True)
-    if crew.status == CrewStatus.deployed and not open_tasks(session, crew_id=crew.id):
-        set_status(
-            session,
-            crew_id=stored_id(crew),
-            status=CrewStatus.standby,
-            actor=actor,
-            origin="system",
-            note="no task left",
-            drill=exercise,
-        )
-    else:
+
+
+def _crew_follows(
+    session: Session,
+    crew: Crew,
+    to: CrewStatus | None,
+    *,
+    actor: str,
+    exercise: bool,
+    origin: str,
+    note: str | None = None,
+) -> None:
+    """A crew's tasks changed: it goes `to` another status (deployed with a first task, on
+    standby with none left), or, staying as it is, its event says so."""
+    if to is None:
         _emit(session, crew, action="task")
-    return task
+        return
+    set_status(
+        session,
+        crew_id=stored_id(crew),
+        status=to,
+        actor=actor,
+        origin=origin,
+        note=note,
+        drill=exercise,
+    )
 
 
 def open_tasks(

@@ -47,3 +47,32 @@ class Steps(Generic[Row, Public]):
             return self.public(change(session, actor=person.name, drill=drill, **args, **fields))
 
         return once.run(run, status_code=status_code)
+
+
+class Creates(Generic[Row, Public]):
+    """The new records of one kind (a crew, a hazard…), each answered (201) as
+    `public(session, record)`."""
+
+    def __init__(self, public: Callable[[Session, Row], Public]):
+        self.public = public
+
+    def __call__(
+        self,
+        once: Idempotent,
+        session: Session,
+        person: User,
+        make: Callable[..., Row],
+        body: BaseModel,
+        **args: Any,
+    ) -> Public:
+        """`make(session, actor=…, exercise=…, **args, **the body's other fields)` done once: a
+        drill's record for a body that says `"exercise": true` or a drill user."""
+
+        def run() -> Public:
+            asked = bool(getattr(body, "exercise", False))
+            exercise = drill_service.is_drill(session, person, asked)
+            fields = body.model_dump(exclude={"exercise"})
+            record = make(session, actor=person.name, exercise=exercise, **args, **fields)
+            return self.public(session, record)
+
+        return once.run(run, status_code=201)

@@ -19,10 +19,12 @@ from emergency.auth.models import User
 from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.evacuation import flows as evacuation_flows
 from emergency.evacuation import service as evacuation_service
-from emergency.evacuation.models import Shelter
+from emergency.evacuation.models import Movement, Shelter
 from emergency.evacuation.schemas import (
     BroadcastRef,
     EvacuationSummary,
@@ -39,14 +41,17 @@ from emergency.evacuation.schemas import (
 )
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
+from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 router = APIRouter(prefix="/api/v1", tags=["evacuation"])
+_new_movements: actions.Creates[Movement, MovementPublic] = actions.Creates(
+    lambda _session, movement: evacuation_service.movement_public(movement)
+)
 
 
 @router.get("/shelters", response_model=list[ShelterPublic])
-def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> list[ShelterPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
+def list_shelters(user: Reader, session: SessionDep, exercise: DrillView) -> list[ShelterPublic]:
     return [
         evacuation_service.shelter_public(s, exercise)
         for s in evacuation_service.list_shelters(session)
@@ -57,11 +62,11 @@ def list_shelters(user: Reader, session: SessionDep, exercise: bool = False) -> 
 def nearest_shelters(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     lat: float = Query(..., examples=[22.13]),
     lon: float = Query(..., examples=[113.53]),
     people: int = Query(1, ge=1, le=5000),
     limit: int = Query(3, ge=1, le=20),
-    exercise: bool = False,
 ) -> list[NearestShelter]:
     """The nearest open shelters with room for `people`, nearest first (empty: none)."""
     return evacuation_service.nearest(
@@ -70,7 +75,7 @@ def nearest_shelters(
         lon=lon,
         people=people,
         limit=limit,
-        exercise=drill_service.is_drill(session, user, exercise),
+        exercise=exercise,
     )
 
 
@@ -123,11 +128,9 @@ def _change_shelter(
 
 @router.get("/evacuation/orders", response_model=list[OrderPublic])
 def list_orders(
-    user: Reader, session: SessionDep, zones: ZonesDep, active: bool = False, exercise: bool = False
+    user: Reader, session: SessionDep, zones: ZonesDep, exercise: DrillView, active: bool = False
 ) -> list[OrderPublic]:
-    orders = evacuation_service.list_orders(
-        session, active_only=active, exercise=drill_service.is_drill(session, user, exercise)
-    )
+    orders = evacuation_service.list_orders(session, active_only=active, exercise=exercise)
     return [evacuation_service.order_public(o, zones) for o in orders]
 
 
@@ -163,24 +166,16 @@ def issue_order(
     makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
     a second person). Zones already at that level are left as they are; all of them: a no-op
     (`changed: false`, no broadcast)."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-    return once.run(
-        lambda: _result(
-            evacuation_flows.issue(
-                session,
-                zone_ids=body.zones(),
-                level=body.level,
-                shelter_ids=body.shelter_ids,
-                actor=user.name,
-                origin="operator",
-                note=body.note,
-                zones=zones,
-                exercise=exercise,
-                channels=body.channels,
-                runtime=runtime,
-            ),
-            zones,
-        )
+    return _order_action(
+        evacuation_flows.issue,
+        body,
+        user,
+        session,
+        zones,
+        runtime,
+        once,
+        level=body.level,
+        shelter_ids=body.shelter_ids,
     )
 
 
@@ -195,10 +190,25 @@ def lift_order(
 ) -> OrderResult:
     """Lift the orders in force for zones and draft the lift message (template
     `evacuation_lifted`); none in force: a no-op."""
+    return _order_action(evacuation_flows.lift, body, user, session, zones, runtime, once)
+
+
+def _order_action(
+    flow: Callable[..., evacuation_flows.Outcome],
+    body: OrderIn | LiftIn,
+    user: User,
+    session: Session,
+    zones: ZoneSet,
+    runtime: Runtime,
+    once: IdempotentDep,
+    **args: Any,
+) -> OrderResult:
+    """The desk's issue or lift, done once: `flow` for the body's zones (a drill's for a drill's
+    body or a drill user), answered with the orders and the broadcast drafted with them."""
     exercise = drill_service.is_drill(session, user, body.exercise)
     return once.run(
         lambda: _result(
-            evacuation_flows.lift(
+            flow(
                 session,
                 zone_ids=body.zones(),
                 actor=user.name,
@@ -208,6 +218,7 @@ def lift_order(
                 exercise=exercise,
                 channels=body.channels,
                 runtime=runtime,
+                **args,
             ),
             zones,
         )
@@ -218,14 +229,12 @@ def lift_order(
 def list_movements(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)
-        for m in evacuation_service.list_movements(
-            session, limit=limit, exercise=drill_service.is_drill(session, user, exercise)
-        )
+        for m in evacuation_service.list_movements(session, limit=limit, exercise=exercise)
     ]
 
 
@@ -235,22 +244,11 @@ def record_movement(
 ) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-    return once.run(
-        lambda: evacuation_service.movement_public(
-            evacuation_service.record_movement(
-                session,
-                actor=user.name,
-                zones=zones,
-                exercise=exercise,
-                **body.model_dump(exclude={"exercise"}),
-            )
-        ),
-        status_code=201,
+    return _new_movements(
+        once, session, user, evacuation_service.record_movement, body, zones=zones
     )
 
 
 @router.get("/evacuation/totals")
-def totals(user: Reader, session: SessionDep, exercise: bool = False) -> EvacuationSummary:
-    exercise = drill_service.is_drill(session, user, exercise)
+def totals(user: Reader, session: SessionDep, exercise: DrillView) -> EvacuationSummary:
     return EvacuationSummary.model_validate(evacuation_service.summary(session, exercise))

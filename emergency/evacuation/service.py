@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, stored_id, to_public, utcnow
+from emergency.db import get_or_404, to_public, utcnow
 from emergency.evacuation.models import (
     EvacuationOrder,
     Movement,
@@ -520,7 +520,6 @@ def record_movement(
         note=note,
         exercise=exercise,
     )
-    session.add(movement)
     if shelter is not None and exercise:
         shelter.exercise_occupancy += people
         session.add(shelter)
@@ -528,13 +527,12 @@ def record_movement(
         shelter.occupancy += people
         shelter.updated_at, shelter.updated_by = utcnow(), actor
         session.add(shelter)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        movement,
         actor=actor,
         action="evacuation.people_moved",
         target_type="evacuation_movement",
-        target_id=stored_id(movement),
         after={"people": people, "shelter_id": shelter_id, "from_zone_id": from_zone_id},
         exercise=exercise,
     )

@@ -16,17 +16,18 @@ from fastapi.responses import FileResponse
 from emergency import visibility
 from emergency.auth.dependencies import FieldReporter, Operator, Reader, SessionDep
 from emergency.auth.models import User
-from emergency.db import utcnow
+from emergency.db import to_public, utcnow
 from emergency.dependencies import SettingsDep
 from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.exceptions import PayloadTooLarge
 from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
 from emergency.field.dependencies import FieldRateLimited, ZonesDep
-from emergency.field.models import FieldAccount
+from emergency.field.models import FieldAccount, Hazard
 from emergency.field.schemas import (
     AssignIn,
     FieldContext,
@@ -52,6 +53,10 @@ from emergency.idempotency import IdempotentDep
 router = APIRouter(prefix="/api/v1", tags=["field operations"])
 _hazard_steps = actions.Steps(field_service.hazard_public)
 _help_steps = actions.Steps(field_service.help_public)
+_new_groups = actions.Creates(field_service.group_public)
+_new_hazards: actions.Creates[Hazard, HazardPublic] = actions.Creates(
+    lambda _session, hazard: field_service.hazard_public(hazard)
+)
 
 
 # --- field reports (phones) ------------------------------------------------------------------
@@ -93,11 +98,10 @@ def post_field_report(
 def list_field_reports(
     user: Operator,
     session: SessionDep,
+    exercise: DrillView,
     kind: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[FieldReportPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_flows.public(r)
         for r in field_flows.list_reports(session, kind=kind, limit=limit, exercise=exercise)
@@ -159,15 +163,7 @@ def revoke_field_link(
 
 
 def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
-    return FieldLinkListed(
-        user_id=account.user_id,
-        user=field_user.name,
-        label=account.label,
-        group_id=account.group_id,
-        crew_id=account.crew_id,
-        created_at=account.created_at,
-        active=field_user.active,
-    )
+    return to_public(FieldLinkListed, account, user=field_user.name, active=field_user.active)
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -209,14 +205,7 @@ async def upload_photo(
     )
     if not created:
         response.status_code = 200
-    return PhotoPublic(
-        id=photo.id,
-        url=f"/api/v1/photos/{photo.id}",
-        content_type=photo.content_type,
-        size=photo.size,
-        width=photo.width,
-        height=photo.height,
-    )
+    return to_public(PhotoPublic, photo, url=f"/api/v1/photos/{photo.id}")
 
 
 @router.get(
@@ -249,10 +238,9 @@ def get_photo(
 
 
 @router.get("/inspection-groups", response_model=list[GroupPublic])
-def list_groups(user: Reader, session: SessionDep, exercise: bool = False) -> list[GroupPublic]:
+def list_groups(user: Reader, session: SessionDep, exercise: DrillView) -> list[GroupPublic]:
     """Real groups with their real trips; `?exercise=true`: the drill's groups, and the drill's
     trips of every group."""
-    exercise = drill_service.is_drill(session, user, exercise)
     groups = field_service.list_groups(session, exercise=exercise)
     if exercise:  # real groups that went out in a drill (a team training) are part of it
         trips = {t.group_id for t in field_service.list_trips(session, exercise=True, limit=5000)}
@@ -265,29 +253,13 @@ def create_group(
     body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> GroupPublic:
     """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
-    exercise = drill_service.is_drill(session, user, body.exercise)
-
-    def create() -> GroupPublic:
-        group = field_service.create_group(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=exercise,
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return field_service.group_public(session, group, exercise)
-
-    return once.run(create, status_code=201)
+    return _new_groups(once, session, user, field_service.create_group, body, zones=zones)
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
-def get_group(
-    group_id: int, user: Reader, session: SessionDep, exercise: bool = False
-) -> GroupPublic:
+def get_group(group_id: int, user: Reader, session: SessionDep, exercise: DrillView) -> GroupPublic:
     return field_service.group_public(
-        session,
-        field_service.get_group(session, group_id=group_id),
-        drill_service.is_drill(session, user, exercise),
+        session, field_service.get_group(session, group_id=group_id), exercise
     )
 
 
@@ -295,11 +267,10 @@ def get_group(
 def list_trips(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     group_id: int | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[TripPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.trip_public(t)
         for t in field_service.list_trips(
@@ -309,9 +280,8 @@ def list_trips(
 
 
 @router.get("/inspections/totals")
-def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False) -> FieldTotals:
+def inspection_totals(user: Reader, session: SessionDep, exercise: DrillView) -> FieldTotals:
     """Groups, trips, inspector person-trips, vehicle-trips, hazards by status and overdue."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return FieldTotals.model_validate(field_service.summary(session, exercise))
 
 
@@ -322,12 +292,11 @@ def inspection_totals(user: Reader, session: SessionDep, exercise: bool = False)
 def list_hazards(
     user: Reader,
     session: SessionDep,
+    exercise: DrillView,
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
     limit: int = Query(500, ge=1, le=5000),
-    exercise: bool = False,
 ) -> list[HazardPublic]:
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         field_service.hazard_public(h)
         for h in field_service.list_hazards(
@@ -342,18 +311,7 @@ def report_hazard(
 ) -> HazardPublic:
     """A hazard reported to the desk (field teams use /api/v1/field-reports); an
     `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
-
-    def report() -> HazardPublic:
-        hazard = field_service.report_hazard(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return HazardPublic.model_validate(field_service.hazard_public(hazard))
-
-    return once.run(report, status_code=201)
+    return _new_hazards(once, session, user, field_service.report_hazard, body, zones=zones)
 
 
 @router.get("/hazards/{hazard_id}", response_model=HazardPublic)
@@ -395,10 +353,9 @@ def verify_hazard(
 
 @router.get("/help-requests", response_model=list[HelpPublic])
 def list_help(
-    user: Reader, session: SessionDep, status: str | None = None, exercise: bool = False
+    user: Reader, session: SessionDep, exercise: DrillView, status: str | None = None
 ) -> list[HelpPublic]:
     """Requests for help; who is in need (note, photo, reporter) for operators only."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         HelpPublic.model_validate(
             visibility.help_request(field_service.help_public(r).model_dump(), user.role)

@@ -311,19 +311,13 @@ def group_public(session: Session, g: InspectionGroup, exercise: bool = False) -
         ).where(PatrolTrip.group_id == g.id, PatrolTrip.exercise == exercise)
     ).one()
     current = open_trip(session, group_id=stored_id(g), exercise=exercise)
-    return GroupPublic(
-        id=stored_id(g),
-        name=g.name,
-        leader=g.leader,
-        members=g.members,
-        vehicles=g.vehicles,
-        zone_ids=g.zone_ids,
-        grid_cells=g.grid_cells,
+    return to_public(
+        GroupPublic,
+        g,
         trips=int(trips),
         person_trips=int(persons),
         vehicle_trips=int(vehicles),
         open_trip=trip_public(current) if current else None,
-        exercise=g.exercise,
     )
 
 
@@ -884,20 +878,18 @@ def revoke_field_link(session: Session, *, user_id: int, actor: str) -> tuple[Fi
     if not user.active:
         return account, user
     user.active = False
-    session.add(user)
     now = utcnow()
     for token in session.exec(
         select(ApiToken).where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
     ):
         token.revoked_at = now
         session.add(token)
-    session.flush()
-    audit_service.record(
+    audit_service.record_write(
         session,
+        user,
         actor=actor,
         action="field_link.revoked",
         target_type="user",
-        target_id=user_id,
         after={"label": account.label},
     )
     return account, user

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from alerts.sqltypes import stored_id
 from emergency.auth.dependencies import Liaison, Operator, SessionDep
 from emergency.clock import local_iso
+from emergency.db import to_public
 from emergency.dependencies import RuntimeDep
 from emergency.drills import service as drill_service
 from emergency.idempotency import IdempotentDep
@@ -48,7 +49,7 @@ _OR_A_PAGE: dict[int | str, dict[str, Any]] = {
 
 
 def _contact(row: LiaisonContact) -> ContactPublic:
-    return ContactPublic.model_validate(liaison_service.contact_public(row))
+    return to_public(ContactPublic, row)
 
 
 def _call(row: HotlineCall) -> CallPublic:

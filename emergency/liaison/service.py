@@ -26,7 +26,7 @@ from alerts.text import body_problem
 from emergency.audit import service as audit_service
 from emergency.catalogue import LANGUAGES, Catalogue
 from emergency.clock import local_iso
-from emergency.db import get_or_404, newest_first, savepoint, stored_id, utcnow
+from emergency.db import get_or_404, newest_first, savepoint, stored_id, to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 from emergency.liaison.config import LiaisonFile, liaison_config
@@ -39,6 +39,7 @@ from emergency.liaison.models import (
     NoticeRecipient,
     NoticeStatus,
 )
+from emergency.liaison.schemas import CallPublic
 from emergency.rules import prompts as prompt_service
 from emergency.signals import service as signal_service
 from emergency.signals.models import SignalChange
@@ -93,10 +94,10 @@ def save_contact(
         key = fields.get("key")
         if session.exec(select(LiaisonContact).where(LiaisonContact.key == key)).first():
             raise Conflict(f"a contact with key {key!r} exists", code="contact_exists")
-        row, before = LiaisonContact(**fields, origin="api"), None
+        row, was_active = LiaisonContact(**fields, origin="api"), None
     else:
         row = get_contact(session, contact_id=contact_id)
-        before = contact_public(row)
+        was_active = row.active
         for name, value in fields.items():
             if name != "key":
                 setattr(row, name, value)
@@ -109,28 +110,11 @@ def save_contact(
         actor=actor,
         action="liaison.contact_saved",
         target_type="liaison_contact",
-        before={"active": before["active"]} if before else None,
+        before=None if was_active is None else {"active": was_active},
         after={"key": row.key, "active": row.active},
     )
     event_service.emit(session, "liaison.contact_changed", {"contact_id": row.id, "key": row.key})
     return row
-
-
-def contact_public(c: LiaisonContact) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "key": c.key,
-        "name": c.name,
-        "organisation": c.organisation,
-        "role": c.role,
-        "phone": c.phone,
-        "email": c.email,
-        "language": c.language,
-        "active": c.active,
-        "demo": c.demo,
-        "origin": c.origin,
-        "updated_at": c.updated_at,
-    }
 
 
 # --- hotline ---------------------------------------------------------------------------
@@ -221,21 +205,8 @@ def list_calls(
 
 
 def call_public(c: HotlineCall) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "at": c.at,
-        "at_local": local_iso(c.at),
-        "direction": c.direction,
-        "caller": c.caller,
-        "contact_id": c.contact_id,
-        "summary": c.summary,
-        "follow_up": c.follow_up,
-        "follow_up_done_at": c.follow_up_done_at,
-        "follow_up_done_by": c.follow_up_done_by,
-        "exercise": c.exercise,
-        "signals": c.signals,
-        "logged_by": c.logged_by,
-    }
+    """What the API and the `liaison.logged` event show of a call."""
+    return to_public(CallPublic, c, at_local=local_iso(c.at)).model_dump()
 
 
 # --- notices ---------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from sqlmodel import Session, select
 
 from emergency.audit import service as audit_service
 from emergency.clock import local_iso
-from emergency.db import get_or_404, newest_first, utcnow
+from emergency.db import get_or_404, newest_first, to_public, utcnow
 from emergency.events import service as event_service
 from emergency.exceptions import Conflict, InvalidInput
 from emergency.rules.models import OperatorPrompt, PromptStatus
+from emergency.rules.schemas import PromptPublic
 
 
 def create(
@@ -107,18 +108,6 @@ def list_prompts(
 
 
 def public(prompt: OperatorPrompt) -> dict[str, Any]:
-    return {
-        "id": prompt.id,
-        "kind": prompt.kind,
-        "texts": prompt.texts,
-        "rule_id": prompt.rule_id,
-        "notice_id": prompt.notice_id,
-        "exercise": prompt.exercise,
-        "status": prompt.status,
-        "created_at": prompt.created_at,
-        "created_at_local": local_iso(prompt.created_at),
-        "created_by": prompt.created_by,
-        "resolved_at": prompt.resolved_at,
-        "resolved_by": prompt.resolved_by,
-        "note": prompt.note,
-    }
+    """What the API and the `prompt.*` events show of a prompt."""
+    local = local_iso(prompt.created_at)
+    return to_public(PromptPublic, prompt, created_at_local=local).model_dump()

@@ -17,8 +17,7 @@ together with the change or not at all:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sqlmodel import Session
 
@@ -28,6 +27,7 @@ from emergency.rules import actions as rule_actions
 from emergency.rules import engine as rules_engine
 from emergency.signals import service as signal_service
 from emergency.signals.models import Origin, SignalChange
+from emergency.signals.service import SignalDetails
 
 if TYPE_CHECKING:
     from emergency.runtime import Runtime
@@ -59,14 +59,9 @@ def apply_signal(
     level: str | None,
     actor: str,
     origin: Origin | str,
-    at: datetime | None = None,
-    cap_identifier: str | None = None,
-    cap_sender: str | None = None,
-    cap_sent: datetime | None = None,
-    note: str | None = None,
     exercise: bool = False,
     run_rules: bool = True,
-    expires_at: datetime | None = None,
+    **details: Unpack[SignalDetails],
 ) -> SignalOutcome:
     """Set a signal level (None lowers it) and run what it sets off (see the module docstring).
 
@@ -85,13 +80,8 @@ def apply_signal(
         level=level,
         actor=actor,
         origin=Origin(origin),
-        at=at,
-        cap_identifier=cap_identifier,
-        cap_sender=cap_sender,
-        cap_sent=cap_sent,
-        note=note,
         exercise=exercise,
-        expires_at=expires_at,
+        **details,
     )
     outcome = SignalOutcome(change=change)
     if change is None:

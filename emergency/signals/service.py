@@ -10,6 +10,7 @@ and emits `signal.changed`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from sqlmodel import Session, col, select
 
@@ -21,6 +22,18 @@ from emergency.events import service as event_service
 from emergency.exceptions import InvalidInput
 from emergency.signals.models import ActiveSignal, Origin, SignalChange
 from emergency.signals.schemas import ActiveSignalPublic, SignalChangePublic
+
+
+class SignalDetails(TypedDict, total=False):
+    """What a signal change may say besides its level: when (default now), the CAP alert
+    that asserted it, a note, and until when the level is in force (`expires_at`)."""
+
+    at: datetime | None
+    cap_identifier: str | None
+    cap_sender: str | None
+    cap_sent: datetime | None
+    note: str | None
+    expires_at: datetime | None
 
 
 def set_signal(

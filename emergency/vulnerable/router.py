@@ -6,7 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from emergency.auth.dependencies import CurrentUser, Operator, Reader, SessionDep
+from emergency.drills import actions
 from emergency.drills import service as drill_service
+from emergency.drills.dependencies import DrillView
 from emergency.field.dependencies import ZonesDep
 from emergency.idempotency import IdempotentDep
 from emergency.vulnerable import service as vulnerable_service
@@ -19,22 +21,21 @@ from emergency.vulnerable.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/vulnerable", tags=["vulnerable residents"])
+_new_residents = actions.Creates(vulnerable_service.public)
 
 
 @router.get("/summary")
-def summary(user: Reader, session: SessionDep, exercise: bool = False) -> VulnerableTotals:
+def summary(user: Reader, session: SessionDep, exercise: DrillView) -> VulnerableTotals:
     """Counts by check-in state and community: for every role."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return VulnerableTotals.model_validate(vulnerable_service.totals(session, exercise))
 
 
 @router.get("/residents", response_model=list[ResidentPublic])
 def list_residents(
-    user: CurrentUser, session: SessionDep, exercise: bool = False
+    user: CurrentUser, session: SessionDep, exercise: DrillView
 ) -> list[ResidentPublic]:
     """Names and addresses: admins and operators see all, a field user the residents it
     follows; other roles get 403 (they see /summary)."""
-    exercise = drill_service.is_drill(session, user, exercise)
     return [
         vulnerable_service.public(session, r)
         for r in vulnerable_service.list_for(session, user=user, exercise=exercise)
@@ -46,18 +47,9 @@ def create_resident(
     body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> ResidentPublic:
     """A resident to follow; an `Idempotency-Key` makes a retry answer the first record."""
-
-    def create() -> ResidentPublic:
-        resident = vulnerable_service.create_resident(
-            session,
-            actor=user.name,
-            zones=zones,
-            exercise=drill_service.is_drill(session, user, body.exercise),
-            **body.model_dump(exclude={"exercise"}),
-        )
-        return ResidentPublic.model_validate(vulnerable_service.public(session, resident))
-
-    return once.run(create, status_code=201)
+    return _new_residents(
+        once, session, user, vulnerable_service.create_resident, body, zones=zones
+    )
 
 
 @router.post("/residents/{resident_id}/check", response_model=ResidentPublic)
@@ -82,13 +74,11 @@ def check(
 
 @router.post("/reset")
 def reset(
-    user: Operator, session: SessionDep, once: IdempotentDep, exercise: bool = False
+    user: Operator, session: SessionDep, once: IdempotentDep, exercise: DrillView
 ) -> ResetResult:
     """A new storm: every resident back to `unknown` (`?exercise=true`: the drill's)."""
     return once.run(
         lambda: ResetResult(
-            reset=vulnerable_service.reset_for_storm(
-                session, actor=user.name, exercise=drill_service.is_drill(session, user, exercise)
-            )
+            reset=vulnerable_service.reset_for_storm(session, actor=user.name, exercise=exercise)
         )
     )

@@ -80,16 +80,8 @@ def create_resident(
         exercise=exercise,
     )
     # No names in the audit summary either: the id is enough to find the record.
-    audit_service.record_write(
-        session,
-        resident,
-        actor=actor,
-        action="vulnerable.created",
-        target_type="vulnerable_resident",
-        after={"community": community, "followed_by": followed_by},
-        exercise=exercise,
-    )
-    _emit(session, resident, "created")
+    after = {"community": community, "followed_by": followed_by}
+    _stored(session, resident, "created", actor=actor, after=after)
     return resident
 
 
@@ -138,7 +130,6 @@ def record_check(
     before = resident.state
     resident.state, resident.state_at, resident.state_by = state, utcnow(), user.name
     resident.note = note
-    session.add(resident)
     session.add(
         ResidentCheck(
             resident_id=stored_id(resident),
@@ -149,19 +140,33 @@ def record_check(
             exercise=exercise,
         )
     )
-    session.flush()
-    audit_service.record(
-        session,
-        actor=user.name,
-        action="vulnerable.checked",
-        target_type="vulnerable_resident",
-        target_id=stored_id(resident),
-        before={"state": before},
-        after={"state": state},
-        exercise=exercise,
-    )
-    _emit(session, resident, "checked")
+    after = {"state": state}
+    _stored(session, resident, "checked", actor=user.name, before={"state": before}, after=after)
     return resident
+
+
+def _stored(
+    session: Session,
+    resident: VulnerableResident,
+    action: str,
+    *,
+    actor: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any],
+) -> None:
+    """The resident written, audited (`vulnerable.<action>`, a drill's for a drill's resident)
+    and sent to the screens (its event carries no name)."""
+    audit_service.record_write(
+        session,
+        resident,
+        actor=actor,
+        action=f"vulnerable.{action}",
+        target_type="vulnerable_resident",
+        before=before,
+        after=after,
+        exercise=resident.exercise,
+    )
+    _emit(session, resident, action)
 
 
 def reset_for_storm(session: Session, *, actor: str, exercise: bool = False) -> int:

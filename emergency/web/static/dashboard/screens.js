@@ -33,13 +33,20 @@ class Screen {
   changed(wait = 250) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      const focus = document.activeElement;
-      const typing = this.box.contains(focus) && /INPUT|TEXTAREA|SELECT/.test(focus.tagName);
-      const busy = typing || this.box.querySelector(".confirm, [aria-busy=true]");
-      if (busy && this.box.isConnected) this.changed(700); else this.refresh();
+      if (this.busy()) this.changed(700); else this.refresh();
     }, wait);
   }
-  async refresh() { await this.load(); this.render(); }
+  busy() {
+    const focus = document.activeElement;
+    const typing = this.box.contains(focus) && /INPUT|TEXTAREA|SELECT/.test(focus.tagName);
+    return this.box.isConnected && Boolean(typing || this.box.querySelector(".confirm, [aria-busy=true]"));
+  }
+  // Asked again after the load: a confirmation opened while the data was on its way must not
+  // vanish under the operator's hand (the redraw waits for it instead).
+  async refresh() {
+    await this.load();
+    if (this.busy()) this.changed(700); else this.render();
+  }
   async load() {}
   render() {}
   show(...nodes) { this.box.replaceChildren(this.status, ...nodes); }
