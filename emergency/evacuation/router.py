@@ -244,9 +244,7 @@ def record_movement(
 ) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""
-    return _new_movements(
-        once, session, user, evacuation_service.record_movement, body, zones=zones
-    )
+    return _new_movements(once, evacuation_service.record_movement, body, zones=zones)
 
 
 @router.get("/evacuation/totals")
