@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from aiohttp import web
 
@@ -41,6 +41,27 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+class AppServer:
+    """A fake service's aiohttp application (`app()`: its routes) served on a port."""
+
+    backlog = 128
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner, self.base_url = await listen(self.app(), host, port, backlog=self.backlog)
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
 
 
 class LocalServer(Protocol):
@@ -120,11 +141,16 @@ async def _cancel_other_tasks() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class Handle:
+ServerT = TypeVar("ServerT", bound=AppServer)
+
+
+class Handle(Generic[ServerT]):
     """What a test holds of a fake server that runs on a background loop."""
 
-    def __init__(self, background: BackgroundLoop) -> None:
+    def __init__(self, server: ServerT, background: BackgroundLoop) -> None:
+        self._server = server
         self._background = background
+        self.base_url = server.base_url
 
     def _on_loop(self, func: Callable[..., T], *args: Any) -> T:
         """``func(*args)`` on the server's loop, where its state is changed."""

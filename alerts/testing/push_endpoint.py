@@ -39,10 +39,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import jwt as vapid_jwt
 
 from alerts.testing._background import (
-    BackgroundLoop,
+    AppServer,
     Handle,
     command_line,
-    listen,
     serve_until_signal,
     serving,
 )
@@ -118,14 +117,13 @@ def _parse_vapid(header: str) -> tuple[str, str] | None:
     return parts["t"], parts["k"]
 
 
-class PushEndpointServer:
+class PushEndpointServer(AppServer):
     def __init__(self) -> None:
+        super().__init__()
         self.subscriptions: dict[str, _Subscription] = {}
         self.received: list[PushReceived] = []
         self.knobs = PushKnobs()
         self.counters: dict[str, int] = {"requests": 0, "delivered": 0, "rejected": 0}
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
@@ -134,14 +132,6 @@ class PushEndpointServer:
         app.router.add_get("/_received", self.received_http)
         app.router.add_post("/_control", self.control_http)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner, self.base_url = await listen(self.app(), host, port)
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def new_subscription(self, application_server_key: str | None = None) -> dict[str, Any]:
         """What ``pushManager.subscribe()`` gives a page: endpoint and keys (base64url)."""
@@ -257,12 +247,7 @@ class PushEndpointServer:
         return web.json_response({"ok": True})
 
 
-class PushEndpointHandle(Handle):
-    def __init__(self, server: PushEndpointServer, background: BackgroundLoop) -> None:
-        super().__init__(background)
-        self._server = server
-        self.base_url = server.base_url
-
+class PushEndpointHandle(Handle[PushEndpointServer]):
     @property
     def received(self) -> list[PushReceived]:
         return self._server.received

@@ -48,10 +48,10 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from alerts.testing._background import (
+    AppServer,
     BackgroundLoop,
     Handle,
     command_line,
-    listen,
     serve_until_signal,
     serving,
 )
@@ -249,8 +249,10 @@ def _initial_status(rec: Received) -> str:
 # The HTTP application
 
 
-class TwilioFakeServer:
+class TwilioFakeServer(AppServer):
     """The aiohttp application and its callback workers, run on the current loop."""
+
+    backlog = 1024
 
     def __init__(
         self,
@@ -260,10 +262,9 @@ class TwilioFakeServer:
         record: RecordMode = "full",
         callback_workers: int = 16,
     ) -> None:
+        super().__init__()
         self.state = TwilioFakeState(account_sid, auth_token, record)
         self.callback_workers = callback_workers
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
         self._queue: asyncio.Queue[tuple[int, Received]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -281,14 +282,14 @@ class TwilioFakeServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner, self.base_url = await listen(self.app(), host, port, backlog=1024)
+        base_url = await super().start(host, port)
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=15)  # Twilio waits at most 15 s too
         )
         self._workers = [
             asyncio.create_task(self._callback_worker()) for _ in range(self.callback_workers)
         ]
-        return self.base_url
+        return base_url
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -296,8 +297,7 @@ class TwilioFakeServer:
         await asyncio.gather(*self._workers, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super().stop()
 
     # -- the Messages resource ------------------------------------------------------------
 
@@ -535,13 +535,11 @@ class TwilioFakeServer:
 # Running it beside a test: a background thread with its own loop
 
 
-class TwilioServerHandle(Handle):
+class TwilioServerHandle(Handle[TwilioFakeServer]):
     """What ``run_twilio_server`` yields. Reads are safe from any thread (append-only data)."""
 
     def __init__(self, server: TwilioFakeServer, background: BackgroundLoop) -> None:
-        super().__init__(background)
-        self._server = server
-        self.base_url = server.base_url
+        super().__init__(server, background)
         self.account_sid = server.state.account_sid
         self.auth_token = server.state.auth_token
 

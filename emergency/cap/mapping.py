@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,6 +66,35 @@ class SignalAssertion:
     # of these (the caller knows which alert set the level in force).
     references: tuple[CapReference, ...] = ()
     rule: str = SIGNAL_VALUE_NAME  # SIGNAL, or the name of the mapping that matched
+
+    @classmethod
+    def in_alert(
+        cls,
+        alert: CapAlert,
+        source: str,
+        kind: str,
+        level: str | None,
+        *,
+        effective: datetime | None,
+        expires: datetime | None = None,
+        rule: str,
+    ) -> SignalAssertion:
+        """What `alert` asserts of one signal, with the alert's own identity (its identifier,
+        sender, time, status, type and references)."""
+        return cls(
+            source=source,
+            kind=kind,
+            level=level,
+            effective=effective,
+            expires=expires,
+            cap_identifier=alert.identifier,
+            cap_sender=alert.sender,
+            cap_sent=alert.sent,
+            status=alert.status,
+            msg_type=alert.msg_type,
+            references=tuple(alert.references),
+            rule=rule,
+        )
 
     @property
     def code(self) -> str:
@@ -270,13 +299,16 @@ class CapReading:
     questions: list[str] = field(default_factory=list)
 
 
+class ReadOptions(TypedDict, total=False):
+    """How `read_cap` reads: the statuses it acts on (default Actual only), and where it looks
+    up an alert it names by reference (`lookup`)."""
+
+    accept_status: Collection[str]
+    lookup: Lookup | None
+
+
 def signals_from_cap(
-    alert: CapAlert,
-    catalogue: Catalogue,
-    mappings: CapMappings,
-    *,
-    accept_status: Collection[str] = ("Actual",),
-    lookup: Lookup | None = None,
+    alert: CapAlert, catalogue: Catalogue, mappings: CapMappings, **options: Unpack[ReadOptions]
 ) -> list[SignalAssertion]:
     """Every signal the alert asserts, one per source+kind, in the order first seen.
 
@@ -284,7 +316,7 @@ def signals_from_cap(
     know, and cap_mapping_conflict when it asserts two levels of one signal (`read_cap`
     returns those instead, for the ingest flow to store and ask about).
     """
-    reading = read_cap(alert, catalogue, mappings, accept_status=accept_status, lookup=lookup)
+    reading = read_cap(alert, catalogue, mappings, **options)
     if reading.conflicts:
         raise CapError(
             "cap_mapping_conflict",
@@ -315,18 +347,13 @@ def read_cap(
                 asked.setdefault((found.source, found.kind), found.why)
                 continue
             level = None if cancel else found.level
-            assertion = SignalAssertion(
-                source=found.source,
-                kind=found.kind,
-                level=level,
+            assertion = SignalAssertion.in_alert(
+                alert,
+                found.source,
+                found.kind,
+                level,
                 effective=info.effective or alert.sent,
                 expires=None if level is None else info.expires,
-                cap_identifier=alert.identifier,
-                cap_sender=alert.sender,
-                cap_sent=alert.sent,
-                status=alert.status,
-                msg_type=alert.msg_type,
-                references=tuple(alert.references),
                 rule=rule,
             )
             said.setdefault((found.source, found.kind), []).append((assertion, info.language))
@@ -353,22 +380,10 @@ def read_cap(
                 if key in said:
                     continue
                 said[key] = []
-                reading.assertions.append(
-                    SignalAssertion(
-                        source=before.source,
-                        kind=before.kind,
-                        level=None,
-                        effective=alert.sent,
-                        expires=None,
-                        cap_identifier=alert.identifier,
-                        cap_sender=alert.sender,
-                        cap_sent=alert.sent,
-                        status=alert.status,
-                        msg_type=alert.msg_type,
-                        references=tuple(alert.references),
-                        rule=before.rule,
-                    )
+                lowered = SignalAssertion.in_alert(
+                    alert, before.source, before.kind, None, effective=alert.sent, rule=before.rule
                 )
+                reading.assertions.append(lowered)
     return reading
 
 
