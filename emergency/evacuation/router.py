@@ -152,15 +152,8 @@ def issue_order(
     makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
     a second person). Zones already at that level are left as they are; all of them: a no-op
     (`changed: false`, no broadcast)."""
-    return _order_action(
-        evacuation_flows.issue,
-        body,
-        once,
-        zones,
-        runtime,
-        level=body.level,
-        shelter_ids=body.shelter_ids,
-    )
+    order = {"level": body.level, "shelter_ids": body.shelter_ids}  # besides its zones
+    return _order_action(evacuation_flows.issue, body, once, zones, runtime, **order)
 
 
 @router.post("/evacuation/orders/lift", response_model=OrderResult)
