@@ -37,7 +37,7 @@ from emergency.evacuation.schemas import (
     ShelterOpenIn,
     ShelterPublic,
 )
-from emergency.field.dependencies import ZonesDep
+from emergency.field.dependencies import RowLimit, ZonesDep
 from emergency.idempotency import IdempotentDep
 from emergency.runtime import Runtime
 from geo.zones import ZoneSet
@@ -202,7 +202,7 @@ def list_movements(
     user: Reader,
     session: SessionDep,
     exercise: DrillView,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)

@@ -26,7 +26,7 @@ from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
-from emergency.field.dependencies import FieldRateLimited, ZonesDep
+from emergency.field.dependencies import FieldRateLimited, RowLimit, ZonesDep
 from emergency.field.models import FieldAccount, Hazard
 from emergency.field.schemas import (
     AssignIn,
@@ -100,7 +100,7 @@ def list_field_reports(
     session: SessionDep,
     exercise: DrillView,
     kind: str | None = None,
-    limit: int = Query(200, ge=1, le=5000),
+    limit: RowLimit = 200,
 ) -> list[FieldReportPublic]:
     return [
         field_flows.public(r)
@@ -269,7 +269,7 @@ def list_trips(
     session: SessionDep,
     exercise: DrillView,
     group_id: int | None = None,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[TripPublic]:
     return [
         field_service.trip_public(t)
@@ -295,7 +295,7 @@ def list_hazards(
     exercise: DrillView,
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[HazardPublic]:
     return [
         field_service.hazard_public(h)
