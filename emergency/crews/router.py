@@ -50,7 +50,7 @@ def create_crew(
     body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
 ) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
-    return _new_crews(once, session, user, crew_service.create_crew, body, zones=zones)
+    return _new_crews(once, crew_service.create_crew, body, zones=zones)
 
 
 @router.post("/standby", response_model=StandbyResult)
@@ -98,18 +98,16 @@ def add_task(
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    return _task_steps(
-        once, session, user, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201
-    )
+    return _task_steps(once, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
 def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
-    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id)
+    return _task_steps(once, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
 def task_cancel(
     task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
 ) -> TaskPublic:
-    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id, done=False)
+    return _task_steps(once, crew_service.end_task, task_id=task_id, done=False)
