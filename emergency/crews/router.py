@@ -46,9 +46,7 @@ def crew_totals(user: Reader, session: SessionDep, exercise: DrillView) -> CrewT
 
 
 @router.post("", response_model=CrewPublic, status_code=201)
-def create_crew(
-    body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-) -> CrewPublic:
+def create_crew(body: CrewIn, user: Operator, zones: ZonesDep, once: IdempotentDep) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
     return _new_crews(once, crew_service.create_crew, body, zones=zones)
 
@@ -91,9 +89,7 @@ def set_crew_status(
 
 
 @router.post("/{crew_id}/tasks", response_model=TaskPublic, status_code=201)
-def add_task(
-    crew_id: int, body: TaskIn, user: Operator, session: SessionDep, once: IdempotentDep
-) -> TaskPublic:
+def add_task(crew_id: int, body: TaskIn, user: Operator, once: IdempotentDep) -> TaskPublic:
     """A task for a crew: a hazard to deal with, a request for help, or anything else (an
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
@@ -102,12 +98,10 @@ def add_task(
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
-def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
+def task_done(task_id: int, user: Operator, once: IdempotentDep) -> TaskPublic:
     return _task_steps(once, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
-def task_cancel(
-    task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
-) -> TaskPublic:
+def task_cancel(task_id: int, user: Operator, once: IdempotentDep) -> TaskPublic:
     return _task_steps(once, crew_service.end_task, task_id=task_id, done=False)

@@ -212,7 +212,7 @@ def list_movements(
 
 @router.post("/evacuation/movements", response_model=MovementPublic, status_code=201)
 def record_movement(
-    body: MovementIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: MovementIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""

@@ -250,7 +250,7 @@ def list_groups(user: Reader, session: SessionDep, exercise: DrillView) -> list[
 
 @router.post("/inspection-groups", response_model=GroupPublic, status_code=201)
 def create_group(
-    body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: GroupIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> GroupPublic:
     """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
     return _new_groups(once, field_service.create_group, body, zones=zones)
@@ -307,7 +307,7 @@ def list_hazards(
 
 @router.post("/hazards", response_model=HazardPublic, status_code=201)
 def report_hazard(
-    body: HazardIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: HazardIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> HazardPublic:
     """A hazard reported to the desk (field teams use /api/v1/field-reports); an
     `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
@@ -321,7 +321,7 @@ def get_hazard(hazard_id: int, user: Reader, session: SessionDep) -> HazardPubli
 
 @router.post("/hazards/{hazard_id}/assign", response_model=HazardPublic)
 def assign_hazard(
-    hazard_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: AssignIn, user: Operator, once: IdempotentDep
 ) -> HazardPublic:
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
@@ -330,14 +330,14 @@ def assign_hazard(
 
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardPublic)
 def rectify_hazard(
-    hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: RectifyIn, user: FieldReporter, once: IdempotentDep
 ) -> HazardPublic:
     return _hazard_steps(once, field_service.rectify_hazard, body, hazard_id=hazard_id, user=user)
 
 
 @router.post("/hazards/{hazard_id}/verify", response_model=HazardPublic)
 def verify_hazard(
-    hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: VerifyIn, user: Operator, once: IdempotentDep
 ) -> HazardPublic:
     return _hazard_steps(once, field_service.verify_hazard, body, hazard_id=hazard_id)
 
@@ -363,7 +363,6 @@ def assign_help(
     help_request_id: int,
     body: HelpAssignIn,
     user: Operator,
-    session: SessionDep,
     once: IdempotentDep,
 ) -> HelpPublic:
     return _help_steps(
@@ -375,7 +374,5 @@ def assign_help(
 
 
 @router.post("/help-requests/{help_request_id}/close", response_model=HelpPublic)
-def close_help(
-    help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep
-) -> HelpPublic:
+def close_help(help_request_id: int, user: Operator, once: IdempotentDep) -> HelpPublic:
     return _help_steps(once, field_service.close_help_request, help_request_id=help_request_id)
