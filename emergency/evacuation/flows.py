@@ -249,12 +249,12 @@ def _draft(
             "the same evacuation change was just made by another request: nothing done twice",
             code="evacuation_in_progress",
         )
-    audit_service.record(
+    audit_service.record_write(
         session,
+        broadcast,
         actor=actor,
         action="evacuation.broadcast_drafted",
         target_type="broadcast",
-        target_id=stored_id(broadcast),
         after={
             "template": template,
             "zones": zone_ids,
