@@ -197,33 +197,38 @@ class _CountingCeiling(LocalSmsCeiling):
 
 def test_cancelled_rows_already_claimed_take_no_slot_of_the_ceiling(db, twilio):
     """A worker claims about two seconds of the rate ahead; when their broadcast is cancelled,
-    those rows are dropped without waiting for a rate slot each: the slots go to what is
-    sent (the next warning is not held up behind SMS that will never go out)."""
+    those rows are dropped without waiting for a rate slot each: once the worker knows of the
+    cancel, the ceiling grants nothing more (the next warning is not held up behind SMS that
+    will never go out)."""
     old = seed(db, 200, expect=False)
     queue = InProcessQueue()
     queue.enqueue(old.message_ids)
     ceiling = _CountingCeiling(20.0)  # slow: the claimed rows wait in the pacer
     cancelled = False
+    granted_when_seen: int | None = None
 
     def cancel_after_the_first(worker: Worker, elapsed: float) -> None:
-        nonlocal cancelled
+        nonlocal cancelled, granted_when_seen
         if not cancelled and twilio.received:
             cancel(db, old.broadcast_id)
             cancelled = True
+        known = worker._broadcasts.get(old.broadcast_id)  # the worker's view (refreshed)
+        if granted_when_seen is None and known is not None and known.status == "cancelled":
+            granted_when_seen = ceiling.granted
 
-    run_worker(
+    worker = run_worker(
         db,
         queue,
         {"sms": twilio_provider(twilio)},
-        until=lambda: cancelled and finished(db, old.broadcast_id)(),
+        until=lambda: granted_when_seen is not None and finished(db, old.broadcast_id)(),
         during=cancel_after_the_first,
         limiter=ceiling,
     )
     sent = len(twilio.received)
     status = counts(db, old.broadcast_id)
     assert status.get("sent", 0) == sent and status.get("cancelled", 0) == 200 - sent
-    assert sent < 100  # cancelled early: most of the claimed rows were never sent
-    # A slot for each SMS sent, and for those paced until the worker saw the cancel (its
-    # broadcasts' status is refreshed twice a second: allow a second of the rate). Before,
-    # every claimed row took its slot: ~30 more than were sent here.
-    assert ceiling.granted - sent <= 20, (ceiling.granted, sent)
+    assert sent < 200 and granted_when_seen is not None
+    # After the worker saw the cancel: at most the slots its pacers were waiting for then.
+    # Before, every claimed row still took its slot (~30 more at 20/s).
+    more = ceiling.granted - granted_when_seen
+    assert more <= worker.pacers, (more, worker.pacers, sent)
