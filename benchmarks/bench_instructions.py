@@ -134,6 +134,66 @@ def measure(*, pg: str | None = None, reports: int = 200) -> dict[str, Any]:
     return result
 
 
+def measure_signal(*, pg: str | None = None, rounds: int = 10, residents: int = 1000) -> float:
+    """Instructions the API process executes per round of: SMG No. 8NE raised (the rules, CAP,
+    liaison notices, the broadcast's first outbox chunk, the audience counted after the
+    commit), lowered (the rules' reverse actions) and the two broadcasts cancelled."""
+    from benchmarks.load_stack import SIGNAL, broadcast_ids, populate
+
+    out = Path(tempfile.mkdtemp(prefix="typhoon-bench-instructions-"))
+    with stack(pg) as s:
+        populate(s, residents)
+        port = free_port()
+        args = ["emergency", "serve", "--port", str(port), "--no-worker", "--no-scheduler"]
+        url = f"http://127.0.0.1:{port}"
+        with (
+            _under_callgrind([*args, "--no-migrate"], s.env(), out, f"{url}/readyz") as pid,
+            httpx.Client(base_url=url, timeout=600) as client,
+        ):
+
+            def post(level: str | None) -> dict[str, Any]:
+                answer = client.post(
+                    "/api/v1/signals", json={**SIGNAL, "level": level}, headers=s.auth("operator")
+                )
+                answer.raise_for_status()
+                result: dict[str, Any] = answer.json()
+                return result
+
+            def round_() -> None:
+                ids = broadcast_ids(post("8NE").get("actions"))
+                ids += broadcast_ids(post(None).get("actions"))
+                for broadcast_id in ids:
+                    client.post(
+                        f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=s.auth("operator")
+                    )
+
+            post(None)
+            for _ in range(2):
+                round_()
+            _control(pid, "-i", "on")
+            _control(pid, "-z")
+            before = set(out.glob(f"callgrind.{pid}.*"))
+            for _ in range(rounds):
+                round_()
+            _control(pid, "-d")
+            deadline = time.monotonic() + 60
+            while not (dumps := set(out.glob(f"callgrind.{pid}.*")) - before):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("callgrind wrote no dump")
+                time.sleep(0.2)
+            dump = dumps.pop()
+            for _ in range(100):
+                for line in dump.read_text(errors="replace").splitlines():
+                    if line.startswith("summary:"):
+                        per = int(line.split()[1]) / rounds
+                        note(
+                            f"instructions: {per / 1e6:.2f} M per round (No. 8NE raised, lowered) ({out})"
+                        )
+                        return per
+                time.sleep(0.2)
+    raise RuntimeError(f"no summary in {out}")
+
+
 def _warm(send: Callable[[int], None], n: int) -> None:
     for i in range(n):
         send(i)
@@ -201,7 +261,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", default=None, help="PostgreSQL admin URL")
     parser.add_argument("--reports", type=int, default=200)
+    parser.add_argument(
+        "--signals",
+        type=int,
+        default=0,
+        help="instead: the instructions per round of SMG No. 8NE raised and lowered",
+    )
     args = parser.parse_args(argv)
+    if args.signals:
+        per = measure_signal(pg=args.pg, rounds=args.signals)
+        print(f"signal No. 8NE raised and lowered: {per / 1e6:.2f} M instructions per round")
+        return
     for row in rows_from(measure(pg=args.pg, reports=args.reports)):
         print(f"{row['benchmark']}: ours {row['ours']} {row['unit']}, floor {row['peer']}")
         print(f"  {row['note']}")

@@ -31,7 +31,7 @@ from emergency.cap.alert import (
 )
 from emergency.cap.exceptions import CapError
 from emergency.cap.mapping import SIGNAL_VALUE_NAME
-from emergency.cap.parse import parse_cap
+from emergency.cap.parse import parse_built_cap
 from emergency.catalogue import LANGUAGES, Catalogue, Language, format_signal_code
 
 # Macau and Hengqin have kept UTC+8 without daylight saving since 1979: a fixed offset
@@ -129,7 +129,7 @@ def build_cap(
         _info(alert, spec)
     data: bytes = etree.tostring(alert, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     try:
-        parse_cap(data, max_bytes=max(len(data), 1))
+        parse_built_cap(data)
     except CapError as exc:
         raise CapError(
             "cap_build_invalid", f"the alert built is not valid: {exc}", path=exc.path

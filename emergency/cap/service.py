@@ -37,7 +37,7 @@ from emergency.cap.build import (
     signal_change_alert,
 )
 from emergency.cap.models import CapPublished
-from emergency.cap.parse import parse_cap
+from emergency.cap.parse import parse_built_cap
 from emergency.cap.profile import profile_problems
 from emergency.db import utcnow
 from emergency.events import service as event_service
@@ -294,7 +294,7 @@ _ALL_CLEAR = _Tone(
 
 def _check_profile(xml: bytes) -> None:
     """Never publish what the Google Public Alerts profile's offline checks refuse."""
-    problems = profile_problems(parse_cap(xml, max_bytes=max(len(xml), 1)))
+    problems = profile_problems(parse_built_cap(xml))
     if problems:
         raise ValueError("the alert breaks the CAP profile: " + "; ".join(problems))
 

@@ -46,11 +46,9 @@ def crew_totals(user: Reader, session: SessionDep, exercise: DrillView) -> CrewT
 
 
 @router.post("", response_model=CrewPublic, status_code=201)
-def create_crew(
-    body: CrewIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
-) -> CrewPublic:
+def create_crew(body: CrewIn, user: Operator, zones: ZonesDep, once: IdempotentDep) -> CrewPublic:
     """A crew (an `Idempotency-Key` makes a retry answer the first crew, not a 409)."""
-    return _new_crews(once, session, user, crew_service.create_crew, body, zones=zones)
+    return _new_crews(once, crew_service.create_crew, body, zones=zones)
 
 
 @router.post("/standby", response_model=StandbyResult)
@@ -91,25 +89,19 @@ def set_crew_status(
 
 
 @router.post("/{crew_id}/tasks", response_model=TaskPublic, status_code=201)
-def add_task(
-    crew_id: int, body: TaskIn, user: Operator, session: SessionDep, once: IdempotentDep
-) -> TaskPublic:
+def add_task(crew_id: int, body: TaskIn, user: Operator, once: IdempotentDep) -> TaskPublic:
     """A task for a crew: a hazard to deal with, a request for help, or anything else (an
     `Idempotency-Key` makes a retry answer the first task, never a second one)."""
     from emergency.field import flows as field_flows
 
-    return _task_steps(
-        once, session, user, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201
-    )
+    return _task_steps(once, field_flows.assign_crew_task, body, crew_id=crew_id, status_code=201)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
-def task_done(task_id: int, user: Operator, session: SessionDep, once: IdempotentDep) -> TaskPublic:
-    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id)
+def task_done(task_id: int, user: Operator, once: IdempotentDep) -> TaskPublic:
+    return _task_steps(once, crew_service.end_task, task_id=task_id)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskPublic)
-def task_cancel(
-    task_id: int, user: Operator, session: SessionDep, once: IdempotentDep
-) -> TaskPublic:
-    return _task_steps(once, session, user, crew_service.end_task, task_id=task_id, done=False)
+def task_cancel(task_id: int, user: Operator, once: IdempotentDep) -> TaskPublic:
+    return _task_steps(once, crew_service.end_task, task_id=task_id, done=False)

@@ -1,6 +1,9 @@
-"""A person's step on one record, as the routes take it: once per `Idempotency-Key`, a drill's
-step when the body says `"exercise": true` or the user is a drill user (emergency.drills), and
-answered as the record's public model."""
+"""A person's action on one record, as the routes take it: once per `Idempotency-Key`, a
+drill's when the body says `"exercise": true` or the person is a drill user (emergency.drills),
+and answered as the record's public model.
+
+The request's session and the person acting are those `once` (emergency.idempotency) is bound
+to; the route's role dependency has checked that person already."""
 
 from __future__ import annotations
 
@@ -10,12 +13,18 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from emergency.auth.models import User
 from emergency.drills import service as drill_service
 from emergency.idempotency import Idempotent
 
 Row = TypeVar("Row")
 Public = TypeVar("Public")
+
+
+def _drill_and_fields(once: Idempotent, body: BaseModel | None) -> tuple[bool, dict[str, Any]]:
+    """Whether the action is a drill's, and the body's other fields."""
+    asked = bool(getattr(body, "exercise", False))
+    fields = body.model_dump(exclude={"exercise"}) if body is not None else {}
+    return drill_service.is_drill(once.session, once.user, asked), fields
 
 
 class Steps(Generic[Row, Public]):
@@ -28,8 +37,6 @@ class Steps(Generic[Row, Public]):
     def __call__(
         self,
         once: Idempotent,
-        session: Session,
-        person: User,
         change: Callable[..., Row],
         body: BaseModel | None = None,
         *,
@@ -37,14 +44,14 @@ class Steps(Generic[Row, Public]):
         **args: Any,
     ) -> Public:
         """`change(session, actor=…, drill=…, **args, **the body's other fields)` done once: the
-        record that `args` names (with whatever else `change` takes) changed by `person`;
-        `status_code`: a new record's 201."""
+        record that `args` names (with whatever else `change` takes); `status_code`: a new
+        record's 201."""
 
         def run() -> Public:
-            asked = bool(getattr(body, "exercise", False))
-            fields = body.model_dump(exclude={"exercise"}) if body is not None else {}
-            drill = drill_service.is_drill(session, person, asked)
-            return self.public(change(session, actor=person.name, drill=drill, **args, **fields))
+            drill, fields = _drill_and_fields(once, body)
+            return self.public(
+                change(once.session, actor=once.user.name, drill=drill, **args, **fields)
+            )
 
         return once.run(run, status_code=status_code)
 
@@ -57,22 +64,13 @@ class Creates(Generic[Row, Public]):
         self.public = public
 
     def __call__(
-        self,
-        once: Idempotent,
-        session: Session,
-        person: User,
-        make: Callable[..., Row],
-        body: BaseModel,
-        **args: Any,
+        self, once: Idempotent, make: Callable[..., Row], body: BaseModel, **args: Any
     ) -> Public:
-        """`make(session, actor=…, exercise=…, **args, **the body's other fields)` done once: a
-        drill's record for a body that says `"exercise": true` or a drill user."""
+        """`make(session, actor=…, exercise=…, **args, **the body's other fields)` done once."""
 
         def run() -> Public:
-            asked = bool(getattr(body, "exercise", False))
-            exercise = drill_service.is_drill(session, person, asked)
-            fields = body.model_dump(exclude={"exercise"})
-            record = make(session, actor=person.name, exercise=exercise, **args, **fields)
-            return self.public(session, record)
+            exercise, fields = _drill_and_fields(once, body)
+            record = make(once.session, actor=once.user.name, exercise=exercise, **args, **fields)
+            return self.public(once.session, record)
 
         return once.run(run, status_code=201)

@@ -12,10 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
-from emergency.auth.models import User
 from emergency.broadcasts import service as broadcast_service
 from emergency.db import stored_id
 from emergency.dependencies import RuntimeDep
@@ -39,7 +37,7 @@ from emergency.evacuation.schemas import (
     ShelterOpenIn,
     ShelterPublic,
 )
-from emergency.field.dependencies import ZonesDep
+from emergency.field.dependencies import RowLimit, ZonesDep
 from emergency.idempotency import IdempotentDep
 from emergency.runtime import Runtime
 from geo.zones import ZoneSet
@@ -81,39 +79,32 @@ def nearest_shelters(
 
 @router.post("/shelters/{shelter_id}/open", response_model=ShelterPublic)
 def open_or_close_shelter(
-    shelter_id: str, body: ShelterOpenIn, user: Operator, session: SessionDep, once: IdempotentDep
+    shelter_id: str, body: ShelterOpenIn, user: Operator, once: IdempotentDep
 ) -> ShelterPublic:
     """Open (`"open": true`) or close a shelter; the same state again is a no-op."""
-    return _change_shelter(
-        once,
-        session,
-        user,
-        evacuation_service.set_shelter_open,
-        shelter_id,
-        body,
-        origin="operator",
-    )
+    change = evacuation_service.set_shelter_open
+    return _change_shelter(once, change, shelter_id, body, origin="operator")
 
 
 @router.put("/shelters/{shelter_id}/occupancy", response_model=ShelterPublic)
 def set_occupancy(
-    shelter_id: str, body: OccupancyIn, user: Operator, session: SessionDep, once: IdempotentDep
+    shelter_id: str, body: OccupancyIn, user: Operator, once: IdempotentDep
 ) -> ShelterPublic:
     """Correct the occupancy after a head count (people leave shelters too)."""
-    return _change_shelter(once, session, user, evacuation_service.set_occupancy, shelter_id, body)
+    return _change_shelter(once, evacuation_service.set_occupancy, shelter_id, body)
 
 
 def _change_shelter(
     once: IdempotentDep,
-    session: Session,
-    user: User,
     change: Callable[..., Shelter | None],
     shelter_id: str,
     body: ShelterOpenIn | OccupancyIn,
     **args: Any,
 ) -> ShelterPublic:
     """`change` done once to the shelter (its drill state for a drill's body or a drill user),
-    answered with the shelter as it is now, in reality or in the drill."""
+    answered with the shelter as it is now, in reality or in the drill; by the person and in
+    the session `once` is bound to."""
+    session, user = once.session, once.user
     exercise = drill_service.is_drill(session, user, body.exercise)
 
     def run() -> ShelterPublic:
@@ -155,56 +146,37 @@ def _result(outcome: evacuation_flows.Outcome, zones: ZoneSet) -> OrderResult:
 
 @router.post("/evacuation/orders", response_model=OrderResult)
 def issue_order(
-    body: OrderIn,
-    user: Operator,
-    session: SessionDep,
-    zones: ZonesDep,
-    runtime: RuntimeDep,
-    once: IdempotentDep,
+    body: OrderIn, user: Operator, zones: ZonesDep, runtime: RuntimeDep, once: IdempotentDep
 ) -> OrderResult:
     """Advise or order the evacuation of zones, with the shelters to go to: one action that
     makes each zone's order and drafts its broadcast (template `evacuation_order`, approved by
     a second person). Zones already at that level are left as they are; all of them: a no-op
     (`changed: false`, no broadcast)."""
-    return _order_action(
-        evacuation_flows.issue,
-        body,
-        user,
-        session,
-        zones,
-        runtime,
-        once,
-        level=body.level,
-        shelter_ids=body.shelter_ids,
-    )
+    order = {"level": body.level, "shelter_ids": body.shelter_ids}  # besides its zones
+    return _order_action(evacuation_flows.issue, body, once, zones, runtime, **order)
 
 
 @router.post("/evacuation/orders/lift", response_model=OrderResult)
 def lift_order(
-    body: LiftIn,
-    user: Operator,
-    session: SessionDep,
-    zones: ZonesDep,
-    runtime: RuntimeDep,
-    once: IdempotentDep,
+    body: LiftIn, user: Operator, zones: ZonesDep, runtime: RuntimeDep, once: IdempotentDep
 ) -> OrderResult:
     """Lift the orders in force for zones and draft the lift message (template
     `evacuation_lifted`); none in force: a no-op."""
-    return _order_action(evacuation_flows.lift, body, user, session, zones, runtime, once)
+    return _order_action(evacuation_flows.lift, body, once, zones, runtime)
 
 
 def _order_action(
     flow: Callable[..., evacuation_flows.Outcome],
     body: OrderIn | LiftIn,
-    user: User,
-    session: Session,
+    once: IdempotentDep,
     zones: ZoneSet,
     runtime: Runtime,
-    once: IdempotentDep,
     **args: Any,
 ) -> OrderResult:
     """The desk's issue or lift, done once: `flow` for the body's zones (a drill's for a drill's
-    body or a drill user), answered with the orders and the broadcast drafted with them."""
+    body or a drill user), answered with the orders and the broadcast drafted with them; by the
+    person and in the session `once` is bound to."""
+    session, user = once.session, once.user
     exercise = drill_service.is_drill(session, user, body.exercise)
     return once.run(
         lambda: _result(
@@ -230,7 +202,7 @@ def list_movements(
     user: Reader,
     session: SessionDep,
     exercise: DrillView,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[MovementPublic]:
     return [
         evacuation_service.movement_public(m)
@@ -240,13 +212,11 @@ def list_movements(
 
 @router.post("/evacuation/movements", response_model=MovementPublic, status_code=201)
 def record_movement(
-    body: MovementIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: MovementIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> MovementPublic:
     """People moved (reported to the desk by phone); field teams use /api/v1/field-reports.
     With an `Idempotency-Key`, a repeated request counts the people once."""
-    return _new_movements(
-        once, session, user, evacuation_service.record_movement, body, zones=zones
-    )
+    return _new_movements(once, evacuation_service.record_movement, body, zones=zones)
 
 
 @router.get("/evacuation/totals")

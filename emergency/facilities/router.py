@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from emergency.auth.dependencies import Operator, Reader, SessionDep
 from emergency.drills import service as drill_service
@@ -13,6 +13,7 @@ from emergency.facilities.schemas import (
     FacilityStatusIn,
     FacilityStatusResult,
 )
+from emergency.field.dependencies import RowLimit
 from emergency.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/api/v1/facilities", tags=["facilities"])
@@ -60,7 +61,7 @@ def set_status(
 
 @router.get("/history", response_model=list[FacilityChangePublic])
 def all_history(
-    user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)
+    user: Reader, session: SessionDep, limit: RowLimit = 200
 ) -> list[FacilityChangePublic]:
     return [
         facility_service.change_public(c) for c in facility_service.history(session, limit=limit)
@@ -69,7 +70,7 @@ def all_history(
 
 @router.get("/{facility_id}/history", response_model=list[FacilityChangePublic])
 def facility_history(
-    facility_id: str, user: Reader, session: SessionDep, limit: int = Query(200, ge=1, le=5000)
+    facility_id: str, user: Reader, session: SessionDep, limit: RowLimit = 200
 ) -> list[FacilityChangePublic]:
     changes = facility_service.history(session, facility_id=facility_id, limit=limit)
     return [facility_service.change_public(c) for c in changes]

@@ -1,11 +1,11 @@
-"""Dependencies of the field-operation routes: the zone set loaded at start-up, and the rate
-limit of the phones' writes."""
+"""Dependencies of the field-operation routes: the zone set loaded at start-up, a list's row
+limit, and the rate limit of the phones' writes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from emergency import request_limits
@@ -19,6 +19,9 @@ async def get_zones(runtime: RuntimeDep) -> ZoneSet:  # async: no thread hand-ov
 
 
 ZonesDep = Annotated[ZoneSet, Depends(get_zones)]
+
+RowLimit = Annotated[int, Query(ge=1, le=5000)]
+"""`?limit=`: how many rows a list answers at most (its default is the route's)."""
 
 
 async def field_rate_limited(request: Request, user: FieldReporter) -> None:

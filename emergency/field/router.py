@@ -26,7 +26,7 @@ from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
-from emergency.field.dependencies import FieldRateLimited, ZonesDep
+from emergency.field.dependencies import FieldRateLimited, RowLimit, ZonesDep
 from emergency.field.models import FieldAccount, Hazard
 from emergency.field.schemas import (
     AssignIn,
@@ -100,7 +100,7 @@ def list_field_reports(
     session: SessionDep,
     exercise: DrillView,
     kind: str | None = None,
-    limit: int = Query(200, ge=1, le=5000),
+    limit: RowLimit = 200,
 ) -> list[FieldReportPublic]:
     return [
         field_flows.public(r)
@@ -250,10 +250,10 @@ def list_groups(user: Reader, session: SessionDep, exercise: DrillView) -> list[
 
 @router.post("/inspection-groups", response_model=GroupPublic, status_code=201)
 def create_group(
-    body: GroupIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: GroupIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> GroupPublic:
     """An inspection group (an `Idempotency-Key` makes a retry answer the first group)."""
-    return _new_groups(once, session, user, field_service.create_group, body, zones=zones)
+    return _new_groups(once, field_service.create_group, body, zones=zones)
 
 
 @router.get("/inspection-groups/{group_id}", response_model=GroupPublic)
@@ -269,7 +269,7 @@ def list_trips(
     session: SessionDep,
     exercise: DrillView,
     group_id: int | None = None,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[TripPublic]:
     return [
         field_service.trip_public(t)
@@ -295,7 +295,7 @@ def list_hazards(
     exercise: DrillView,
     status: str | None = Query(None, description="comma-separated, e.g. open,assigned"),
     overdue: bool | None = None,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: RowLimit = 500,
 ) -> list[HazardPublic]:
     return [
         field_service.hazard_public(h)
@@ -307,11 +307,11 @@ def list_hazards(
 
 @router.post("/hazards", response_model=HazardPublic, status_code=201)
 def report_hazard(
-    body: HazardIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: HazardIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> HazardPublic:
     """A hazard reported to the desk (field teams use /api/v1/field-reports); an
     `Idempotency-Key` makes a retry answer the first hazard (one record, one alarm)."""
-    return _new_hazards(once, session, user, field_service.report_hazard, body, zones=zones)
+    return _new_hazards(once, field_service.report_hazard, body, zones=zones)
 
 
 @router.get("/hazards/{hazard_id}", response_model=HazardPublic)
@@ -321,31 +321,25 @@ def get_hazard(hazard_id: int, user: Reader, session: SessionDep) -> HazardPubli
 
 @router.post("/hazards/{hazard_id}/assign", response_model=HazardPublic)
 def assign_hazard(
-    hazard_id: int, body: AssignIn, user: Operator, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: AssignIn, user: Operator, once: IdempotentDep
 ) -> HazardPublic:
     """open → assigned (to a group or a crew, with a deadline); rectified → assigned sends it
     back when the verifier is not satisfied."""
-    return _hazard_steps(
-        once, session, user, field_service.assign_hazard, body, hazard_id=hazard_id
-    )
+    return _hazard_steps(once, field_service.assign_hazard, body, hazard_id=hazard_id)
 
 
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardPublic)
 def rectify_hazard(
-    hazard_id: int, body: RectifyIn, user: FieldReporter, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: RectifyIn, user: FieldReporter, once: IdempotentDep
 ) -> HazardPublic:
-    return _hazard_steps(
-        once, session, user, field_service.rectify_hazard, body, hazard_id=hazard_id, user=user
-    )
+    return _hazard_steps(once, field_service.rectify_hazard, body, hazard_id=hazard_id, user=user)
 
 
 @router.post("/hazards/{hazard_id}/verify", response_model=HazardPublic)
 def verify_hazard(
-    hazard_id: int, body: VerifyIn, user: Operator, session: SessionDep, once: IdempotentDep
+    hazard_id: int, body: VerifyIn, user: Operator, once: IdempotentDep
 ) -> HazardPublic:
-    return _hazard_steps(
-        once, session, user, field_service.verify_hazard, body, hazard_id=hazard_id
-    )
+    return _hazard_steps(once, field_service.verify_hazard, body, hazard_id=hazard_id)
 
 
 # --- requests for help ---------------------------------------------------------------------
@@ -369,13 +363,10 @@ def assign_help(
     help_request_id: int,
     body: HelpAssignIn,
     user: Operator,
-    session: SessionDep,
     once: IdempotentDep,
 ) -> HelpPublic:
     return _help_steps(
         once,
-        session,
-        user,
         field_service.assign_help_request,
         body,
         help_request_id=help_request_id,
@@ -383,9 +374,5 @@ def assign_help(
 
 
 @router.post("/help-requests/{help_request_id}/close", response_model=HelpPublic)
-def close_help(
-    help_request_id: int, user: Operator, session: SessionDep, once: IdempotentDep
-) -> HelpPublic:
-    return _help_steps(
-        once, session, user, field_service.close_help_request, help_request_id=help_request_id
-    )
+def close_help(help_request_id: int, user: Operator, once: IdempotentDep) -> HelpPublic:
+    return _help_steps(once, field_service.close_help_request, help_request_id=help_request_id)

@@ -275,10 +275,11 @@ def notify(
     session.flush()
     contacts = list_contacts(session, active_only=True)
     tokens = {stored_id(contact): secrets.token_urlsafe(24) for contact in contacts}
-    for contact_id, token in tokens.items():
-        session.add(
-            NoticeRecipient(notice_id=stored_id(notice), contact_id=contact_id, token=token)
-        )
+    rows = [
+        NoticeRecipient(notice_id=stored_id(notice), contact_id=contact_id, token=token)
+        for contact_id, token in tokens.items()
+    ]
+    session.add_all(rows)
     session.flush()
     broadcast_id = _send_sms(
         session, runtime=runtime, notice=notice, contacts=contacts, tokens=tokens, actor=actor
@@ -293,13 +294,17 @@ def notify(
             "kind": notice.kind,
             "signal": signal,
             "exercise": exercise,
-            "recipients": len(recipients(session, notice_id=stored_id(notice))),
+            "recipients": len(rows),
             "sms_broadcast_id": broadcast_id,
         },
     )
     # Events reach every screen and are kept in the event table: never the ack links.
+    # The recipients and their contacts are the rows just written: not read back.
+    rows.sort(key=stored_id)
     event_service.emit(
-        session, "liaison.notified", notice_public(session, runtime, notice, links=False)
+        session,
+        "liaison.notified",
+        notice_public(session, runtime, notice, links=False, rows=rows, contacts=contacts),
     )
     return notice
 
@@ -595,11 +600,22 @@ def escalate_due(
 
 
 def notice_public(
-    session: Session, runtime: Runtime, notice: LiaisonNotice, *, links: bool = True
+    session: Session,
+    runtime: Runtime,
+    notice: LiaisonNotice,
+    *,
+    links: bool = True,
+    rows: list[NoticeRecipient] | None = None,
+    contacts: list[LiaisonContact] | None = None,
 ) -> dict[str, Any]:
-    rows = recipients(session, notice_id=stored_id(notice))
+    """The notice as the API and events show it; `rows` (its recipients, by id) and `contacts`
+    (theirs) when the caller has them already."""
+    if rows is None:
+        rows = recipients(session, notice_id=stored_id(notice))
     sms = _sms_statuses(session, notice)
-    phones = {c.id: c.phone for c in list_contacts(session)} if sms else {}
+    if contacts is None and sms:
+        contacts = list_contacts(session)
+    phones = {c.id: c.phone for c in contacts or ()} if sms else {}
     return {
         "id": notice.id,
         "kind": notice.kind,

@@ -172,9 +172,19 @@ def lock_states(session: Session, *, runtime: Runtime, exercise: bool = False) -
     _states(session, ruleset(runtime), exercise=exercise)
 
 
+# session.info: {exercise: (the root transaction, its locked state rows)}
+_LOCKED = "rules_locked_states"
+
+
 def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, RuleState]:
     """Every rule's state row, locked (two signal changes at once evaluate one after the
-    other), created for rules new in the file."""
+    other), created for rules new in the file. Once per transaction: a signal change locks
+    them first (`lock_states`) and evaluates with the same rows, still locked."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED, {}).get(exercise)
+    if held is not None and transaction is not None and held[0] is transaction:
+        states: dict[str, RuleState] = held[1]
+        return states
     # A write, not only SELECT … FOR UPDATE: SQLite ignores FOR UPDATE and takes its one
     # write lock at a transaction's first write; PostgreSQL locks the rows either way.
     session.execute(
@@ -197,6 +207,7 @@ def _states(session: Session, rules: RulesFile, *, exercise: bool) -> dict[str, 
             rows[rule.id] = RuleState(rule_id=rule.id, exercise=exercise)
             session.add(rows[rule.id])
     session.flush()
+    session.info.setdefault(_LOCKED, {})[exercise] = (session.get_transaction(), rows)
     return rows
 
 
@@ -220,9 +231,17 @@ def _run_transition(
     actor = rule_actions.actor_of(rule.id)
     prefix = f"{'exercise:' if state.exercise else ''}{rule.id}:{state.activation}:{t.phase}"
     runs = []
+    keys = [f"{prefix}:{index}" for index in range(len(t.actions))]
+    # One query for the whole transition: the rules' lock (their state rows) is held, so no
+    # one else adds runs under these keys meanwhile, and this loop adds each key once.
+    done = set(
+        session.exec(select(RuleActionRun.key).where(col(RuleActionRun.key).in_(keys))).all()
+        if keys
+        else ()
+    )
     for index, action in enumerate(t.actions):
-        key = f"{prefix}:{index}"
-        if session.exec(select(RuleActionRun).where(RuleActionRun.key == key)).first():
+        key = keys[index]
+        if key in done:
             continue  # done before: never twice
         run = RuleActionRun(
             key=key,

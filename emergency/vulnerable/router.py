@@ -44,12 +44,10 @@ def list_residents(
 
 @router.post("/residents", response_model=ResidentPublic, status_code=201)
 def create_resident(
-    body: ResidentIn, user: Operator, session: SessionDep, zones: ZonesDep, once: IdempotentDep
+    body: ResidentIn, user: Operator, zones: ZonesDep, once: IdempotentDep
 ) -> ResidentPublic:
     """A resident to follow; an `Idempotency-Key` makes a retry answer the first record."""
-    return _new_residents(
-        once, session, user, vulnerable_service.create_resident, body, zones=zones
-    )
+    return _new_residents(once, vulnerable_service.create_resident, body, zones=zones)
 
 
 @router.post("/residents/{resident_id}/check", response_model=ResidentPublic)
