@@ -128,27 +128,13 @@ def issue(
         if order is not None:  # None: the zone has that order already (not in `changing`)
             orders.append(order)
     shelter_names = _joined([s.name for s in shelters]) if shelters else dict(NEAREST_SHELTER)
-    broadcast = _draft(
-        session,
-        runtime=runtime,
-        template=template,
-        values={
-            "zone": _joined([_zone_name(zones, z) for z in changing]),
-            "shelter": shelter_names,
-            "level": LEVEL_NAMES[level],
-        },
-        zone_ids=list(changing),
-        channels=channels,
-        exercise=exercise,
-        actor=actor,
-        origin=origin,
-        key=key,
-        orders=orders,
-    )
-    for order in orders:
-        order.broadcast_id = broadcast.id
-        session.add(order)
-    session.flush()
+    values = {
+        "zone": _joined([_zone_name(zones, z) for z in changing]),
+        "shelter": shelter_names,
+        "level": LEVEL_NAMES[level],
+    }
+    sending = _Sending(runtime, channels, exercise, actor, origin)
+    broadcast = _draft(session, sending, template, values, list(changing), key, orders)
     for order in orders:
         evacuation_service.emit_order(session, order, action=changing[order.zone_id], zones=zones)
     return Outcome(orders, broadcast)
@@ -195,23 +181,9 @@ def lift(
         )
         if order is not None:  # None: no order in force (not in `lifting`)
             orders.append(order)
-    broadcast = _draft(
-        session,
-        runtime=runtime,
-        template=template,
-        values={"zone": _joined([_zone_name(zones, z) for z in lifting])},
-        zone_ids=lifting,
-        channels=channels,
-        exercise=exercise,
-        actor=actor,
-        origin=origin,
-        key=key,
-        orders=orders,
-    )
-    for order in orders:
-        order.lift_broadcast_id = broadcast.id
-        session.add(order)
-    session.flush()
+    values = {"zone": _joined([_zone_name(zones, z) for z in lifting])}
+    sending = _Sending(runtime, channels, exercise, actor, origin)
+    broadcast = _draft(session, sending, template, values, lifting, key, orders, lifted=True)
     for order in orders:
         evacuation_service.emit_order(session, order, action="lifted", zones=zones)
     return Outcome(orders, broadcast)
@@ -229,23 +201,33 @@ def _checked_zones(zone_ids: Sequence[str], zones: ZoneSet) -> list[str]:
     return ids
 
 
+@dataclass(frozen=True)
+class _Sending:
+    """Who changes the evacuation, and how the broadcast drafted with it goes out."""
+
+    runtime: Runtime
+    channels: Sequence[str]
+    exercise: bool
+    actor: str
+    origin: str
+
+
 def _draft(
     session: Session,
-    *,
-    runtime: Runtime,
+    sending: _Sending,
     template: str,
     values: dict[str, dict[str, str]],
     zone_ids: list[str],
-    channels: Sequence[str],
-    exercise: bool,
-    actor: str,
-    origin: str,
     key: str,
     orders: list[EvacuationOrder],
+    *,
+    lifted: bool = False,
 ) -> Broadcast:
     """The broadcast, drafted (never pre-approved here: the template decides whether a
-    second person approves it), with the variables its template declares. 409 when a request
-    racing this one drafted it first (the same key): this one then changes nothing."""
+    second person approves it), with the variables its template declares, and the orders
+    linked to it (`lift_broadcast_id` for orders `lifted`, else `broadcast_id`). 409 when a
+    request racing this one drafted it first (the same key): this one then changes nothing."""
+    runtime, exercise, actor = sending.runtime, sending.exercise, sending.actor
     try:
         declared: Collection[str] = runtime.config.templates.get(template).variables
     except TemplateError:
@@ -256,9 +238,9 @@ def _draft(
         template=template,
         variables={k: v for k, v in values.items() if k in declared},
         zones=zone_ids,
-        channels=list(channels),
+        channels=list(sending.channels),
         exercise=exercise,
-        origin=origin,
+        origin=sending.origin,
         idempotency_key=key,
         runtime=runtime,
     )
@@ -267,12 +249,12 @@ def _draft(
             "the same evacuation change was just made by another request: nothing done twice",
             code="evacuation_in_progress",
         )
-    audit_service.record(
+    audit_service.record_write(
         session,
+        broadcast,
         actor=actor,
         action="evacuation.broadcast_drafted",
         target_type="broadcast",
-        target_id=stored_id(broadcast),
         after={
             "template": template,
             "zones": zone_ids,
@@ -281,6 +263,13 @@ def _draft(
         },
         exercise=exercise,
     )
+    for order in orders:
+        if lifted:
+            order.lift_broadcast_id = broadcast.id
+        else:
+            order.broadcast_id = broadcast.id
+        session.add(order)
+    session.flush()
     return broadcast
 
 
