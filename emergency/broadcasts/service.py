@@ -6,8 +6,9 @@ The entry points (the HTTP routes, the rules engine, the scheduled jobs call the
 - `create_broadcast(session, messages=… | template=…, variables=…, zones=[ids], area=…,
   channels=…, send_at=…, exercise=…, actor=…, origin=…, idempotency_key=…,
   preapproved_by=…, runtime=…) -> Broadcast`
-- `approve_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> Broadcast`
-- `cancel_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> (Broadcast, int)`
+- `approve_broadcast(session, broadcast_id=…, user=…, runtime=…) -> Broadcast`
+- `cancel_broadcast(session, broadcast_id=…, user=…, runtime=…) -> (Broadcast, int)`
+  (a drill user's: a drill's broadcast only, else 403)
 - `start_broadcast(session, broadcast_id=…, runtime=…) -> Broadcast | None`
 - `send_to_people(session, messages=…, recipients=[DirectRecipient], idempotency_key=…,
   actor=…, runtime=…) -> Broadcast`: SMS to a few named people (liaison notices)
@@ -359,7 +360,7 @@ def send_to_people(
     return created.broadcast
 
 
-def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None:
+def _check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None:
     """A drill user (everything it does is an exercise) acts on the drills' broadcasts only:
     its approval is never the second person of a real one, nor does it stop one (403)."""
     if not drill_service.is_drill_user(session, user):
@@ -374,12 +375,13 @@ def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None
 
 
 def approve_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
+    session: Session, *, broadcast_id: int, user: User, runtime: Runtime
 ) -> Broadcast:
+    _check_drill_user(session, broadcast_id=broadcast_id, user=user)
     broadcast = core.approve_broadcast(
         session,
         broadcast_id=broadcast_id,
-        approver=actor,
+        approver=user.name,
         **_sending(runtime),
     )
     _schedule_if_timed(session, runtime, broadcast)
@@ -457,9 +459,12 @@ def update_broadcast(
 
 
 def cancel_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
+    session: Session, *, broadcast_id: int, user: User, runtime: Runtime
 ) -> tuple[Broadcast, int]:
-    done = core.cancel_broadcast(session, broadcast_id=broadcast_id, actor=actor, journal=JOURNAL)
+    _check_drill_user(session, broadcast_id=broadcast_id, user=user)
+    done = core.cancel_broadcast(
+        session, broadcast_id=broadcast_id, actor=user.name, journal=JOURNAL
+    )
     broadcast, bid = done.broadcast, stored_id(done.broadcast)
     if done.previous_status == BroadcastStatus.scheduled:
         after_commit(session, lambda: _unschedule(runtime, bid), repaired_by=REPAIRED)
