@@ -13,7 +13,7 @@ The entry points (the HTTP routes, the rules engine, the scheduled jobs call the
   actor=…, runtime=…) -> Broadcast`: SMS to a few named people (liaison notices)
 
 Every entry point takes the caller's Runtime (`runtime=`). What is the application's stays
-here: template resolution, the error mapping, the CAP alert of a broadcast that goes public,
+here: template resolution, the CAP alert of a broadcast that goes public,
 the scheduler's timed jobs. The audit entries and events (`broadcast.created`, `.approved`,
 `.started`, `.cancelled`, and `.completed` for one that reaches nobody) are written by
 alerts.broadcasts.service through the application's journal (emergency.journal); progress
@@ -27,12 +27,11 @@ periodic `finish_audiences` for any that a stopped process left unfinished.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NotRequired, ParamSpec, TypedDict, TypeVar, Unpack
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -50,31 +49,15 @@ from emergency.broadcasts.schemas import BroadcastIn, BroadcastPublic, CountsPub
 from emergency.clock import local_iso
 from emergency.db import to_public, utcnow
 from emergency.drills import service as drill_service
-from emergency.exceptions import AppError, Forbidden, InvalidInput
+from emergency.exceptions import Forbidden, InvalidInput
 from emergency.journal import JOURNAL
 from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 # What repairs an after-commit step of this module that failed (a lost timed job, an audience
 # left unwritten, a cancelled job left in the store): the periodic jobs.
 REPAIRED = "the periodic start_due_broadcasts / finish_audiences jobs"
-
-
-def _app_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """The one mapping of alerts' BroadcastError to the application's AppError (same
-    message, code and HTTP status), for every entry point that calls alerts."""
-
-    @functools.wraps(function)
-    def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except core.BroadcastError as exc:
-            raise AppError(exc.message, code=exc.code, status_code=exc.status) from None
-
-    return mapped
 
 
 def job_id(broadcast_id: int) -> str:
@@ -131,7 +114,6 @@ def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> Bro
     )
 
 
-@_app_errors
 def get_public(session: Session, broadcast_id: int) -> BroadcastPublic:
     broadcast = core.get(session, broadcast_id)
     return public(broadcast, core.counts(session, [broadcast_id])[broadcast_id])
@@ -211,7 +193,6 @@ def summary(session: Session, *, limit: int = 10, exercise: bool = False) -> dic
 # --- preview -----------------------------------------------------------------------------
 
 
-@_app_errors
 def preview(session: Session, *, runtime: Runtime, body: BroadcastIn) -> dict[str, Any]:
     texts, spec = resolve_texts(
         runtime, messages=body.messages, template=body.template, variables=body.variables
@@ -280,7 +261,6 @@ def _eta_behind_queue(
 # --- the life cycle ----------------------------------------------------------------------
 
 
-@_app_errors
 def create_broadcast(
     session: Session,
     *,
@@ -393,7 +373,6 @@ def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None
         )
 
 
-@_app_errors
 def approve_broadcast(
     session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
 ) -> Broadcast:
@@ -407,7 +386,6 @@ def approve_broadcast(
     return broadcast
 
 
-@_app_errors
 def update_broadcast(
     session: Session,
     *,
@@ -478,7 +456,6 @@ def update_broadcast(
     return broadcast
 
 
-@_app_errors
 def cancel_broadcast(
     session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
 ) -> tuple[Broadcast, int]:
@@ -489,7 +466,6 @@ def cancel_broadcast(
     return broadcast, done.messages_cancelled
 
 
-@_app_errors
 def start_broadcast(
     session: Session, *, broadcast_id: int, actor: str = "scheduler", runtime: Runtime
 ) -> Broadcast | None:

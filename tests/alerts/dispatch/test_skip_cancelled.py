@@ -181,3 +181,49 @@ def test_triage_sorts_ids_without_claiming(db):
     assert counts(db, old.broadcast_id) == {"cancelled": 5}
     # nothing claimed: the two claimable rows are still queued
     assert counts(db, live.broadcast_id) == {"sent": 1, "sending": 1, "queued": 3}
+
+
+class _CountingCeiling(LocalSmsCeiling):
+    """The local ceiling, counting the segments it gave slots to."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.granted = 0
+
+    async def acquire(self, segments: int = 1) -> None:
+        await super().acquire(segments)
+        self.granted += max(1, int(segments))
+
+
+def test_cancelled_rows_already_claimed_take_no_slot_of_the_ceiling(db, twilio):
+    """A worker claims about two seconds of the rate ahead; when their broadcast is cancelled,
+    those rows are dropped without waiting for a rate slot each: the slots go to what is
+    sent (the next warning is not held up behind SMS that will never go out)."""
+    old = seed(db, 200, expect=False)
+    queue = InProcessQueue()
+    queue.enqueue(old.message_ids)
+    ceiling = _CountingCeiling(20.0)  # slow: the claimed rows wait in the pacer
+    cancelled = False
+
+    def cancel_after_the_first(worker: Worker, elapsed: float) -> None:
+        nonlocal cancelled
+        if not cancelled and twilio.received:
+            cancel(db, old.broadcast_id)
+            cancelled = True
+
+    run_worker(
+        db,
+        queue,
+        {"sms": twilio_provider(twilio)},
+        until=lambda: cancelled and finished(db, old.broadcast_id)(),
+        during=cancel_after_the_first,
+        limiter=ceiling,
+    )
+    sent = len(twilio.received)
+    status = counts(db, old.broadcast_id)
+    assert status.get("sent", 0) == sent and status.get("cancelled", 0) == 200 - sent
+    assert sent < 100  # cancelled early: most of the claimed rows were never sent
+    # A slot for each SMS sent, and for those paced until the worker saw the cancel (its
+    # broadcasts' status is refreshed twice a second: allow a second of the rate). Before,
+    # every claimed row took its slot: ~30 more than were sent here.
+    assert ceiling.granted - sent <= 20, (ceiling.granted, sent)
