@@ -15,69 +15,42 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerts.errors import (
+    CodedError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
+
+__all__ = [
+    "NUL_IN_TEXT",
+    "AppError",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "NotAuthenticated",
+    "NotFound",
+    "PayloadTooLarge",
+    "TooManyRequests",
+    "error_body",
+    "install_error_handlers",
+]
+
 log = logging.getLogger(__name__)
 
 
-class AppError(Exception):
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        status_code: int | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.headers = headers  # e.g. Retry-After on a 429
-        if code:
-            self.code = code
-        if status_code:
-            self.status_code = status_code
-
-
-class NotAuthenticated(AppError):
-    status_code = 401
-    code = "not_authenticated"
-
-
-class Forbidden(AppError):
-    status_code = 403
-    code = "forbidden"
-
-
-class NotFound(AppError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(AppError):
-    status_code = 409
-    code = "conflict"
-
-
-class InvalidInput(AppError):
-    status_code = 422
-    code = "invalid_input"
-
+# Services raise AppError or one of its kinds (alerts raises them too: its errors are the
+# same family, so they reach the one handler below as they are).
+AppError = CodedError
 
 NUL_IN_TEXT = (
     "text must not contain the NUL character (\\u0000): PostgreSQL cannot store it; "
     "remove it and send again"
 )
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-class TooManyRequests(AppError):
-    status_code = 429
-    code = "rate_limited"
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -93,9 +93,9 @@ def compute(
 ) -> Audience:
     audience = Audience()
     if Channel.sms.value in channels:
-        _sms(session, target, exercise, audience)
+        _read(session, Channel.sms.value, target, exercise, audience)
     if Channel.push.value in channels:
-        _push(session, target, exercise, audience)
+        _read(session, Channel.push.value, target, exercise, audience)
     return audience
 
 
@@ -118,8 +118,9 @@ def compute_chunk(
     """The same audience, one channel and a slice of it: the next ``limit`` candidates by
     id (subscriber id for SMS, push subscription id for push) above ``after_id``."""
     audience = Audience()
-    pick = _sms if channel == Channel.sms.value else _push
-    candidates, last_id = pick(session, target, exercise, audience, after_id=after_id, limit=limit)
+    candidates, last_id = _read(
+        session, channel, target, exercise, audience, after_id=after_id, limit=limit
+    )
     return Chunk(audience, candidates, last_id)
 
 
@@ -165,8 +166,9 @@ def _page(
     return query if limit is None else query.limit(limit)
 
 
-def _sms(
+def _read(
     session: Session,
+    channel: str,
     target: Target,
     exercise: bool,
     audience: Audience,
@@ -174,6 +176,19 @@ def _sms(
     after_id: int | None = None,
     limit: int | None = None,
 ) -> tuple[int, int | None]:
+    """One channel's candidates (after ``after_id``, at most ``limit``), those in the target
+    added to ``audience``: how many were looked at, and the last id looked at."""
+    if channel == Channel.sms.value:
+        query, id_column, add = _sms_candidates(target, exercise), _SUBSCRIBER.c.id, _add_sms
+    else:
+        query, id_column, add = _push_candidates(target, exercise), _PUSH.c.id, _add_push
+    query = _page(query, id_column, after_id, limit)
+    rows = session.connection().execute(query).all()  # Core rows: no ORM loading
+    add(audience, rows, _inside(rows, target, 3, 4, 5))
+    return len(rows), (rows[-1][0] if rows else None)
+
+
+def _sms_candidates(target: Target, exercise: bool) -> Select[Any]:
     s = _SUBSCRIBER.c
     query = (
         select(s.id, s.phone, s.language, s.lon, s.lat, s.zone_id)
@@ -187,26 +202,18 @@ def _sms(
     )
     if exercise:
         query = query.where(s.exercise_list.is_(True))
-    query = _page(query, s.id, after_id, limit)
-    rows = session.connection().execute(query).all()  # Core rows: no ORM loading
-    mask = _inside(rows, target, 3, 4, 5)
-    for row, hit in zip(rows, mask, strict=True):
+    return query
+
+
+def _add_sms(audience: Audience, rows: Sequence[Sequence[Any]], inside: np.ndarray) -> None:
+    for row, hit in zip(rows, inside, strict=True):
         if hit:
             audience.sms_subscriber_ids.append(row[0])
             audience.sms_phones.append(row[1])
             audience.sms_languages.append(row[2])
-    return len(rows), (rows[-1][0] if rows else None)
 
 
-def _push(
-    session: Session,
-    target: Target,
-    exercise: bool,
-    audience: Audience,
-    *,
-    after_id: int | None = None,
-    limit: int | None = None,
-) -> tuple[int, int | None]:
+def _push_candidates(target: Target, exercise: bool) -> Select[Any]:
     p, s = _PUSH.c, _SUBSCRIBER.c
     island_wide = and_(p.lat.is_(None), p.zone_id.is_(None))
     query = (
@@ -219,16 +226,15 @@ def _push(
         )
         .order_by(p.id)
     )
-    query = query.where(s.exercise_list.is_(True) if exercise else true())
-    query = _page(query, p.id, after_id, limit)
-    rows = session.connection().execute(query).all()  # Core rows: no ORM loading
-    mask = _inside(rows, target, 3, 4, 5)
-    for row, hit in zip(rows, mask, strict=True):
-        if hit or (row[4] is None and row[5] is None):
+    return query.where(s.exercise_list.is_(True) if exercise else true())
+
+
+def _add_push(audience: Audience, rows: Sequence[Sequence[Any]], inside: np.ndarray) -> None:
+    for row, hit in zip(rows, inside, strict=True):
+        if hit or (row[4] is None and row[5] is None):  # a subscription for the whole island
             audience.push_ids.append(row[0])
             audience.push_endpoints.append(row[1])
             audience.push_languages.append(row[2])
-    return len(rows), (rows[-1][0] if rows else None)
 
 
 def union_area(target: Target) -> shapely.Geometry | None:

@@ -61,6 +61,7 @@ from alerts.broadcasts import audience as audience_mod
 from alerts.broadcasts.audience import Audience, Target
 from alerts.dispatch import lanes, store
 from alerts.dispatch.queue import MessageQueue
+from alerts.errors import CodedError, Conflict, Forbidden, NotFound
 from alerts.journal import Journal
 from alerts.languages import LANGUAGES
 from alerts.models import Broadcast, BroadcastStatus, Channel, Message, MessageStatus
@@ -94,37 +95,34 @@ ACTIVE = (
 OnStarted = Callable[[Session, Broadcast], None]
 
 
-# --- errors (the application maps them to HTTP statuses) -----------------------------
+# --- errors (coded: the application answers them as they are) -------------------------
 
 
-class BroadcastError(Exception):
-    status = 422
+class BroadcastError(CodedError):
+    """What alerts refuses of a broadcast; `field` names the part of the request at fault."""
+
+    status_code = 422
     code = "invalid_broadcast"
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code=code)
         self.field = field
-        if code:
-            self.code = code
 
 
 class InvalidBroadcast(BroadcastError):
     pass
 
 
-class BroadcastNotFound(BroadcastError):
-    status = 404
-    code = "not_found"
+# The others are a BroadcastError of another kind: its status and code come first.
+class BroadcastNotFound(NotFound, BroadcastError):
+    pass
 
 
-class BroadcastConflict(BroadcastError):
-    status = 409
-    code = "conflict"
+class BroadcastConflict(Conflict, BroadcastError):
+    pass
 
 
-class SelfApproval(BroadcastError):
-    status = 403
+class SelfApproval(Forbidden, BroadcastError):
     code = "self_approval"
 
 

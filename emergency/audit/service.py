@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Connection, Update, insert, text, update
 from sqlmodel import Session, col, select
@@ -46,58 +46,44 @@ GENESIS = "0" * 64
 SYSTEM = "system"
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    target_type: str,
-    target_id: str | int,
-    before: Any = None,
-    after: Any = None,
-    exercise: bool = False,
-) -> None:
-    """`exercise`: the change is a drill's (the summary says so; real figures leave it out)."""
-    summary = {"before": json_safe(before), "after": json_safe(after)}
-    if exercise:
+class Change(TypedDict):
+    """What a service says of a change it audits (the target aside)."""
+
+    actor: str
+    action: str
+    target_type: str
+    before: NotRequired[Any]
+    after: NotRequired[Any]
+    # the change is a drill's (the summary says so; real figures leave it out)
+    exercise: NotRequired[bool]
+
+
+class Entry(Change):
+    target_id: str | int
+
+
+def record(session: Session, **entry: Unpack[Entry]) -> None:
+    summary = {"before": json_safe(entry.get("before")), "after": json_safe(entry.get("after"))}
+    if entry.get("exercise"):
         summary["exercise"] = True
     session.info.setdefault(PENDING, []).append(
         dict(
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
+            actor=entry["actor"],
+            action=entry["action"],
+            target_type=entry["target_type"],
+            target_id=str(entry["target_id"]),
             summary=summary,
             at=utcnow(),
         )
     )
 
 
-def record_write(
-    session: Session,
-    row: RowWithId,
-    *,
-    actor: str,
-    action: str,
-    target_type: str,
-    before: Any = None,
-    after: Any = None,
-    exercise: bool = False,
-) -> None:
+def record_write(session: Session, row: RowWithId, **change: Unpack[Change]) -> None:
     """`row` written (added and flushed: a new one gets its id) and the change recorded with
     that row as its target: the add, flush, audit of a service that changes one row."""
     session.add(row)
     session.flush()
-    record(
-        session,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=stored_id(row),
-        before=before,
-        after=after,
-        exercise=exercise,
-    )
+    record(session, target_id=stored_id(row), **change)
 
 
 # What an entry's hash covers: all of it but the hash itself and its seal.

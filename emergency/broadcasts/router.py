@@ -154,10 +154,7 @@ def approve(
     """The second person's approval (role approver; never the broadcast's drafter)."""
 
     def approve_it() -> BroadcastPublic:
-        service.check_drill_user(session, broadcast_id=broadcast_id, user=user)
-        service.approve_broadcast(
-            session, broadcast_id=broadcast_id, actor=user.name, runtime=runtime
-        )
+        service.approve_broadcast(session, broadcast_id=broadcast_id, user=user, runtime=runtime)
         return service.get_public(session, broadcast_id)
 
     return once.run(approve_it)
@@ -170,9 +167,8 @@ def cancel(
     """Stop what has not left yet: messages still queued become cancelled."""
 
     def cancel_it() -> CancelPublic:
-        service.check_drill_user(session, broadcast_id=broadcast_id, user=user)
         _broadcast, stopped = service.cancel_broadcast(
-            session, broadcast_id=broadcast_id, actor=user.name, runtime=runtime
+            session, broadcast_id=broadcast_id, user=user, runtime=runtime
         )
         return CancelPublic(
             **service.get_public(session, broadcast_id).model_dump(), messages_cancelled=stopped

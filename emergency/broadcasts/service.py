@@ -6,14 +6,15 @@ The entry points (the HTTP routes, the rules engine, the scheduled jobs call the
 - `create_broadcast(session, messages=… | template=…, variables=…, zones=[ids], area=…,
   channels=…, send_at=…, exercise=…, actor=…, origin=…, idempotency_key=…,
   preapproved_by=…, runtime=…) -> Broadcast`
-- `approve_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> Broadcast`
-- `cancel_broadcast(session, broadcast_id=…, actor=…, runtime=…) -> (Broadcast, int)`
+- `approve_broadcast(session, broadcast_id=…, user=…, runtime=…) -> Broadcast`
+- `cancel_broadcast(session, broadcast_id=…, user=…, runtime=…) -> (Broadcast, int)`
+  (a drill user's: a drill's broadcast only, else 403)
 - `start_broadcast(session, broadcast_id=…, runtime=…) -> Broadcast | None`
 - `send_to_people(session, messages=…, recipients=[DirectRecipient], idempotency_key=…,
   actor=…, runtime=…) -> Broadcast`: SMS to a few named people (liaison notices)
 
 Every entry point takes the caller's Runtime (`runtime=`). What is the application's stays
-here: template resolution, the error mapping, the CAP alert of a broadcast that goes public,
+here: template resolution, the CAP alert of a broadcast that goes public,
 the scheduler's timed jobs. The audit entries and events (`broadcast.created`, `.approved`,
 `.started`, `.cancelled`, and `.completed` for one that reaches nobody) are written by
 alerts.broadcasts.service through the application's journal (emergency.journal); progress
@@ -27,12 +28,11 @@ periodic `finish_audiences` for any that a stopped process left unfinished.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NotRequired, ParamSpec, TypedDict, TypeVar, Unpack
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -50,31 +50,15 @@ from emergency.broadcasts.schemas import BroadcastIn, BroadcastPublic, CountsPub
 from emergency.clock import local_iso
 from emergency.db import to_public, utcnow
 from emergency.drills import service as drill_service
-from emergency.exceptions import AppError, Forbidden, InvalidInput
+from emergency.exceptions import Forbidden, InvalidInput
 from emergency.journal import JOURNAL
 from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 # What repairs an after-commit step of this module that failed (a lost timed job, an audience
 # left unwritten, a cancelled job left in the store): the periodic jobs.
 REPAIRED = "the periodic start_due_broadcasts / finish_audiences jobs"
-
-
-def _app_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """The one mapping of alerts' BroadcastError to the application's AppError (same
-    message, code and HTTP status), for every entry point that calls alerts."""
-
-    @functools.wraps(function)
-    def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except core.BroadcastError as exc:
-            raise AppError(exc.message, code=exc.code, status_code=exc.status) from None
-
-    return mapped
 
 
 def job_id(broadcast_id: int) -> str:
@@ -131,7 +115,6 @@ def public(broadcast: Broadcast, counts: Mapping[str, int] | None = None) -> Bro
     )
 
 
-@_app_errors
 def get_public(session: Session, broadcast_id: int) -> BroadcastPublic:
     broadcast = core.get(session, broadcast_id)
     return public(broadcast, core.counts(session, [broadcast_id])[broadcast_id])
@@ -211,7 +194,6 @@ def summary(session: Session, *, limit: int = 10, exercise: bool = False) -> dic
 # --- preview -----------------------------------------------------------------------------
 
 
-@_app_errors
 def preview(session: Session, *, runtime: Runtime, body: BroadcastIn) -> dict[str, Any]:
     texts, spec = resolve_texts(
         runtime, messages=body.messages, template=body.template, variables=body.variables
@@ -280,7 +262,6 @@ def _eta_behind_queue(
 # --- the life cycle ----------------------------------------------------------------------
 
 
-@_app_errors
 def create_broadcast(
     session: Session,
     *,
@@ -379,7 +360,7 @@ def send_to_people(
     return created.broadcast
 
 
-def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None:
+def _check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None:
     """A drill user (everything it does is an exercise) acts on the drills' broadcasts only:
     its approval is never the second person of a real one, nor does it stop one (403)."""
     if not drill_service.is_drill_user(session, user):
@@ -393,21 +374,20 @@ def check_drill_user(session: Session, *, broadcast_id: int, user: User) -> None
         )
 
 
-@_app_errors
 def approve_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
+    session: Session, *, broadcast_id: int, user: User, runtime: Runtime
 ) -> Broadcast:
+    _check_drill_user(session, broadcast_id=broadcast_id, user=user)
     broadcast = core.approve_broadcast(
         session,
         broadcast_id=broadcast_id,
-        approver=actor,
+        approver=user.name,
         **_sending(runtime),
     )
     _schedule_if_timed(session, runtime, broadcast)
     return broadcast
 
 
-@_app_errors
 def update_broadcast(
     session: Session,
     *,
@@ -478,18 +458,19 @@ def update_broadcast(
     return broadcast
 
 
-@_app_errors
 def cancel_broadcast(
-    session: Session, *, broadcast_id: int, actor: str, runtime: Runtime
+    session: Session, *, broadcast_id: int, user: User, runtime: Runtime
 ) -> tuple[Broadcast, int]:
-    done = core.cancel_broadcast(session, broadcast_id=broadcast_id, actor=actor, journal=JOURNAL)
+    _check_drill_user(session, broadcast_id=broadcast_id, user=user)
+    done = core.cancel_broadcast(
+        session, broadcast_id=broadcast_id, actor=user.name, journal=JOURNAL
+    )
     broadcast, bid = done.broadcast, stored_id(done.broadcast)
     if done.previous_status == BroadcastStatus.scheduled:
         after_commit(session, lambda: _unschedule(runtime, bid), repaired_by=REPAIRED)
     return broadcast, done.messages_cancelled
 
 
-@_app_errors
 def start_broadcast(
     session: Session, *, broadcast_id: int, actor: str = "scheduler", runtime: Runtime
 ) -> Broadcast | None:

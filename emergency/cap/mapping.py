@@ -35,9 +35,11 @@ from emergency.catalogue import (
     Catalogue,
     CatalogueError,
     SignalCode,
+    SignalName,
     format_signal_code,
     normalize_id,
     parse_signal_code,
+    source_and_kind,
 )
 from emergency.configfiles import ConfigProblem, WithAnchors, load_yaml
 
@@ -170,7 +172,7 @@ class CapMapping(_Model):
     # Read the level from the info's headline, else its event, as people write SMG's signals
     # in Chinese, Portuguese and English (emergency.cap.smg_text); `level` is not given.
     reader: Literal["smg_text"] | None = None
-    signal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+:[a-z0-9_]+$")]  # SOURCE:kind
+    signal: SignalName
     level: str | LevelFrom | None = None  # a level id, {from: ...}, or null (lowers the signal)
     values: dict[str, str | None] = {}  # feed word -> level id (null lowers); keys loosely matched
 
@@ -208,8 +210,7 @@ class CapMapping(_Model):
 
     @property
     def target(self) -> tuple[str, str]:
-        source, kind = self.signal.split(":")
-        return source, kind
+        return source_and_kind(self.signal)
 
     def sender_matches(self, sender: str) -> bool:
         folded = sender.casefold()

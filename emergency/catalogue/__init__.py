@@ -15,10 +15,12 @@ from emergency.catalogue.models import (
     Language,
     Level,
     SignalCode,
+    SignalName,
     Source,
     format_signal_code,
     normalize_id,
     parse_signal_code,
+    source_and_kind,
 )
 from emergency.catalogue.service import DEFAULT_PATH, Catalogue, load_catalogue
 
@@ -35,10 +37,12 @@ __all__ = [
     "Language",
     "Level",
     "SignalCode",
+    "SignalName",
     "Source",
     "UnknownSignal",
     "format_signal_code",
     "load_catalogue",
     "normalize_id",
     "parse_signal_code",
+    "source_and_kind",
 ]

@@ -173,6 +173,17 @@ def format_signal_code(source: str, kind: str, level: str | None) -> str:
     return f"{source}:{kind}" if level is None else f"{source}:{kind}:{level}"
 
 
+# A signal named without a level in a config file ("SMG:tropical_cyclone"): the rules'
+# conditions and the CAP mappings name theirs so.
+SignalName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+:[a-z0-9_]+$")]
+
+
+def source_and_kind(name: str) -> tuple[str, str]:
+    """'SMG:tropical_cyclone' (a checked SignalName) -> ('SMG', 'tropical_cyclone')."""
+    source, kind = name.split(":")
+    return source, kind
+
+
 def parse_signal_code(code: str, *, allow_no_level: bool = False) -> SignalCode:
     """'SMG:tropical_cyclone:8NE' -> SignalCode; checks the form only, not the catalogue.
 

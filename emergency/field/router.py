@@ -126,13 +126,11 @@ def create_field_link(
     )
     field_user, token, url = field_service.create_field_link(
         session,
-        label=body.label,
         actor=user.name,
         public_url=settings.public_url,
-        group_id=body.group_id,
-        crew_id=body.crew_id,
         exercise=drill_service.is_drill(session, user, body.exercise),
         expires_at=expires_at,
+        **body.model_dump(exclude={"exercise", "expires_in_hours"}),
     )
     return FieldLinkPublic(
         user=field_user.name,

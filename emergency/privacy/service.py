@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -417,13 +418,12 @@ def forget(
 
     result.config_lists_it = any(forms.matches(p) for p in (config_phones or []))
     session.flush()
-    audit_service.record(
+    # ids and counts only: the audit chain must never hold what was forgotten
+    _audit_person(
         session,
         actor=actor,
         action="person.forgotten",
-        target_type="person",
-        target_id=f"subscriber:{subscriber_ids[0]}" if subscriber_ids else "-",
-        # ids and counts only: the audit chain must never hold what was forgotten
+        subscriber_ids=subscriber_ids,
         after={k: v for k, v in result.as_dict().items() if k != "config_lists_it"},
     )
     return result
@@ -583,18 +583,37 @@ def export(session: Session, *, phone: str, actor: str) -> dict[str, Any]:
             for name, rows in _free_text_mentions(session, forms).items()
         },
     }
-    audit_service.record(
+    _audit_person(
         session,
         actor=actor,
         action="person.exported",
-        target_type="person",
-        target_id=f"subscriber:{subscriber_ids[0]}" if subscriber_ids else "-",
+        subscriber_ids=subscriber_ids,
         after={
             **{key: len(value) for key, value in data.items() if isinstance(value, list)},
             "mentioned_in": {name: len(rows) for name, rows in data["mentioned_in"].items()},
         },
     )
     return data
+
+
+def _audit_person(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subscriber_ids: Sequence[int],
+    after: dict[str, Any],
+) -> None:
+    """What was done with one person's data, audited under the person (their first
+    subscription's id; "-" when they had none): ids and counts only, never the data."""
+    audit_service.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="person",
+        target_id=f"subscriber:{subscriber_ids[0]}" if subscriber_ids else "-",
+        after=after,
+    )
 
 
 def _row(

@@ -38,6 +38,7 @@ from emergency.rules.models import RuleActionRun, RunStatus
 from emergency.signals.models import SignalChange
 
 if TYPE_CHECKING:
+    from emergency.evacuation.flows import Outcome as EvacuationOutcome
     from emergency.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -361,18 +362,10 @@ def _evacuate(
     issued = [o.zone_id for o in outcome.orders]
     if not issued:
         return RunStatus.unchanged, f"{action.level} evacuation already ordered", {}
-    b = outcome.broadcast
-    if b is None:  # orders are always drafted with their broadcast
-        raise RuntimeError("evacuation orders without a broadcast")
-    return (
-        RunStatus.done,
-        f"{action.level} evacuation of {', '.join(issued)}; broadcast #{b.id} ({b.status})",
-        {
-            "zones": issued,
-            "order_ids": [o.id for o in outcome.orders],
-            "broadcast_id": b.id,
-            "status": str(b.status),
-        },
+    return _with_broadcast(
+        outcome,
+        f"{action.level} evacuation of {', '.join(issued)}",
+        order_ids=[o.id for o in outcome.orders],
     )
 
 
@@ -390,13 +383,23 @@ def _lift(
     lifted = [o.zone_id for o in outcome.orders]
     if not lifted:
         return RunStatus.unchanged, "no evacuation order to lift", {}
+    return _with_broadcast(outcome, f"evacuation lifted: {', '.join(lifted)}")
+
+
+def _with_broadcast(outcome: EvacuationOutcome, done: str, **details: Any) -> Outcome:
+    """Orders issued or lifted: done, with the broadcast that goes with them (always one)."""
     b = outcome.broadcast
-    if b is None:  # orders are always lifted with their broadcast
-        raise RuntimeError("evacuation orders lifted without a broadcast")
+    if b is None:
+        raise RuntimeError(f"{done}: evacuation orders without a broadcast")
     return (
         RunStatus.done,
-        f"evacuation lifted: {', '.join(lifted)}; broadcast #{b.id} ({b.status})",
-        {"zones": lifted, "broadcast_id": b.id, "status": str(b.status)},
+        f"{done}; broadcast #{b.id} ({b.status})",
+        {
+            "zones": [o.zone_id for o in outcome.orders],
+            **details,
+            "broadcast_id": b.id,
+            "status": str(b.status),
+        },
     )
 
 

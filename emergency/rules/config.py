@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from emergency.catalogue import Catalogue, CatalogueError, Language
+from emergency.catalogue import Catalogue, CatalogueError, Language, SignalName, source_and_kind
 from emergency.configfiles import ConfigProblem, Loc, Slug, WithAnchors, load_yaml
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _Model(BaseModel):
 
 
 class SignalCondition(_Model):
-    signal: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+:[a-z0-9_]+$")]  # SOURCE:kind
+    signal: SignalName
     at_least: str | None = None
     is_: list[str] | None = Field(default=None, alias="is", min_length=1)
 
@@ -79,8 +79,7 @@ class SignalCondition(_Model):
 
     @property
     def target(self) -> tuple[str, str]:
-        source, kind = self.signal.split(":")
-        return source, kind
+        return source_and_kind(self.signal)
 
     def holds(self, levels: dict[tuple[str, str], str], catalogue: Catalogue) -> bool:
         source, kind = catalogue.canonical(*self.target, None)[:2]
