@@ -304,7 +304,18 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         url = _optional_url(value, ("http://", "https://"), "must be an http:// or https:// URL")
-        return url.rstrip("/") if url else None
+        if not url:
+            return None
+        # Checked here, once: the public URL goes into every CAP alert we publish, whose
+        # schema check would otherwise refuse each alert of the night one by one.
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018  (a port out of 0-65535 or not a number raises)
+        except ValueError as exc:
+            raise ValueError(f"has a port that is not a number from 0 to 65535: {url}") from exc
+        if not parts.hostname:
+            raise ValueError(f"has no host name: {url}")
+        return url.rstrip("/")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -94,8 +94,9 @@ def parse_built_cap(data: bytes) -> CapAlert:
     before publishing): the same checks, the schema's by libxml2 (`xsd.cap_schema_libxml2`,
     microseconds: a signal change builds and checks several alerts inside its transaction,
     where the pure-Python validator took ~10 ms each). Only when libxml2 refuses it does
-    `parse_cap` run, for the message naming the element and line; an alert either validator
-    refuses is refused."""
+    `parse_cap` run, for the message naming the element and line. The two validators differ
+    at the edges (xmlschema refuses a URI whose port is past 65535, libxml2 does not): what
+    we put into an alert's URIs is checked where it is set (`Settings`: TYPHOON_PUBLIC_URL)."""
     root = parse_xml_safely(data)
     if root.tag == _NS + "alert" and cap_schema_libxml2().validate(root):
         return _Reader().alert(root)

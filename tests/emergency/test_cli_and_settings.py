@@ -54,6 +54,10 @@ def test_db_upgrade_command(tmp_path):
         ({"TYPHOON_REDIS_URL": "localhost:6379"}, "TYPHOON_REDIS_URL"),
         ({"TYPHOON_APPROVAL_THRESHOLD": "many"}, "TYPHOON_APPROVAL_THRESHOLD"),
         ({"TYPHOON_PUBLIC_URL": "hengqin.example"}, "TYPHOON_PUBLIC_URL"),
+        # into every CAP alert's <web>: the schema refuses such a port, alert by alert
+        ({"TYPHOON_PUBLIC_URL": "https://hq.example.org:99999"}, "TYPHOON_PUBLIC_URL"),
+        ({"TYPHOON_PUBLIC_URL": "https://hq.example.org:web"}, "TYPHOON_PUBLIC_URL"),
+        ({"TYPHOON_PUBLIC_URL": "https://"}, "TYPHOON_PUBLIC_URL"),
         ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
     ],
 )
