@@ -309,13 +309,26 @@ def test_the_locks_pin_what_pyproject_asks_for_and_every_install_uses_them():
                 f"{name}=={locked[name][0]} is outside {requirement.specifier}: run `make lock`"
             )
     assert all(dev.get(name) == pin for name, pin in app.items()), "the locks disagree"
-    for lock in ("requirements.lock", "requirements-dev.lock"):
+    for lock in ("requirements.lock", "requirements-dev.lock", "requirements-uv.lock"):
         lines = (ROOT / lock).read_text().splitlines()
         pinned = [line for line in lines if line and line[0] not in " #"]
         assert pinned and all(line.endswith("\\") for line in pinned), f"{lock}: no hashes"
-    makefile = (ROOT / "Makefile").read_text()
-    assert "pip install --quiet --require-hashes -r requirements-dev.lock" in makefile
-    assert "pip install --quiet --no-deps -e ." in makefile
+    # What `make install` would run on a fresh clone (make -n: printed, not run): every
+    # package comes from a hashed lock (the installer uv from its own), the project on top.
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    printed = subprocess.run(
+        [make, "-n", "-B", ".venv/.installed"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert printed.returncode == 0, printed.stderr
+    installs = [line for line in printed.stdout.splitlines() if " install " in line]
+    assert installs, printed.stdout
+    for line in installs:
+        hashed = "--require-hashes -r requirements-" in line
+        assert hashed or line.endswith("--no-deps -e ."), f"installs outside the locks: {line}"
+    assert any("-r requirements-dev.lock" in line for line in installs)
+    assert any("-r requirements-uv.lock" in line for line in installs)
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes -r requirements.lock" in dockerfile
     assert "pip install --no-deps ." in dockerfile
