@@ -46,7 +46,11 @@ def test_forgetting_during_a_broadcast_cancels_what_has_not_left(pg_url, redis_u
                 seeded = seed_broadcast(
                     session, count=400, addresses=[*others, PERSON], expect=False
                 )
-            RedisStreamQueue(redis_url, namespace=namespace).enqueue(seeded.message_ids)
+            queue = RedisStreamQueue(redis_url, namespace=namespace)
+            # Their message reaches the worker's queue only after `forget` has run, so it has
+            # provably not left yet (a slow machine once let the whole broadcast out first).
+            *before, theirs = seeded.message_ids
+            queue.enqueue(before)
             wait_for(lambda: len(twilio.received) >= 40, 60, "the broadcast under way")
 
             forgotten = subprocess.run(
@@ -59,6 +63,7 @@ def test_forgetting_during_a_broadcast_cancels_what_has_not_left(pg_url, redis_u
             )
             assert forgotten.returncode == 0, forgotten.stderr
             assert "forgotten: 1 subscriber(s)" in forgotten.stdout
+            queue.enqueue([theirs])
 
             def finished() -> bool:
                 left = statuses(db, seeded.broadcast_id)
