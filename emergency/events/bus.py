@@ -13,10 +13,11 @@ at-most-once, which a wake-up can afford: the hub also reads the table on its ow
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
+
+import orjson
 
 from alerts.cancellation import cancel_and_wait
 
@@ -79,7 +80,9 @@ class RedisBus:
         self._listeners.append(listener)
 
     def publish(self, message: dict[str, Any]) -> None:
-        self._publisher.publish(self.channel, json.dumps(message, ensure_ascii=False))
+        # orjson: json.dumps with an option builds an encoder per call (~1.4 % of a field
+        # report's CPU, issue 18)
+        self._publisher.publish(self.channel, orjson.dumps(message))
 
     def ping(self) -> None:
         self._publisher.ping()
@@ -131,7 +134,7 @@ def _seq_of(data: object) -> int | None:
     if not isinstance(data, bytes) or len(data) > 64:
         return None
     try:
-        seq = json.loads(data).get("seq")
+        seq = orjson.loads(data).get("seq")
     except (ValueError, AttributeError):
         return None
     return seq if type(seq) is int else None

@@ -10,11 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from emergency import request_limits
 from emergency.auth.dependencies import FieldReporter
-from emergency.dependencies import RuntimeDep
+from emergency.runtime import Runtime
 from geo.zones import ZoneSet
 
 
-async def get_zones(runtime: RuntimeDep) -> ZoneSet:  # async: no thread hand-over
+async def get_zones(request: Request) -> ZoneSet:  # async: no thread hand-over
+    # from the request, not through RuntimeDep: one dependency less to solve per field report
+    runtime: Runtime = request.app.state.runtime
     return runtime.zones
 
 
