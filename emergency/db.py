@@ -33,7 +33,7 @@ from alerts.sqltypes import JSONType as JSONType
 from alerts.sqltypes import UTCDateTime as UTCDateTime
 from alerts.sqltypes import stored_id as stored_id
 from alerts.sqltypes import utcnow as utcnow
-from emergency import journal_writer
+from emergency import journal_writer, rawsql
 from emergency.audit import service as audit_service
 from emergency.events import service as event_service
 from emergency.exceptions import NUL_IN_TEXT, InvalidInput, NotFound
@@ -303,7 +303,8 @@ def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
     if statement is None:
         statement = _INSERTS[table] = insert(table).returning(table.c.id)
     # what this row may refer to is written first, as a flush would
-    new_id = int(connection(session).execute(statement, values).scalar_one())
+    ((returned,),) = rawsql.rows(connection(session), statement, values)
+    new_id = int(returned)
     row.id = new_id
     if attach:
         make_transient_to_detached(row)

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, TextClause, insert, text
 from sqlmodel import Session
 
+from emergency import rawsql
 from emergency.audit import service as audit_service
 from emergency.audit.models import AuditEntry
 from emergency.events import service as event_service
@@ -119,7 +120,7 @@ def _write_together(
             )
         params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
     statement = _together(len(events), len(audit_rows))
-    last = conn.execute(statement, params).scalar_one()
+    ((last,),) = rawsql.rows(conn, statement, params)
     return int(last) - len(events) + 1 if events else 0
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Update, insert, text, update
 from sqlmodel import Session, col, select
 
 from alerts.sqltypes import RowWithId, stored_id, utcnow
+from emergency import rawsql
 from emergency.audit.models import AuditEntry
 from emergency.encoding import json_safe
 from emergency.sequences import SequenceCounter, current_number, take_numbers
@@ -130,15 +131,16 @@ def take_chain(conn: Connection, count: int) -> tuple[int, str]:
     it. When the head is not the previous row's (rows written without it), that row is read
     in a statement of its own, also after the lock (a subquery in the UPDATE would not see it:
     its snapshot predates the wait, and the chain would restart from the genesis hash)."""
-    row = conn.execute(_TAKE, {"n": count, "name": SEQ}).first()
-    if row is None:  # a database created without the seed rows of the migration
+    taken = rawsql.rows(conn, _TAKE, {"n": count, "name": SEQ})
+    if not taken:  # a database created without the seed rows of the migration
         take_numbers(conn, SEQ, count)
         return 1, GENESIS
-    first = int(row.value) - count + 1
+    value, last_hash, hash_seq = taken[0]
+    first = int(value) - count + 1
     if first == 1:
         return first, GENESIS
-    if row.last_hash and row.hash_seq == first - 1:
-        return first, str(row.last_hash)
+    if last_hash and hash_seq == first - 1:
+        return first, str(last_hash)
     prev = conn.execute(_PREV, {"seq": first - 1}).scalar()
     return first, str(prev) if prev else GENESIS
 

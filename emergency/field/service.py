@@ -25,6 +25,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
+from emergency import rawsql
 from emergency.alarms import service as alarm_service
 from emergency.alarms.models import AlarmSource
 from emergency.audit import service as audit_service
@@ -918,7 +919,7 @@ def settle_report(session: Session, report: FieldReport) -> None:
     """Store what a new report did (its `result`, and `exercise` when that made it a drill's)
     and count it (the totals its event carries: emergency.field.totals)."""
     values = {"report_id": report.id, "new_result": report.result, "new_exercise": report.exercise}
-    connection(session).execute(_SETTLE, values)
+    rawsql.rows(connection(session), _SETTLE, values)
     field_totals.change(session, report.exercise, "reports", {report.kind: 1})
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlmodel import Session
 
+from emergency import rawsql
 from emergency.db import UTCDateTime, utcnow
 from emergency.field.models import HazardStatus, HelpStatus
 from emergency.journal_writer import LOCKED
@@ -133,7 +134,7 @@ def _apply_and_read(
         return {}
     stale: dict[tuple[bool, str], dict[str, int]] = {}
     fresh: dict[tuple[bool, str], dict[str, int]] = {}
-    for is_fresh, exercise, section, name, value in conn.execute(read, params):
+    for is_fresh, exercise, section, name, value in rawsql.rows(conn, read, params):
         (fresh if is_fresh else stale).setdefault((bool(exercise), section), {})[name] = int(value)
     for key, figures in fresh.items():
         stale.setdefault(key, {}).update(figures)
