@@ -10,15 +10,18 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, column, exists, table
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from alerts.sqltypes import table_of
+from emergency import rawsql
 from emergency.audit import service as audit_service
 from emergency.auth.models import ApiToken, Role, User
-from emergency.db import stored_id, utcnow
+from emergency.db import new_row, stored_id, utcnow
 from emergency.drills import service as drill_service
 from emergency.exceptions import Conflict, InvalidInput, NotFound
 
@@ -115,18 +118,36 @@ def authenticate(session: Session, token: str) -> Credential | None:
     report needs of its caller (see below)."""
     if not token or len(token) > 200:
         return None
-    row = session.execute(_CREDENTIAL, {"token_hash": hash_token(token)}).first()
-    if row is None:
+    found = rawsql.rows(session.connection(), _CREDENTIAL, {"token_hash": hash_token(token)})
+    if not found:
         return None
-    user: User = row.User
-    if not user.active or _expired(row.expires_at, utcnow()):
+    user_id, name, role, active, created_at, demo, token_id, expires_at, *team, drill = found[0]
+    expires_at = _utc(expires_at)
+    if not active or _expired(expires_at, utcnow()):
         return None
+    user = session.identity_map.get(identity_key(User, user_id))
+    if user is None:  # a row as the ORM would load it (no model constructor), in the session
+        user = new_row(
+            User,
+            id=user_id,
+            name=name,
+            role=role,
+            active=active,
+            created_at=_utc(created_at),
+            demo=demo,
+        )
+        make_transient_to_detached(user)
+        session.add(user)
     # Read with the token, for this unit of work: the team a field token reports for and
     # whether the user is a drill's (the field report needs both; a join on primary keys).
-    drill_service.remember(session, user, drill=bool(row.drill))
-    if user.id is not None:
-        session.info.setdefault(_TEAMS, {})[user.id] = Team(row.group_id, row.crew_id, row.label)
-    return Credential(user=user, token_id=row.token_id, expires_at=row.expires_at)
+    drill_service.remember(session, user, drill=bool(drill))
+    session.info.setdefault(_TEAMS, {})[user_id] = Team(*team)
+    return Credential(user=user, token_id=token_id, expires_at=expires_at)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time read on PostgreSQL's driver as UTCDateTime reads it (aware, in UTC)."""
+    return value.astimezone(UTC) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -155,7 +176,14 @@ _ACCOUNT = table(
 _DRILL = table("drill_user", column("user_id"))
 _CREDENTIAL = (
     select(  # type: ignore[call-overload]
-        User,  # loaded by the ORM (no model constructor), or the one the session holds
+        # the user's columns in the order `authenticate` reads them (on PostgreSQL through
+        # emergency.rawsql: one statement, no ORM loading; issue 18)
+        _USER.id,
+        _USER.name,
+        _USER.role,
+        _USER.active,
+        _USER.created_at,
+        _USER.demo,
         _TOKEN.id.label("token_id"),
         _TOKEN.expires_at,
         _ACCOUNT.c.group_id,
