@@ -49,7 +49,10 @@ def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> 
     try:
         with driver.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description is not None else []
+            # whether it returned rows, from the result's fields (`description` would build
+            # a column object for each field first)
+            result = cursor.pgresult
+            return cursor.fetchall() if result is not None and result.nfields else []
     except dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, driver, None)
         if lost:  # as SQLAlchemy does: the pool replaces the connection
