@@ -25,6 +25,7 @@ _Processors = dict[str, Callable[[Any], Any]]
 # (statement, its parameters' names) -> its SQL in the driver's placeholders, and the
 # conversion of each parameter that has one
 _COMPILED: dict[tuple[ClauseElement, tuple[str, ...]], tuple[str, _Processors]] = {}
+_CURSOR = "typhoon_rawsql_cursor"  # the pooled connection's info: its cursor
 
 
 def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
@@ -43,16 +44,21 @@ def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> 
             name: processors[name](value) if name in processors else value
             for name, value in params.items()
         }
-    driver = conn.connection.driver_connection
+    fairy = conn.connection
+    driver = fairy.driver_connection
     assert driver is not None  # a connection in a transaction has one
     dbapi = conn.dialect.loaded_dbapi
     try:
-        with driver.cursor() as cursor:
-            cursor.execute(sql, params)
-            # whether it returned rows, from the result's fields (`description` would build
-            # a column object for each field first)
-            result = cursor.pgresult
-            return cursor.fetchall() if result is not None and result.nfields else []
+        # one cursor per driver connection, kept with it in the pool (a cursor made per
+        # statement cost as much as a third of psycopg's own work)
+        cursor = fairy.info.get(_CURSOR)
+        if cursor is None or cursor.connection is not driver or cursor.closed:
+            cursor = fairy.info[_CURSOR] = driver.cursor()
+        cursor.execute(sql, params)
+        # whether it returned rows, from the result's fields (`description` would build a
+        # column object for each field first)
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.nfields else []
     except dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, driver, None)
         if lost:  # as SQLAlchemy does: the pool replaces the connection
