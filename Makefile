@@ -8,7 +8,16 @@ STAMP := $(VENV)/.installed
 WEB := emergency/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 PYTEST_ARGS ?=
-UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
+# --compile-bytecode: the packages' .pyc files are written once at install; uv, unlike pip,
+# leaves them to the first import otherwise (see PYTHONDONTWRITEBYTECODE below).
+UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
+
+# The tests start many Python processes (the xdist workers; `typhoon serve`, `worker`,
+# `scheduler` and CLI commands in the process tests): where PYTHONDONTWRITEBYTECODE is set (as
+# on this project's session and CI machines), each one compiled every module it imports from
+# source, every time: importing the app took 5.9 s of CPU against 2.1 s from .pyc files.
+# __pycache__/ is in .gitignore.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint bench install browser clean lock
 
@@ -42,6 +51,7 @@ run: $(STAMP) $(WEB_STAMP)
 # the groups longest first (--no-loadscope-reorder keeps that order); the 15 slowest tests.
 TEST_WORKERS ?= 3
 test: $(STAMP) $(WEB_STAMP)
+	$(BIN)/python -m compileall -q -j 0 emergency alerts geo  # once, not in each worker
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
