@@ -21,10 +21,10 @@ import uuid
 from http.cookiejar import DefaultCookiePolicy
 
 import requests
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
+
+# schemathesis and hypothesis are imported where the fuzzing runs: every xdist worker imports
+# this module to collect it, and the two took ~1.5 s of each one's start (the schemathesis
+# pytest plugin is off for the same reason: pyproject.toml's addopts).
 
 CONFIG = """
 # A loaded CI machine answers slowly, not wrongly: a request timing out there would be
@@ -48,10 +48,7 @@ EXAMPLES = int(os.environ.get("TYPHOON_FUZZ_EXAMPLES", "10"))  # per operation a
 # database (the dependency runs first): a few cases show that, whatever the input; the public
 # operations get EXAMPLES.
 REFUSED_EXAMPLES = min(EXAMPLES, 3)
-MODES = {
-    "sqlite": (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
-    "postgresql": (GenerationMode.POSITIVE,),
-}
+MODES = {"sqlite": ("positive", "negative"), "postgresql": ("positive",)}  # GenerationMode
 
 
 def examples_for(operation, headers: dict[str, str]) -> int:
@@ -60,6 +57,11 @@ def examples_for(operation, headers: dict[str, str]) -> int:
 
 
 def fuzz(base_url: str, headers: dict[str, str], backend: str) -> list[str]:
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+
     config = schemathesis.Config.from_str(CONFIG)
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
     failures: list[str] = []
@@ -72,7 +74,7 @@ def fuzz(base_url: str, headers: dict[str, str], backend: str) -> list[str]:
         operation = result.ok()
         operations += 1
         examples = examples_for(operation, headers)
-        for mode in MODES[backend]:
+        for mode in map(GenerationMode, MODES[backend]):
 
             @settings(
                 max_examples=examples,
