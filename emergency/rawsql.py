@@ -25,6 +25,9 @@ _Processors = dict[str, Callable[[Any], Any]]
 # (statement, its parameters' names) -> its SQL in the driver's placeholders, and the
 # conversion of each parameter that has one
 _COMPILED: dict[tuple[ClauseElement, tuple[str, ...]], tuple[str, _Processors]] = {}
+# The statements are the callers' cached ones, but a cache of theirs that evicts (the
+# journal's shapes) hands over new objects: bounded, so a long storm night cannot grow it.
+_COMPILED_MAX = 512
 _CURSOR = "typhoon_rawsql_cursor"  # the pooled connection's info: its cursor
 
 
@@ -37,6 +40,8 @@ def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> 
     key = (statement, tuple(params))
     compiled = _COMPILED.get(key)
     if compiled is None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
         compiled = _COMPILED[key] = _compile(conn, statement, key[1])
     sql, processors = compiled
     if processors:
