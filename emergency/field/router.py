@@ -26,7 +26,7 @@ from emergency.field import flows as field_flows
 from emergency.field import photos as photo_service
 from emergency.field import qr
 from emergency.field import service as field_service
-from emergency.field.dependencies import FieldRateLimited, RowLimit, ZonesDep
+from emergency.field.dependencies import FieldWriter, RowLimit, ZonesDep
 from emergency.field.models import FieldAccount, Hazard
 from emergency.field.schemas import (
     AssignIn,
@@ -66,12 +66,11 @@ _new_hazards: actions.Creates[Hazard, HazardPublic] = actions.Creates(
     "/field-reports",
     response_model=FieldReportPublic,
     status_code=201,
-    dependencies=[FieldRateLimited],
     responses={200: {"description": "the report stored earlier under this key"}},
 )
 def post_field_report(
     body: FieldReportIn,
-    user: FieldReporter,
+    user: FieldWriter,
     session: SessionDep,
     zones: ZonesDep,
     idempotency_key: str | None = Header(
@@ -171,7 +170,6 @@ def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
     "/photos",
     response_model=PhotoPublic,
     status_code=201,
-    dependencies=[FieldRateLimited],
     responses={
         200: {"description": "the same photo was stored before"},
         413: {"description": "over 5 MB"},
@@ -180,7 +178,7 @@ def _link_listed(account: FieldAccount, field_user: User) -> FieldLinkListed:
     },
 )
 async def upload_photo(
-    user: FieldReporter,
+    user: FieldWriter,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
