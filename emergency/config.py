@@ -39,6 +39,10 @@ def load_templates(path: str | Path) -> TemplateFile:
     return load_yaml(path, TemplateFile)
 
 
+def _load_zones(folder: Path) -> ZoneSet:
+    return load_zones(folder) if folder.is_dir() else ZoneSet([])
+
+
 class ConfigSet:
     """The config files of one folder (TYPHOON_CONFIG_DIR), each loaded once, on first use."""
 
@@ -77,8 +81,7 @@ class ConfigSet:
     @property
     def zones(self) -> ZoneSet:
         """config/zones/*.geojson (none: an empty set)."""
-        folder = self.dir / "zones"
-        return self._once("zones", lambda: load_zones(folder) if folder.is_dir() else ZoneSet([]))
+        return self._once("zones", lambda: _load_zones(self.dir / "zones"))
 
     @property
     def shelters_path(self) -> Path:
