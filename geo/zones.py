@@ -97,6 +97,9 @@ class Zone:
         return bool(self.properties.get("approximate", False))
 
 
+_Asked = tuple[float, float, tuple[str, ...] | None]
+
+
 class ZoneSet:
     """An immutable collection of zones with unique ids, looked up by id or by location."""
 
@@ -114,6 +117,9 @@ class ZoneSet:
                 )
             by_id[zone.id] = zone
         self._by_id = MappingProxyType(by_id)
+        # zone_of's last question and answer: a field report asks for its point's zone, then
+        # its hazard (movement, trip) for the same point's (issue 18)
+        self._last_asked: tuple[_Asked, str | None] | None = None
 
     # -- lookup by id --------------------------------------------------------------------
 
@@ -171,6 +177,15 @@ class ZoneSet:
         if isinstance(kinds, str):
             kinds = (kinds,)
         x, y = float(lon), float(lat)
+        asked = (x, y, None if kinds is None else tuple(kinds))
+        last = self._last_asked  # one tuple, replaced whole: threads may share it
+        if last is not None and last[0] == asked:
+            return last[1]
+        found = self._zone_of(x, y, kinds)
+        self._last_asked = (asked, found)
+        return found
+
+    def _zone_of(self, x: float, y: float, kinds: Sequence[str] | None) -> str | None:
         point: shapely.Point | None = None
         for zone, (min_x, min_y, max_x, max_y) in self._boxes_smallest_first:
             if kinds is not None and zone.kind not in kinds:

@@ -291,3 +291,18 @@ def test_zone_of_one_point_agrees_with_zones_of_many(zones):
             zones.zone_of(x, y, kinds=kinds) for x, y in zip(lons, lats, strict=True)
         ] == expected
     assert any(expected)
+
+
+def test_zone_of_asked_again_for_a_point_answers_the_same_for_each_kind_filter(zones):
+    """zone_of keeps its last answer (a field report asks twice for its point): the same
+    point asked again, with the kind filter changing in between, answers as asked."""
+    rng = np.random.default_rng(180)
+    lons = rng.uniform(113.45, 113.62, 300)
+    lats = rng.uniform(22.05, 22.22, 300)
+    any_kind = list(zones.zones_of(lons, lats, kinds=None))
+    communities = list(zones.zones_of(lons, lats, kinds=("community",)))
+    assert any_kind != communities  # the filter changes some answers
+    for i, (x, y) in enumerate(zip(lons, lats, strict=True)):
+        for kinds, expected in ((None, any_kind), (None, any_kind), ("community", communities)):
+            assert zones.zone_of(x, y, kinds=kinds) == expected[i], (x, y, kinds)
+        assert zones.zone_of(x, y, kinds=None) == any_kind[i], (x, y)
