@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("event publish (after commit)", ("_publish_events", "publish_committed")),
     ("commit (COMMIT round trip)", ("commit (sqlalchemy", "do_commit")),
     ("auth (token lookup)", ("current_user", "user_for_token", "authenticate")),
-    ("rate limit", ("field_writer",)),
+    ("rate limit", ("field_rate_limit",)),
     (
         "journal collect (audit.record, events.emit, totals)",
         ("record (emergency/audit", "emit (emergency/events", "report_totals", "public_for_stream"),

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[tuple[str, str]]]] = [
     ("auth: bearer token → user (1 SELECT)", [("auth/dependencies.py", "current_user")]),
     (
         "role check + rate limit",
-        [("auth/dependencies.py", "check"), ("field/dependencies.py", "field_writer")],
+        [("auth/dependencies.py", "check"), ("field/dependencies.py", "field_rate_limit")],
     ),
     (
         "request body: JSON parse + pydantic validation",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -79,26 +79,36 @@ def _cookie_user(request: Request, session: Session) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+AfterRoleCheck = Callable[[Request, User], Awaitable[None]]
+
+
 class RoleCheck:
-    """A dependency that lets through admins and the given roles, and refuses the rest."""
+    """A dependency that lets through admins and the given roles, and refuses the rest; then
+    awaits `then` (e.g. a rate limit: a refused caller uses nobody's allowance). `then` in
+    here, not a dependency of its own on top: each dependency node costs FastAPI's solving on
+    every request (issue 18)."""
 
-    def __init__(self, roles: tuple[Role, ...]) -> None:
+    def __init__(self, roles: tuple[Role, ...], then: AfterRoleCheck | None = None) -> None:
         self.required_roles = roles  # read by emergency.openapi and the security tests
+        self.then = then
 
-    async def __call__(self, user: CurrentUser) -> User:  # async: no thread hand-over
+    async def __call__(self, request: Request, user: CurrentUser) -> User:  # async: no thread
         if user.role != Role.admin and user.role not in self.required_roles:
             allowed = ", ".join(r.value for r in self.required_roles)
             raise Forbidden(f"role '{user.role}' may not do this (needs {allowed})")
+        if self.then is not None:
+            await self.then(request, user)
         return user
 
 
-def require(*roles: Role) -> RoleCheck:
-    return RoleCheck(roles)
+def require(*roles: Role, then: AfterRoleCheck | None = None) -> RoleCheck:
+    return RoleCheck(roles, then)
 
 
 Operator = Annotated[User, Depends(require(Role.operator))]
 Approver = Annotated[User, Depends(require(Role.approver))]
 Liaison = Annotated[User, Depends(require(Role.liaison, Role.operator))]
-FieldReporter = Annotated[User, Depends(require(Role.field, Role.operator))]
+FIELD_REPORTERS = (Role.field, Role.operator)  # and admins, as everywhere
+FieldReporter = Annotated[User, Depends(require(*FIELD_REPORTERS))]
 Admin = Annotated[User, Depends(require())]
 Reader = CurrentUser  # any valid token may read

@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from emergency import request_limits
-from emergency.auth.dependencies import FieldReporter
+from emergency.auth.dependencies import FIELD_REPORTERS, require
 from emergency.auth.models import User
 from emergency.runtime import Runtime
 from geo.zones import ZoneSet
@@ -27,24 +27,22 @@ RowLimit = Annotated[int, Query(ge=1, le=5000)]
 """`?limit=`: how many rows a list answers at most (its default is the route's)."""
 
 
-async def field_writer(request: Request, user: FieldReporter) -> User:
-    """The caller of a field report or photo: a field team (or operator), and at most
-    TYPHOON_FIELD_RATE_LIMIT such writes per user per minute (after the role check, so a
-    refused caller uses nobody's allowance). A phone flushing its offline queue fits; a runaway
-    one gets 429 with Retry-After, and the form retries later. One dependency for both, not a
-    route-level one beside the role check: FastAPI solves a dependency's whole tree again at
-    each place it is named, cached or not (issue 18).
+async def field_rate_limit(request: Request, user: User) -> None:
+    """At most TYPHOON_FIELD_RATE_LIMIT field reports and photos per user per minute (after the
+    role check, so a refused caller uses nobody's allowance). A phone flushing its offline
+    queue fits; a runaway one gets 429 with Retry-After, and the form retries later.
 
     `async`: with no limit set nothing is checked, so no thread is handed the request; the
     limiter (which may ask Redis) runs in the thread pool."""
     limit = request.app.state.settings.field_rate_limit
     if not limit:
-        return user
+        return
     limiter = request_limits.limiter(request.app, "field", limit=limit, window=60.0)
     allowed, retry = await run_in_threadpool(limiter.allow, f"user:{user.id}")
     if not allowed:
         raise request_limits.too_many("field reports and photos from this user", retry)
-    return user
 
 
-FieldWriter = Annotated[User, Depends(field_writer)]
+FieldWriter = Annotated[User, Depends(require(*FIELD_REPORTERS, then=field_rate_limit))]
+"""The caller of a field report or photo: a field team (or an operator, or an admin), within
+the rate limit."""
