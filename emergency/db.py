@@ -296,7 +296,8 @@ def insert_row(session: Session, row: SQLModel, *, attach: bool = True) -> int:
     `attach` the row then belongs to the session as if it had been flushed (later changes to
     it are flushed as usual); without, it stays a plain object (nothing will change it)."""
     table = row.__table__  # type: ignore[attr-defined]
-    values = {c.key: getattr(row, c.key) for c in table.columns}
+    given = row.__dict__  # a new row's values (see new_row), read past the ORM's descriptors
+    values = {c.key: given[c.key] if c.key in given else getattr(row, c.key) for c in table.columns}
     if values.get("id") is None:
         values.pop("id", None)
     statement = _INSERTS.get(table)
