@@ -49,6 +49,8 @@ def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> 
             name: processors[name](value) if name in processors else value
             for name, value in params.items()
         }
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's own execute: else commit() would not commit these
     fairy = conn.connection
     driver = fairy.driver_connection
     assert driver is not None  # a connection in a transaction has one
@@ -66,7 +68,10 @@ def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> 
         return cursor.fetchall() if result is not None and result.nfields else []
     except dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, driver, None)
-        if lost:  # as SQLAlchemy does: the pool replaces the connection
+        if lost:
+            # As SQLAlchemy does on a disconnect: every connection the pool made before now
+            # is replaced at its next checkout (a server restart lost them all), then this one.
+            conn.engine.pool._invalidate(fairy, exc)
             conn.invalidate(exc)
         raise DBAPIError.instance(
             sql,
@@ -86,6 +91,10 @@ def _compile(
     assert isinstance(compiled, SQLCompiler)
     if compiled.escaped_bind_names or compiled.positiontup:  # pragma: no cover - not ours
         raise ValueError("rawsql: named parameters of plain names only")
+    unpassed = sorted(set(compiled.binds) - set(names))
+    if unpassed:  # a fixed value (`.limit(1)`, `== True`) or a column default: SQLAlchemy's
+        # execution would fill it in; here the driver would refuse the statement at run time
+        raise ValueError(f"rawsql: no value passed for {', '.join(unpassed)}: pass each one")
     processors: _Processors = {}
     for name, bind in compiled.binds.items():
         processor = bind.type._cached_bind_processor(conn.dialect)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from alerts.sqltypes import UTCDateTime
 from emergency import rawsql
@@ -83,3 +84,40 @@ def test_a_lost_server_connection_is_sqlalchemys_disconnect_and_the_pool_replace
         assert lost.value.connection_invalidated
     with engine.connect() as conn:  # a new connection from the pool
         assert rawsql.rows(conn, text("SELECT 2"), {}) == [(2,)]
+
+
+def test_after_a_lost_server_every_older_pooled_connection_is_replaced(engine):
+    """A server restart loses every connection: the first statement to find out invalidates
+    the whole pool, as SQLAlchemy does, so the others are not handed out dead one by one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL server connections")
+    first, second = engine.connect(), engine.connect()  # two pooled connections
+    pids = [rawsql.rows(c, text("SELECT pg_backend_pid()"), {})[0][0] for c in (first, second)]
+    first.close()
+    second.close()
+    killer = create_engine(engine.url, poolclass=NullPool)  # not one of the pool's own
+    with killer.connect() as other:
+        for pid in pids:  # waits (up to 30 s) until each server process has ended
+            other.execute(text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": pid})
+    killer.dispose()
+    with engine.connect() as conn, pytest.raises(OperationalError) as lost:
+        rawsql.rows(conn, text("SELECT 1"), {})
+    assert lost.value.connection_invalidated
+    with engine.connect() as conn:  # the other dead one is replaced, not handed out
+        assert rawsql.rows(conn, text("SELECT pg_backend_pid()"), {})[0][0] not in pids
+
+
+def test_writes_on_a_connection_begun_by_rawsql_are_committed(engine):
+    at = datetime(2024, 9, 6, tzinfo=UTC)
+    with engine.connect() as conn:  # no begin(): rawsql begins, as SQLAlchemy's execute would
+        rawsql.rows(conn, insert(things), {"id": 3, "at": at, "data": {}})
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.execute(select(things.c.id)).scalars().all() == [3]
+
+
+def test_a_statement_with_a_value_not_passed_is_refused_by_name(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements go through SQLAlchemy, which fills such values in")
+    with engine.connect() as conn, pytest.raises(ValueError, match="param_1"):
+        rawsql.rows(conn, select(things.c.id).where(things.c.id > 4).limit(1), {})
