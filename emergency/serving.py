@@ -12,12 +12,19 @@ from typing import Any
 
 from emergency.settings import Settings
 
+# How long an idle client connection stays open. Longer than the reverse proxy keeps its idle
+# upstream connections (Caddy: 2 min): with uvicorn's default 5 s the server closed them while
+# the proxy could still send an operator's POST on one, which the proxy answers 502 without
+# retrying a POST. The tests' clients reuse their connection across seconds-long steps too.
+KEEP_ALIVE_SECONDS = 150
+
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     proxies = settings.trusted_proxies
     return {
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": ",".join(proxies) if proxies else "",
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
     }
 
 

@@ -189,14 +189,10 @@ def run(settings, *, embedded_worker: bool = False, embedded_scheduler: bool = F
         app,
         host="127.0.0.1",
         port=port,
-        **uvicorn_options(settings),  # as `typhoon serve` does: trusted proxies only
+        **uvicorn_options(settings),  # as `typhoon serve` does: trusted proxies, keep-alive
         log_config=None,
         ws_ping_interval=20,
         timeout_graceful_shutdown=2,
-        # The tests' client keeps its connection between requests that can be seconds apart
-        # (a browser's steps in between): with uvicorn's 5 s default the server closed it
-        # just as the next request went out on it, and that request was reset (seen in CI).
-        timeout_keep_alive=600,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
