@@ -334,3 +334,32 @@ def test_a_report_saved_while_another_is_on_its_way_follows_it(phone, live_app):
     wait_for(page, lambda: len(reports(live_app)) == 2, what="both reports")
     page.wait_for_function("document.querySelector('#queue').className === 'ok'")
     assert sorted(r["kind"] for r in reports(live_app)) == ["check_in", "help"]
+
+
+def test_what_is_typed_stays_when_the_teams_context_arrives(phone, live_app, tmp_path):
+    """The form is drawn again when the team's context arrives (a slow link: after the
+    writing has begun): what was typed, chosen and photographed stays (it was wiped: seen in
+    CI, where a corrected report's place came back empty)."""
+    links = setup_teams(live_app)
+    page = phone.new_page()
+    held = []
+    page.route("**/api/v1/field/context", lambda route: held.append(route))
+    open_form(page, links["group"])
+    wait_for(page, lambda: held, what="the context on its way")
+    page.click("button.k-hazard")
+    page.select_option("#f-severity", "high")
+    page.fill("#f-place", "Huandao E Rd")
+    page.set_input_files("input[type=file]", str(photo_file(tmp_path)))
+    page.wait_for_selector("#preview:not([hidden])")
+    held[0].continue_()
+    page.wait_for_function("document.querySelector('#team').textContent.length > 0")
+    expect(page.locator("#f-place")).to_have_value("Huandao E Rd")
+    expect(page.locator("#f-severity")).to_have_value("high")
+    expect(page.locator("#preview")).to_be_visible()
+    page.click("#send")
+    wait_for(page, lambda: len(reports(live_app)) == 1, what="the report")
+    [report] = reports(live_app)
+    assert report["data"]["place"] == "Huandao E Rd" and report["data"]["severity"] == "high"
+    assert report["photo_id"]
+    page.click("button.k-hazard")  # the next report starts empty
+    expect(page.locator("#f-place")).to_have_value("")

@@ -159,13 +159,13 @@
   function openForm(kind, fix) {
     state.kind = kind; state.photo = fix ? fix.photo || null : null; state.fixing = fix ? fix.key : null;
     $("#kinds").hidden = true; $("#form").hidden = false;
+    $("#fields").innerHTML = "";  // a new form: nothing of the last one is kept
     renderForm();
     if (fix) {
       [].forEach.call(document.querySelectorAll("#fields [name]"), function (el) {
         var v = fix.body[el.name];
         if (v !== undefined && v !== null && el.type !== "file") el.value = v;
       });
-      if (fix.photo) { var prev = $("#preview"); if (prev) { prev.src = URL.createObjectURL(fix.photo); prev.hidden = false; } }
       if (fix.body.lat !== undefined) state.pos = { lat: fix.body.lat, lon: fix.body.lon, acc: fix.body.accuracy_m || 0 };
       $("#form-note").textContent = t("fixing") + ": " + reason(fix);
       $("#form-note").hidden = false;
@@ -176,6 +176,12 @@
     state.kind = null; state.fixing = null; $("#form").hidden = true; $("#kinds").hidden = false;
   }
   function renderForm() {
+    // Also redrawn when the team's context arrives or the language changes, perhaps while
+    // someone is writing: what is typed or chosen stays (a slow link's context wiped it).
+    var typed = {};
+    [].forEach.call(document.querySelectorAll("#fields [name]"), function (el) {
+      if (el.type !== "file") typed[el.name] = el.value;
+    });
     var box = $("#fields"); box.innerHTML = "";
     $("#form-title").textContent = t("k." + state.kind);
     fieldsOf(state.kind).forEach(function (f) {
@@ -201,7 +207,8 @@
         input.onchange = function () { takePhoto(input.files[0]); };
         span.textContent = t("photo_hint"); span.className = "photo-button";
         var prev = document.createElement("img"); prev.id = "preview"; prev.alt = "";
-        prev.hidden = true;
+        prev.hidden = !state.photo;  // a photo taken (or kept from a rejected report) shows
+        if (state.photo) prev.src = URL.createObjectURL(state.photo);
         wrap.appendChild(input); wrap.appendChild(prev); box.appendChild(wrap); return;
       } else {
         input = document.createElement("input"); input.type = f.type;
@@ -210,6 +217,9 @@
       }
       input.name = f.name; input.id = "f-" + f.name;
       if (f.value !== undefined && f.value !== "") input.value = f.value;
+      var kept = typed[f.name];
+      if (kept !== undefined && (f.type !== "select" ||
+          [].some.call(input.options, function (o) { return o.value === kept; }))) input.value = kept;
       if (f.required) input.required = true;
       wrap.appendChild(input); box.appendChild(wrap);
     });
