@@ -166,6 +166,7 @@ def test_trusted_proxies_setting():
     assert uvicorn_options(two) == {
         "proxy_headers": True,
         "forwarded_allow_ips": "10.0.0.5,10.1.0.0/16",
+        "timeout_keep_alive": 150,  # longer than the proxy keeps idle connections (serving.py)
     }
     with pytest.raises(Exception, match="TYPHOON_TRUSTED_PROXIES"):
         load_settings(TYPHOON_DATABASE_URL="sqlite:///x.db", TYPHOON_TRUSTED_PROXIES="proxy.lan")
