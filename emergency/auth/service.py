@@ -10,14 +10,14 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, column, exists, table
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from alerts.sqltypes import table_of
+from alerts.sqltypes import as_utc, table_of
 from emergency import rawsql
 from emergency.audit import service as audit_service
 from emergency.auth.models import ApiToken, Role, User
@@ -122,7 +122,7 @@ def authenticate(session: Session, token: str) -> Credential | None:
     if not found:
         return None
     user_id, name, role, active, created_at, demo, token_id, expires_at, *team, drill = found[0]
-    expires_at = _utc(expires_at)
+    expires_at = as_utc(expires_at)  # read past the column type (rawsql)
     if not active or _expired(expires_at, utcnow()):
         return None
     user = session.identity_map.get(identity_key(User, user_id))
@@ -133,7 +133,7 @@ def authenticate(session: Session, token: str) -> Credential | None:
             name=name,
             role=role,
             active=active,
-            created_at=_utc(created_at),
+            created_at=as_utc(created_at),
             demo=demo,
         )
         make_transient_to_detached(user)
@@ -143,11 +143,6 @@ def authenticate(session: Session, token: str) -> Credential | None:
     drill_service.remember(session, user, drill=bool(drill))
     session.info.setdefault(_TEAMS, {})[user_id] = Team(*team)
     return Credential(user=user, token_id=token_id, expires_at=expires_at)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A time read on PostgreSQL's driver as UTCDateTime reads it (aware, in UTC)."""
-    return value.astimezone(UTC) if value is not None else None
 
 
 @dataclass(frozen=True)
