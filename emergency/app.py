@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -57,6 +58,7 @@ def create_app(
         runtime.scheduler = scheduler
         app.state.runtime, app.state.db, app.state.bus, app.state.hub = runtime, db, bus, hub
         app.state.scheduler = scheduler
+        app.state.field_report_threads = anyio.CapacityLimiter(settings.field_report_threads)
         app.state.demo_tokens = {}
         await bus.start(asyncio.get_running_loop())
         await hub.start()

@@ -11,24 +11,26 @@ and resolves those parameters itself, in FastAPI's order:
    JSON is a 422 before anything else, as in FastAPI), and the bearer credentials;
 2. in one thread, with one session: the caller (401), the role (403), the rate limit (429),
    the body's validation (422), the endpoint, the commit; a rollback on any error. A thread
-   runs to its end even when the request is cancelled, so no commit is cut in half.
+   runs to its end even when the request is cancelled, so no commit is cut in half. At most
+   TYPHOON_FIELD_REPORT_THREADS such threads at once (emergency.settings says why).
 """
 
 from __future__ import annotations
 
 import email.message
+import functools
 import inspect
 import json
 from collections.abc import Callable, Coroutine
 from typing import Final
 
+import anyio
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from emergency.auth.dependencies import bearer, current_user
 from emergency.field.dependencies import check_field_rate, field_writer
@@ -62,7 +64,9 @@ class FieldReportRoute(APIRoute):
         async def handle(request: Request) -> Response:
             received = parse_body(request, await request.body())
             credentials = await bearer(request)
-            return await run_in_threadpool(answer, endpoint, request, received, credentials)
+            work = functools.partial(answer, endpoint, request, received, credentials)
+            threads: anyio.CapacityLimiter = request.app.state.field_report_threads
+            return await anyio.to_thread.run_sync(work, limiter=threads)
 
         return handle
 

@@ -15,10 +15,20 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import app_fixture, build_settings
 from tests.emergency.field.conftest import LIANHUA, events_of, last_seq
 from tests.emergency.field.factories import field_token, group, key, report
 
 HAZARD = {"kind": "hazard", "hazard_kind": "flooding", "severity": "low"}
+
+# Up to 12 reports at the journal's lock at once: as many as several API processes would
+# bring there (one process writes TYPHOON_FIELD_REPORT_THREADS reports at a time).
+app = app_fixture(
+    "app",
+    lambda request, url, data: build_settings(
+        url, TYPHOON_DATA_DIR=str(data), TYPHOON_FIELD_REPORT_THREADS=16
+    ),
+)
 HERE = {"lat": LIANHUA[0], "lon": LIANHUA[1]}
 
 

@@ -6,16 +6,19 @@ on a second path with FastAPI's default route class; each request goes to both."
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from emergency.field.router import post_field_report
 from emergency.field.schemas import FieldReportPublic
 from tests.conftest import app_fixture, build_settings
 from tests.emergency.field.conftest import LIANHUA
-from tests.emergency.field.factories import field_token, group, key
+from tests.emergency.field.factories import field_token, group, key, report
+from tests.support.waits import wait_for
 
 OURS = "/api/v1/field-reports"
 REFERENCE = "/api/v1/test-field-reports-by-fastapi"
@@ -148,7 +151,7 @@ def test_a_report_is_stored_and_replayed_as_fastapi_does(both: Both) -> None:
     ours = client.post(OURS, headers={**field, "Idempotency-Key": key()}, json=HAZARD)
     reference = client.post(REFERENCE, headers={**field, "Idempotency-Key": key()}, json=HAZARD)
     assert (ours.status_code, reference.status_code) == (201, 201)
-    different = {"id", "idempotency_key", "created_at", "result"}
+    different = {"id", "idempotency_key", "created_at", "created_at_local", "result"}
     assert {k: v for k, v in ours.json().items() if k not in different} == {
         k: v for k, v in reference.json().items() if k not in different
     }
@@ -177,3 +180,35 @@ def test_role_then_rate_limit_then_body(both_limited: Both) -> None:
         headers={**field, "Content-Type": "application/json"}, content=b"{"
     )
     assert [error(answer) for answer in malformed] == [(422, "malformed_json")] * 2
+
+
+def test_a_process_writes_at_most_its_threads_reports_at_once(both: Both) -> None:
+    """TYPHOON_FIELD_REPORT_THREADS (2 by default): with the journal's lock held, two reports
+    wait for it in the database and the third waits for a thread, not for a connection."""
+    running = both.running
+    if running.db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (the deployed database)")
+    token = both.field_token()
+    threads = running.app.state.field_report_threads
+    assert threads.total_tokens == running.app.state.settings.field_report_threads == 2
+
+    def waiting_on_locks() -> int:
+        with running.db.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            )
+
+    with running.db.engine.connect() as holder:  # the journal's counters: each commit waits
+        holder.execute(text("SELECT * FROM sequence_counter FOR UPDATE"))
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            sent = [pool.submit(report, running, token, HAZARD) for _ in range(3)]
+            wait_for(lambda: threads.statistics().tasks_waiting == 1, what="one report queued")
+            wait_for(lambda: waiting_on_locks() == 2, what="two reports at the lock")
+            assert threads.borrowed_tokens == 2
+            holder.rollback()
+            assert [f.result(timeout=60).status_code for f in sent] == [201] * 3
