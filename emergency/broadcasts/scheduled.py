@@ -8,8 +8,9 @@
   (`scheduled` → `sending`), so the job and the safety net never both start one broadcast.
 - `finish_audiences(runtime=…)`: every few seconds, writes the rest of the outbox of any
   broadcast being sent whose audience is not all written (the process that started it
-  stopped between chunks). Chunks lock the broadcast and advance its cursor, so this job and
-  the starting process's own writer never write a chunk twice.
+  stopped between chunks), SMS up to a minute of the rate ceiling ahead (the rest at later
+  runs). Chunks lock the broadcast and advance its cursor, so this job and the starting
+  process's own writer never write a chunk twice.
 - `apply_pending_receipts(runtime=…)`: status callbacks that came before their message had
   its provider id.
 """

@@ -23,13 +23,15 @@ A timed broadcast's job is added to the scheduler's persistent store after the c
 rolled-back broadcast schedules nothing); the periodic `start_due_broadcasts` starts any
 whose job was lost. A big broadcast's start writes only the first chunk of its outbox; the
 rest is written by a thread started after the commit (`finish_audience_soon`), and by the
-periodic `finish_audiences` for any that a stopped process left unfinished.
+periodic `finish_audiences` for any that a stopped process left unfinished; SMS rows no more
+than a minute of the rate ceiling ahead of sending (`finish_audience`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict, Unpack
@@ -544,16 +546,30 @@ def _publish_cap(session: Session, runtime: Runtime, broadcast: Broadcast) -> No
     cap_service.publish_broadcast_cap(session, runtime=runtime, broadcast=broadcast)
 
 
-def finish_audience(runtime: Runtime, broadcast_id: int) -> int:
+# SMS written ahead of the rate ceiling: a minute of it (core.finish_audience says why).
+SMS_AHEAD_SECONDS = 60.0
+# How often a writer with a minute of SMS waiting looks again.
+PAUSE_SECONDS = 5.0
+
+
+def pause_writer() -> None:
+    time.sleep(PAUSE_SECONDS)
+
+
+def finish_audience(runtime: Runtime, broadcast_id: int, *, wait: bool = False) -> int:
     """Write the rest of a started broadcast's outbox (chunk by chunk, each queued after its
-    commit); returns the rows written. A failure is logged: the periodic
-    `finish_audiences` job resumes from the broadcast's cursor."""
+    commit), SMS no more than a minute of the rate ceiling ahead; returns the rows written.
+    `wait`: pause until the SMS waiting need more (the starting process's thread); else return
+    then (the periodic job, which looks again in a few seconds). A failure is logged: the
+    periodic `finish_audiences` job resumes from the broadcast's cursor."""
     try:
         return core.finish_audience(
             unit_of_work=runtime.db.unit_of_work,
             broadcast_id=broadcast_id,
             zones=runtime.zones,
             queue=runtime.queue,
+            sms_ahead=max(1, int(runtime.settings.sms_rate * SMS_AHEAD_SECONDS)),
+            pause=pause_writer if wait else None,
         )
     except Exception:
         log.exception(
@@ -588,6 +604,7 @@ def finish_audience_soon(runtime: Runtime, broadcast_id: int, *, count: bool = F
     threading.Thread(
         target=finish_audience,
         args=(runtime, broadcast_id),
+        kwargs={"wait": True},
         name=f"broadcast-{broadcast_id}-outbox",
         daemon=True,  # a process that stops mid-way leaves the rest to the periodic job
     ).start()

@@ -165,6 +165,75 @@ def test_cancelling_mid_way_stops_the_chunks(app, no_after_commit_writer):
         assert session.execute(select(Broadcast.status)).scalar_one() == "cancelled"
 
 
+# --- SMS written a minute of the rate ceiling ahead, not all at once (issue 18) ----------------
+
+
+@pytest.fixture
+def minute_of_sms(alerts_settings, small_chunks):
+    """A ceiling of one SMS a second: a minute of it is 60 rows (chunks of 30, then 40)."""
+    settings = alerts_settings(TYPHOON_APPROVAL_THRESHOLD=100_000, TYPHOON_SMS_RATE=1)
+    with server.run(settings, embedded_worker=False, embedded_scheduler=False) as running:
+        yield running
+
+
+@pytest.fixture
+def held_pauses(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """The outbox writer's pause, held until the test lets it go: (paused, resume)."""
+    paused, resume = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        paused.set()
+        assert resume.wait(60), "the test never let the writer go on"
+        resume.clear()
+
+    monkeypatch.setattr(broadcast_service, "pause_writer", pause)
+    return paused, resume
+
+
+def sms_queued(app, broadcast_id: int) -> int:
+    return sum(m.status == "queued" for m in outbox(app, broadcast_id))
+
+
+def test_the_writer_keeps_a_minute_of_sms_ahead_of_the_ceiling(minute_of_sms, twilio, held_pauses):
+    app, (paused, resume) = minute_of_sms, held_pauses
+    b = start(app)  # the request writes the first 30
+    written_at_pauses = []
+    while True:
+        wait_for(
+            lambda: paused.is_set() or broadcast(app, b["id"]).audience_complete,
+            what="the writer pausing or done",
+        )
+        if not paused.is_set():
+            break
+        written_at_pauses.append(len(outbox(app, b["id"])))
+        assert 60 <= sms_queued(app, b["id"]) < 60 + 40  # a minute, and at most one chunk more
+        send_all(app, twilio, b["id"])  # what the ceiling would have sent meanwhile
+        paused.clear()
+        resume.set()
+    assert written_at_pauses == [70, 150, 230]  # 30 + 40; then 40 + 40 at a time
+    send_all(app, twilio, b["id"])
+    assert twilio.per_recipient == dict.fromkeys(b["phones"], 1)
+    progress_tick(app)
+    assert broadcast(app, b["id"]).status == "completed"
+
+
+def test_the_periodic_job_writes_up_to_a_minute_of_sms_and_returns(
+    minute_of_sms, twilio, no_after_commit_writer
+):
+    app = minute_of_sms
+    runtime = runtime_of(app)
+    b = start(app)
+    assert broadcast_jobs.finish_audiences(runtime=runtime) == 40  # 70 queued: a minute
+    assert broadcast_jobs.finish_audiences(runtime=runtime) == 0  # none sent meanwhile
+    written = []
+    while not broadcast(app, b["id"]).audience_complete:
+        send_all(app, twilio, b["id"])
+        written.append(broadcast_jobs.finish_audiences(runtime=runtime))
+    assert written == [80, 80, 20]
+    send_all(app, twilio, b["id"])
+    assert twilio.per_recipient == dict.fromkeys(b["phones"], 1)
+
+
 # --- a pre-approved broadcast starts before it is counted (issue 18) ---------------------------
 
 
