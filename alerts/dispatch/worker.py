@@ -230,6 +230,10 @@ class Worker:
             held = min(held, max(10, int(limiter.effective_rate * hold_seconds)))
         self.max_held = held
         self.claim_batch = max(1, min(claim_batch, held))
+        # Rows of a lane in hand: the next claim waits until this much room has opened (about
+        # a second of the ceiling), rather than claiming the few rows each stored batch
+        # frees: one claim a second, not twenty, and still a second of rows in hand.
+        self.refill = max(1, min(self.claim_batch, held // 2))
         self.max_attempts = max_attempts
         self.max_deliveries = max_deliveries
         self.reclaim_every = reclaim_every
@@ -475,6 +479,16 @@ class Worker:
         ready = next((lane for lane in open_lanes if self._pending[lane]), None)
         # The lanes above the work in hand (every open lane when there is none) come first.
         ahead = open_lanes if ready is None else open_lanes[: open_lanes.index(ready)]
+        if ready is not None and self._room_for(ready) < self.refill and not self._stopping:
+            # Enough of this lane in hand: wait for a refill's room, watching the lanes above
+            # (a blocking read: their work is taken the moment it comes).
+            if ahead:
+                entries = await self._next_entries(ahead, ROOM_POLL)
+                if entries:
+                    await self._accept(entries)
+            else:
+                await self._wait_for_room(self.refill, lane=ready)
+            return
         if ahead:
             if ready is not None:
                 wait = 0.0  # work in hand: only a look
@@ -514,12 +528,23 @@ class Worker:
             self._skip_read = 0
         return entries
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(
+        self, rows: int = 1, *, lane: Priority | None = None, timeout: float | None = None
+    ) -> None:
+        """Until ``rows`` of room opened for ``lane`` (None: for any lane), or ``timeout``."""
         assert self._room is not None
-        while not self._open_lanes() and not self._stopping:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopping:
+            if lane is None and self._open_lanes():
+                return
+            if lane is not None and self._room_for(lane) >= rows:
+                return
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return
             self._room.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), 1.0)
+                await asyncio.wait_for(self._room.wait(), min(1.0, left))
 
     async def _accept(self, entries: list[QueueEntry]) -> None:
         """Received entries: poison ones parked, the rest waiting per lane to be claimed
