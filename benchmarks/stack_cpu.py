@@ -207,8 +207,14 @@ def counters(s: Stack, db_name: str) -> dict[str, float]:
     out |= {
         f"pg {name}": float(value)
         for name, value in zip(
-            ("commits", "rollbacks", "rows inserted", "rows updated", "rows returned",
-             "rows fetched"),
+            (
+                "commits",
+                "rollbacks",
+                "rows inserted",
+                "rows updated",
+                "rows returned",
+                "rows fetched",
+            ),
             row,
             strict=True,
         )
@@ -312,10 +318,23 @@ def main(argv: list[str] | None = None) -> None:
             spy = None
             if args.pyspy:
                 spy = subprocess.Popen(
-                    [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking",
-                     "--format", "raw", "--rate", "200", "--duration", str(int(args.seconds)),
-                     "--pid", str(worker.pid), "--output", args.pyspy],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "--duration",
+                        str(int(args.seconds)),
+                        "--pid",
+                        str(worker.pid),
+                        "--output",
+                        args.pyspy,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             per, threads, wall, timeline = window(named, db_name, args.seconds)
             sent = server_stats(twilio)["created"] - sent_before
@@ -331,9 +350,7 @@ def main(argv: list[str] | None = None) -> None:
             show_rates(counted, counters(s, db_name), wall)
             worker_ms = per.get("worker", 0.0)
             print(f"  worker CPU per SMS: {worker_ms * wall / max(1, sent):.2f} ms")
-            client.post(
-                f"/api/v1/broadcasts/{broadcast['id']}/cancel", headers=s.auth("operator")
-            )
+            client.post(f"/api/v1/broadcasts/{broadcast['id']}/cancel", headers=s.auth("operator"))
             client.close()
 
 
