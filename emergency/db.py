@@ -335,7 +335,12 @@ def savepoint(session: Session) -> Iterator[None]:
         raise
 
 
-_JOURNAL = (audit_service.PENDING, event_service.PENDING, journal_writer.LOCKED)
+_JOURNAL = (
+    audit_service.PENDING,
+    event_service.PENDING,
+    journal_writer.LOCKED,
+    journal_writer.DEFERRED,
+)
 
 
 def _write_journal(session: Session) -> None:
@@ -356,3 +361,4 @@ def _forget_journal(session: Session) -> None:
     audit_service.forget_pending(session)
     event_service.forget_pending(session)
     session.info.pop(journal_writer.LOCKED, None)
+    session.info.pop(journal_writer.DEFERRED, None)

@@ -31,8 +31,19 @@ from emergency.sequences import take_numbers
 # before it and before its events are written: (handler, item) pairs; each handler is called
 # once with its items in order (emergency.field.totals: the totals its events carry).
 LOCKED = "typhoon_locked_work"
+# Writes whose answer nobody reads, left to ride on the statement that takes the chain's
+# numbers (PostgreSQL: data-modifying CTEs of it, a round trip less each); see `defer`.
+DEFERRED = "typhoon_deferred_writes"
 
 _AUDIT_COLUMNS = "seq, at, actor, action, target_type, target_id, summary, prev_hash, hash, seal"
+
+
+def defer(session: Session, statement: TextClause, params: dict[str, Any]) -> None:
+    """Run `statement` (an INSERT, UPDATE or DELETE without RETURNING) with the journal, just
+    before commit, instead of now: for a write nothing later in the unit of work reads (a
+    field report's result). On PostgreSQL, when the unit of work audits, it is a CTE of the
+    statement that takes the audit chain's numbers; otherwise it runs alone then."""
+    session.info.setdefault(DEFERRED, []).append((statement, params))
 
 
 def write(session: Session) -> None:
@@ -41,12 +52,18 @@ def write(session: Session) -> None:
     locked: list[tuple[Callable[[Connection, list[Any]], None], Any]] = (
         session.info.pop(LOCKED, None) or []
     )
-    if not audit and not events and not locked:
+    deferred: list[tuple[TextClause, dict[str, Any]]] = session.info.pop(DEFERRED, None) or []
+    if not audit and not events and not locked and not deferred:
         return
     conn = session.connection()
+    if deferred and not (audit and conn.dialect.name == "postgresql"):
+        for statement, params in deferred:
+            rawsql.rows(conn, statement, params)
+        deferred = []
     audit_rows: list[dict[str, Any]] = []
     if audit:
-        first, prev_hash = audit_service.take_chain(conn, len(audit))  # locked until commit
+        # locked until commit
+        first, prev_hash = audit_service.take_chain(conn, len(audit), deferred)
         audit_rows = audit_service.chain(
             audit, first=first, prev_hash=prev_hash, key=audit_service.audit_key(session)
         )
