@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("event publish (after commit)", ("_publish_events", "publish_committed")),
     ("commit (COMMIT round trip)", ("commit (sqlalchemy", "do_commit")),
     ("auth (token lookup)", ("current_user", "user_for_token", "authenticate")),
-    ("rate limit", ("field_rate_limit",)),
+    ("rate limit", ("check_field_rate", "field_rate_limit")),
     (
         "journal collect (audit.record, events.emit, totals)",
         ("record (emergency/audit", "emit (emergency/events", "report_totals", "public_for_stream"),
@@ -67,12 +67,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "request_body_to_args",
             "solve_dependencies",
+            "parse_body",
+            "validated (emergency/field",
             "_validate",
             "body (starlette",
             "json (starlette",
         ),
     ),
-    ("session open/close", ("get_session", "close (sqlalchemy")),
+    ("session open/close", ("get_session", "close (sqlalchemy", "session (emergency/db")),
     ("middleware (admission, request id, metrics, logs)", ("emergency/middleware",)),
     ("transport (uvicorn, asyncio, threads)", ("uvicorn", "asyncio", "anyio", "threading")),
 ]

@@ -34,13 +34,19 @@ LAYERS: list[tuple[str, list[tuple[str, str]]]] = [
     ("auth: bearer token → user (1 SELECT)", [("auth/dependencies.py", "current_user")]),
     (
         "role check + rate limit",
-        [("auth/dependencies.py", "check"), ("field/dependencies.py", "field_rate_limit")],
+        [
+            ("auth/dependencies.py", "admit"),
+            ("field/dependencies.py", "check_field_rate"),
+            ("field/dependencies.py", "field_rate_limit"),
+        ],
     ),
     (
         "request body: JSON parse + pydantic validation",
         [
             ("fastapi/dependencies/utils.py", "request_body_to_args"),
             ("fastapi/routing.py", "_read_body"),
+            ("field/report_route.py", "parse_body"),
+            ("field/report_route.py", "validated"),
         ],
     ),
     (

@@ -41,7 +41,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 # scope="function": commit before the response is sent, so a 2xx means it is stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
-_bearer = HTTPBearer(auto_error=False, description="API token from `typhoon user add`")
+bearer = HTTPBearer(auto_error=False, description="API token from `typhoon user add`")
 
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -50,7 +50,7 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 def current_user(
     request: Request,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     if credentials is None and request.cookies.get(session_service.COOKIE):
         return _cookie_user(request, session)
@@ -93,12 +93,16 @@ class RoleCheck:
         self.then = then
 
     async def __call__(self, request: Request, user: CurrentUser) -> User:  # async: no thread
-        if user.role != Role.admin and user.role not in self.required_roles:
-            allowed = ", ".join(r.value for r in self.required_roles)
-            raise Forbidden(f"role '{user.role}' may not do this (needs {allowed})")
+        self.admit(user)
         if self.then is not None:
             await self.then(request, user)
         return user
+
+    def admit(self, user: User) -> None:
+        """Refuse (403) a caller whose role is not one of these (admins always pass)."""
+        if user.role != Role.admin and user.role not in self.required_roles:
+            allowed = ", ".join(r.value for r in self.required_roles)
+            raise Forbidden(f"role '{user.role}' may not do this (needs {allowed})")
 
 
 def require(*roles: Role, then: AfterRoleCheck | None = None) -> RoleCheck:
