@@ -8,6 +8,7 @@ roll back with the data) and events are published on the bus just after it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -243,11 +244,32 @@ def new_row(model: type[RowT], **values: Any) -> RowT:
     the fields not given get their defaults. For values the caller has checked, as
     `insert_row` writes them."""
     row: RowT = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
-    for name, field in model.model_fields.items():
+    for name, default in _defaults(model):
         if name not in values:
-            values[name] = field.get_default(call_default_factory=True)
+            values[name] = default()
     row.__dict__.update(values)
     return row
+
+
+# model -> each field's default, as a call: pydantic's `get_default` inspects a default
+# factory's signature on every call (most of `new_row`'s cost for a field report's row)
+_DEFAULTS: dict[type[SQLModel], list[tuple[str, Callable[[], Any]]]] = {}
+
+
+def _defaults(model: type[SQLModel]) -> list[tuple[str, Callable[[], Any]]]:
+    found = _DEFAULTS.get(model)
+    if found is None:
+        found = []
+        for name, field in model.model_fields.items():
+            factory = field.default_factory
+            if factory is None or field.default_factory_takes_validated_data:
+                found.append(
+                    (name, functools.partial(field.get_default, call_default_factory=True))
+                )
+            else:
+                found.append((name, factory))  # type: ignore[arg-type]  # takes no data
+        _DEFAULTS[model] = found
+    return found
 
 
 def to_public(schema: type[SchemaT], row: SQLModel, **computed: Any) -> SchemaT:
@@ -335,7 +357,12 @@ def savepoint(session: Session) -> Iterator[None]:
         raise
 
 
-_JOURNAL = (audit_service.PENDING, event_service.PENDING, journal_writer.LOCKED)
+_JOURNAL = (
+    audit_service.PENDING,
+    event_service.PENDING,
+    journal_writer.LOCKED,
+    journal_writer.DEFERRED,
+)
 
 
 def _write_journal(session: Session) -> None:
@@ -356,3 +383,4 @@ def _forget_journal(session: Session) -> None:
     audit_service.forget_pending(session)
     event_service.forget_pending(session)
     session.info.pop(journal_writer.LOCKED, None)
+    session.info.pop(journal_writer.DEFERRED, None)

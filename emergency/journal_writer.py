@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,29 +32,78 @@ from emergency.sequences import take_numbers
 # before it and before its events are written: (handler, item) pairs; each handler is called
 # once with its items in order (emergency.field.totals: the totals its events carry).
 LOCKED = "typhoon_locked_work"
+Handler = Callable[[Connection, list[Any]], None]
+
+
+@dataclass(frozen=True)
+class Part:
+    """Locked work done inside the journal's one PostgreSQL statement instead of a statement
+    of its own (a round trip less, under the chain's lock): its CTEs (the statement's
+    snapshot is taken after the lock was ours), their parameters, and what it adds to events:
+    (an event's data as emitted, a key, the SQL of a jsonb value). The value is stored in the
+    event's row and read back into its data (what is published)."""
+
+    ctes: tuple[str, ...]
+    params: dict[str, Any]
+    adds: tuple[tuple[dict[str, Any], str, str], ...]
+
+
+# handler -> what makes its items a Part of the journal's statement (see `joins_journal`)
+_PARTS: dict[Handler, Callable[[list[Any]], Part]] = {}
+
+
+def joins_journal(handler: Handler, part: Callable[[list[Any]], Part]) -> None:
+    """On PostgreSQL, when the journal writes events or audit rows, `handler`'s work is done
+    by `part`'s CTEs in the journal's statement; otherwise (SQLite) `handler` runs it."""
+    _PARTS[handler] = part
+
+
+# Writes whose answer nobody reads, left to ride on the statement that takes the chain's
+# numbers (PostgreSQL: data-modifying CTEs of it, a round trip less each); see `defer`.
+DEFERRED = "typhoon_deferred_writes"
 
 _AUDIT_COLUMNS = "seq, at, actor, action, target_type, target_id, summary, prev_hash, hash, seal"
+
+
+def defer(session: Session, statement: TextClause, params: dict[str, Any]) -> None:
+    """Run `statement` (an INSERT, UPDATE or DELETE without RETURNING) with the journal, just
+    before commit, instead of now: for a write nothing later in the unit of work reads (a
+    field report's result). On PostgreSQL, when the unit of work audits, it is a CTE of the
+    statement that takes the audit chain's numbers; otherwise it runs alone then."""
+    session.info.setdefault(DEFERRED, []).append((statement, params))
 
 
 def write(session: Session) -> None:
     audit = audit_service.pop_pending(session)
     events = event_service.pop_pending(session)
-    locked: list[tuple[Callable[[Connection, list[Any]], None], Any]] = (
-        session.info.pop(LOCKED, None) or []
-    )
-    if not audit and not events and not locked:
+    locked: list[tuple[Handler, Any]] = session.info.pop(LOCKED, None) or []
+    deferred: list[tuple[TextClause, dict[str, Any]]] = session.info.pop(DEFERRED, None) or []
+    if not audit and not events and not locked and not deferred:
         return
     conn = session.connection()
+    if deferred and not (audit and conn.dialect.name == "postgresql"):
+        for statement, params in deferred:
+            rawsql.rows(conn, statement, params)
+        deferred = []
     audit_rows: list[dict[str, Any]] = []
     if audit:
-        first, prev_hash = audit_service.take_chain(conn, len(audit))  # locked until commit
+        # locked until commit
+        first, prev_hash = audit_service.take_chain(conn, len(audit), deferred)
         audit_rows = audit_service.chain(
             audit, first=first, prev_hash=prev_hash, key=audit_service.audit_key(session)
         )
     elif locked:
         take_numbers(conn, audit_service.SEQ, 0)  # the chain's lock alone
-    _run_locked(conn, locked)
-    if conn.dialect.name != "postgresql":
+    work: dict[Handler, list[Any]] = {}
+    for handler, item in locked:
+        work.setdefault(handler, []).append(item)
+    postgresql = conn.dialect.name == "postgresql"
+    parts = []
+    if postgresql and (audit_rows or events):
+        parts = [_PARTS[handler](work.pop(handler)) for handler in list(work) if handler in _PARTS]
+    for handler, items in work.items():
+        handler(conn, items)
+    if not postgresql:
         _write_each(conn, audit_rows)
         if events:
             first_event = take_numbers(conn, event_service.SEQ, len(events))
@@ -62,19 +112,9 @@ def write(session: Session) -> None:
             event_service.committing(session, event_rows)
         return
     if audit_rows or events:  # (locked work alone writes nothing more)
-        first_event = _write_together(conn, audit_rows, events)
+        first_event = _write_together(conn, audit_rows, events, parts)
         if events:
             event_service.committing(session, event_service.numbered(events, first_event))
-
-
-def _run_locked(
-    conn: Connection, locked: list[tuple[Callable[[Connection, list[Any]], None], Any]]
-) -> None:
-    work: dict[Callable[[Connection, list[Any]], None], list[Any]] = {}
-    for handler, item in locked:
-        work.setdefault(handler, []).append(item)
-    for handler, items in work.items():
-        handler(conn, items)
 
 
 def _write_each(conn: Connection, audit_rows: list[dict[str, Any]]) -> None:
@@ -91,6 +131,7 @@ def _write_together(
     conn: Connection,
     audit_rows: list[dict[str, Any]],
     events: list[tuple[str, dict[str, Any], datetime]],
+    parts: list[Part],
 ) -> int:
     """One PostgreSQL statement; returns the first event's seq (0 when there are none).
 
@@ -98,10 +139,22 @@ def _write_together(
     The events' counter is taken here, after the chain's lock (always in that order: no
     deadlock between two journals)."""
     params: dict[str, Any] = {}
+    ctes: list[str] = []
+    adds: dict[int, list[tuple[str, str]]] = {}  # id of an event's data -> (key, SQL)
+    for part in parts:
+        ctes.extend(part.ctes)
+        params.update(part.params)
+        for data, key, sql in part.adds:
+            adds.setdefault(id(data), []).append((key, sql))
+    added: list[tuple[dict[str, Any], str]] = []  # read back, in the statement's order
+    shape: list[tuple[int, str, str]] = []
     if events:
         params["ne"] = len(events)
         for i, (type_, data, at) in enumerate(events):
             params.update({f"et{i}": type_, f"ea{i}": at, f"ed{i}": _json(data)})
+            for key, sql in adds.get(id(data), ()):
+                shape.append((i, key, sql))
+                added.append((data, key))
     if audit_rows:
         for i, row in enumerate(audit_rows):
             params.update(
@@ -119,19 +172,25 @@ def _write_together(
                 }
             )
         params.update(head_hash=audit_rows[-1]["hash"], head_seq=audit_rows[-1]["seq"])
-    statement = _together(len(events), len(audit_rows))
-    ((last,),) = rawsql.rows(conn, statement, params)
+    statement = _together(len(events), len(audit_rows), tuple(ctes), tuple(shape))
+    ((last, *values),) = rawsql.rows(conn, statement, params)
+    for (data, key), value in zip(added, values, strict=True):
+        data[key] = value
     return int(last) - len(events) + 1 if events else 0
 
 
 @functools.lru_cache(maxsize=64)  # the usual shapes; a rare big journal is built afresh
-def _together(events: int, audit_rows: int) -> TextClause:
-    """The statement of `_write_together` for so many events and audit rows, built once (a
-    text's bind parameters are found by a regular expression: not worth doing per commit)."""
-    ctes: list[str] = []
+def _together(
+    events: int, audit_rows: int, parts: tuple[str, ...], adds: tuple[tuple[int, str, str], ...]
+) -> TextClause:
+    """The statement of `_write_together` for so many events and audit rows, the parts' CTEs
+    and what they add to which event, built once (a text's bind parameters are found by a
+    regular expression: not worth doing per commit)."""
+    ctes: list[str] = list(parts)
     if events:
         values = ", ".join(
-            f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), CAST(:ed{i} AS jsonb))"
+            f"({i}, CAST(:et{i} AS varchar), CAST(:ea{i} AS timestamptz), "
+            f"{_event_data(i, [(key, sql) for at, key, sql in adds if at == i])})"
             for i in range(events)
         )
         ctes.append(
@@ -154,5 +213,14 @@ def _together(events: int, audit_rows: int) -> TextClause:
             "head AS (UPDATE sequence_counter SET last_hash = :head_hash, hash_seq = :head_seq "
             f"WHERE name = '{audit_service.SEQ}')"
         )
-    main = "SELECT (SELECT value FROM ev_numbers)" if events else "SELECT 0"
-    return text(f"WITH {', '.join(ctes)} {main}")
+    read = ["(SELECT value FROM ev_numbers)" if events else "0"]
+    read += [sql for _, _, sql in adds]
+    return text(f"WITH {', '.join(ctes)} SELECT {', '.join(read)}")
+
+
+def _event_data(i: int, adds: list[tuple[str, str]]) -> str:
+    data = f"CAST(:ed{i} AS jsonb)"
+    if not adds:
+        return data
+    pairs = ", ".join(f"'{key}', {sql}" for key, sql in adds)
+    return f"{data} || jsonb_build_object({pairs})"

@@ -18,18 +18,21 @@ The application's database role may not UPDATE or DELETE audit rows at all
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import os
+import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import Connection, Update, insert, text, update
+from sqlalchemy import Connection, TextClause, Update, bindparam, insert, text, update
 from sqlmodel import Session, col, select
 
 from alerts.sqltypes import RowWithId, stored_id, utcnow
@@ -121,9 +124,12 @@ def pop_pending(session: Session) -> list[dict[str, Any]]:
     return pending
 
 
-def take_chain(conn: Connection, count: int) -> tuple[int, str]:
+def take_chain(
+    conn: Connection, count: int, riders: Sequence[tuple[TextClause, dict[str, Any]]] = ()
+) -> tuple[int, str]:
     """Reserve `count` numbers of the chain (its lock is held until the transaction ends);
-    returns the first of them and the hash the first row follows.
+    returns the first of them and the hash the first row follows. `riders` (PostgreSQL only):
+    writes run as CTEs of the same statement (emergency.journal_writer.defer).
 
     The counter row keeps the chain's head (`last_hash` of row `hash_seq`), so the statement
     that takes the lock also reads the previous hash. It is read after the lock is ours: under
@@ -131,7 +137,11 @@ def take_chain(conn: Connection, count: int) -> tuple[int, str]:
     it. When the head is not the previous row's (rows written without it), that row is read
     in a statement of its own, also after the lock (a subquery in the UPDATE would not see it:
     its snapshot predates the wait, and the chain would restart from the genesis hash)."""
-    taken = rawsql.rows(conn, _TAKE, {"n": count, "name": SEQ})
+    params: dict[str, Any] = {"n": count, "name": SEQ}
+    for i, (_, rider_params) in enumerate(riders):
+        params.update({f"r{i}_{name}": value for name, value in rider_params.items()})
+    statement = _take_with(tuple(rider for rider, _ in riders)) if riders else _TAKE
+    taken = rawsql.rows(conn, statement, params)
     if not taken:  # a database created without the seed rows of the migration
         take_numbers(conn, SEQ, count)
         return 1, GENESIS
@@ -150,6 +160,21 @@ _TAKE = text(
     "RETURNING value, last_hash, hash_seq"
 )
 _PREV = text("SELECT hash FROM audit_entry WHERE seq = :seq")
+_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)")  # a text()'s bind parameter (text()'s own rule)
+
+
+@functools.lru_cache(maxsize=64)  # a few shapes (a field report's settle): built once each
+def _take_with(riders: tuple[TextClause, ...]) -> TextClause:
+    """`_TAKE` with `riders` as its CTEs, each one's parameters renamed r<i>_<name>."""
+    renamed = [_BIND.sub(":r" + str(i) + r"_\1", rider.text) for i, rider in enumerate(riders)]
+    ctes = ", ".join(f"r{i} AS ({sql})" for i, sql in enumerate(renamed))
+    typed = [  # the riders' typed parameters (a JSON value) keep their types
+        bindparam(f"r{i}_{name}", type_=param.type)
+        for i, rider in enumerate(riders)
+        for name, param in rider._bindparams.items()
+        if not param.type._isnull
+    ]
+    return text(f"WITH {ctes} {_TAKE.text}").bindparams(*typed)
 
 
 def chain(

@@ -16,6 +16,8 @@ counts the tables: what a reload shows; the tests hold the counters to it.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlmodel import Session
 
-from emergency import rawsql
+from emergency import journal_writer, rawsql
 from emergency.db import UTCDateTime, utcnow
 from emergency.field.models import HazardStatus, HelpStatus
 from emergency.journal_writer import LOCKED
@@ -98,9 +100,10 @@ _SHAPES: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
 }
 
 
-def _resolve(conn: Connection, work: list[Any]) -> None:
-    """Apply the unit of work's changes and fill its events' totals (under the chain's lock:
-    no other writer changes a counter until this one commits)."""
+def _collect(
+    work: list[Any],
+) -> tuple[dict[tuple[bool, str, str], int], list[tuple[bool, str]], list[_Carry]]:
+    """The unit of work's counter changes (summed), the sections its events carry, and those."""
     deltas: dict[tuple[bool, str, str], int] = {}
     carried: list[_Carry] = []
     for item in work:
@@ -111,15 +114,34 @@ def _resolve(conn: Connection, work: list[Any]) -> None:
             carried.append(item)
     deltas = {key: d for key, d in deltas.items() if d}
     wanted = sorted({(c.exercise, c.section) for c in carried})
+    return deltas, wanted, carried
+
+
+def _resolve(conn: Connection, work: list[Any]) -> None:
+    """Apply the unit of work's changes and fill its events' totals (under the chain's lock:
+    no other writer changes a counter until this one commits)."""
+    deltas, wanted, carried = _collect(work)
     figures = _apply_and_read(conn, deltas, wanted)
     for c in carried:
         c.data["totals"] = _SHAPES[c.section](figures.get((c.exercise, c.section), {}))
 
 
-def _apply_and_read(
-    conn: Connection, deltas: dict[tuple[bool, str, str], int], wanted: list[tuple[bool, str]]
-) -> dict[tuple[bool, str], dict[str, int]]:
-    """The counters changed by `deltas`, and the figures of the `wanted` sections after it."""
+def _in_journal(work: list[Any]) -> journal_writer.Part:
+    """On PostgreSQL: `_resolve`'s work as CTEs of the journal's statement, which then sets
+    each carried event's totals in SQL (the shapes of `_SQL_SHAPES`, as `_SHAPES`'s)."""
+    deltas, wanted, carried = _collect(work)
+    params = _params(deltas, wanted, prefix="t_")
+    ctes = _journal_ctes(len(deltas), tuple(section for _, section in wanted))
+    adds = tuple(
+        (c.data, "totals", f"(SELECT t FROM t_tot{wanted.index((c.exercise, c.section))})")
+        for c in carried
+    )
+    return journal_writer.Part(ctes, params, adds)
+
+
+def _params(
+    deltas: dict[tuple[bool, str, str], int], wanted: list[tuple[bool, str]], prefix: str = ""
+) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for i, ((exercise, section, name), delta) in enumerate(sorted(deltas.items())):
         params.update({f"x{i}": exercise, f"s{i}": section, f"n{i}": name, f"d{i}": delta})
@@ -127,6 +149,14 @@ def _apply_and_read(
         params.update({f"wx{i}": exercise, f"ws{i}": section})
         if section == "hazards":
             params["now"] = utcnow()
+    return {prefix + name: value for name, value in params.items()} if prefix else params
+
+
+def _apply_and_read(
+    conn: Connection, deltas: dict[tuple[bool, str, str], int], wanted: list[tuple[bool, str]]
+) -> dict[tuple[bool, str], dict[str, int]]:
+    """The counters changed by `deltas`, and the figures of the `wanted` sections after it."""
+    params = _params(deltas, wanted)
     upsert, read = _statements(conn.dialect.name, len(deltas), tuple(s for _, s in wanted))
     if upsert is not None:
         conn.execute(upsert, params)
@@ -160,14 +190,7 @@ def _statements(
     key = (dialect, changes, sections)
     if key in _STATEMENTS:
         return _STATEMENTS[key]
-    upsert = ""
-    if changes:
-        rows = ", ".join(f"(:x{i}, :s{i}, :n{i}, :d{i})" for i in range(changes))
-        upsert = (
-            f"INSERT INTO field_total (exercise, section, name, value) VALUES {rows} "
-            "ON CONFLICT (exercise, section, name) "
-            "DO UPDATE SET value = field_total.value + excluded.value"
-        )
+    upsert = _upsert(changes) if changes else ""
     reads = []
     for i, section in enumerate(sections):
         reads.append(
@@ -199,3 +222,100 @@ def _text(sql: str) -> TextClause | None:
     if ":now" in sql:  # SQLite stores the time as text: bind it as the column does
         query = query.bindparams(bindparam("now", type_=UTCDateTime))
     return query
+
+
+def _upsert(changes: int, prefix: str = "") -> str:
+    rows = ", ".join(
+        f"(:{prefix}x{i}, :{prefix}s{i}, :{prefix}n{i}, :{prefix}d{i})" for i in range(changes)
+    )
+    return (
+        f"INSERT INTO field_total (exercise, section, name, value) VALUES {rows} "
+        "ON CONFLICT (exercise, section, name) "
+        "DO UPDATE SET value = field_total.value + excluded.value"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _journal_ctes(changes: int, sections: tuple[str, ...]) -> tuple[str, ...]:
+    """`_in_journal`'s CTEs for this shape of work, built once: the upsert (its RETURNING
+    gives the changed rows' new values), the figures of the sections read (the changed rows'
+    new values over the statement's snapshot of the rest: DISTINCT ON keeps the fresh one),
+    and one jsonb per section, `t_tot<i>`, the totals an event of it carries."""
+    ctes = []
+    if changes:
+        upsert = _upsert(changes, "t_")
+        ctes.append(f"t_up AS ({upsert} RETURNING exercise, section, name, value)")
+    if not sections:
+        return tuple(ctes)
+    reads = ["SELECT 1 AS fresh, exercise, section, name, value FROM t_up"] if changes else []
+    for i, section in enumerate(sections):
+        reads.append(
+            "SELECT 0, exercise, section, name, value FROM field_total "
+            f"WHERE exercise = :t_wx{i} AND section = :t_ws{i}"
+        )
+        if section == "hazards":
+            reads.append(
+                "SELECT 0, exercise, 'hazards', 'overdue', count(*) FROM hazard "
+                f"WHERE exercise = :t_wx{i} AND status IN ('open', 'assigned') "
+                "AND due_at < :t_now GROUP BY exercise"
+            )
+    ctes.append(
+        "t_fig AS (SELECT DISTINCT ON (exercise, section, name) exercise, section, name, value "
+        f"FROM ({' UNION ALL '.join(reads)}) AS f "
+        "ORDER BY exercise, section, name, fresh DESC)"
+    )
+    for i, section in enumerate(sections):
+        ctes.append(
+            f"t_tot{i} AS (SELECT {_SQL_SHAPES[section]} AS t FROM t_fig "
+            f"WHERE exercise = :t_wx{i} AND section = :t_ws{i})"
+        )
+    return tuple(ctes)
+
+
+def _figure(name: str) -> str:
+    assert _NAME.match(name), name  # our own figures' names: safe in the SQL's text
+    return f"COALESCE(max(value) FILTER (WHERE name = '{name}'), 0)"
+
+
+def _sum(names: list[str]) -> str:
+    assert all(_NAME.match(name) for name in names), names
+    listed = ", ".join(f"'{name}'" for name in names)
+    return f"COALESCE(sum(value) FILTER (WHERE name IN ({listed})), 0)"
+
+
+def _object(pairs: list[tuple[str, str]]) -> str:
+    return "jsonb_build_object(" + ", ".join(f"'{key}', {sql}" for key, sql in pairs) + ")"
+
+
+_NAME = re.compile(r"^[a-z_]+$")
+_HAZARD_STATUSES = [s.value for s in HazardStatus]
+# What `_SHAPES` makes of a section's figures, in SQL (over its rows in t_fig): the same
+# object, so the stored event and the published one are equal
+_SQL_SHAPES: dict[str, str] = {
+    "hazards": _object(
+        [
+            (
+                "hazards",
+                _object(
+                    [(s, _figure(s)) for s in _HAZARD_STATUSES]
+                    + [
+                        ("total", _sum(_HAZARD_STATUSES)),
+                        ("overdue", _figure("overdue")),
+                        ("unresolved", _sum(["open", "assigned"])),
+                    ]
+                ),
+            )
+        ]
+    ),
+    "reports": _object(
+        [
+            ("reports", "COALESCE(jsonb_object_agg(name, value), '{}'::jsonb)"),
+            ("reports_total", "COALESCE(sum(value), 0)"),
+        ]
+    ),
+    "help_requests": _object([(s.value, _figure(s.value)) for s in HelpStatus]),
+    "inspections": _object(
+        [("inspections", _object([(name, _figure(name)) for name in _INSPECTIONS]))]
+    ),
+}
+journal_writer.joins_journal(_resolve, _in_journal)

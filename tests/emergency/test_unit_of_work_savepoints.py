@@ -6,13 +6,14 @@ only once the whole unit commits; a failed savepoint drops nothing but its own e
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from alerts.dispatch.queue import InProcessQueue
 from alerts.dispatch.store import enqueue_after_commit
+from emergency import journal_writer
 from emergency.audit import service as audit_service
 from emergency.audit.models import AuditEntry
-from emergency.db import Database
+from emergency.db import Database, savepoint
 from emergency.events import service as event_service
 from emergency.events.models import Event
 
@@ -105,3 +106,42 @@ def test_an_after_commit_step_runs_never_after_a_rollback(db):
         after_commit(session, lambda: ran.append("scheduled"))
         raise ValueError("the request failed")
     assert ran == []
+
+
+_COUNTER = text("INSERT INTO sequence_counter (name, value) VALUES (:name, :value)")
+
+
+def _counters(session) -> dict[str, int]:
+    rows = session.execute(text("SELECT name, value FROM sequence_counter WHERE name LIKE 't.%'"))
+    return dict(rows.all())
+
+
+@pytest.mark.parametrize("audited", [True, False], ids=["with-audit", "alone"])
+def test_a_deferred_write_is_written_with_the_journal(db, audited):
+    """A deferred write (a field report's result) waits for the journal: on PostgreSQL, with an
+    audit entry, a CTE of the statement that takes the chain's numbers; else alone."""
+    with db.unit_of_work() as session:
+        journal_writer.defer(session, _COUNTER, {"name": "t.kept", "value": 7})
+        with pytest.raises(ValueError), savepoint(session):
+            journal_writer.defer(session, _COUNTER, {"name": "t.dropped", "value": 1})
+            raise ValueError("a rule action failed")
+        if audited:
+            audit_service.record(
+                session, actor="op", action="thing.changed", target_type="thing", target_id=1
+            )
+        assert _counters(session) == {}  # not written yet
+    with db.session() as session:
+        assert _counters(session) == {"t.kept": 7}
+        assert audit_service.verify(session).ok
+
+
+def test_a_deferred_write_of_a_rolled_back_unit_is_never_written(db):
+    with pytest.raises(ValueError), db.unit_of_work() as session:
+        journal_writer.defer(session, _COUNTER, {"name": "t.lost", "value": 1})
+        raise ValueError("the request failed")
+    with db.unit_of_work() as session:
+        audit_service.record(
+            session, actor="op", action="thing.changed", target_type="thing", target_id=1
+        )
+    with db.session() as session:
+        assert _counters(session) == {}

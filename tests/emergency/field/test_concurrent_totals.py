@@ -77,6 +77,13 @@ def last_totals(app, type_: str, since: int, exercise: bool, section: str | None
     return carried[-1]
 
 
+def events_of_all(app, since: int) -> list[dict]:
+    from emergency.events import service as event_service
+
+    with app.db.session() as session:
+        return event_service.events_since(session, since)
+
+
 def field_situation(api, exercise: bool = False) -> dict:
     return api.ok(api.get(f"/api/v1/inspections/totals?exercise={str(exercise).lower()}"))
 
@@ -132,6 +139,8 @@ def test_totals_stay_exact_across_every_change_at_once(api, app):
     assert report(app, t2, {"kind": "check_in", **HERE}).status_code == 201
     drill_hazard = hazard(drill)
     since = last_seq(app)
+    published: list[dict] = []  # what this process's screens are sent, as each unit commits
+    app.db.committed_listeners.append(published.extend)
 
     calls: list[Callable[[], object]] = [
         lambda: report(app, t1, {**HAZARD, **HERE}),
@@ -184,6 +193,10 @@ def test_totals_stay_exact_across_every_change_at_once(api, app):
         "check_in": 2,
         "check_out": 1,
     }
+    # the screens are sent what was stored (on PostgreSQL the totals are set in SQL and read
+    # back from the journal's statement)
+    stored = {e["seq"]: (e["type"], e["data"]) for e in events_of_all(app, since)}
+    assert {m["seq"]: (m["type"], m["data"]) for m in published} == stored
 
 
 def test_a_request_for_help_closed_twice_at_once_moves_the_totals_once(api, app):
