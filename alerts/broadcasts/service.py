@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -1123,8 +1123,8 @@ def finish_audience(
     (this one, another process, one that died) stopped.
 
     With ``sms_ahead``, an SMS chunk is written only while fewer than that many of the
-    broadcast's SMS wait in the outbox (callers pass a minute of the SMS rate ceiling): the
-    ceiling sends no faster, and the rest of 200,000 rows written at once cost the machine
+    broadcast's SMS wait in the outbox (callers pass a minute of the SMS rate ceiling, which
+    counts segments: a minute of sending or more): the ceiling sends no faster, and the rest of 200,000 rows written at once cost the machine
     several core-seconds just when field reports pour in (issue 18). Push rows, which no
     ceiling paces, are written first and at once. While the SMS waiting are enough, ``pause()``
     is called before looking again; without it the writer returns (the periodic job, which
@@ -1153,9 +1153,10 @@ def finish_audience(
             return written
 
 
-def sms_waiting(session: Session, broadcast_id: int) -> int | None:
-    """How many of a broadcast's SMS wait in the outbox, when its next chunk is SMS; None when
-    it is not (push first, or nothing left to write, or no longer sending)."""
+def sms_waiting(session: Session, broadcast_id: int, now: datetime | None = None) -> int | None:
+    """How many of a broadcast's SMS wait in the outbox to be sent now (not those waiting out a
+    retry), when its next chunk is SMS; None when it is not (push first, or nothing left to
+    write, or no longer sending)."""
     state = session.execute(
         select(
             col(Broadcast.status), col(Broadcast.audience_complete), col(Broadcast.audience_cursor)
@@ -1172,6 +1173,10 @@ def sms_waiting(session: Session, broadcast_id: int) -> int | None:
             col(Message.broadcast_id) == broadcast_id,
             col(Message.status) == MessageStatus.queued,
             col(Message.channel) == Channel.sms,
+            or_(
+                col(Message.next_attempt_at).is_(None),
+                col(Message.next_attempt_at) <= (now or utcnow()),
+            ),
         )
     )
 

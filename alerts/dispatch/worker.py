@@ -90,8 +90,10 @@ ROOM_POLL = 0.05
 # While a lane waits for a refill's room (a second of rows still in hand), how long the
 # feeder's blocking read on the lanes above lasts: their work is taken the moment it comes.
 REFILL_POLL = 0.25
-# Under a rate ceiling, how long results gather before they are stored: at 100 SMS/s, one
-# write of ~20 rows five times a second instead of one of ~5 rows twenty times.
+# Under a rate ceiling, how long SMS results gather before they are stored: at 100 SMS/s, one
+# write of ~20 rows five times a second instead of one of ~5 rows twenty times. SMS only: a
+# worker killed before storing an SMS result is followed by a look-up at the provider, while
+# a push sent but not stored would be pushed again, so a batch holding one is stored sooner.
 CEILING_FLUSH_INTERVAL = 0.2
 DEFAULT_PUSH_TITLE = "颱風警告 Typhoon warning"
 
@@ -244,9 +246,11 @@ class Worker:
         self.max_deliveries = max_deliveries
         self.reclaim_every = reclaim_every
         self.keepalive_every = keepalive_every
-        self.flush_interval = (
+        self.flush_interval = flush_interval
+        self.sms_flush_interval = (
             max(flush_interval, CEILING_FLUSH_INTERVAL) if limiter is not None else flush_interval
         )
+        self._push_results = False  # a push result among those gathering
         self.flush_size = flush_size
         self.heartbeat = heartbeat
         self.heartbeat_every = heartbeat_every
@@ -844,6 +848,8 @@ class Worker:
 
     def _finish(self, row: Claimed, result: Result) -> None:
         result.entry = row.entry
+        if row.channel != "sms":
+            self._push_results = True
         self._put_result(result)
 
     def _cancelled(self, row: Claimed) -> bool:
@@ -1002,8 +1008,11 @@ class Worker:
             if not self._results:
                 continue
             if len(self._results) < self.flush_size and not self._stopping:
-                await asyncio.sleep(self.flush_interval)  # let a batch gather
+                # let a batch gather (briefly when it holds a push: CEILING_FLUSH_INTERVAL)
+                short = self._push_results
+                await asyncio.sleep(self.flush_interval if short else self.sms_flush_interval)
             batch, self._results = self._results, []
+            self._push_results = False
             await self._db_retrying(
                 "result write", store.record, batch, worker_id=self.worker_id, now=utcnow()
             )

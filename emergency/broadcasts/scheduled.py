@@ -71,8 +71,10 @@ def finish_audiences(*, runtime: Runtime) -> int:
         unfinished = core.incomplete_audiences(session)
     written = 0
     for broadcast_id in unfinished:
-        log.info("broadcast %s: writing the rest of its outbox", broadcast_id)
-        written += broadcast_service.finish_audience(runtime, broadcast_id)
+        rows = broadcast_service.finish_audience(runtime, broadcast_id)
+        if rows:  # (most runs write nothing: a minute of SMS is waiting)
+            log.info("broadcast %s: %s more rows of its outbox written", broadcast_id, rows)
+        written += rows
     return written
 
 

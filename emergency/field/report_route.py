@@ -62,13 +62,23 @@ class FieldReportRoute(APIRoute):
             raise TypeError(f"{endpoint.__name__}: FieldReportRoute checks FieldWriter's roles")
 
         async def handle(request: Request) -> Response:
-            received = parse_body(request, await request.body())
+            received = parse_body(request, await read_body(request))
             credentials = await bearer(request)
             work = functools.partial(answer, endpoint, request, received, credentials)
             threads: anyio.CapacityLimiter = request.app.state.field_report_threads
             return await anyio.to_thread.run_sync(work, limiter=threads)
 
         return handle
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, or FastAPI's 400 when it could not be read (a client gone, a body refused by
+    the admission middleware, which then answers its own 408 or 503 in its place): so the
+    request is logged and counted as FastAPI's routes' are, not as a 500."""
+    try:
+        return await request.body()
+    except Exception as e:
+        raise HTTPException(400, "There was an error parsing the body") from e
 
 
 def parse_body(request: Request, raw: bytes) -> Received:
@@ -89,7 +99,7 @@ def parse_body(request: Request, raw: bytes) -> Received:
             "ctx": {"error": e.msg},
         }
         raise RequestValidationError([malformed], body=e.doc) from e
-    except ValueError as e:  # not UTF-8 (or -16, -32)
+    except (ValueError, RecursionError) as e:  # not UTF-8 (or -16, -32), or nested too deep
         raise HTTPException(400, "There was an error parsing the body") from e
 
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlmodel import col
 
 from alerts.broadcasts import service as core
 from alerts.dispatch.progress import ProgressTracker, tick
-from alerts.models import Broadcast
+from alerts.models import Broadcast, Message
+from alerts.sqltypes import utcnow
 from alerts.testing import run_twilio_server
 from emergency.broadcasts import scheduled as broadcast_jobs
 from emergency.broadcasts import service as broadcast_service
@@ -57,7 +60,9 @@ def app(alerts_settings, small_chunks):
 @pytest.fixture
 def no_after_commit_writer(monkeypatch):
     """The process dies right after the signal's commit: its thread never writes the rest."""
-    monkeypatch.setattr(broadcast_service, "finish_audience_soon", lambda runtime, bid: None)
+    monkeypatch.setattr(
+        broadcast_service, "finish_audience_soon", lambda runtime, bid, **kwargs: None
+    )
 
 
 def runtime_of(app):
@@ -232,6 +237,21 @@ def test_the_periodic_job_writes_up_to_a_minute_of_sms_and_returns(
     assert written == [80, 80, 20]
     send_all(app, twilio, b["id"])
     assert twilio.per_recipient == dict.fromkeys(b["phones"], 1)
+
+
+def test_sms_waiting_out_a_retry_are_not_counted_ahead(minute_of_sms, no_after_commit_writer):
+    app = minute_of_sms
+    runtime = runtime_of(app)
+    b = start(app)
+    assert broadcast_jobs.finish_audiences(runtime=runtime) == 40  # 70 queued: a minute
+    later = utcnow() + timedelta(minutes=10)  # the provider said "try later" to all 70
+    with app.db.unit_of_work() as session:
+        session.execute(
+            update(Message)
+            .where(col(Message.broadcast_id) == b["id"])
+            .values(next_attempt_at=later)
+        )
+    assert broadcast_jobs.finish_audiences(runtime=runtime) == 80  # none of them due now
 
 
 # --- a pre-approved broadcast starts before it is counted (issue 18) ---------------------------
