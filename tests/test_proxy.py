@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -51,12 +52,35 @@ def caddy(upstream_port: int, tmp_path: Path) -> Iterator[Proxy]:
     binary = shutil.which("caddy")
     if binary is None:
         pytest.skip("caddy is not installed (.ci/run installs Debian's)")
+    # A free port can be taken before caddy binds it (an outgoing connection's ephemeral
+    # port, by another test): caddy then stops at once, and is started again on others.
+    for attempt in range(3):
+        started = _start_caddy(binary, upstream_port, tmp_path / f"caddy-{attempt}")
+        if started is not None:
+            break
+    else:
+        raise AssertionError("caddy found its ports taken three times")
+    proc, proxy, out = started
+    try:
+        yield proxy
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        out.close()
+
+
+def _start_caddy(
+    binary: str, upstream_port: int, home: Path
+) -> tuple[subprocess.Popen[bytes], Proxy, IO[bytes]] | None:
+    """Caddy in front of `upstream_port`, serving; None if it stopped because a port was taken."""
     https_port, http_port = free_port(), free_port()
-    home = tmp_path / "caddy"
     log = home / "access.log"
     env = {
         **os.environ,
-        "HOME": str(home),
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_CONFIG_HOME": str(home / "config"),
         "CADDY_HTTPS_PORT": str(https_port),
@@ -68,7 +92,7 @@ def caddy(upstream_port: int, tmp_path: Path) -> Iterator[Proxy]:
         "TYPHOON_UPSTREAM_PORT": str(upstream_port),
     }
     home.mkdir(parents=True)
-    out = open(home / "caddy.out", "wb")  # noqa: SIM115 - closed below
+    out = open(home / "caddy.out", "wb")  # noqa: SIM115 - closed by caddy()
     proc = subprocess.Popen(
         [binary, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
         env=env,
@@ -83,28 +107,27 @@ def caddy(upstream_port: int, tmp_path: Path) -> Iterator[Proxy]:
         ca=ca,
         log=log,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (home / "caddy.out").read_text()[-3000:]
-            if ca.exists():
-                try:
-                    with proxy.client() as client:
-                        if client.get("/readyz").status_code == 200:
-                            break
-                except (httpx.HTTPError, ssl.SSLError):
-                    pass
-            assert time.monotonic() < deadline, (home / "caddy.out").read_text()[-3000:]
-            time.sleep(0.2)
-        yield proxy
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            out.close()
+            said = (home / "caddy.out").read_text()[-3000:]
+            if "address already in use" in said:
+                return None
+            raise AssertionError(said)
+        if ca.exists():
+            try:
+                with proxy.client() as client:
+                    if client.get("/readyz").status_code == 200:
+                        return proc, proxy, out
+            except (httpx.HTTPError, ssl.SSLError):
+                pass
+        if time.monotonic() > deadline:
             proc.kill()
             proc.wait(timeout=10)
-        out.close()
+            out.close()
+            raise AssertionError((home / "caddy.out").read_text()[-3000:])
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -90,10 +90,13 @@ ROOM_POLL = 0.05
 # While a lane waits for a refill's room (a second of rows still in hand), how long the
 # feeder's blocking read on the lanes above lasts: their work is taken the moment it comes.
 REFILL_POLL = 0.25
-# Under a rate ceiling, how long SMS results gather before they are stored: at 100 SMS/s, one
-# write of ~20 rows five times a second instead of one of ~5 rows twenty times. SMS only: a
-# worker killed before storing an SMS result is followed by a look-up at the provider, while
-# a push sent but not stored would be pushed again, so a batch holding one is stored sooner.
+# Under a rate ceiling, SMS results gather until about this many can be stored in one write
+# (at 100 SMS/s: every 0.2 s, not ~5 rows twenty times a second), for at most
+# CEILING_FLUSH_INTERVAL: longer would also make the progress figures lumpy (a screen's rate
+# is read from stored results). SMS only: a worker killed before storing an SMS result is
+# followed by a look-up at the provider, while a push sent but not stored would be pushed
+# again, so a batch holding one is stored sooner.
+CEILING_FLUSH_ROWS = 20
 CEILING_FLUSH_INTERVAL = 0.2
 DEFAULT_PUSH_TITLE = "颱風警告 Typhoon warning"
 
@@ -247,9 +250,10 @@ class Worker:
         self.reclaim_every = reclaim_every
         self.keepalive_every = keepalive_every
         self.flush_interval = flush_interval
-        self.sms_flush_interval = (
-            max(flush_interval, CEILING_FLUSH_INTERVAL) if limiter is not None else flush_interval
-        )
+        self.sms_flush_interval = flush_interval
+        if limiter is not None:
+            gather = min(CEILING_FLUSH_INTERVAL, CEILING_FLUSH_ROWS / limiter.effective_rate)
+            self.sms_flush_interval = max(flush_interval, gather)
         self._push_results = False  # a push result among those gathering
         self.flush_size = flush_size
         self.heartbeat = heartbeat
