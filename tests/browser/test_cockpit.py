@@ -146,6 +146,45 @@ def test_a_live_update_keeps_the_crew_chosen_and_the_outcome_being_typed(browser
         context.close()
 
 
+def test_the_approve_button_keeps_the_focus_when_the_queue_is_redrawn(
+    browser, drill_app, screenshots
+):
+    """A broadcast's events redraw the approvals queue (several times a second while one is
+    being sent): an approver taken to the Approve button by the note at the top of the desk
+    must still be on it after a redraw (the focus was lost; CI's drill test caught it)."""
+    app = drill_app
+    add_subscribers(app, 30)  # over the threshold of 20: each draft awaits approval
+    approver = person(app, "duty-chan", "approver")
+    body = {
+        "messages": {
+            "zh-Hans": "台风：请留在室内。",
+            "zh-Hant": "颱風：請留在室內。",
+            "pt": "Tufao: fique em casa.",
+            "en": "Typhoon: stay indoors.",
+        },
+        "zones": ["lianhua"],
+        "channels": ["sms"],
+        "exercise": True,
+    }
+    first = post(app, "/api/v1/broadcasts", body).json()
+    assert first["status"] == "awaiting_approval", first
+    context = context_of(browser)
+    try:
+        desk = sign_in(context, app, approver)
+        desk.click("#approval-note [data-testid=go-approvals]")
+        button = desk.locator(f'[data-approval="{first["id"]}"] [data-action=approve]')
+        expect(button).to_be_focused()
+        post(app, "/api/v1/broadcasts", body)  # a second draft: the queue is redrawn
+        expect(desk.locator("#approvals [data-approval]")).to_have_count(2)
+        expect(button).to_be_focused()
+        desk.screenshot(path=str(screenshots / "approvals-focus-1366x768.png"))
+        desk.keyboard.press("Enter")  # the same button: its confirmation opens
+        expect(desk.locator(f'[data-approval="{first["id"]}"] .confirm')).to_be_visible()
+        assert desk.errors == []
+    finally:
+        context.close()
+
+
 def test_an_alarm_reaches_open_desk_and_wall_screens_and_is_handled(browser, live_app, screenshots):
     app = live_app
     operator = person(app, "duty-chan", "operator")

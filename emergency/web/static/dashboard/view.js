@@ -274,6 +274,11 @@ export function renderApprovals(ctx) {
     .sort((a, b) => (a.exercise - b.exercise) || (a.id - b.id));  // real ones first
   renderApprovalNote(ctx, waiting);
   if (!waiting.length) { box.replaceChildren(h("p", { class: "empty" }, t("no_approvals"))); return; }
+  // the button an approver is on keeps the focus through the rebuild (a broadcast's events
+  // redraw this list several times a second while one is being sent)
+  const active = box.contains(document.activeElement) ? document.activeElement : null;
+  const card = active && active.dataset.action && active.closest("[data-approval]");
+  const focus = card ? `[data-approval="${card.dataset.approval}"] [data-action="${active.dataset.action}"]` : null;
   box.replaceChildren(...waiting.map((b) => {
     const own = ctx.me && b.created_by === ctx.me.name;
     // in the screen's order of languages (the server's order was en, pt, then Chinese)
@@ -300,6 +305,8 @@ export function renderApprovals(ctx) {
           h("button", { class: "primary", "data-action": "approve", "data-id": b.id }, t("approve")),
           ctx.can.cancel_broadcast ? h("button", { class: "danger", "data-action": "reject", "data-id": b.id }, t("reject")) : null));
   }));
+  const again = focus && box.querySelector(focus);
+  if (again) again.focus();
 }
 
 /** At the top of an approver's desk: broadcasts waiting for them (the queue itself is below
