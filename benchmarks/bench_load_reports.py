@@ -31,9 +31,8 @@ import httpx
 
 from benchmarks.load_stack import (
     FROM,
-    TEXTS,
     Stack,
-    community_ids,
+    broadcast_to_everyone,
     count,
     ms,
     note,
@@ -236,17 +235,7 @@ def field_report_load(
         s.floor() if floor else contextlib.nullcontext() as floor_url,
     ):
         t0 = time.perf_counter()
-        drafted = client.post(
-            "/api/v1/broadcasts",
-            json={"messages": TEXTS, "zones": community_ids(), "channels": ["sms"]},
-            headers={**s.auth("operator"), "Idempotency-Key": uuid.uuid4().hex},
-        )
-        drafted.raise_for_status()
-        broadcast = drafted.json()
-        if broadcast["status"] == "awaiting_approval":
-            client.post(
-                f"/api/v1/broadcasts/{broadcast['id']}/approve", headers=s.auth("approver")
-            ).raise_for_status()
+        broadcast = broadcast_to_everyone(client, s)
         out["create_approve_s"] = time.perf_counter() - t0
         out["recipients"] = broadcast["recipients"]
         deadline = time.monotonic() + 120

@@ -201,6 +201,23 @@ def broadcast_ids(actions: Any) -> list[int]:
     return found
 
 
+def broadcast_to_everyone(client: httpx.Client, s: Stack) -> dict[str, Any]:
+    """A broadcast to every community's residents (SMS), drafted by an operator and approved
+    by an approver when it waits for one: as it is sent, the API's answer."""
+    drafted = client.post(
+        "/api/v1/broadcasts",
+        json={"messages": TEXTS, "zones": community_ids(), "channels": ["sms"]},
+        headers={**s.auth("operator"), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    drafted.raise_for_status()
+    broadcast: dict[str, Any] = drafted.json()
+    if broadcast["status"] == "awaiting_approval":
+        client.post(
+            f"/api/v1/broadcasts/{broadcast['id']}/approve", headers=s.auth("approver")
+        ).raise_for_status()
+    return broadcast
+
+
 def post_signal(client: httpx.Client, s: Stack, level: str | None) -> dict[str, Any]:
     answer = client.post(
         "/api/v1/signals", json={**SIGNAL, "level": level}, headers=s.auth("operator")

@@ -17,13 +17,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from benchmarks.load_stack import FROM, TEXTS, Stack, community_ids, populate, stack
+from benchmarks.load_stack import FROM, Stack, broadcast_to_everyone, populate, stack
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -299,17 +298,7 @@ def main(argv: list[str] | None = None) -> None:
             show("idle: no broadcast, no report", per, threads, timeline)
             show_rates(counted, counters(s, db_name), wall)
             client = httpx.Client(base_url=s.api_url, timeout=600)
-            drafted = client.post(
-                "/api/v1/broadcasts",
-                json={"messages": TEXTS, "zones": community_ids(), "channels": ["sms"]},
-                headers={**s.auth("operator"), "Idempotency-Key": uuid.uuid4().hex},
-            )
-            drafted.raise_for_status()
-            broadcast = drafted.json()
-            if broadcast["status"] == "awaiting_approval":
-                client.post(
-                    f"/api/v1/broadcasts/{broadcast['id']}/approve", headers=s.auth("approver")
-                ).raise_for_status()
+            broadcast = broadcast_to_everyone(client, s)
             while server_stats(twilio)["created"] == 0:
                 time.sleep(0.05)
             time.sleep(args.warmup)

@@ -18,6 +18,7 @@ from emergency.field.schemas import FieldReportPublic
 from tests.conftest import app_fixture, build_settings
 from tests.emergency.field.conftest import LIANHUA
 from tests.emergency.field.factories import field_token, group, key, report
+from tests.emergency.field.test_concurrent_totals import waiting_on_locks
 from tests.support.waits import wait_for
 
 OURS = "/api/v1/field-reports"
@@ -194,23 +195,12 @@ def test_a_process_writes_at_most_its_threads_reports_at_once(both: Both) -> Non
     threads = running.app.state.field_report_threads
     assert threads.total_tokens == running.app.state.settings.field_report_threads == 2
 
-    def waiting_on_locks() -> int:
-        with running.db.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            )
-
     with running.db.engine.connect() as holder:  # the journal's counters: each commit waits
         holder.execute(text("SELECT * FROM sequence_counter FOR UPDATE"))
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             sent = [pool.submit(report, running, token, HAZARD) for _ in range(3)]
             wait_for(lambda: threads.statistics().tasks_waiting == 1, what="one report queued")
-            wait_for(lambda: waiting_on_locks() == 2, what="two reports at the lock")
+            wait_for(lambda: waiting_on_locks(running) == 2, what="two reports at the lock")
             assert threads.borrowed_tokens == 2
             holder.rollback()
             assert [f.result(timeout=60).status_code for f in sent] == [201] * 3
