@@ -191,19 +191,7 @@ def _statements(
     if key in _STATEMENTS:
         return _STATEMENTS[key]
     upsert = _upsert(changes) if changes else ""
-    reads = []
-    for i, section in enumerate(sections):
-        reads.append(
-            "SELECT 0, exercise, section, name, value FROM field_total "
-            f"WHERE exercise = :wx{i} AND section = :ws{i}"
-        )
-        if section == "hazards":
-            reads.append(
-                "SELECT 0, exercise, 'hazards', 'overdue', count(*) FROM hazard "
-                f"WHERE exercise = :wx{i} AND status IN ('open', 'assigned') AND due_at < :now "
-                "GROUP BY exercise"
-            )
-    read = " UNION ALL ".join(reads)
+    read = " UNION ALL ".join(_section_reads(sections))
     if dialect == "postgresql" and upsert and read:
         read = (
             f"WITH up AS ({upsert} RETURNING exercise, section, name, value) "
@@ -222,6 +210,24 @@ def _text(sql: str) -> TextClause | None:
     if ":now" in sql:  # SQLite stores the time as text: bind it as the column does
         query = query.bindparams(bindparam("now", type_=UTCDateTime))
     return query
+
+
+def _section_reads(sections: tuple[str, ...], prefix: str = "") -> list[str]:
+    """The figures of each section read (`0`: not changed by this unit of work), and for the
+    hazards the overdue count; parameters `wx<i>`, `ws<i>`, `now` (with `prefix`)."""
+    reads = []
+    for i, section in enumerate(sections):
+        reads.append(
+            "SELECT 0, exercise, section, name, value FROM field_total "
+            f"WHERE exercise = :{prefix}wx{i} AND section = :{prefix}ws{i}"
+        )
+        if section == "hazards":
+            reads.append(
+                "SELECT 0, exercise, 'hazards', 'overdue', count(*) FROM hazard "
+                f"WHERE exercise = :{prefix}wx{i} AND status IN ('open', 'assigned') "
+                f"AND due_at < :{prefix}now GROUP BY exercise"
+            )
+    return reads
 
 
 def _upsert(changes: int, prefix: str = "") -> str:
@@ -248,17 +254,7 @@ def _journal_ctes(changes: int, sections: tuple[str, ...]) -> tuple[str, ...]:
     if not sections:
         return tuple(ctes)
     reads = ["SELECT 1 AS fresh, exercise, section, name, value FROM t_up"] if changes else []
-    for i, section in enumerate(sections):
-        reads.append(
-            "SELECT 0, exercise, section, name, value FROM field_total "
-            f"WHERE exercise = :t_wx{i} AND section = :t_ws{i}"
-        )
-        if section == "hazards":
-            reads.append(
-                "SELECT 0, exercise, 'hazards', 'overdue', count(*) FROM hazard "
-                f"WHERE exercise = :t_wx{i} AND status IN ('open', 'assigned') "
-                "AND due_at < :t_now GROUP BY exercise"
-            )
+    reads += _section_reads(sections, "t_")
     ctes.append(
         "t_fig AS (SELECT DISTINCT ON (exercise, section, name) exercise, section, name, value "
         f"FROM ({' UNION ALL '.join(reads)}) AS f "
